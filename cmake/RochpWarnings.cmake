@@ -1,0 +1,4 @@
+# Warnings are errors everywhere in the project; one interface target carries them.
+add_library(rochp_warnings INTERFACE)
+target_compile_options(rochp_warnings INTERFACE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+  -Wmissing-prototypes -Wformat=2 -Wvla)

@@ -1,0 +1,35 @@
+#include "error.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+rochp_status rochp_fail(rochp_error *err, rochp_status status, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+        err->status = status;
+    }
+    return status;
+}
+
+rochp_status rochp_status_from_errno(int errnum)
+{
+    switch (errnum) {
+    case ENOENT:
+    case ENOTDIR:
+        return ROCHP_ERROR_NOT_FOUND;
+    case ENOMEM:
+        return ROCHP_ERROR_OUT_OF_MEMORY;
+    case EFBIG:
+    case EMFILE:
+    case ENFILE:
+    case ENAMETOOLONG:
+        return ROCHP_ERROR_TOO_LARGE;
+    default:
+        return ROCHP_ERROR_IO;
+    }
+}

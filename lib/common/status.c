@@ -1,0 +1,30 @@
+#include "rochp/rochp.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+const char *rochp_status_string(rochp_status status)
+{
+    switch (status) {
+    case ROCHP_OK: return "success";
+    case ROCHP_ERROR_INVALID_ARGUMENT: return "invalid argument";
+    case ROCHP_ERROR_OUT_OF_MEMORY: return "out of memory";
+    case ROCHP_ERROR_NOT_FOUND: return "not found";
+    case ROCHP_ERROR_IO: return "I/O error";
+    case ROCHP_ERROR_MALFORMED: return "malformed content";
+    case ROCHP_ERROR_TOO_LARGE: return "beyond rochp's limits";
+    case ROCHP_ERROR_BUSY: return "busy: the topology kept changing while it was read";
+    case ROCHP_ERROR_NOT_SUPPORTED: return "not supported";
+    }
+    return "unknown rochp status";
+}
+
+unsigned rochp_version(void)
+{
+    return (ROCHP_VERSION_MAJOR << 16) | (ROCHP_VERSION_MINOR << 8) | ROCHP_VERSION_PATCH;
+}
+
+const char *rochp_version_string(void)
+{
+    return STR(ROCHP_VERSION_MAJOR) "." STR(ROCHP_VERSION_MINOR) "." STR(ROCHP_VERSION_PATCH);
+}
