@@ -1,0 +1,617 @@
+#include "ops.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "topology/diff.h"
+#include "topology/print.h"
+
+#define STATE_DIR ".rochp-sim"
+#define ASIDE_DIR ".rochp-sim/unplugged"
+
+int sim_parse_pci(const char *s, uint32_t *domain, uint32_t *location)
+{
+    unsigned d = 0, bus, dev, fn;
+    char tail;
+    if (sscanf(s, "%x:%x:%x.%x%c", &d, &bus, &dev, &fn, &tail) != 4) {
+        d = 0;
+        if (sscanf(s, "%x:%x.%x%c", &bus, &dev, &fn, &tail) != 3)
+            return -1;
+    }
+    if (bus > 0xff || dev > 0x1f || fn > 7)
+        return -1;
+    *domain = d;
+    *location = bus << 8 | dev << 3 | fn;
+    return 0;
+}
+
+static void format_pci(char out[24], uint64_t identity)
+{
+    uint32_t loc = identity & 0xffff;
+    snprintf(out, 24, "%04x:%02x:%02x.%x", (unsigned)(identity >> 16), loc >> 8,
+             (loc >> 3) & 0x1f, loc & 7);
+}
+
+/* --- locking and reporting ------------------------------------------------- */
+
+static int lock_tree(const char *dir, rochp_error *err)
+{
+    char path[4200];
+    if (fs_mkdir(AT_FDCWD, dir, err) != ROCHP_OK)
+        return -1;
+    snprintf(path, sizeof path, "%s/" STATE_DIR, dir);
+    if (fs_mkdir(AT_FDCWD, path, err) != ROCHP_OK)
+        return -1;
+    snprintf(path, sizeof path, "%s/" STATE_DIR "/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        rochp_fail(err, ROCHP_ERROR_IO, "%s: cannot lock: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void unlock_tree(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Prints what readers will see change, computed by the same reader and diff
+ * rochp uses: the simulator's report is a check of the library too. */
+static void report_change(FILE *report, const topo_snapshot *before, const char *dir,
+                          const uint64_t *known, size_t n_known)
+{
+    if (!report)
+        return;
+    topo_snapshot *after;
+    rochp_error err = {0};
+    if (topo_snapshot_read(dir, &after, &err) != ROCHP_OK) {
+        fprintf(report, "(cannot re-read the tree: %s)\n", err.message);
+        return;
+    }
+    topo_diff diff;
+    if (before && topo_diff_compute(before, after, known, n_known, &diff, &err) == ROCHP_OK) {
+        topo_print_diff(report, &diff);
+        topo_diff_free(&diff);
+    }
+    if (after->has_generation)
+        fprintf(report, "generation %" PRIu64 "\n", after->generation);
+    topo_snapshot_free(after);
+}
+
+static topo_snapshot *read_quietly(const char *dir)
+{
+    topo_snapshot *snap = NULL;
+    topo_snapshot_read(dir, &snap, NULL);
+    return snap;
+}
+
+/* --- create ---------------------------------------------------------------- */
+
+static rochp_status refuse_existing(const char *dir, rochp_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/topology", dir);
+    if (fs_exists(AT_FDCWD, path))
+        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+                          "%s already exists; remove it or choose another directory", path);
+    return ROCHP_OK;
+}
+
+rochp_status sim_create_model(const char *dir, const sim_model *m, uint32_t gpus,
+                              uint32_t partitions, FILE *report, rochp_error *err)
+{
+    int lock = lock_tree(dir, err);
+    if (lock < 0)
+        return err->status;
+    rochp_status st = refuse_existing(dir, err);
+    sim_tree t = {0};
+    if (st == ROCHP_OK) {
+        sim_model_add_cpus(&t, m);
+        for (uint32_t b = 0; b < gpus; b++) {
+            uint32_t domain, bus;
+            sim_model_board_address(m, b, &domain, &bus);
+            uint64_t identity = (uint64_t)domain << 16 | bus << 8;
+            sim_model_add_board(&t, m, partitions, domain, bus,
+                                sim_make_id(m->name, b, identity));
+        }
+        /* KFD counts one generation per GPU node added, from 1 at boot
+         * (the captures: 1 GPU -> 2, 32 partitions -> 33). */
+        t.has_generation = true;
+        t.generation = 1 + (uint64_t)gpus * partitions;
+        t.has_sysprops = true;
+        sim_props_set(&t, &t.sysprops, "platform_oem", 35498446626881ull);
+        sim_props_set(&t, &t.sysprops, "platform_id", 71791775140929ull);
+        sim_props_set(&t, &t.sysprops, "platform_rev", 2);
+        st = sim_tree_publish(&t, dir, err);
+    }
+    sim_tree_free(&t);
+    unlock_tree(lock);
+    if (st == ROCHP_OK && report) {
+        fprintf(report, "created %s: %u x %s (%s), %u partition(s) each\n", dir, gpus, m->name,
+                m->product, partitions);
+        report_change(report, NULL, dir, NULL, 0);
+    }
+    return st;
+}
+
+rochp_status sim_create_from(const char *dir, const char *fixture, FILE *report,
+                             rochp_error *err)
+{
+    char src[4200], dst[4200];
+    snprintf(src, sizeof src, "%s/topology", fixture);
+    snprintf(dst, sizeof dst, "%s/topology", dir);
+    int lock = lock_tree(dir, err);
+    if (lock < 0)
+        return err->status;
+    rochp_status st = refuse_existing(dir, err);
+    if (st == ROCHP_OK && !fs_exists(AT_FDCWD, src))
+        st = rochp_fail(err, ROCHP_ERROR_NOT_FOUND, "%s: no topology directory here", src);
+    if (st == ROCHP_OK)
+        st = fs_copy_tree(AT_FDCWD, src, AT_FDCWD, dst, err);
+    unlock_tree(lock);
+    if (st == ROCHP_OK && report) {
+        fprintf(report, "created %s from %s\n", dir, fixture);
+        report_change(report, NULL, dir, NULL, 0);
+    }
+    return st;
+}
+
+/* --- unplug ---------------------------------------------------------------- */
+
+static int64_t find_by_identity(const sim_tree *t, uint64_t identity)
+{
+    for (uint32_t i = 0; i < t->n; i++)
+        if (sim_node_is_gpu(&t->nodes[i]) && sim_node_identity(&t->nodes[i]) == identity)
+            return i;
+    return -1;
+}
+
+/* The board of node i: every partition sharing its unique_id. */
+static void mark_board(const sim_tree *t, uint32_t i, bool *in_board)
+{
+    uint64_t uid = sim_props_get_or(&t->nodes[i].props, "unique_id", 0);
+    for (uint32_t k = 0; k < t->n; k++)
+        in_board[k] = k == i || (uid != 0 && sim_node_is_gpu(&t->nodes[k]) &&
+                                 sim_props_get_or(&t->nodes[k].props, "unique_id", 0) == uid);
+}
+
+/* Link targets of the board, by identity, so that plugging back can find
+ * them again after the other nodes were renumbered. */
+static rochp_status write_peers(const sim_tree *t, const bool *in_board, int aside_fd,
+                                rochp_error *err)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < t->n; i++) {
+        if (in_board[i])
+            fprintf(f, "%u board %u\n", i, k++);
+        else if (sim_node_is_gpu(&t->nodes[i]))
+            fprintf(f, "%u gpu %" PRIu64 "\n", i, sim_node_identity(&t->nodes[i]));
+        else
+            fprintf(f, "%u cpu %u\n", i, i);
+    }
+    fclose(f);
+    rochp_status st = fs_write_file(aside_fd, "peers", buf, len, err);
+    free(buf);
+    return st;
+}
+
+rochp_status sim_unplug(const char *dir, const char *pci, FILE *report, rochp_error *err)
+{
+    uint32_t domain, location;
+    if (sim_parse_pci(pci, &domain, &location) != 0)
+        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+                          "'%s' is not a PCI address (dddd:bb:dd.f)", pci);
+    int lock = lock_tree(dir, err);
+    if (lock < 0)
+        return err->status;
+    topo_snapshot *before = read_quietly(dir);
+    sim_tree t = {0}, board = {0};
+    bool *in_board = NULL;
+    char aside[4200] = "";
+    int aside_fd = -1;
+    rochp_status st = sim_tree_load(dir, &t, err);
+    if (st != ROCHP_OK)
+        goto out;
+    int64_t target = find_by_identity(&t, (uint64_t)domain << 16 | location);
+    if (target < 0) {
+        st = rochp_fail(err, ROCHP_ERROR_NOT_FOUND, "%s: no GPU at %s", dir, pci);
+        goto out;
+    }
+    in_board = calloc(t.n, sizeof *in_board);
+    if (!in_board) {
+        st = rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+        goto out;
+    }
+    mark_board(&t, (uint32_t)target, in_board);
+    uint32_t removed = 0, first = UINT32_MAX;
+    for (uint32_t i = 0; i < t.n; i++) {
+        if (!in_board[i])
+            continue;
+        sim_tree_add_copy(&board, &t.nodes[i]);
+        removed++;
+        if (first == UINT32_MAX)
+            first = i;
+    }
+    char board_pci[24];
+    format_pci(board_pci, sim_node_identity(&t.nodes[first]));
+    snprintf(aside, sizeof aside, "%s/" ASIDE_DIR, dir);
+    st = fs_mkdir(AT_FDCWD, aside, err);
+    snprintf(aside, sizeof aside, "%s/" ASIDE_DIR "/%s", dir, board_pci);
+    if (st == ROCHP_OK)
+        st = fs_remove_tree(AT_FDCWD, aside, err); /* a stale copy from a crashed run */
+    if (st == ROCHP_OK)
+        st = fs_mkdir(AT_FDCWD, aside, err);
+    if (st == ROCHP_OK && (aside_fd = open(aside, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        st = rochp_fail(err, ROCHP_ERROR_IO, "%s: %s", aside, strerror(errno));
+    if (st == ROCHP_OK)
+        st = fs_mkdir(aside_fd, "topology", err);
+    if (st == ROCHP_OK) {
+        int topo = openat(aside_fd, "topology", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        st = topo < 0 ? rochp_fail(err, ROCHP_ERROR_IO, "%s/topology: %s", aside, strerror(errno))
+                      : sim_tree_write_nodes(&board, topo, "nodes", err);
+        if (topo >= 0)
+            close(topo);
+    }
+    if (st == ROCHP_OK)
+        st = write_peers(&t, in_board, aside_fd, err);
+    if (st == ROCHP_OK) {
+        sim_tree_remove_nodes(&t, in_board);
+        /* One generation per KFD node removed, as kfd_topology_remove_device does. */
+        t.generation += removed;
+        t.has_generation = true;
+        st = sim_tree_publish(&t, dir, err);
+    }
+    if (st != ROCHP_OK && aside[0])
+        fs_remove_tree(AT_FDCWD, aside, NULL);
+out:
+    if (aside_fd >= 0)
+        close(aside_fd);
+    free(in_board);
+    sim_tree_free(&board);
+    sim_tree_free(&t);
+    if (st == ROCHP_OK)
+        report_change(report, before, dir, NULL, 0);
+    topo_snapshot_free(before);
+    unlock_tree(lock);
+    return st;
+}
+
+/* --- plug back -------------------------------------------------------------- */
+
+typedef struct peer {
+    enum { PEER_NONE, PEER_BOARD, PEER_GPU, PEER_CPU } kind;
+    uint64_t value;
+} peer;
+
+static rochp_status read_peers(const char *aside, peer **out, uint32_t *n_out, rochp_error *err)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/peers", aside);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return rochp_fail(err, ROCHP_ERROR_MALFORMED, "%s: cannot open: %s", path,
+                          strerror(errno));
+    peer *peers = NULL;
+    uint32_t n = 0;
+    char kind[16];
+    unsigned index;
+    uint64_t value;
+    rochp_status st = ROCHP_OK;
+    for (unsigned line = 1; fscanf(f, "%u %15s %" SCNu64, &index, kind, &value) == 3; line++) {
+        if (index != n || index > TOPO_MAX_NODES) {
+            st = rochp_fail(err, ROCHP_ERROR_MALFORMED, "%s:%u: out of order", path, line);
+            break;
+        }
+        peer *grown = realloc(peers, (n + 1) * sizeof *grown);
+        if (!grown) {
+            st = rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+            break;
+        }
+        peers = grown;
+        peers[n].kind = strcmp(kind, "board") == 0 ? PEER_BOARD
+                        : strcmp(kind, "gpu") == 0 ? PEER_GPU
+                        : strcmp(kind, "cpu") == 0 ? PEER_CPU
+                                                   : PEER_NONE;
+        peers[n].value = value;
+        n++;
+    }
+    fclose(f);
+    if (st != ROCHP_OK) {
+        free(peers);
+        return st;
+    }
+    *out = peers;
+    *n_out = n;
+    return ROCHP_OK;
+}
+
+/* Finds the aside board one of whose nodes sits at identity. */
+static rochp_status find_aside(const char *dir, uint64_t identity, char *aside, size_t size,
+                               rochp_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/" ASIDE_DIR, dir);
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            snprintf(aside, size, "%s/%s", path, e->d_name);
+            sim_tree b;
+            if (sim_tree_load(aside, &b, NULL) != ROCHP_OK)
+                continue;
+            bool hit = find_by_identity(&b, identity) >= 0;
+            sim_tree_free(&b);
+            if (hit) {
+                closedir(d);
+                return ROCHP_OK;
+            }
+        }
+        closedir(d);
+    }
+    char pci[24];
+    format_pci(pci, identity);
+    return rochp_fail(err, ROCHP_ERROR_NOT_FOUND, "%s: no board was unplugged from %s", dir, pci);
+}
+
+static bool has_link_to(const sim_props *links, uint32_t n, uint32_t to)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (sim_props_get_or(&links[i], "node_to", UINT64_MAX) == to)
+            return true;
+    return false;
+}
+
+/* Re-targets the links of a returning node; those whose peer is gone are
+ * dropped.  Peers get the reverse link they lost at unplug. */
+static void reattach_links(sim_tree *t, uint32_t node, uint32_t first, const peer *peers,
+                           uint32_t n_peers, bool p2p)
+{
+    sim_node *n = &t->nodes[node];
+    sim_props *links = p2p ? n->p2p : n->io;
+    uint32_t count = p2p ? n->n_p2p : n->n_io, kept = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        sim_props l = links[i];
+        uint64_t old_to = sim_props_get_or(&l, "node_to", UINT64_MAX);
+        int64_t to = -1;
+        if (old_to < n_peers) {
+            const peer *p = &peers[old_to];
+            if (p->kind == PEER_BOARD)
+                to = first + (int64_t)p->value;
+            else if (p->kind == PEER_GPU)
+                to = find_by_identity(t, p->value);
+            else if (p->kind == PEER_CPU && p->value < first && !sim_node_is_gpu(&t->nodes[p->value]))
+                to = (int64_t)p->value;
+        }
+        if (to < 0 || (uint32_t)to >= t->n) {
+            for (uint32_t k = 0; k < l.n; k++)
+                free(l.keys[k]);
+            free(l.keys);
+            free(l.vals);
+            continue;
+        }
+        sim_props_set(t, &l, "node_from", node);
+        sim_props_set(t, &l, "node_to", (uint64_t)to);
+        links[kept++] = l;
+    }
+    if (p2p)
+        n->n_p2p = kept;
+    else
+        n->n_io = kept;
+    sim_node_sync_counts(t, n);
+}
+
+static void add_reverse_links(sim_tree *t, uint32_t node, uint32_t first, bool p2p)
+{
+    sim_node *n = &t->nodes[node];
+    uint32_t count = p2p ? n->n_p2p : n->n_io;
+    for (uint32_t i = 0; i < count; i++) {
+        const sim_props *l = p2p ? &t->nodes[node].p2p[i] : &t->nodes[node].io[i];
+        uint64_t to = sim_props_get_or(l, "node_to", UINT64_MAX);
+        if (to >= first || to >= t->n)
+            continue; /* links inside the board come back with the board */
+        sim_node *peer_node = &t->nodes[to];
+        if (has_link_to(p2p ? peer_node->p2p : peer_node->io,
+                        p2p ? peer_node->n_p2p : peer_node->n_io, node))
+            continue;
+        sim_props copy = {0};
+        sim_props_copy(t, &copy, l);
+        sim_props_set(t, &copy, "node_from", to);
+        sim_props_set(t, &copy, "node_to", node);
+        sim_props *slot = p2p ? sim_node_add_p2p_link(t, peer_node) : sim_node_add_io_link(t, peer_node);
+        if (slot)
+            *slot = copy;
+        sim_node_sync_counts(t, peer_node);
+        n = &t->nodes[node];
+    }
+}
+
+rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp_error *err)
+{
+    uint32_t domain, location;
+    if (sim_parse_pci(pci, &domain, &location) != 0)
+        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+                          "'%s' is not a PCI address (dddd:bb:dd.f)", pci);
+    uint64_t identity = (uint64_t)domain << 16 | location;
+    int lock = lock_tree(dir, err);
+    if (lock < 0)
+        return err->status;
+    topo_snapshot *before = read_quietly(dir);
+    sim_tree t = {0}, board = {0};
+    peer *peers = NULL;
+    uint32_t n_peers = 0;
+    uint64_t uid = 0;
+    char aside[4400];
+    rochp_status st = find_aside(dir, identity, aside, sizeof aside, err);
+    if (st == ROCHP_OK)
+        st = sim_tree_load(aside, &board, err);
+    if (st == ROCHP_OK)
+        st = read_peers(aside, &peers, &n_peers, err);
+    if (st == ROCHP_OK)
+        st = sim_tree_load(dir, &t, err);
+    for (uint32_t k = 0; st == ROCHP_OK && k < board.n; k++) {
+        if (find_by_identity(&t, sim_node_identity(&board.nodes[k])) >= 0) {
+            char where[24];
+            format_pci(where, sim_node_identity(&board.nodes[k]));
+            st = rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+                            "%s: a GPU is already at %s; unplug it first", dir, where);
+        }
+    }
+    if (st == ROCHP_OK) {
+        uint32_t first = t.n;
+        uid = sim_props_get_or(&board.nodes[0].props, "unique_id", 0);
+        for (uint32_t k = 0; k < board.n; k++)
+            sim_tree_add_copy(&t, &board.nodes[k]);
+        for (uint32_t k = 0; k < board.n && !t.failed; k++) {
+            reattach_links(&t, first + k, first, peers, n_peers, false);
+            reattach_links(&t, first + k, first, peers, n_peers, true);
+        }
+        for (uint32_t k = 0; k < board.n && !t.failed; k++) {
+            add_reverse_links(&t, first + k, first, false);
+            add_reverse_links(&t, first + k, first, true);
+            sim_assign_gpu_id(&t, first + k);
+            sim_assign_render_minor(&t, first + k);
+        }
+        /* One generation per node added (kfd_topology_add_device). */
+        t.generation += board.n;
+        t.has_generation = true;
+        st = sim_tree_publish(&t, dir, err);
+    }
+    if (st == ROCHP_OK)
+        fs_remove_tree(AT_FDCWD, aside, NULL);
+    free(peers);
+    sim_tree_free(&board);
+    sim_tree_free(&t);
+    if (st == ROCHP_OK)
+        report_change(report, before, dir, &uid, uid ? 1 : 0);
+    topo_snapshot_free(before);
+    unlock_tree(lock);
+    return st;
+}
+
+/* --- plug a new board ------------------------------------------------------- */
+
+static uint64_t next_serial(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/" STATE_DIR "/serial", dir);
+    uint64_t serial = 0;
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fscanf(f, "%" SCNu64, &serial) != 1)
+            serial = 0;
+        fclose(f);
+    }
+    f = fopen(path, "we");
+    if (f) {
+        fprintf(f, "%" PRIu64 "\n", serial + 1);
+        fclose(f);
+    }
+    return serial + 1000; /* clear of the ids `create` derives from board numbers */
+}
+
+static bool address_used(const sim_tree *t, const char *dir, uint32_t domain, uint32_t bus)
+{
+    for (uint32_t i = 0; i < t->n; i++)
+        if (sim_node_is_gpu(&t->nodes[i]) &&
+            (sim_node_identity(&t->nodes[i]) >> 8) == ((uint64_t)domain << 8 | bus))
+            return true;
+    char aside[4400];
+    return find_aside(dir, (uint64_t)domain << 16 | bus << 8, aside, sizeof aside, NULL) ==
+           ROCHP_OK;
+}
+
+rochp_status sim_plug_model(const char *dir, const sim_model *m, uint32_t partitions,
+                            const char *pci, FILE *report, rochp_error *err)
+{
+    uint32_t domain = 0, location = 0, bus = 0;
+    if (pci && (sim_parse_pci(pci, &domain, &location) != 0 || (location & 0xff) != 0))
+        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+                          "'%s' is not a board address (dddd:bb:00.0)", pci);
+    int lock = lock_tree(dir, err);
+    if (lock < 0)
+        return err->status;
+    topo_snapshot *before = read_quietly(dir);
+    sim_tree t = {0};
+    rochp_status st = sim_tree_load(dir, &t, err);
+    if (st == ROCHP_OK && pci) {
+        bus = location >> 8;
+        if (find_by_identity(&t, (uint64_t)domain << 16 | location) >= 0)
+            st = rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+                            "%s: a GPU is already at %s; unplug it first", dir, pci);
+    } else if (st == ROCHP_OK) {
+        for (uint32_t b = 0;; b++) {
+            sim_model_board_address(m, b, &domain, &bus);
+            if (!address_used(&t, dir, domain, bus))
+                break;
+        }
+    }
+    if (st == ROCHP_OK) {
+        uint64_t identity = (uint64_t)domain << 16 | bus << 8;
+        sim_model_add_board(&t, m, partitions, domain, bus,
+                            sim_make_id(m->name, next_serial(dir), identity));
+        t.generation += partitions;
+        t.has_generation = true;
+        st = sim_tree_publish(&t, dir, err);
+    }
+    sim_tree_free(&t);
+    if (st == ROCHP_OK)
+        report_change(report, before, dir, NULL, 0);
+    topo_snapshot_free(before);
+    unlock_tree(lock);
+    return st;
+}
+
+/* --- list -------------------------------------------------------------------- */
+
+rochp_status sim_list(const char *dir, FILE *out, rochp_error *err)
+{
+    topo_snapshot *snap;
+    rochp_status st = topo_snapshot_read(dir, &snap, err);
+    if (st != ROCHP_OK)
+        return st;
+    topo_print_text(out, snap, dir);
+    topo_snapshot_free(snap);
+
+    char path[4200];
+    snprintf(path, sizeof path, "%s/" ASIDE_DIR, dir);
+    DIR *d = opendir(path);
+    bool header = false;
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            char aside[4400];
+            snprintf(aside, sizeof aside, "%s/%s", path, e->d_name);
+            sim_tree b;
+            if (sim_tree_load(aside, &b, NULL) != ROCHP_OK)
+                continue;
+            if (!header)
+                fprintf(out, "unplugged (kept aside, `rochp-sim plug DIR PCI` brings back):\n");
+            header = true;
+            fprintf(out, "  %s  %u node(s)  unique_id %" PRIu64 "\n", e->d_name, b.n,
+                    b.n ? sim_props_get_or(&b.nodes[0].props, "unique_id", 0) : 0);
+            sim_tree_free(&b);
+        }
+        closedir(d);
+    }
+    return ROCHP_OK;
+}

@@ -1,0 +1,28 @@
+/* The rochp-sim commands.  Each modifying command holds DIR/.rochp-sim/lock,
+ * so several processes may drive one tree. */
+#ifndef ROCHP_SIM_OPS_H
+#define ROCHP_SIM_OPS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/error.h"
+#include "models.h"
+
+rochp_status sim_create_model(const char *dir, const sim_model *m, uint32_t gpus,
+                              uint32_t partitions, FILE *report, rochp_error *err);
+rochp_status sim_create_from(const char *dir, const char *fixture, FILE *report,
+                             rochp_error *err);
+/* Removes the whole board at pci (all its partitions) and keeps it aside. */
+rochp_status sim_unplug(const char *dir, const char *pci, FILE *report, rochp_error *err);
+/* Brings back the board unplugged from pci, same unique_id. */
+rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp_error *err);
+/* Plugs a new board of model m; pci NULL picks the first free slot. */
+rochp_status sim_plug_model(const char *dir, const sim_model *m, uint32_t partitions,
+                            const char *pci, FILE *report, rochp_error *err);
+rochp_status sim_list(const char *dir, FILE *out, rochp_error *err);
+
+/* Parses "dddd:bb:dd.f" or "bb:dd.f" into a PCI domain and location_id. */
+int sim_parse_pci(const char *s, uint32_t *domain, uint32_t *location);
+
+#endif
