@@ -20,8 +20,10 @@ rochp_status rochp_status_from_errno(int errnum)
 {
     switch (errnum) {
     case ENOENT:
-    case ENOTDIR:
         return ROCHP_ERROR_NOT_FOUND;
+    case ENOTDIR: /* a file where a directory belongs */
+    case ELOOP:
+        return ROCHP_ERROR_MALFORMED;
     case ENOMEM:
         return ROCHP_ERROR_OUT_OF_MEMORY;
     case EFBIG:

@@ -1,16 +1,28 @@
 #include "json.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 
-/* Length of the valid UTF-8 sequence at s, or 0. */
+static bool cont(unsigned char c)
+{
+    return (c & 0xc0) == 0x80;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms,
+ * no surrogates, nothing above U+10FFFF), or 0. */
 static int utf8_len(const unsigned char *s)
 {
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (s[0] >= 0xe0 && s[0] <= 0xef)
-        return (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80 ? 3 : 0;
-    if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        return (s[1] & 0xc0) == 0x80 && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80 ? 4 : 0;
+    unsigned char c = s[0];
+    if (c >= 0xc2 && c <= 0xdf)
+        return cont(s[1]) ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+        return s[1] >= lo && s[1] <= hi && cont(s[2]) ? 3 : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+        return s[1] >= lo && s[1] <= hi && cont(s[2]) && cont(s[3]) ? 4 : 0;
+    }
     return 0;
 }
 

@@ -42,7 +42,7 @@ static uint64_t vram_of(const topo_node *n)
     return sum;
 }
 
-static rochp_status derive_node(topo_node *n, rochp_error *err)
+static rochp_status derive_node(topo_node *n, const char *root, rochp_error *err)
 {
     n->group = -1;
     if (!(n->has & TOPO_HAS_PROPERTIES)) {
@@ -73,12 +73,14 @@ static rochp_status derive_node(topo_node *n, rochp_error *err)
     if (topo_props_get(p, "location_id", &location)) {
         if (location > 0xffff)
             return rochp_fail(err, ROCHP_ERROR_MALFORMED,
-                              "node %u: location_id %llu is not a 16-bit PCI bus/device/function",
-                              n->index, (unsigned long long)location);
+                              "%s/topology/nodes/%u/properties: location_id %llu is not a 16-bit "
+                              "PCI bus/device/function",
+                              root, n->index, (unsigned long long)location);
         if (domain > 0xffffffffu)
             return rochp_fail(err, ROCHP_ERROR_MALFORMED,
-                              "node %u: domain %llu is not a 32-bit PCI domain", n->index,
-                              (unsigned long long)domain);
+                              "%s/topology/nodes/%u/properties: domain %llu is not a 32-bit PCI "
+                              "domain",
+                              root, n->index, (unsigned long long)domain);
         n->has |= TOPO_HAS_LOCATION;
         n->location_id = (uint32_t)location;
         n->domain = (uint32_t)domain;
@@ -96,11 +98,11 @@ static rochp_status derive_node(topo_node *n, rochp_error *err)
     return ROCHP_OK;
 }
 
-rochp_status topo_snapshot_derive(topo_snapshot *snap, rochp_error *err)
+rochp_status topo_snapshot_derive(topo_snapshot *snap, const char *root, rochp_error *err)
 {
     uint32_t gpus = 0;
     for (uint32_t i = 0; i < snap->n_nodes; i++) {
-        rochp_status st = derive_node(&snap->nodes[i], err);
+        rochp_status st = derive_node(&snap->nodes[i], root, err);
         if (st != ROCHP_OK)
             return st;
         gpus += is_gpu(&snap->nodes[i]);

@@ -47,7 +47,13 @@ rochp_status topo_read_file(int dirfd, const char *name, char *buf, size_t cap, 
         }
         used += (size_t)n;
         if (used == cap - 1) {
-            st = explain_failure(fd, 0, path, cap, err);
+            /* Full: only a file of exactly cap - 1 bytes ends here. */
+            char probe;
+            ssize_t more;
+            while ((more = read(fd, &probe, 1)) < 0 && errno == EINTR)
+                ;
+            if (more != 0)
+                st = explain_failure(fd, more < 0 ? errno : 0, path, cap, err);
             break;
         }
         /* A sysfs attribute comes whole in one read, and a regular file reads

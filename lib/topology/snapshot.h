@@ -116,7 +116,8 @@ bool topo_gfx_name_from_version(uint64_t version, char out[16]);
  * table gives, false when the id is not in rochp's copy of the table. */
 bool topo_gfx_name_from_device_id(uint64_t device_id, char out[16]);
 
-/* Fills the derived fields and groups of a snapshot whose raw fields are read. */
-rochp_status topo_snapshot_derive(topo_snapshot *snap, rochp_error *err);
+/* Fills the derived fields and groups of a snapshot whose raw fields are read;
+ * root names files in errors. */
+rochp_status topo_snapshot_derive(topo_snapshot *snap, const char *root, rochp_error *err);
 
 #endif

@@ -198,7 +198,7 @@ static rochp_status open_optional_dir(reader *r, int dirfd, const char *name, DI
  * rebuilt: remember it so the caller retries instead of failing. */
 static rochp_status note_vanished(reader *r, rochp_status st)
 {
-    if (st == ROCHP_ERROR_NOT_FOUND)
+    if (st == ROCHP_ERROR_NOT_FOUND) /* ENOENT only: see rochp_status_from_errno */
         r->vanished = true;
     return st;
 }
@@ -321,11 +321,10 @@ static rochp_status read_node(reader *r, int nodes_fd, topo_node *node)
     rochp_status st;
     int fd = topo_open_dir(nodes_fd, name);
     if (fd < 0) {
+        int e = errno;
         st = note_vanished(r, rochp_fail(r->err,
-                                         errno == ENOENT ? ROCHP_ERROR_NOT_FOUND
-                                                         : ROCHP_ERROR_MALFORMED,
-                                         "%s: cannot open directory: %s", r->path,
-                                         strerror(errno)));
+                                         e == ENOENT ? ROCHP_ERROR_NOT_FOUND : ROCHP_ERROR_MALFORMED,
+                                         "%s: cannot open directory: %s", r->path, strerror(e)));
         path_pop(r, mark);
         return st;
     }
@@ -460,6 +459,11 @@ rochp_status topo_snapshot_read(const char *root, topo_snapshot **out, rochp_err
     r->err = err;
     r->path_len = (size_t)snprintf(r->path, sizeof r->path, "%s/topology", root);
 
+    /* A read is repeated when generation_id moved under it, or when an entry
+     * it had just listed vanished (a rebuild in progress that has not bumped
+     * generation_id yet).  A tree that fails the same way while nothing moves
+     * is broken, not busy: its own error is returned. */
+    uint32_t vanished_retries = 0;
     for (uint32_t attempt = 1; attempt <= TOPO_MAX_READ_ATTEMPTS; attempt++) {
         topo_snapshot *snap = calloc(1, sizeof *snap);
         if (!snap) {
@@ -473,22 +477,29 @@ rochp_status topo_snapshot_read(const char *root, topo_snapshot **out, rochp_err
         st = read_generation_at(r, topo_fd, &has_before, &before);
         if (st == ROCHP_OK)
             st = read_tree(r, topo_fd, snap);
+        /* Its own error slot: a failure of the tree read must keep its message. */
+        rochp_error gen_err = {0};
+        r->err = &gen_err;
         rochp_status gst = read_generation_at(r, topo_fd, &has_after, &after);
-        bool moved = has_before != has_after || before != after;
-        if (st == ROCHP_OK && gst != ROCHP_OK)
+        r->err = err;
+        bool moved = gst == ROCHP_OK && (has_before != has_after || before != after);
+        if (st == ROCHP_OK && gst != ROCHP_OK) {
             st = gst;
+            if (err)
+                *err = gen_err;
+        }
         if (st == ROCHP_OK && !moved) {
             snap->has_generation = has_before;
             snap->generation = before;
             snap->read_attempts = attempt;
-            st = topo_snapshot_derive(snap, err);
+            st = topo_snapshot_derive(snap, root, err);
             if (st == ROCHP_OK) {
                 *out = snap;
                 break;
             }
         }
         topo_snapshot_free(snap);
-        if (st != ROCHP_OK && !moved && !r->vanished)
+        if (st != ROCHP_OK && !moved && !(r->vanished && ++vanished_retries <= 3))
             break;
         st = rochp_fail(err, ROCHP_ERROR_BUSY,
                         "%s/topology: changed during each of %u reads (generation_id kept moving)",

@@ -220,7 +220,7 @@ rochp_status sim_unplug(const char *dir, const char *pci, FILE *report, rochp_er
     int lock = lock_tree(dir, err);
     if (lock < 0)
         return err->status;
-    topo_snapshot *before = read_quietly(dir);
+    topo_snapshot *before = report ? read_quietly(dir) : NULL;
     sim_tree t = {0}, board = {0};
     bool *in_board = NULL;
     char aside[4200] = "";
@@ -443,6 +443,33 @@ static void add_reverse_links(sim_tree *t, uint32_t node, uint32_t first, bool p
     }
 }
 
+/* On add, the driver links a GPU to every present member of its XGMI hive
+ * (both ways), whatever links it had when it left. */
+static void relink_hive(sim_tree *t, uint32_t node)
+{
+    uint64_t hive = sim_props_get_or(&t->nodes[node].props, "hive_id", 0);
+    if (!hive)
+        return;
+    uint64_t weight = 15, bandwidth = 0;
+    const sim_node *n = &t->nodes[node];
+    for (uint32_t l = 0; l < n->n_io; l++) {
+        if (sim_props_get_or(&n->io[l], "type", 0) == 11) {
+            weight = sim_props_get_or(&n->io[l], "weight", weight);
+            bandwidth = sim_props_get_or(&n->io[l], "max_bandwidth", bandwidth);
+            break;
+        }
+    }
+    for (uint32_t j = 0; j < t->n; j++) {
+        if (j == node || !sim_node_is_gpu(&t->nodes[j]) ||
+            sim_props_get_or(&t->nodes[j].props, "hive_id", 0) != hive)
+            continue;
+        if (!has_link_to(t->nodes[node].io, t->nodes[node].n_io, j))
+            sim_add_link(t, node, j, 11, weight, bandwidth);
+        if (!has_link_to(t->nodes[j].io, t->nodes[j].n_io, node))
+            sim_add_link(t, j, node, 11, weight, bandwidth);
+    }
+}
+
 rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp_error *err)
 {
     uint32_t domain, location;
@@ -453,7 +480,7 @@ rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp
     int lock = lock_tree(dir, err);
     if (lock < 0)
         return err->status;
-    topo_snapshot *before = read_quietly(dir);
+    topo_snapshot *before = report ? read_quietly(dir) : NULL;
     sim_tree t = {0}, board = {0};
     peer *peers = NULL;
     uint32_t n_peers = 0;
@@ -486,6 +513,7 @@ rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp
         for (uint32_t k = 0; k < board.n && !t.failed; k++) {
             add_reverse_links(&t, first + k, first, false);
             add_reverse_links(&t, first + k, first, true);
+            relink_hive(&t, first + k);
             sim_assign_gpu_id(&t, first + k);
             sim_assign_render_minor(&t, first + k);
         }
@@ -548,7 +576,7 @@ rochp_status sim_plug_model(const char *dir, const sim_model *m, uint32_t partit
     int lock = lock_tree(dir, err);
     if (lock < 0)
         return err->status;
-    topo_snapshot *before = read_quietly(dir);
+    topo_snapshot *before = report ? read_quietly(dir) : NULL;
     sim_tree t = {0};
     rochp_status st = sim_tree_load(dir, &t, err);
     if (st == ROCHP_OK && pci) {
