@@ -18,7 +18,7 @@ typedef enum topo_change_kind {
 typedef struct topo_change {
     topo_change_kind kind;
     uint32_t domain, location_id;
-    char pci[16];
+    char pci[24];
     uint64_t unique_id;
     uint32_t node; /* KFD node number: in the old snapshot if removed, else in the new one */
 } topo_change;

@@ -57,7 +57,7 @@ typedef struct topo_node {
     topo_kind kind;
     uint32_t domain;      /* PCI domain; 0 when the kernel is too old to say */
     uint32_t location_id; /* (bus << 8) | (device << 3) | function */
-    char pci[16];         /* "dddd:bb:dd.f" for GPU/APU nodes with a location, else "" */
+    char pci[24];         /* "dddd:bb:dd.f" for GPU/APU nodes with a location, else "" */
     char gfx_target[16];  /* "gfx90a" or "" */
     uint64_t unique_id, hive_id, vendor_id, device_id, simd_count, cpu_cores;
     uint64_t drm_render_minor;
@@ -83,6 +83,7 @@ typedef struct topo_snapshot {
     uint32_t n_groups;
     topo_group *groups;
     uint32_t read_attempts; /* reads needed to get an untorn copy (1 when quiet) */
+    uint32_t parts;         /* TOPO_READ_* actually read */
     rochp_arena arena;
 } topo_snapshot;
 
@@ -90,12 +91,27 @@ typedef struct topo_snapshot {
  * kernel's path. */
 const char *topo_sysfs_root(void);
 
+/* What a read covers.  Node properties, gpu_id, name and mem banks are
+ * always read: they are what devices are identified and described by.
+ * Links are most of the files of a large machine (4,034 of the 4,101 in the
+ * 65-node MI300X capture) and detection does not need them, so the watcher's
+ * rescans leave them out; rochp-info and placement read everything. */
+enum {
+    TOPO_READ_LINKS = 1u << 0,  /* io_links and p2p_links */
+    TOPO_READ_CACHES = 1u << 1, /* cache entry count */
+    TOPO_READ_DEVICES = 0,
+    TOPO_READ_ALL = TOPO_READ_LINKS | TOPO_READ_CACHES,
+};
+
 /* Reads the tree under root/topology into a new snapshot.  root NULL means
  * topo_sysfs_root().  Retries while generation_id changes during the read;
  * after TOPO_MAX_READ_ATTEMPTS changing reads returns ROCHP_ERROR_BUSY.
- * No topology directory: ROCHP_ERROR_NOT_FOUND. */
+ * No topology directory: ROCHP_ERROR_NOT_FOUND.  topo_snapshot_read reads
+ * TOPO_READ_ALL. */
 #define TOPO_MAX_READ_ATTEMPTS 64
 rochp_status topo_snapshot_read(const char *root, topo_snapshot **out, rochp_error *err);
+rochp_status topo_snapshot_read_parts(const char *root, uint32_t parts, topo_snapshot **out,
+                                      rochp_error *err);
 
 /* Reads only generation_id (the cheap change check).  Absent file:
  * ROCHP_ERROR_NOT_FOUND. */

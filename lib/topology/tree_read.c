@@ -18,6 +18,7 @@ typedef struct reader {
     rochp_arena *arena;
     rochp_error *err;
     bool vanished; /* an entry listed a moment ago was gone: maybe torn */
+    uint32_t parts; /* TOPO_READ_* */
     size_t path_len;
     char path[4096]; /* the file being read, for error messages; built by push/pop */
     char buf[TOPO_FILE_MAX + 1];
@@ -101,6 +102,22 @@ static rochp_status read_props(reader *r, int dirfd, const char *name, topo_prop
         st = topo_props_parse(r->buf, len, r->arena, props, r->path, r->err);
     path_pop(r, mark);
     return st;
+}
+
+/* Writes index in decimal with a NUL; returns its length.  (snprintf showed
+ * in rescan profiles: it runs once per link file.) */
+static int format_index(char *out, uint32_t index)
+{
+    char tmp[12];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + index % 10);
+        index /= 10;
+    } while (index);
+    for (int i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -228,7 +245,8 @@ static rochp_status read_entries(reader *r, int node_fd, const char *sub, uint32
     for (uint32_t i = 0; i < n && st == ROCHP_OK; i++) {
         /* Opened as "M/properties" relative to sub/: no per-entry directory fd. */
         char rel[32];
-        int len = snprintf(rel, sizeof rel, "%u/", idx[i]);
+        int len = format_index(rel, idx[i]);
+        rel[len++] = '/';
         bool found;
         strcpy(rel + len, "properties");
         topo_props *p = banks_out ? &(*banks_out)[i].props : &(*props_out)[i];
@@ -343,11 +361,11 @@ static rochp_status read_node(reader *r, int nodes_fd, topo_node *node)
         st = read_name(r, fd, node);
     if (st == ROCHP_OK)
         st = read_entries(r, fd, "mem_banks", &node->n_mem_banks, NULL, &node->mem_banks);
-    if (st == ROCHP_OK)
+    if (st == ROCHP_OK && (r->parts & TOPO_READ_LINKS))
         st = read_entries(r, fd, "io_links", &node->n_io_links, &node->io_links, NULL);
-    if (st == ROCHP_OK)
+    if (st == ROCHP_OK && (r->parts & TOPO_READ_LINKS))
         st = read_entries(r, fd, "p2p_links", &node->n_p2p_links, &node->p2p_links, NULL);
-    if (st == ROCHP_OK)
+    if (st == ROCHP_OK && (r->parts & TOPO_READ_CACHES))
         st = count_entries(r, fd, "caches", &node->n_caches);
     close(fd);
     path_pop(r, mark);
@@ -441,12 +459,20 @@ rochp_status topo_read_generation(const char *root, uint64_t *generation, rochp_
 
 rochp_status topo_snapshot_read(const char *root, topo_snapshot **out, rochp_error *err)
 {
+    return topo_snapshot_read_parts(root, TOPO_READ_ALL, out, err);
+}
+
+rochp_status topo_snapshot_read_parts(const char *root, uint32_t parts, topo_snapshot **out,
+                                      rochp_error *err)
+{
+    if (parts & ~(uint32_t)TOPO_READ_ALL)
+        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "unknown read parts 0x%x", parts);
     if (!out)
         return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "out is NULL");
     *out = NULL;
     if (!root)
         root = topo_sysfs_root();
-    int topo_fd;
+    int topo_fd = -1;
     rochp_status st = open_topology(root, &topo_fd, err);
     if (st != ROCHP_OK)
         return st;
@@ -457,6 +483,7 @@ rochp_status topo_snapshot_read(const char *root, topo_snapshot **out, rochp_err
     }
     r->root = root;
     r->err = err;
+    r->parts = parts;
     r->path_len = (size_t)snprintf(r->path, sizeof r->path, "%s/topology", root);
 
     /* A read is repeated when generation_id moved under it, or when an entry
@@ -492,6 +519,7 @@ rochp_status topo_snapshot_read(const char *root, topo_snapshot **out, rochp_err
             snap->has_generation = has_before;
             snap->generation = before;
             snap->read_attempts = attempt;
+            snap->parts = parts;
             st = topo_snapshot_derive(snap, root, err);
             if (st == ROCHP_OK) {
                 *out = snap;

@@ -131,7 +131,7 @@ static void test_each_gpu_in_turn(void)
         topo_snapshot *before = read_tree(dir);
         const topo_node *gone = topo_snapshot_node(before, i);
         REQUIRE(gone);
-        char pci[16];
+        char pci[24];
         snprintf(pci, sizeof pci, "%s", gone->pci);
         uint64_t uid = gone->unique_id;
         REQUIRE(sim_unplug(dir, pci, NULL, &err) == ROCHP_OK);
@@ -181,7 +181,7 @@ static void test_partitioned_board(void)
     CHECK_EQ_U64(d.count, 8);
     uint64_t uid = d.count ? d.changes[0].unique_id : 0;
     for (uint32_t k = 0; k < d.count; k++) {
-        char want[16];
+        char want[24];
         snprintf(want, sizeof want, "0000:47:00.%u", k);
         CHECK(d.changes[k].kind == TOPO_CHANGE_REMOVED);
         CHECK_EQ_STR(d.changes[k].pci, want);
@@ -307,8 +307,40 @@ static void test_capture_unplug(void)
     remove_dir(dir);
 }
 
+/* The watcher's rescan (TOPO_READ_DEVICES) sees the same devices as a full
+ * read, without the link files. */
+static void test_devices_only_read(void)
+{
+    char dir[256];
+    make_dir(dir, sizeof dir, "parts");
+    rochp_error err = {0};
+    REQUIRE(sim_create_model(dir, sim_model_find("mi300x"), 2, 4, NULL, &err) == ROCHP_OK);
+    topo_snapshot *full = read_tree(dir), *devices = NULL;
+    REQUIRE(topo_snapshot_read_parts(dir, TOPO_READ_DEVICES, &devices, &err) == ROCHP_OK);
+    CHECK_EQ_U64(devices->parts, TOPO_READ_DEVICES);
+    CHECK_EQ_U64(full->parts, TOPO_READ_ALL);
+    CHECK_EQ_U64(devices->n_nodes, full->n_nodes);
+    CHECK_EQ_U64(devices->n_groups, 2);
+    topo_diff d = diff_of(full, devices, NULL, 0);
+    CHECK_EQ_U64(d.count, 0);
+    topo_diff_free(&d);
+    for (uint32_t i = 0; i < devices->n_nodes; i++) {
+        CHECK_EQ_U64(devices->nodes[i].n_io_links, 0);
+        CHECK_EQ_U64(devices->nodes[i].n_caches, 0);
+        CHECK_EQ_U64(devices->nodes[i].vram_bytes, full->nodes[i].vram_bytes);
+        CHECK(full->nodes[i].n_io_links > 0);
+    }
+    topo_snapshot *bad = NULL;
+    CHECK(topo_snapshot_read_parts(dir, 0x80, &bad, &err) == ROCHP_ERROR_INVALID_ARGUMENT);
+    CHECK(bad == NULL);
+    topo_snapshot_free(full);
+    topo_snapshot_free(devices);
+    remove_dir(dir);
+}
+
 int main(void)
 {
+    test_devices_only_read();
     test_eight_gpus_one_by_one();
     test_each_gpu_in_turn();
     test_partitioned_board();

@@ -24,4 +24,11 @@ rochp_status fs_copy_tree(int src_dirfd, const char *src, int dst_dirfd, const c
                           rochp_error *err);
 bool fs_exists(int dirfd, const char *name);
 
+/* The longest DIR the simulator accepts: its own paths below DIR then fit
+ * the fixed buffers (FS_PATH_MAX) with room to spare. */
+#define FS_DIR_MAX 2048
+#define FS_PATH_MAX 4096
+/* snprintf for paths: false (and out cut short) when the result does not fit. */
+bool fs_path(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

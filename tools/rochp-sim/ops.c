@@ -43,13 +43,18 @@ static void format_pci(char out[24], uint64_t identity)
 
 static int lock_tree(const char *dir, rochp_error *err)
 {
-    char path[4200];
+    char path[FS_PATH_MAX];
+    if (strlen(dir) > FS_DIR_MAX) {
+        rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "directory name longer than %d bytes",
+                   FS_DIR_MAX);
+        return -1;
+    }
     if (fs_mkdir(AT_FDCWD, dir, err) != ROCHP_OK)
         return -1;
-    snprintf(path, sizeof path, "%s/" STATE_DIR, dir);
+    fs_path(path, sizeof path, "%s/" STATE_DIR, dir);
     if (fs_mkdir(AT_FDCWD, path, err) != ROCHP_OK)
         return -1;
-    snprintf(path, sizeof path, "%s/" STATE_DIR "/lock", dir);
+    fs_path(path, sizeof path, "%s/" STATE_DIR "/lock", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0 || flock(fd, LOCK_EX) != 0) {
         rochp_fail(err, ROCHP_ERROR_IO, "%s: cannot lock: %s", path, strerror(errno));
@@ -100,8 +105,8 @@ static topo_snapshot *read_quietly(const char *dir)
 
 static rochp_status refuse_existing(const char *dir, rochp_error *err)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/topology", dir);
+    char path[FS_PATH_MAX];
+    fs_path(path, sizeof path, "%s/topology", dir);
     if (fs_exists(AT_FDCWD, path))
         return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                           "%s already exists; remove it or choose another directory", path);
@@ -148,9 +153,12 @@ rochp_status sim_create_model(const char *dir, const sim_model *m, uint32_t gpus
 rochp_status sim_create_from(const char *dir, const char *fixture, FILE *report,
                              rochp_error *err)
 {
-    char src[4200], dst[4200];
-    snprintf(src, sizeof src, "%s/topology", fixture);
-    snprintf(dst, sizeof dst, "%s/topology", dir);
+    if (strlen(fixture) > FS_DIR_MAX)
+        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "fixture path longer than %d bytes",
+                          FS_DIR_MAX);
+    char src[FS_PATH_MAX], dst[4200];
+    fs_path(src, sizeof src, "%s/topology", fixture);
+    fs_path(dst, sizeof dst, "%s/topology", dir);
     int lock = lock_tree(dir, err);
     if (lock < 0)
         return err->status;
@@ -223,7 +231,7 @@ rochp_status sim_unplug(const char *dir, const char *pci, FILE *report, rochp_er
     topo_snapshot *before = report ? read_quietly(dir) : NULL;
     sim_tree t = {0}, board = {0};
     bool *in_board = NULL;
-    char aside[4200] = "";
+    char aside[FS_PATH_MAX] = "";
     int aside_fd = -1;
     rochp_status st = sim_tree_load(dir, &t, err);
     if (st != ROCHP_OK)
@@ -250,9 +258,9 @@ rochp_status sim_unplug(const char *dir, const char *pci, FILE *report, rochp_er
     }
     char board_pci[24];
     format_pci(board_pci, sim_node_identity(&t.nodes[first]));
-    snprintf(aside, sizeof aside, "%s/" ASIDE_DIR, dir);
+    fs_path(aside, sizeof aside, "%s/" ASIDE_DIR, dir);
     st = fs_mkdir(AT_FDCWD, aside, err);
-    snprintf(aside, sizeof aside, "%s/" ASIDE_DIR "/%s", dir, board_pci);
+    fs_path(aside, sizeof aside, "%s/" ASIDE_DIR "/%s", dir, board_pci);
     if (st == ROCHP_OK)
         st = fs_remove_tree(AT_FDCWD, aside, err); /* a stale copy from a crashed run */
     if (st == ROCHP_OK)
@@ -301,8 +309,8 @@ typedef struct peer {
 
 static rochp_status read_peers(const char *aside, peer **out, uint32_t *n_out, rochp_error *err)
 {
-    char path[4300];
-    snprintf(path, sizeof path, "%s/peers", aside);
+    char path[FS_PATH_MAX];
+    fs_path(path, sizeof path, "%s/peers", aside);
     FILE *f = fopen(path, "re");
     if (!f)
         return rochp_fail(err, ROCHP_ERROR_MALFORMED, "%s: cannot open: %s", path,
@@ -345,15 +353,15 @@ static rochp_status read_peers(const char *aside, peer **out, uint32_t *n_out, r
 static rochp_status find_aside(const char *dir, uint64_t identity, char *aside, size_t size,
                                rochp_error *err)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/" ASIDE_DIR, dir);
+    char path[FS_PATH_MAX];
+    fs_path(path, sizeof path, "%s/" ASIDE_DIR, dir);
     DIR *d = opendir(path);
     if (d) {
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             if (e->d_name[0] == '.')
                 continue;
-            snprintf(aside, size, "%s/%s", path, e->d_name);
+            fs_path(aside, size, "%s/%s", path, e->d_name);
             sim_tree b;
             if (sim_tree_load(aside, &b, NULL) != ROCHP_OK)
                 continue;
@@ -485,7 +493,7 @@ rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp
     peer *peers = NULL;
     uint32_t n_peers = 0;
     uint64_t uid = 0;
-    char aside[4400];
+    char aside[FS_PATH_MAX];
     rochp_status st = find_aside(dir, identity, aside, sizeof aside, err);
     if (st == ROCHP_OK)
         st = sim_tree_load(aside, &board, err);
@@ -538,8 +546,8 @@ rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp
 
 static uint64_t next_serial(const char *dir)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/" STATE_DIR "/serial", dir);
+    char path[FS_PATH_MAX];
+    fs_path(path, sizeof path, "%s/" STATE_DIR "/serial", dir);
     uint64_t serial = 0;
     FILE *f = fopen(path, "re");
     if (f) {
@@ -561,7 +569,7 @@ static bool address_used(const sim_tree *t, const char *dir, uint32_t domain, ui
         if (sim_node_is_gpu(&t->nodes[i]) &&
             (sim_node_identity(&t->nodes[i]) >> 8) == ((uint64_t)domain << 8 | bus))
             return true;
-    char aside[4400];
+    char aside[FS_PATH_MAX];
     return find_aside(dir, (uint64_t)domain << 16 | bus << 8, aside, sizeof aside, NULL) ==
            ROCHP_OK;
 }
@@ -611,6 +619,9 @@ rochp_status sim_plug_model(const char *dir, const sim_model *m, uint32_t partit
 
 rochp_status sim_list(const char *dir, FILE *out, rochp_error *err)
 {
+    if (strlen(dir) > FS_DIR_MAX)
+        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "directory name longer than %d bytes",
+                          FS_DIR_MAX);
     topo_snapshot *snap;
     rochp_status st = topo_snapshot_read(dir, &snap, err);
     if (st != ROCHP_OK)
@@ -618,8 +629,8 @@ rochp_status sim_list(const char *dir, FILE *out, rochp_error *err)
     topo_print_text(out, snap, dir);
     topo_snapshot_free(snap);
 
-    char path[4200];
-    snprintf(path, sizeof path, "%s/" ASIDE_DIR, dir);
+    char path[FS_PATH_MAX];
+    fs_path(path, sizeof path, "%s/" ASIDE_DIR, dir);
     DIR *d = opendir(path);
     bool header = false;
     if (d) {
@@ -627,8 +638,8 @@ rochp_status sim_list(const char *dir, FILE *out, rochp_error *err)
         while ((e = readdir(d)) != NULL) {
             if (e->d_name[0] == '.')
                 continue;
-            char aside[4400];
-            snprintf(aside, sizeof aside, "%s/%s", path, e->d_name);
+            char aside[FS_PATH_MAX];
+            fs_path(aside, sizeof aside, "%s/%s", path, e->d_name);
             sim_tree b;
             if (sim_tree_load(aside, &b, NULL) != ROCHP_OK)
                 continue;

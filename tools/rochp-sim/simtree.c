@@ -292,8 +292,8 @@ rochp_status sim_tree_load(const char *root, sim_tree *t, rochp_error *err)
                 props_from_topo(t, p, &src->p2p_links[l]);
         }
         if (src->n_caches) {
-            char path[4200];
-            snprintf(path, sizeof path, "%s/topology/nodes/%u/caches", root, i);
+            char path[FS_PATH_MAX];
+            fs_path(path, sizeof path, "%s/topology/nodes/%u/caches", root, i);
             n->caches_from = dup_str(t, path);
         }
     }
@@ -494,8 +494,8 @@ rochp_status sim_tree_write_nodes(const sim_tree *t, int dirfd, const char *name
 
 rochp_status sim_tree_publish(const sim_tree *t, const char *root, rochp_error *err)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/topology", root);
+    char path[FS_PATH_MAX];
+    fs_path(path, sizeof path, "%s/topology", root);
     rochp_status st = fs_mkdir(AT_FDCWD, root, err);
     if (st == ROCHP_OK)
         st = fs_mkdir(AT_FDCWD, path, err);
