@@ -180,7 +180,8 @@ static rochp_status list_indices(reader *r, DIR *d, uint32_t max, uint32_t **out
         st = rochp_fail(r->err, ROCHP_ERROR_IO, "%s: cannot list: %s", r->path, strerror(errno));
         goto fail;
     }
-    qsort(idx, count, sizeof *idx, cmp_u32);
+    if (count > 1) /* qsort(NULL, 0, ...) is undefined */
+        qsort(idx, count, sizeof *idx, cmp_u32);
     *out = idx;
     *n = count;
     return ROCHP_OK;

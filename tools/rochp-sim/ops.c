@@ -94,11 +94,22 @@ static void report_change(FILE *report, const topo_snapshot *before, const char 
     topo_snapshot_free(after);
 }
 
-static topo_snapshot *read_quietly(const char *dir)
+/* Every change starts the same way: take the tree's lock and, when the
+ * change is to be reported, remember what readers saw before it.  Returns
+ * the lock fd, or -1 with err set. */
+static int begin_change(const char *dir, FILE *report, topo_snapshot **before, rochp_error *err)
 {
-    topo_snapshot *snap = NULL;
-    topo_snapshot_read(dir, &snap, NULL);
-    return snap;
+    *before = NULL;
+    char topo[FS_PATH_MAX];
+    if (!fs_path(topo, sizeof topo, "%s/topology", dir) || !fs_exists(AT_FDCWD, topo)) {
+        rochp_fail(err, ROCHP_ERROR_NOT_FOUND,
+                   "%s: no virtual KFD tree here (make one with rochp-sim create)", dir);
+        return -1;
+    }
+    int lock = lock_tree(dir, err);
+    if (lock >= 0 && report)
+        topo_snapshot_read(dir, before, NULL);
+    return lock;
 }
 
 /* --- create ---------------------------------------------------------------- */
@@ -116,6 +127,9 @@ static rochp_status refuse_existing(const char *dir, rochp_error *err)
 rochp_status sim_create_model(const char *dir, const sim_model *m, uint32_t gpus,
                               uint32_t partitions, FILE *report, rochp_error *err)
 {
+    rochp_error local_err;
+    if (!err) /* callers may not want the message; the status still needs a home */
+        err = &local_err;
     int lock = lock_tree(dir, err);
     if (lock < 0)
         return err->status;
@@ -153,6 +167,9 @@ rochp_status sim_create_model(const char *dir, const sim_model *m, uint32_t gpus
 rochp_status sim_create_from(const char *dir, const char *fixture, FILE *report,
                              rochp_error *err)
 {
+    rochp_error local_err;
+    if (!err) /* callers may not want the message; the status still needs a home */
+        err = &local_err;
     if (strlen(fixture) > FS_DIR_MAX)
         return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "fixture path longer than %d bytes",
                           FS_DIR_MAX);
@@ -221,14 +238,17 @@ static rochp_status write_peers(const sim_tree *t, const bool *in_board, int asi
 
 rochp_status sim_unplug(const char *dir, const char *pci, FILE *report, rochp_error *err)
 {
+    rochp_error local_err;
+    if (!err) /* callers may not want the message; the status still needs a home */
+        err = &local_err;
     uint32_t domain, location;
     if (sim_parse_pci(pci, &domain, &location) != 0)
         return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                           "'%s' is not a PCI address (dddd:bb:dd.f)", pci);
-    int lock = lock_tree(dir, err);
+    topo_snapshot *before;
+    int lock = begin_change(dir, report, &before, err);
     if (lock < 0)
         return err->status;
-    topo_snapshot *before = report ? read_quietly(dir) : NULL;
     sim_tree t = {0}, board = {0};
     bool *in_board = NULL;
     char aside[FS_PATH_MAX] = "";
@@ -480,15 +500,18 @@ static void relink_hive(sim_tree *t, uint32_t node)
 
 rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp_error *err)
 {
+    rochp_error local_err;
+    if (!err) /* callers may not want the message; the status still needs a home */
+        err = &local_err;
     uint32_t domain, location;
     if (sim_parse_pci(pci, &domain, &location) != 0)
         return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                           "'%s' is not a PCI address (dddd:bb:dd.f)", pci);
     uint64_t identity = (uint64_t)domain << 16 | location;
-    int lock = lock_tree(dir, err);
+    topo_snapshot *before;
+    int lock = begin_change(dir, report, &before, err);
     if (lock < 0)
         return err->status;
-    topo_snapshot *before = report ? read_quietly(dir) : NULL;
     sim_tree t = {0}, board = {0};
     peer *peers = NULL;
     uint32_t n_peers = 0;
@@ -577,14 +600,17 @@ static bool address_used(const sim_tree *t, const char *dir, uint32_t domain, ui
 rochp_status sim_plug_model(const char *dir, const sim_model *m, uint32_t partitions,
                             const char *pci, FILE *report, rochp_error *err)
 {
+    rochp_error local_err;
+    if (!err) /* callers may not want the message; the status still needs a home */
+        err = &local_err;
     uint32_t domain = 0, location = 0, bus = 0;
     if (pci && (sim_parse_pci(pci, &domain, &location) != 0 || (location & 0xff) != 0))
         return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                           "'%s' is not a board address (dddd:bb:00.0)", pci);
-    int lock = lock_tree(dir, err);
+    topo_snapshot *before;
+    int lock = begin_change(dir, report, &before, err);
     if (lock < 0)
         return err->status;
-    topo_snapshot *before = report ? read_quietly(dir) : NULL;
     sim_tree t = {0};
     rochp_status st = sim_tree_load(dir, &t, err);
     if (st == ROCHP_OK && pci) {
@@ -619,6 +645,9 @@ rochp_status sim_plug_model(const char *dir, const sim_model *m, uint32_t partit
 
 rochp_status sim_list(const char *dir, FILE *out, rochp_error *err)
 {
+    rochp_error local_err;
+    if (!err) /* callers may not want the message; the status still needs a home */
+        err = &local_err;
     if (strlen(dir) > FS_DIR_MAX)
         return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "directory name longer than %d bytes",
                           FS_DIR_MAX);
