@@ -15,6 +15,8 @@ libhsa-runtime-dev
 libhsakmt-dev
 libnuma-dev
 libelf-dev
+libmsgpack-dev
+rocminfo
 "
 
 missing=""

@@ -57,6 +57,10 @@ rochp_status topo_props_parse(const char *buf, size_t len, rochp_arena *arena, t
         if (v == k || v == n)
             return rochp_fail(err, ROCHP_ERROR_MALFORMED, "%s:%u: key '%.*s' has no value", path,
                               line, (int)k, s);
+        /* The one list-valued key the kernel prints (caches: "1,0,0,..."):
+         * not a number, and nothing rochp uses. */
+        if (k == 11 && memcmp(s, "sibling_map", 11) == 0)
+            continue;
         uint64_t value = 0;
         for (size_t i = v; i < n; i++) {
             if (s[i] < '0' || s[i] > '9')

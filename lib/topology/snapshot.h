@@ -52,6 +52,7 @@ typedef struct topo_node {
     topo_mem_bank *mem_banks; /* ordered by bank index */
     topo_props *io_links;     /* ordered by link index */
     topo_props *p2p_links;
+    topo_props *caches;       /* only with TOPO_READ_CACHE_PROPS, ordered by cache index */
 
     /* Derived */
     topo_kind kind;
@@ -99,6 +100,7 @@ const char *topo_sysfs_root(void);
 enum {
     TOPO_READ_LINKS = 1u << 0,  /* io_links and p2p_links */
     TOPO_READ_CACHES = 1u << 1, /* cache entry count */
+    TOPO_READ_CACHE_PROPS = 1u << 2, /* each cache's properties too (hsasim's cache sizes) */
     TOPO_READ_DEVICES = 0,
     TOPO_READ_ALL = TOPO_READ_LINKS | TOPO_READ_CACHES,
 };

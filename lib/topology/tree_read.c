@@ -366,7 +366,9 @@ static rochp_status read_node(reader *r, int nodes_fd, topo_node *node)
         st = read_entries(r, fd, "io_links", &node->n_io_links, &node->io_links, NULL);
     if (st == ROCHP_OK && (r->parts & TOPO_READ_LINKS))
         st = read_entries(r, fd, "p2p_links", &node->n_p2p_links, &node->p2p_links, NULL);
-    if (st == ROCHP_OK && (r->parts & TOPO_READ_CACHES))
+    if (st == ROCHP_OK && (r->parts & TOPO_READ_CACHE_PROPS))
+        st = read_entries(r, fd, "caches", &node->n_caches, &node->caches, NULL);
+    else if (st == ROCHP_OK && (r->parts & TOPO_READ_CACHES))
         st = count_entries(r, fd, "caches", &node->n_caches);
     close(fd);
     path_pop(r, mark);
@@ -466,7 +468,7 @@ rochp_status topo_snapshot_read(const char *root, topo_snapshot **out, rochp_err
 rochp_status topo_snapshot_read_parts(const char *root, uint32_t parts, topo_snapshot **out,
                                       rochp_error *err)
 {
-    if (parts & ~(uint32_t)TOPO_READ_ALL)
+    if (parts & ~(uint32_t)(TOPO_READ_ALL | TOPO_READ_CACHE_PROPS))
         return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "unknown read parts 0x%x", parts);
     if (!out)
         return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "out is NULL");

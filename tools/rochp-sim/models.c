@@ -5,7 +5,7 @@
 
 /* Kernel print order of node properties (kfd_topology.c node_show). */
 
-static const sim_cache mi300x_caches[] = {{1, 16, 9}, {1, 64, 10}, {2, 4096, 9}, {3, 262144, 9}};
+static const sim_cache mi300x_caches[] = {{1, 32, 9}, {1, 64, 10}, {2, 4096, 9}, {3, 262144, 9}};
 static const sim_cache mi210_caches[] = {{1, 16, 9}, {1, 64, 10}, {2, 8192, 9}};
 static const sim_cache mi100_caches[] = {{1, 16, 9}, {1, 64, 10}, {2, 8192, 9}};
 static const sim_cache navi31_caches[] = {{1, 32, 9}, {1, 64, 10}, {2, 6144, 9}, {3, 98304, 9}};

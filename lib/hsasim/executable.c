@@ -1,0 +1,1 @@
+/* executable.c: being written */

@@ -1,0 +1,96 @@
+/* hsasim internals shared by its files.  Handles are pointers to these
+ * structures, as in ROCR: hsa_agent_t.handle -> sim_agent, hsa_signal_t ->
+ * the amd_signal_t at the start of a sim_signal, hsa_queue_t* -> the
+ * hsa_queue_t at the start of an amd_queue_t at the start of a sim_queue.
+ *
+ * Locks: rt.lock (a mutex) guards the runtime's lists (agents, queues,
+ * allocations, event handlers) and the init reference count.  It is never
+ * held while calling user callbacks.  Each queue's processor has its own
+ * state (see queue.c); signals are lock-free atomics plus a futex word. */
+#ifndef HSASIM_HSASIM_H
+#define HSASIM_HSASIM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <hsa/amd_hsa_queue.h>
+#include <hsa/amd_hsa_signal.h>
+#include <hsa/hsa.h>
+#include <hsa/hsa_ext_amd.h>
+
+#include "topology/snapshot.h"
+
+#define SIM_API __attribute__((visibility("default")))
+
+/* --- memory pools ------------------------------------------------------- */
+typedef enum sim_pool_kind {
+    SIM_POOL_SYSTEM_COARSE, /* CPU agent: kernarg/fine? see agents.c */
+    SIM_POOL_SYSTEM_FINE,
+    SIM_POOL_SYSTEM_KERNARG,
+    SIM_POOL_VRAM_COARSE, /* GPU agent: device memory */
+    SIM_POOL_VRAM_FINE,
+    SIM_POOL_GROUP,       /* GPU agent: LDS, not allocatable */
+} sim_pool_kind;
+
+typedef struct sim_agent sim_agent;
+
+typedef struct sim_pool {
+    sim_pool_kind kind;
+    sim_agent *owner;
+    uint64_t size;
+} sim_pool;
+
+/* --- agents ---------------------------------------------------------------- */
+#define SIM_MAX_POOLS 6
+
+struct sim_agent {
+    uint64_t magic; /* SIM_AGENT_MAGIC while valid */
+    hsa_device_type_t type;
+    uint32_t node_id;    /* KFD node number at init */
+    topo_node node;      /* copied from the snapshot at init (props point into rt.snapshot) */
+    char name[64];       /* "gfx942" for GPUs, CPU model for CPUs */
+    char product[64];    /* marketing name */
+    char uuid[32];       /* "GPU-%016lx" or "GPU-XX", "CPU-XX" */
+    uint32_t n_pools;
+    sim_pool pools[SIM_MAX_POOLS];
+    _Atomic int dead;    /* the device left: queues stopped, nothing completes */
+};
+#define SIM_AGENT_MAGIC 0x544e454741534853ull
+
+/* --- the runtime ------------------------------------------------------------ */
+typedef struct sim_runtime {
+    pthread_mutex_t lock;
+    int refcount;            /* hsa_init minus hsa_shut_down */
+    topo_snapshot *snapshot; /* the tree at the 0 -> 1 init */
+    uint32_t n_agents;
+    sim_agent *agents;
+} sim_runtime;
+
+extern sim_runtime sim_rt;
+
+/* True between the first hsa_init and the last hsa_shut_down. */
+bool sim_is_initialized(void);
+/* The agent behind a handle, or NULL when invalid (or the runtime is down). */
+sim_agent *sim_agent_get(hsa_agent_t agent);
+
+/* --- signals (signal.c) ------------------------------------------------------ */
+typedef struct sim_signal sim_signal;
+/* The signal behind a handle, or NULL when invalid. */
+sim_signal *sim_signal_get(hsa_signal_t signal);
+/* Wakes every waiter of every signal (device loss sets them all, as KFD does). */
+void sim_signals_wake_all(void);
+
+/* --- queues (queue.c) ---------------------------------------------------------- */
+typedef struct sim_queue sim_queue;
+/* Stops every queue of agent (the device left or was reset): processors stop
+ * taking packets, in-flight dispatches never complete, and each queue's error
+ * callback runs once with status, from the queue's own thread. */
+void sim_queues_kill_agent(sim_agent *agent, hsa_status_t status);
+
+/* --- code objects (executable.c) ------------------------------------------------ */
+/* Nothing shared yet: executables reach the processor only through kernel
+ * object addresses (include/hsasim/kernel.h). */
+
+#endif
