@@ -1,14 +1,339 @@
-/* hsasim system events and the device watcher: filled in with the hot-plug
- * fault modes (ROCHP_SIM_KERNEL). */
+/* hsasim: system events and the device watcher.
+ *
+ * How a process experiences a GPU leaving depends on the simulated kernel
+ * (ROCHP_SIM_KERNEL, DESIGN.md section 1), which rochp-sim records in a
+ * fault notice (DIR/.rochp-sim/fault) before it changes anything:
+ *   sigbus  KFD stops the queues (error callback HSA_STATUS_ERROR), sets all
+ *           signal events, and rochp-sim sends SIGBUS (SI_USER) to every
+ *           holder; the tree changes once they have let go.
+ *   silent  the tree changes; the device just goes dead: queues stop taking
+ *           work, nothing completes, nothing is reported.
+ *   reset   queues evicted (error callback), VRAM contents lost, and a HW
+ *           exception event; with no handler that accepts it, the process
+ *           aborts as ROCR does.
+ * A GPU missing from the tree without a notice is treated as silent.
+ *
+ * Holders: every process that initialised the runtime registers in
+ * DIR/.rochp-sim/holders/<pid> the GPUs present at each init, and keeps an
+ * exclusive flock on that file through a close-on-exec descriptor for the
+ * rest of its life: exit or exec releases it, as they release KFD.
+ *
+ * Threads and locks: one watcher thread per runtime (started at the 0 -> 1
+ * init, stopped at the last shut_down) blocks on inotify and a stop pipe;
+ * it never spins.  handler_lock guards the system event handler list and is
+ * not held while handlers run (a copy of the list is taken). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "hsasim.h"
 
+/* ROCm >= 6.0 event type: not in Debian's 5.2 headers, same value. */
+#ifndef HSA_AMD_GPU_HW_EXCEPTION_EVENT
+#define HSA_AMD_GPU_HW_EXCEPTION_EVENT 1
+#endif
+
+void sim_memory_lose_vram(sim_agent *agent);
 void sim_events_start(void);
 void sim_events_stop(void);
 
+/* --- system event handlers ----------------------------------------------------- */
+
+typedef struct handler {
+    hsa_amd_system_event_callback_t callback;
+    void *data;
+} handler;
+
+static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
+static handler handlers[16];
+static int n_handlers;
+
+SIM_API hsa_status_t hsa_amd_register_system_event_handler(hsa_amd_system_event_callback_t callback,
+                                                           void *data)
+{
+    if (!sim_is_initialized())
+        return HSA_STATUS_ERROR_NOT_INITIALIZED;
+    if (!callback)
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&handler_lock);
+    hsa_status_t st = HSA_STATUS_ERROR_OUT_OF_RESOURCES;
+    if (n_handlers < (int)(sizeof handlers / sizeof *handlers)) {
+        handlers[n_handlers++] = (handler){callback, data};
+        st = HSA_STATUS_SUCCESS;
+    }
+    pthread_mutex_unlock(&handler_lock);
+    return st;
+}
+
+/* Delivers an event; true when some handler returned success.  ROCR treats
+ * an unhandled GPU fault as fatal. */
+static bool raise_event(const hsa_amd_event_t *event)
+{
+    pthread_mutex_lock(&handler_lock);
+    handler copy[16];
+    int n = n_handlers;
+    memcpy(copy, handlers, sizeof copy);
+    pthread_mutex_unlock(&handler_lock);
+    bool handled = false;
+    for (int i = 0; i < n; i++)
+        handled |= copy[i].callback(event, copy[i].data) == HSA_STATUS_SUCCESS;
+    return handled;
+}
+
+/* --- how a loss is experienced -------------------------------------------------- */
+
+typedef enum { KERNEL_SIGBUS, KERNEL_SILENT, KERNEL_RESET } kernel_mode;
+
+static void lose_agent(sim_agent *a, kernel_mode mode)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&a->dead, &expected, 1))
+        return; /* each loss once */
+    switch (mode) {
+    case KERNEL_SILENT:
+        sim_queues_kill_agent(a, HSA_STATUS_SUCCESS); /* stop, no callback */
+        break;
+    case KERNEL_SIGBUS:
+        sim_queues_kill_agent(a, HSA_STATUS_ERROR);
+        sim_signals_wake_all();
+        break;
+    case KERNEL_RESET: {
+        sim_memory_lose_vram(a);
+        sim_queues_kill_agent(a, HSA_STATUS_ERROR);
+        sim_signals_wake_all();
+        hsa_amd_event_t event;
+        memset(&event, 0, sizeof event);
+        event.event_type = (hsa_amd_event_type_t)HSA_AMD_GPU_HW_EXCEPTION_EVENT;
+        /* The ROCm 6 payload (agent, reset type, cause) shares the union's
+         * first field with the memory fault info. */
+        event.memory_fault.agent = (hsa_agent_t){(uint64_t)(uintptr_t)a};
+        if (!raise_event(&event)) {
+            fprintf(stderr, "HW Exception by GPU node-%u (Agent handle: %p) reason: GPU Hang\n",
+                    a->node_id, (void *)a);
+            abort(); /* ROCR's behaviour when nobody handles the event */
+        }
+        break;
+    }
+    }
+}
+
+/* --- where the tree is ----------------------------------------------------------- */
+
+static char root[4096];
+static int holder_fd = -1; /* kept for the process's life, closed by exec */
+
+static uint64_t identity_of(const topo_node *n)
+{
+    return (uint64_t)n->domain << 16 | n->location_id;
+}
+
+/* A child forked without exec has no KFD state of its own (it belongs to
+ * the parent's address space): it must not keep the parent's hold. */
+static void drop_hold_in_child(void)
+{
+    if (holder_fd >= 0)
+        close(holder_fd);
+    holder_fd = -1;
+}
+
+/* Records this process as a holder of every GPU present now. */
+static void register_holder(void)
+{
+    static bool atfork_set;
+    if (!atfork_set && pthread_atfork(NULL, NULL, drop_hold_in_child) == 0)
+        atfork_set = true;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.rochp-sim/holders", root);
+    char parent[4200];
+    snprintf(parent, sizeof parent, "%s/.rochp-sim", root);
+    if (mkdir(parent, 0755) != 0 && errno != EEXIST)
+        return; /* a read-only tree (a capture): nobody can unplug it anyway */
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return;
+    if (holder_fd < 0) {
+        snprintf(path, sizeof path, "%s/.rochp-sim/holders/%ld", root, (long)getpid());
+        holder_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (holder_fd < 0)
+            return;
+        if (flock(holder_fd, LOCK_EX | LOCK_NB) != 0) {
+            close(holder_fd); /* another process reuses our pid's stale file: it is gone */
+            holder_fd = -1;
+            return;
+        }
+        if (ftruncate(holder_fd, 0) != 0)
+            return;
+        char exe[1024] = "?";
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0)
+            exe[n] = '\0';
+        dprintf(holder_fd, "pid %ld\nexe %s\n", (long)getpid(), exe);
+    }
+    for (uint32_t i = 0; i < sim_rt.n_agents; i++)
+        if (sim_rt.agents[i].type == HSA_DEVICE_TYPE_GPU)
+            dprintf(holder_fd, "gpu %" PRIu64 "\n", identity_of(&sim_rt.agents[i].node));
+}
+
+/* --- the watcher ------------------------------------------------------------------ */
+
+static pthread_t watcher;
+static int stop_pipe[2] = {-1, -1};
+static int inotify_fd = -1;
+static uint64_t last_fault_seq;
+static bool watching;
+
+static kernel_mode parse_mode(const char *s)
+{
+    if (strncmp(s, "silent", 6) == 0)
+        return KERNEL_SILENT;
+    if (strncmp(s, "reset", 5) == 0)
+        return KERNEL_RESET;
+    return KERNEL_SIGBUS;
+}
+
+static sim_agent *agent_by_identity(uint64_t identity)
+{
+    for (uint32_t i = 0; i < sim_rt.n_agents; i++)
+        if (sim_rt.agents[i].type == HSA_DEVICE_TYPE_GPU &&
+            identity_of(&sim_rt.agents[i].node) == identity)
+            return &sim_rt.agents[i];
+    return NULL;
+}
+
+/* The fault notice: "seq N", "mode M", then "gpu <identity>" lines. */
+static void read_fault_notice(void)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.rochp-sim/fault", root);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    uint64_t seq = 0, identity;
+    char mode[16] = "sigbus", line[128];
+    sim_agent *lost[64];
+    int n_lost = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "seq %" SCNu64, &seq) == 1)
+            continue;
+        if (sscanf(line, "mode %15s", mode) == 1)
+            continue;
+        if (sscanf(line, "gpu %" SCNu64, &identity) == 1 && n_lost < 64) {
+            sim_agent *a = agent_by_identity(identity);
+            if (a)
+                lost[n_lost++] = a;
+        }
+    }
+    fclose(f);
+    if (seq <= last_fault_seq)
+        return;
+    last_fault_seq = seq;
+    for (int i = 0; i < n_lost; i++)
+        lose_agent(lost[i], parse_mode(mode));
+}
+
+/* GPUs that left the tree without a notice just go dead. */
+static void check_tree(void)
+{
+    topo_snapshot *snap = NULL;
+    if (topo_snapshot_read_parts(root, TOPO_READ_DEVICES, &snap, NULL) != ROCHP_OK)
+        return;
+    for (uint32_t i = 0; i < sim_rt.n_agents; i++) {
+        sim_agent *a = &sim_rt.agents[i];
+        if (a->type != HSA_DEVICE_TYPE_GPU || a->dead)
+            continue;
+        bool present = false;
+        for (uint32_t k = 0; k < snap->n_nodes && !present; k++)
+            present = snap->nodes[k].simd_count && identity_of(&snap->nodes[k]) == identity_of(&a->node) &&
+                      (a->node.unique_id == 0 || snap->nodes[k].unique_id == a->node.unique_id);
+        if (!present)
+            lose_agent(a, KERNEL_SILENT);
+    }
+    topo_snapshot_free(snap);
+}
+
+static void *watch_main(void *arg)
+{
+    (void)arg;
+    char buf[4096] __attribute__((aligned(8)));
+    for (;;) {
+        struct pollfd fds[2] = {{stop_pipe[0], POLLIN, 0}, {inotify_fd, POLLIN, 0}};
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (fds[0].revents)
+            break;
+        bool fault = false, tree = false;
+        ssize_t n = read(inotify_fd, buf, sizeof buf);
+        for (ssize_t off = 0; n > 0 && off < n;) {
+            const struct inotify_event *e = (const void *)(buf + off);
+            if (e->len && strcmp(e->name, "fault") == 0)
+                fault = true;
+            if (e->len && strcmp(e->name, "generation_id") == 0)
+                tree = true;
+            off += (ssize_t)sizeof *e + e->len;
+        }
+        if (fault)
+            read_fault_notice();
+        if (tree)
+            check_tree();
+    }
+    return NULL;
+}
+
 void sim_events_start(void)
 {
+    snprintf(root, sizeof root, "%s", topo_sysfs_root());
+    register_holder();
+    if (pipe2(stop_pipe, O_CLOEXEC) != 0)
+        return;
+    inotify_fd = inotify_init1(IN_CLOEXEC);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.rochp-sim", root);
+    /* Both files are replaced by rename: watch for entries moved in. */
+    if (inotify_fd >= 0)
+        inotify_add_watch(inotify_fd, path, IN_MOVED_TO | IN_CLOSE_WRITE);
+    snprintf(path, sizeof path, "%s/topology", root);
+    if (inotify_fd >= 0)
+        inotify_add_watch(inotify_fd, path, IN_MOVED_TO | IN_CLOSE_WRITE);
+    /* A notice already there belongs to an earlier fault. */
+    snprintf(path, sizeof path, "%s/.rochp-sim/fault", root);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fscanf(f, "seq %" SCNu64, &last_fault_seq) != 1)
+            last_fault_seq = 0;
+        fclose(f);
+    }
+    if (inotify_fd >= 0 && pthread_create(&watcher, NULL, watch_main, NULL) == 0)
+        watching = true;
 }
 
 void sim_events_stop(void)
 {
+    if (watching) {
+        if (write(stop_pipe[1], "x", 1) != 1) {
+            /* the pipe cannot be full: one byte per stop */
+        }
+        pthread_join(watcher, NULL);
+        watching = false;
+    }
+    if (inotify_fd >= 0)
+        close(inotify_fd);
+    inotify_fd = -1;
+    for (int i = 0; i < 2; i++) {
+        if (stop_pipe[i] >= 0)
+            close(stop_pipe[i]);
+        stop_pipe[i] = -1;
+    }
+    pthread_mutex_lock(&handler_lock);
+    n_handlers = 0;
+    pthread_mutex_unlock(&handler_lock);
 }

@@ -40,7 +40,7 @@ static void *writer(void *arg)
         unsigned next = present ^ (1u << b);
         /* Recorded before publishing: a reader that can see it must find it. */
         atomic_store_explicit(&expected[gen + 1], (unsigned char)(1 + next), memory_order_release);
-        rochp_status st = (present & (1u << b)) ? sim_unplug(dir, bus_names[b], NULL, &err)
+        rochp_status st = (present & (1u << b)) ? sim_unplug(dir, bus_names[b], 0, NULL, &err)
                                                 : sim_plug_back(dir, bus_names[b], NULL, &err);
         if (st != ROCHP_OK) {
             fprintf(stderr, "writer change %d: %s\n", i, err.message);

@@ -59,7 +59,7 @@ static void test_eight_gpus_one_by_one(void)
     topo_snapshot *prev = orig;
     for (uint32_t i = 2; i < orig->n_nodes; i++) {
         const topo_node *gone = &orig->nodes[i];
-        REQUIRE(sim_unplug(dir, gone->pci, NULL, &err) == ROCHP_OK);
+        REQUIRE(sim_unplug(dir, gone->pci, 0, NULL, &err) == ROCHP_OK);
         topo_snapshot *now = read_tree(dir);
         topo_diff d = diff_of(prev, now, NULL, 0);
         CHECK_EQ_U64(d.count, 1);
@@ -134,7 +134,7 @@ static void test_each_gpu_in_turn(void)
         char pci[24];
         snprintf(pci, sizeof pci, "%s", gone->pci);
         uint64_t uid = gone->unique_id;
-        REQUIRE(sim_unplug(dir, pci, NULL, &err) == ROCHP_OK);
+        REQUIRE(sim_unplug(dir, pci, 0, NULL, &err) == ROCHP_OK);
         topo_snapshot *after = read_tree(dir);
         topo_diff d = diff_of(before, after, NULL, 0);
         CHECK_EQ_U64(d.count, 1);
@@ -173,7 +173,7 @@ static void test_partitioned_board(void)
     CHECK_EQ_U64(before->n_nodes, 2 + 32);
     CHECK_EQ_U64(before->n_groups, 4);
     CHECK_EQ_U64(before->generation, 33); /* as in the 32-partition capture */
-    REQUIRE(sim_unplug(dir, "0000:47:00.3", NULL, &err) == ROCHP_OK);
+    REQUIRE(sim_unplug(dir, "0000:47:00.3", 0, NULL, &err) == ROCHP_OK);
     topo_snapshot *after = read_tree(dir);
     CHECK_EQ_U64(after->generation, 33 + 8);
     CHECK_EQ_U64(after->n_groups, 3);
@@ -234,16 +234,16 @@ static void test_new_board_and_refusals(void)
     CHECK(sim_plug_model(dir, sim_model_find("rx7900xtx"), 1, "0000:03:00.0", NULL, &err) ==
           ROCHP_ERROR_INVALID_ARGUMENT);
     CHECK_CONTAINS(err.message, "already at 0000:03:00.0");
-    CHECK(sim_unplug(dir, "0000:99:00.0", NULL, &err) == ROCHP_ERROR_NOT_FOUND);
+    CHECK(sim_unplug(dir, "0000:99:00.0", 0, NULL, &err) == ROCHP_ERROR_NOT_FOUND);
     CHECK_CONTAINS(err.message, "no GPU at 0000:99:00.0");
     CHECK(sim_plug_back(dir, "0000:03:00.0", NULL, &err) == ROCHP_ERROR_NOT_FOUND);
-    CHECK(sim_unplug(dir, "not-a-pci", NULL, &err) == ROCHP_ERROR_INVALID_ARGUMENT);
+    CHECK(sim_unplug(dir, "not-a-pci", 0, NULL, &err) == ROCHP_ERROR_INVALID_ARGUMENT);
     CHECK(sim_create_model(dir, sim_model_find("mi100"), 1, 1, NULL, &err) ==
           ROCHP_ERROR_INVALID_ARGUMENT);
     CHECK_CONTAINS(err.message, "already exists");
 
     /* A board swapped for another in the same slot: removed + added, not returned. */
-    REQUIRE(sim_unplug(dir, "0000:0b:00.0", NULL, &err) == ROCHP_OK);
+    REQUIRE(sim_unplug(dir, "0000:0b:00.0", 0, NULL, &err) == ROCHP_OK);
     topo_snapshot *gap = read_tree(dir);
     REQUIRE(sim_plug_model(dir, sim_model_find("rx7900xtx"), 1, "0000:0b:00.0", NULL, &err) ==
             ROCHP_OK);
@@ -282,7 +282,7 @@ static void test_capture_unplug(void)
     REQUIRE(sim_create_from(tree, src, NULL, &err) == ROCHP_OK);
     topo_snapshot *before = read_tree(tree);
     CHECK_EQ_U64(before->generation, 33);
-    REQUIRE(sim_unplug(tree, "0000:80:00.0", NULL, &err) == ROCHP_OK);
+    REQUIRE(sim_unplug(tree, "0000:80:00.0", 0, NULL, &err) == ROCHP_OK);
     topo_snapshot *after = read_tree(tree);
     topo_diff d = diff_of(before, after, NULL, 0);
     CHECK_EQ_U64(d.count, 4);

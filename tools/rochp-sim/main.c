@@ -13,7 +13,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: rochp-sim create DIR --model M --gpus N [--partitions P]\n"
             "       rochp-sim create DIR --from FIXTURE\n"
-            "       rochp-sim unplug DIR PCI\n"
+            "       rochp-sim unplug DIR PCI [--wait]\n"
             "       rochp-sim plug DIR PCI\n"
             "       rochp-sim plug DIR --model M [--pci ADDR] [--partitions P]\n"
             "       rochp-sim list DIR\n"
@@ -25,10 +25,14 @@ static void usage(FILE *out)
             "           each split into P partitions (MI300X: up to 8), or a copy of a\n"
             "           captured tree (FIXTURE holds topology/)\n"
             "  unplug   removes the whole board at PCI, all its partitions, renumbering\n"
-            "           later nodes as KFD does; the board is kept aside in DIR\n"
+            "           later nodes as KFD does; the board is kept aside in DIR.  How\n"
+            "           processes using it see that follows ROCHP_SIM_KERNEL: sigbus\n"
+            "           (default: SIGBUS to each holder, and the removal completes once\n"
+            "           they exit or exec; --wait blocks until then), silent (the device\n"
+            "           just goes dead) or reset (queues evicted, VRAM lost, HW exception)\n"
             "  plug     brings back the board unplugged from PCI (same unique_id), or\n"
             "           plugs a new board of model M at ADDR or the first free slot\n"
-            "  list     the nodes, and the boards kept aside\n"
+            "  list     the nodes, the boards kept aside, and the processes holding GPUs\n"
             "\n"
             "Every change is atomic for readers (built aside, swapped in with one rename,\n"
             "generation_id bumped last by the number of KFD nodes changed) and may come\n"
@@ -75,17 +79,19 @@ int main(int argc, char **argv)
         {"model", required_argument, NULL, 'm'}, {"gpus", required_argument, NULL, 'g'},
         {"partitions", required_argument, NULL, 'p'}, {"from", required_argument, NULL, 'f'},
         {"pci", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'},
+        {"wait", no_argument, NULL, 'w'},
         {NULL, 0, NULL, 0},
     };
     const char *model_name = NULL, *from = NULL, *pci = NULL;
     uint32_t gpus = 0, partitions = 1;
-    int c;
+    int c, wait = 0;
     optind = 3;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
         case 'm': model_name = optarg; break;
         case 'f': from = optarg; break;
         case 'a': pci = optarg; break;
+        case 'w': wait = 1; break;
         case 'g':
             if (parse_count(optarg, 1024, &gpus) != 0)
                 return usage_error("--gpus wants a number from 1 to 1024, not '%s'", optarg);
@@ -128,7 +134,9 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "unplug") == 0) {
         if (!positional || model || from)
             return usage_error("unplug takes DIR and a PCI address");
-        st = sim_unplug(dir, positional, stdout, &err);
+        st = sim_unplug(dir, positional, wait ? SIM_UNPLUG_WAIT : 0, stdout, &err);
+    } else if (wait) {
+        return usage_error("--wait belongs to unplug");
     } else if (strcmp(cmd, "plug") == 0) {
         if (model && !positional)
             st = sim_plug_model(dir, model, partitions, pci, stdout, &err);

@@ -6,7 +6,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -236,7 +238,150 @@ static rochp_status write_peers(const sim_tree *t, const bool *in_board, int asi
     return st;
 }
 
-rochp_status sim_unplug(const char *dir, const char *pci, FILE *report, rochp_error *err)
+/* --- simulated kernel behaviour on removal ------------------------------------- */
+
+typedef enum { KERNEL_SIGBUS, KERNEL_SILENT, KERNEL_RESET } kernel_mode;
+
+static rochp_status kernel_mode_from_env(kernel_mode *mode, const char **name, rochp_error *err)
+{
+    const char *env = getenv("ROCHP_SIM_KERNEL");
+    if (!env || !*env || strcmp(env, "sigbus") == 0) {
+        *mode = KERNEL_SIGBUS;
+        *name = "sigbus";
+    } else if (strcmp(env, "silent") == 0) {
+        *mode = KERNEL_SILENT;
+        *name = "silent";
+    } else if (strcmp(env, "reset") == 0) {
+        *mode = KERNEL_RESET;
+        *name = "reset";
+    } else {
+        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+                          "ROCHP_SIM_KERNEL=%s: expected sigbus, silent or reset", env);
+    }
+    return ROCHP_OK;
+}
+
+/* What every runtime on the tree reads before the tree changes: which GPUs
+ * go and how their processes see it (hsasim's events.c). */
+static rochp_status write_fault_notice(const char *dir, const char *mode, const uint64_t *ids,
+                                       uint32_t n, rochp_error *err)
+{
+    char path[FS_PATH_MAX];
+    fs_path(path, sizeof path, "%s/" STATE_DIR "/fault-seq", dir);
+    uint64_t seq = 0;
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fscanf(f, "%" SCNu64, &seq) != 1)
+            seq = 0;
+        fclose(f);
+    }
+    seq++;
+    f = fopen(path, "we");
+    if (!f)
+        return rochp_fail(err, ROCHP_ERROR_IO, "%s: %s", path, strerror(errno));
+    fprintf(f, "%" PRIu64 "\n", seq);
+    fclose(f);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m)
+        return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+    fprintf(m, "seq %" PRIu64 "\nmode %s\n", seq, mode);
+    for (uint32_t i = 0; i < n; i++)
+        fprintf(m, "gpu %" PRIu64 "\n", ids[i]);
+    fclose(m);
+    fs_path(path, sizeof path, "%s/" STATE_DIR, dir);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    rochp_status st = fd < 0 ? rochp_fail(err, ROCHP_ERROR_IO, "%s: %s", path, strerror(errno))
+                             : fs_write_file_atomic(fd, "fault", buf, len, err);
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return st;
+}
+
+/* A process that initialised the runtime while a GPU was present (hsasim
+ * registers it; its flock on the file lasts until it exits or execs). */
+typedef struct holder {
+    long pid;
+    int fd; /* open, for waiting on the holder's lock */
+    char exe[256];
+    uint64_t ids[256];
+    uint32_t n_ids;
+} holder;
+
+/* The live holders (stale files are removed); with ids, only those holding
+ * one of them.  *out is malloc'd; each fd is open. */
+static uint32_t find_holders(const char *dir, const uint64_t *ids, uint32_t n, holder **out)
+{
+    char path[FS_PATH_MAX];
+    fs_path(path, sizeof path, "%s/" STATE_DIR "/holders", dir);
+    *out = NULL;
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    uint32_t count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) { /* nobody holds it: gone */
+            unlinkat(dirfd(d), e->d_name, 0);
+            close(fd);
+            continue;
+        }
+        holder h = {.fd = fd};
+        FILE *f = fdopen(dup(fd), "r");
+        char line[1100];
+        while (f && fgets(line, sizeof line, f)) {
+            uint64_t id;
+            if (sscanf(line, "pid %ld", &h.pid) == 1)
+                continue;
+            if (strncmp(line, "exe ", 4) == 0) {
+                snprintf(h.exe, sizeof h.exe, "%.*s", (int)strcspn(line + 4, "\n"), line + 4);
+                continue;
+            }
+            if (sscanf(line, "gpu %" SCNu64, &id) == 1 && h.n_ids < 256)
+                h.ids[h.n_ids++] = id;
+        }
+        if (f)
+            fclose(f);
+        bool relevant = n == 0;
+        for (uint32_t i = 0; i < h.n_ids && !relevant; i++)
+            for (uint32_t k = 0; k < n && !relevant; k++)
+                relevant = h.ids[i] == ids[k];
+        holder *grown = relevant && h.pid > 0 ? realloc(*out, (count + 1) * sizeof *grown) : NULL;
+        if (!grown) {
+            close(fd);
+            continue;
+        }
+        *out = grown;
+        grown[count++] = h;
+    }
+    closedir(d);
+    return count;
+}
+
+static void close_holders(holder *h, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        close(h[i].fd);
+    free(h);
+}
+
+/* Blocks until every holder has let go of its lock. */
+static void wait_for_holders(const holder *h, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        while (flock(h[i].fd, LOCK_EX) != 0 && errno == EINTR)
+            ;
+}
+
+rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *report,
+                        rochp_error *err)
 {
     rochp_error local_err;
     if (!err) /* callers may not want the message; the status still needs a home */
@@ -298,13 +443,69 @@ rochp_status sim_unplug(const char *dir, const char *pci, FILE *report, rochp_er
     }
     if (st == ROCHP_OK)
         st = write_peers(&t, in_board, aside_fd, err);
+    kernel_mode mode = KERNEL_SIGBUS;
+    const char *mode_name = "sigbus";
+    if (st == ROCHP_OK)
+        st = kernel_mode_from_env(&mode, &mode_name, err);
+    uint64_t ids[256];
+    uint32_t n_ids = 0;
+    for (uint32_t i = 0; i < t.n && n_ids < 256; i++)
+        if (in_board[i])
+            ids[n_ids++] = sim_node_identity(&t.nodes[i]);
     if (st == ROCHP_OK) {
         sim_tree_remove_nodes(&t, in_board);
         /* One generation per KFD node removed, as kfd_topology_remove_device does. */
         t.generation += removed;
         t.has_generation = true;
-        st = sim_tree_publish(&t, dir, err);
+        st = sim_tree_stage(&t, dir, err);
     }
+    if (st == ROCHP_OK)
+        st = write_fault_notice(dir, mode_name, ids, n_ids, err);
+    holder *holders = NULL;
+    uint32_t n_holders = 0;
+    if (st == ROCHP_OK && mode == KERNEL_SIGBUS)
+        n_holders = find_holders(dir, ids, n_ids, &holders);
+    for (uint32_t i = 0; st == ROCHP_OK && i < n_holders; i++)
+        if (holders[i].pid == (long)getpid() && (flags & SIM_UNPLUG_WAIT))
+            st = rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+                            "this process holds the board itself: it cannot wait for itself to "
+                            "let go (unplug without waiting)");
+    /* KFD's SIGBUS for hot-unplug: si_code SI_USER, which kill() gives. */
+    for (uint32_t i = 0; st == ROCHP_OK && i < n_holders; i++)
+        kill((pid_t)holders[i].pid, SIGBUS);
+    if (st == ROCHP_OK && n_holders && !(flags & SIM_UNPLUG_WAIT)) {
+        /* The removal completes when the holders let go; a detached child
+         * (double fork, so nobody must reap it) keeps the tree lock until then. */
+        if (report) {
+            fprintf(report, "removal of %s waits for %u process(es) to let go (exit or exec):",
+                    pci, n_holders);
+            for (uint32_t i = 0; i < n_holders; i++)
+                fprintf(report, " %ld", holders[i].pid);
+            fprintf(report, "\n");
+            fflush(report);
+        }
+        pid_t child = fork();
+        if (child == 0) {
+            if (fork() == 0) {
+                wait_for_holders(holders, n_holders);
+                _exit(sim_tree_commit(dir, t.has_generation, t.generation) == 0 ? 0 : 1);
+            }
+            _exit(0);
+        }
+        if (child < 0)
+            st = rochp_fail(err, ROCHP_ERROR_IO, "fork: %s", strerror(errno));
+        else
+            waitpid(child, NULL, 0);
+        close_holders(holders, n_holders);
+        report = NULL; /* nothing changed yet to report */
+        goto out;
+    }
+    if (st == ROCHP_OK)
+        wait_for_holders(holders, n_holders);
+    close_holders(holders, n_holders);
+    if (st == ROCHP_OK && sim_tree_commit(dir, t.has_generation, t.generation) != 0)
+        st = rochp_fail(err, ROCHP_ERROR_IO, "%s/topology: cannot swap in the new tree: %s", dir,
+                        strerror(errno));
     if (st != ROCHP_OK && aside[0])
         fs_remove_tree(AT_FDCWD, aside, NULL);
 out:
@@ -681,5 +882,20 @@ rochp_status sim_list(const char *dir, FILE *out, rochp_error *err)
         }
         closedir(d);
     }
+    holder *holders;
+    uint32_t n_holders = find_holders(dir, NULL, 0, &holders);
+    if (n_holders)
+        fprintf(out, "held by (processes that initialised the runtime on this tree; an unplug "
+                     "under ROCHP_SIM_KERNEL=sigbus waits for them to exit or exec):\n");
+    for (uint32_t i = 0; i < n_holders; i++) {
+        fprintf(out, "  pid %ld  %s  GPUs:", holders[i].pid, holders[i].exe);
+        for (uint32_t k = 0; k < holders[i].n_ids; k++) {
+            char pci[24];
+            format_pci(pci, holders[i].ids[k]);
+            fprintf(out, " %s", pci);
+        }
+        fprintf(out, "\n");
+    }
+    close_holders(holders, n_holders);
     return ROCHP_OK;
 }

@@ -13,8 +13,15 @@ rochp_status sim_create_model(const char *dir, const sim_model *m, uint32_t gpus
                               uint32_t partitions, FILE *report, rochp_error *err);
 rochp_status sim_create_from(const char *dir, const char *fixture, FILE *report,
                              rochp_error *err);
-/* Removes the whole board at pci (all its partitions) and keeps it aside. */
-rochp_status sim_unplug(const char *dir, const char *pci, FILE *report, rochp_error *err);
+/* Removes the whole board at pci (all its partitions) and keeps it aside.
+ * How processes experience it follows ROCHP_SIM_KERNEL (sigbus, the default;
+ * silent; reset), posted as a fault notice before anything changes.  Under
+ * sigbus every process holding the board gets SIGBUS (SI_USER) and the tree
+ * changes only once they have let go (exit or exec): with SIM_UNPLUG_WAIT the
+ * call blocks until then, otherwise a detached child finishes the removal. */
+enum { SIM_UNPLUG_WAIT = 1u << 0 };
+rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *report,
+                        rochp_error *err);
 /* Brings back the board unplugged from pci, same unique_id. */
 rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp_error *err);
 /* Plugs a new board of model m; pci NULL picks the first free slot. */

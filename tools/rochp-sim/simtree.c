@@ -492,10 +492,13 @@ rochp_status sim_tree_write_nodes(const sim_tree *t, int dirfd, const char *name
     return st;
 }
 
-rochp_status sim_tree_publish(const sim_tree *t, const char *root, rochp_error *err)
+#define STAGE_NAME ".rochp-sim-stage"
+
+rochp_status sim_tree_stage(const sim_tree *t, const char *root, rochp_error *err)
 {
     char path[FS_PATH_MAX];
-    fs_path(path, sizeof path, "%s/topology", root);
+    if (!fs_path(path, sizeof path, "%s/topology", root))
+        return rochp_fail(err, ROCHP_ERROR_TOO_LARGE, "path too long: %s", root);
     rochp_status st = fs_mkdir(AT_FDCWD, root, err);
     if (st == ROCHP_OK)
         st = fs_mkdir(AT_FDCWD, path, err);
@@ -506,10 +509,9 @@ rochp_status sim_tree_publish(const sim_tree *t, const char *root, rochp_error *
         return rochp_fail(err, ROCHP_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
     /* The staging directory sits inside topology/ so that the swap is one
      * rename within one file system; its dot name keeps readers away. */
-    const char *stage = ".rochp-sim-stage";
-    st = fs_remove_tree(topo, stage, err);
+    st = fs_remove_tree(topo, STAGE_NAME, err);
     if (st == ROCHP_OK)
-        st = sim_tree_write_nodes(t, topo, stage, err);
+        st = sim_tree_write_nodes(t, topo, STAGE_NAME, err);
     if (st == ROCHP_OK && t->has_sysprops && !fs_exists(topo, "system_properties")) {
         text s = {0};
         for (uint32_t i = 0; i < t->sysprops.n; i++)
@@ -518,24 +520,55 @@ rochp_status sim_tree_publish(const sim_tree *t, const char *root, rochp_error *
                       : fs_write_file_atomic(topo, "system_properties", s.buf, s.len, err);
         free(s.buf);
     }
-    if (st == ROCHP_OK) {
-        if (fs_exists(topo, "nodes")) {
-            if (renameat2(topo, stage, topo, "nodes", RENAME_EXCHANGE) != 0)
-                st = rochp_fail(err, ROCHP_ERROR_IO, "%s: cannot swap in the new nodes/: %s",
-                                path, strerror(errno));
-        } else if (renameat(topo, stage, topo, "nodes") != 0) {
-            st = rochp_fail(err, ROCHP_ERROR_IO, "%s: cannot create nodes/: %s", path,
-                            strerror(errno));
-        }
+    close(topo);
+    return st;
+}
+
+int sim_tree_commit(const char *root, bool has_generation, uint64_t generation)
+{
+    char path[FS_PATH_MAX];
+    if (!fs_path(path, sizeof path, "%s/topology", root))
+        return -1;
+    int topo = openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (topo < 0)
+        return -1;
+    int rc = 0;
+    if (faccessat(topo, "nodes", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        rc = renameat2(topo, STAGE_NAME, topo, "nodes", RENAME_EXCHANGE);
+    else
+        rc = renameat(topo, STAGE_NAME, topo, "nodes");
+    if (rc == 0 && has_generation) {
+        /* generation_id via a temporary and rename; digits by hand, no stdio. */
+        char buf[32], *p = buf + sizeof buf;
+        *--p = '\n';
+        uint64_t g = generation;
+        do {
+            *--p = (char)('0' + g % 10);
+            g /= 10;
+        } while (g);
+        int fd = openat(topo, ".generation_id.commit", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || write(fd, p, (size_t)(buf + sizeof buf - p)) != buf + sizeof buf - p)
+            rc = -1;
+        if (fd >= 0 && close(fd) != 0)
+            rc = -1;
+        if (rc == 0 && renameat(topo, ".generation_id.commit", topo, "generation_id") != 0)
+            rc = -1;
     }
-    if (st == ROCHP_OK && t->has_generation) {
-        char buf[32];
-        int n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", t->generation);
-        st = fs_write_file_atomic(topo, "generation_id", buf, (size_t)n, err);
-    }
+    close(topo);
+    return rc;
+}
+
+rochp_status sim_tree_publish(const sim_tree *t, const char *root, rochp_error *err)
+{
+    rochp_status st = sim_tree_stage(t, root, err);
+    if (st != ROCHP_OK)
+        return st;
+    if (sim_tree_commit(root, t->has_generation, t->generation) != 0)
+        return rochp_fail(err, ROCHP_ERROR_IO, "%s/topology: cannot swap in the new tree: %s",
+                          root, strerror(errno));
     /* The old nodes/ (now at the staging name) goes last: a reader still in it
      * sees entries vanish, and by then generation_id has moved, so it retries. */
-    rochp_status cleanup = fs_remove_tree(topo, stage, err);
-    close(topo);
-    return st != ROCHP_OK ? st : cleanup;
+    char path[FS_PATH_MAX];
+    fs_path(path, sizeof path, "%s/topology/" STAGE_NAME, root);
+    return fs_remove_tree(AT_FDCWD, path, err);
 }

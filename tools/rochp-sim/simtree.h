@@ -85,4 +85,11 @@ rochp_status sim_tree_write_nodes(const sim_tree *t, int dirfd, const char *name
  * never newer than the nodes they read (KFD's add path has the same order). */
 rochp_status sim_tree_publish(const sim_tree *t, const char *root, rochp_error *err);
 
+/* The two halves of publishing.  Staging writes everything (it allocates);
+ * committing is system calls on fixed buffers only, so that a child forked
+ * from a multi-threaded process may run it: the swap, then generation_id.
+ * The replaced nodes/ stays at the staging name until the next stage. */
+rochp_status sim_tree_stage(const sim_tree *t, const char *root, rochp_error *err);
+int sim_tree_commit(const char *root, bool has_generation, uint64_t generation);
+
 #endif
