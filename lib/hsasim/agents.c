@@ -109,7 +109,7 @@ static void product_name(uint64_t device_id, char *out, size_t size)
         unsigned id, rev;
         char name[200];
         if (sscanf(line, "%x, %x, %199[^\n]", &id, &rev, name) == 3 && id == device_id) {
-            snprintf(out, size, "%s", name);
+            snprintf(out, size, "%.*s", (int)size - 1, name); /* HSA names are 64 bytes */
             break;
         }
     }
@@ -566,7 +566,7 @@ SIM_API hsa_status_t hsa_amd_memory_pool_get_info(hsa_amd_memory_pool_t memory_p
         return HSA_STATUS_ERROR_NOT_INITIALIZED;
     sim_pool *p = sim_pool_get(memory_pool.handle);
     if (!p)
-        return HSA_STATUS_ERROR_INVALID_MEMORY_POOL;
+        return (hsa_status_t)HSA_STATUS_ERROR_INVALID_MEMORY_POOL;
     if (!value)
         return HSA_STATUS_ERROR_INVALID_ARGUMENT;
     bool global = pool_is_global(p);
@@ -606,7 +606,7 @@ SIM_API hsa_status_t hsa_amd_agent_memory_pool_get_info(hsa_agent_t agent,
         return HSA_STATUS_ERROR_INVALID_AGENT;
     sim_pool *p = sim_pool_get(memory_pool.handle);
     if (!p)
-        return HSA_STATUS_ERROR_INVALID_MEMORY_POOL;
+        return (hsa_status_t)HSA_STATUS_ERROR_INVALID_MEMORY_POOL;
     if (!value)
         return HSA_STATUS_ERROR_INVALID_ARGUMENT;
     switch ((int)attribute) {

@@ -131,7 +131,7 @@ SIM_API hsa_status_t hsa_amd_memory_pool_allocate(hsa_amd_memory_pool_t memory_p
         return HSA_STATUS_ERROR_NOT_INITIALIZED;
     sim_pool *p = sim_pool_get(memory_pool.handle);
     if (!p)
-        return HSA_STATUS_ERROR_INVALID_MEMORY_POOL;
+        return (hsa_status_t)HSA_STATUS_ERROR_INVALID_MEMORY_POOL;
     if (!ptr || flags != 0)
         return HSA_STATUS_ERROR_INVALID_ARGUMENT;
     if (p->owner->dead)
