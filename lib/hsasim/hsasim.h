@@ -79,8 +79,34 @@ sim_agent *sim_agent_get(hsa_agent_t agent);
 typedef struct sim_signal sim_signal;
 /* The signal behind a handle, or NULL when invalid. */
 sim_signal *sim_signal_get(hsa_signal_t signal);
-/* Wakes every waiter of every signal (device loss sets them all, as KFD does). */
+/* Wakes every waiter of every signal (device loss sets them all, as KFD does);
+ * each re-checks its condition and goes on waiting, as ROCR's waits do. */
 void sim_signals_wake_all(void);
+/* Signals owned by the runtime itself (doorbells), by pointer. */
+sim_signal *sim_signal_new_internal(hsa_signal_value_t initial);
+void sim_signal_free_internal(sim_signal *s);
+hsa_signal_t sim_signal_handle(sim_signal *s);
+/* References that keep a signal's memory valid while a processor uses it. */
+bool sim_signal_retain(sim_signal *s);
+void sim_signal_release(sim_signal *s);
+/* Sleeping until a signal changes: prepare (returns a sequence), sleep until
+ * it moves or the deadline, finish; kick wakes sleepers without a change. */
+uint32_t sim_signal_sleep_prepare(sim_signal *s);
+void sim_signal_sleep(sim_signal *s, uint32_t seq, uint64_t deadline_ns);
+void sim_signal_sleep_finish(sim_signal *s);
+void sim_signal_kick(sim_signal *s);
+/* Waits until one of n conditions holds or stop(stop_arg) is true; returns
+ * the index, or n when stopped. */
+uint32_t sim_signal_wait_any_internal(uint32_t n, sim_signal *const *sigs,
+                                      const hsa_signal_condition_t *conds,
+                                      const hsa_signal_value_t *values,
+                                      bool (*stop)(void *), void *stop_arg);
+/* Takes a reference to any live signal (user or internal) by handle: 0 ok. */
+int sim_signal_acquire_any(hsa_signal_t h, sim_signal **out, hsa_signal_value_t *value);
+uint64_t sim_now_ns(void);
+/* Last shut_down, after the queues: stops the async handler thread and
+ * invalidates every user signal. */
+void sim_signals_shutdown(void);
 
 /* --- queues (queue.c) ---------------------------------------------------------- */
 typedef struct sim_queue sim_queue;
@@ -88,6 +114,8 @@ typedef struct sim_queue sim_queue;
  * taking packets, in-flight dispatches never complete, and each queue's error
  * callback runs once with status, from the queue's own thread. */
 void sim_queues_kill_agent(sim_agent *agent, hsa_status_t status);
+/* Last shut_down: destroys every queue (before sim_signals_shutdown). */
+void sim_queues_shutdown(void);
 
 /* --- code objects (executable.c) ------------------------------------------------ */
 /* Nothing shared yet: executables reach the processor only through kernel

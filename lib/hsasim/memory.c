@@ -219,29 +219,32 @@ static pthread_mutex_t copy_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t copy_cond = PTHREAD_COND_INITIALIZER;
 static copy_job *copy_head, *copy_tail;
 static pthread_t copy_thread;
-static bool copy_running, copy_stop;
+static bool copy_running;
+static atomic_bool copy_stop; /* read by the copy thread between wait slices */
 
 static void *copy_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&copy_lock);
     for (;;) {
-        while (!copy_head && !copy_stop)
+        while (!copy_head && !atomic_load(&copy_stop))
             pthread_cond_wait(&copy_cond, &copy_lock);
-        if (copy_stop && !copy_head)
+        if (atomic_load(&copy_stop) && !copy_head)
             break;
         copy_job *job = copy_head;
         copy_head = job->next;
         if (!copy_head)
             copy_tail = NULL;
         pthread_mutex_unlock(&copy_lock);
+        /* Waits in slices, so that shutting down never waits on a dependency
+         * that will not come (signal wake-ups only make waits re-check). */
         for (uint32_t i = 0; i < job->n_deps; i++)
-            while (hsa_signal_wait_scacquire(job->deps[i], HSA_SIGNAL_CONDITION_LT, 1, UINT64_MAX,
-                                             HSA_WAIT_STATE_BLOCKED) >= 1 &&
-                   !copy_stop)
+            while (!atomic_load(&copy_stop) &&
+                   hsa_signal_wait_scacquire(job->deps[i], HSA_SIGNAL_CONDITION_LT, 1,
+                                             100 * 1000 * 1000, HSA_WAIT_STATE_BLOCKED) >= 1)
                 ;
         /* A copy touching a gone device never completes, like its engine. */
-        if (!copy_stop && !job->dst_agent->dead && !job->src_agent->dead) {
+        if (!atomic_load(&copy_stop) && !job->dst_agent->dead && !job->src_agent->dead) {
             memmove(job->dst, job->src, job->size);
             if (job->completion.handle)
                 hsa_signal_subtract_screlease(job->completion, 1);
@@ -259,13 +262,11 @@ void sim_copies_stop(void)
 {
     pthread_mutex_lock(&copy_lock);
     bool running = copy_running;
-    copy_stop = true;
+    atomic_store(&copy_stop, true);
     pthread_cond_broadcast(&copy_cond);
     pthread_mutex_unlock(&copy_lock);
-    if (running) {
-        sim_signals_wake_all(); /* a job waiting on a dependency sees copy_stop */
+    if (running)
         pthread_join(copy_thread, NULL);
-    }
     pthread_mutex_lock(&copy_lock);
     while (copy_head) { /* jobs never started: dropped with the runtime */
         copy_job *j = copy_head;
@@ -274,7 +275,8 @@ void sim_copies_stop(void)
         free(j);
     }
     copy_tail = NULL;
-    copy_running = copy_stop = false;
+    copy_running = false;
+    atomic_store(&copy_stop, false);
     pthread_mutex_unlock(&copy_lock);
 }
 

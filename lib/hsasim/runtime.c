@@ -80,7 +80,10 @@ SIM_API hsa_status_t hsa_shut_down(void)
         /* The watcher calls back into the runtime: stop it outside the lock. */
         sim_events_stop();
         pthread_mutex_lock(&sim_rt.lock);
+        /* Everything the runtime made goes, users of signals first. */
         sim_copies_stop();
+        sim_queues_shutdown();
+        sim_signals_shutdown();
         if (sim_rt.refcount == 0) {
             sim_memory_release_all();
             sim_agents_release();

@@ -1,0 +1,278 @@
+/* Each ROCHP_SIM_KERNEL mode, with an unplug in the middle of a long
+ * dispatch stream on two GPUs (DESIGN.md section 1):
+ *   sigbus  SIGBUS with SI_USER, the queue's error callback once with
+ *           HSA_STATUS_ERROR, the in-flight dispatch never completes, the
+ *           other GPU keeps working, and the tree changes only after the
+ *           process has let go (exit), as `rochp-sim unplug --wait` shows;
+ *   silent  nothing reported, nothing completes on the lost GPU, the tree
+ *           changes at once;
+ *   reset   error callback, a HW exception event, VRAM contents lost; with
+ *           no handler that accepts the event, the process aborts.
+ * Each scenario runs in a child process so that its runtime, signals and
+ * exit are its own; the parent watches the tree. */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hsa/hsa.h>
+#include <hsa/hsa_ext_amd.h>
+#include <hsasim/kernel.h>
+
+#include "check.h"
+#include "ops.h"
+#include "tmpdir.h"
+#include "topology/snapshot.h"
+
+#ifndef HSA_AMD_GPU_HW_EXCEPTION_EVENT
+#define HSA_AMD_GPU_HW_EXCEPTION_EVENT 1
+#endif
+
+static char tree[256];
+
+/* --- a kernel that takes a while and counts its work-groups ------------------- */
+static _Atomic uint64_t groups_run;
+static void slow_kernel(const void *kernarg, const hsasim_dispatch *d)
+{
+    (void)kernarg;
+    (void)d;
+    struct timespec ts = {0, 200 * 1000}; /* a GPU kernel takes time too */
+    nanosleep(&ts, NULL);
+    atomic_fetch_add(&groups_run, 1);
+}
+static const hsasim_kernel_object slow_kernel_object = {
+    .magic = HSASIM_KERNEL_MAGIC, .fn = slow_kernel, .name = "slow",
+};
+
+/* --- what the scenario saw ---------------------------------------------------------- */
+static volatile sig_atomic_t sigbus_count, sigbus_code;
+static _Atomic int callback_count, callback_status, event_count, event_type;
+static _Atomic int accept_events = 1;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    sigbus_count++;
+    sigbus_code = si->si_code;
+}
+
+static void on_queue_error(hsa_status_t status, hsa_queue_t *q, void *data)
+{
+    (void)q;
+    (void)data;
+    atomic_store(&callback_status, (int)status);
+    atomic_fetch_add(&callback_count, 1);
+}
+
+static hsa_status_t on_event(const hsa_amd_event_t *e, void *data)
+{
+    (void)data;
+    atomic_store(&event_type, (int)e->event_type);
+    atomic_fetch_add(&event_count, 1);
+    return atomic_load(&accept_events) ? HSA_STATUS_SUCCESS : HSA_STATUS_ERROR;
+}
+
+static hsa_status_t collect_gpu(hsa_agent_t a, void *data)
+{
+    hsa_device_type_t t;
+    hsa_agent_get_info(a, HSA_AGENT_INFO_DEVICE, &t);
+    hsa_agent_t *gpus = data;
+    if (t == HSA_DEVICE_TYPE_GPU)
+        gpus[gpus[0].handle ? 1 : 0] = a;
+    return HSA_STATUS_SUCCESS;
+}
+
+static hsa_status_t find_vram(hsa_amd_memory_pool_t pool, void *data)
+{
+    uint32_t flags;
+    hsa_amd_segment_t seg;
+    hsa_amd_memory_pool_get_info(pool, HSA_AMD_MEMORY_POOL_INFO_SEGMENT, &seg);
+    hsa_amd_memory_pool_get_info(pool, HSA_AMD_MEMORY_POOL_INFO_GLOBAL_FLAGS, &flags);
+    if (seg == HSA_AMD_SEGMENT_GLOBAL && (flags & HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_COARSE_GRAINED)) {
+        *(hsa_amd_memory_pool_t *)data = pool;
+        return HSA_STATUS_INFO_BREAK;
+    }
+    return HSA_STATUS_SUCCESS;
+}
+
+/* Enqueues one dispatch of `groups` work-groups; returns its completion signal. */
+static hsa_signal_t dispatch(hsa_queue_t *q, uint32_t groups)
+{
+    hsa_signal_t done;
+    REQUIRE(hsa_signal_create(1, 0, NULL, &done) == HSA_STATUS_SUCCESS);
+    uint64_t index = hsa_queue_add_write_index_relaxed(q, 1);
+    hsa_kernel_dispatch_packet_t *p =
+        (hsa_kernel_dispatch_packet_t *)q->base_address + (index & (q->size - 1));
+    memset((char *)p + 4, 0, sizeof *p - 4);
+    p->setup = 1 << HSA_KERNEL_DISPATCH_PACKET_SETUP_DIMENSIONS;
+    p->workgroup_size_x = p->workgroup_size_y = p->workgroup_size_z = 1;
+    p->grid_size_x = groups;
+    p->grid_size_y = p->grid_size_z = 1;
+    p->kernel_object = (uint64_t)(uintptr_t)&slow_kernel_object;
+    p->completion_signal = done;
+    uint16_t header = HSA_PACKET_TYPE_KERNEL_DISPATCH << HSA_PACKET_HEADER_TYPE |
+                      HSA_FENCE_SCOPE_SYSTEM << HSA_PACKET_HEADER_ACQUIRE_FENCE_SCOPE |
+                      HSA_FENCE_SCOPE_SYSTEM << HSA_PACKET_HEADER_RELEASE_FENCE_SCOPE;
+    __atomic_store_n((uint32_t *)p, header | (uint32_t)p->setup << 16, __ATOMIC_RELEASE);
+    hsa_signal_store_screlease(q->doorbell_signal, (hsa_signal_value_t)index);
+    return done;
+}
+
+static bool completes(hsa_signal_t s, uint64_t timeout_ns)
+{
+    return hsa_signal_wait_scacquire(s, HSA_SIGNAL_CONDITION_EQ, 0, timeout_ns,
+                                     HSA_WAIT_STATE_BLOCKED) == 0;
+}
+
+static uint64_t generation(void)
+{
+    uint64_t g = 0;
+    topo_read_generation(tree, &g, NULL);
+    return g;
+}
+
+/* The scenario run in a child: 0 when everything matched, else a bit per
+ * failed expectation (printed). */
+static int scenario(const char *mode, bool handle_events)
+{
+    setenv("ROCHP_SYSFS_ROOT", tree, 1);
+    setenv("ROCHP_SIM_KERNEL", mode, 1);
+    struct sigaction sa = {0};
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGBUS, &sa, NULL);
+    REQUIRE(hsa_init() == HSA_STATUS_SUCCESS);
+    atomic_store(&accept_events, handle_events);
+    REQUIRE(hsa_amd_register_system_event_handler(on_event, NULL) == HSA_STATUS_SUCCESS);
+    hsa_agent_t gpus[2] = {{0}, {0}};
+    hsa_iterate_agents(collect_gpu, gpus);
+    REQUIRE(gpus[0].handle && gpus[1].handle);
+    hsa_queue_t *qa, *qb;
+    REQUIRE(hsa_queue_create(gpus[0], 256, HSA_QUEUE_TYPE_MULTI, on_queue_error, NULL, UINT32_MAX,
+                             UINT32_MAX, &qa) == HSA_STATUS_SUCCESS);
+    REQUIRE(hsa_queue_create(gpus[1], 256, HSA_QUEUE_TYPE_MULTI, on_queue_error, NULL, UINT32_MAX,
+                             UINT32_MAX, &qb) == HSA_STATUS_SUCCESS);
+    hsa_amd_memory_pool_t vram = {0};
+    hsa_amd_agent_iterate_memory_pools(gpus[0], find_vram, &vram);
+    uint32_t *buf;
+    REQUIRE(hsa_amd_memory_pool_allocate(vram, 4096, 0, (void **)&buf) == HSA_STATUS_SUCCESS);
+    memset(buf, 0x11, 4096);
+
+    /* The stream: 200 dispatches already done on each GPU, then a long one
+     * in flight on GPU 0 when it goes. */
+    for (int i = 0; i < 200; i++) {
+        hsa_signal_t a = dispatch(qa, 1), b = dispatch(qb, 1);
+        REQUIRE(completes(a, UINT64_MAX) && completes(b, UINT64_MAX));
+        hsa_signal_destroy(a);
+        hsa_signal_destroy(b);
+    }
+    hsa_signal_t in_flight = dispatch(qa, 100000); /* ~20 s of work: never finishes before the unplug */
+    while (atomic_load(&groups_run) < 400 + 10)
+        sched_yield();
+    rochp_error err = {0};
+    REQUIRE(sim_unplug(tree, "0000:63:00.0", 0, NULL, &err) == ROCHP_OK);
+
+    int failed = 0;
+    /* Whatever the mode, the in-flight dispatch never completes... */
+    if (completes(in_flight, 2000000000ull)) {
+        fprintf(stderr, "[%s] the in-flight dispatch completed\n", mode);
+        failed |= 1;
+    }
+    /* ...and the other GPU keeps working. */
+    hsa_signal_t b = dispatch(qb, 5);
+    if (!completes(b, 30000000000ull)) {
+        fprintf(stderr, "[%s] the surviving GPU stopped working\n", mode);
+        failed |= 2;
+    }
+    bool want_callback = strcmp(mode, "silent") != 0;
+    for (int i = 0; i < 3000 && want_callback && atomic_load(&callback_count) == 0; i++)
+        usleep(10000); /* condition wait with a generous deadline */
+    if (atomic_load(&callback_count) != (want_callback ? 1 : 0) ||
+        (want_callback && atomic_load(&callback_status) != HSA_STATUS_ERROR)) {
+        fprintf(stderr, "[%s] queue error callback: %d call(s), status 0x%x\n", mode,
+                atomic_load(&callback_count), atomic_load(&callback_status));
+        failed |= 4;
+    }
+    if (strcmp(mode, "sigbus") == 0) {
+        for (int i = 0; i < 3000 && sigbus_count == 0; i++)
+            usleep(10000);
+        if (sigbus_count != 1 || sigbus_code != SI_USER) {
+            fprintf(stderr, "[sigbus] SIGBUS %d time(s), si_code %d\n", (int)sigbus_count,
+                    (int)sigbus_code);
+            failed |= 8;
+        }
+    } else if (sigbus_count != 0) {
+        fprintf(stderr, "[%s] unexpected SIGBUS\n", mode);
+        failed |= 8;
+    }
+    bool want_event = strcmp(mode, "reset") == 0;
+    if (atomic_load(&event_count) != (want_event ? 1 : 0) ||
+        (want_event && atomic_load(&event_type) != HSA_AMD_GPU_HW_EXCEPTION_EVENT)) {
+        fprintf(stderr, "[%s] system events: %d, type %d\n", mode, atomic_load(&event_count),
+                atomic_load(&event_type));
+        failed |= 16;
+    }
+    bool lost = buf[0] != 0x11111111u;
+    if (lost != want_event) {
+        fprintf(stderr, "[%s] VRAM contents %s\n", mode, lost ? "lost" : "kept");
+        failed |= 32;
+    }
+    /* The process exits without shutting down: letting go is the exit. */
+    return failed;
+}
+
+static int run_child(const char *mode, bool handle_events, int *status)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0)
+        _exit(scenario(mode, handle_events));
+    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+static void recreate_tree(void)
+{
+    test_remove_tmpdir(tree);
+    REQUIRE(test_make_tmpdir(tree, sizeof tree, "faults") == 0);
+    rochp_error err = {0};
+    REQUIRE(sim_create_model(tree, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
+}
+
+int main(void)
+{
+    REQUIRE(test_make_tmpdir(tree, sizeof tree, "faults") == 0);
+    static const char *modes[] = {"sigbus", "silent", "reset"};
+    for (int m = 0; m < 3; m++) {
+        recreate_tree();
+        uint64_t before = generation();
+        int status;
+        run_child(modes[m], true, &status);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "[%s] scenario failed (status 0x%x)\n", modes[m], status);
+            check_failures++;
+        }
+        /* The GPU has left the tree by now in every mode (under sigbus,
+         * because the process has exited); wait for the detached completer. */
+        for (int i = 0; i < 3000 && generation() == before; i++)
+            usleep(10000);
+        CHECK_EQ_U64(generation(), before + 1);
+    }
+
+    /* reset with nobody accepting the event: ROCR aborts the process. */
+    recreate_tree();
+    int status;
+    run_child("reset", false, &status);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    test_remove_tmpdir(tree);
+    return check_result();
+}
