@@ -248,6 +248,71 @@ static void recreate_tree(void)
     REQUIRE(sim_create_model(tree, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
 }
 
+/* Runs a shell command and returns its standard output (malloc'd). */
+static char *capture(const char *cmd)
+{
+    FILE *f = popen(cmd, "r");
+    REQUIRE(f);
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    CHECK(pclose(f) == 0);
+    return strdup(buf);
+}
+
+/* `rochp-sim unplug --wait` (the real command) returns only after the
+ * holder has let go, and by then the tree has changed; `list` names the
+ * holder before. */
+static void test_unplug_wait(void)
+{
+    const char *bin = getenv("ROCHP_BIN_DIR");
+    REQUIRE(bin);
+    recreate_tree();
+    int ready[2];
+    REQUIRE(pipe(ready) == 0);
+    fflush(NULL);
+    pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        setenv("ROCHP_SYSFS_ROOT", tree, 1);
+        struct sigaction sa = {0};
+        sa.sa_sigaction = on_sigbus;
+        sa.sa_flags = SA_SIGINFO;
+        sigaction(SIGBUS, &sa, NULL);
+        if (hsa_init() != HSA_STATUS_SUCCESS)
+            _exit(3);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(4);
+        while (!sigbus_count)
+            usleep(1000);
+        usleep(300 * 1000); /* lingers: the unplug must wait for the exit */
+        _exit(sigbus_code == SI_USER ? 0 : 5);
+    }
+    char c;
+    REQUIRE(read(ready[0], &c, 1) == 1);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s/rochp-sim/rochp-sim' list '%s'", bin, tree);
+    char *listing = capture(cmd);
+    char want[64];
+    snprintf(want, sizeof want, "pid %ld ", (long)child);
+    CHECK_CONTAINS(listing, want);
+    CHECK_CONTAINS(listing, "GPUs: 0000:63:00.0 0000:43:00.0");
+    free(listing);
+
+    uint64_t before = generation();
+    snprintf(cmd, sizeof cmd, "ROCHP_SIM_KERNEL=sigbus '%s/rochp-sim/rochp-sim' unplug '%s' 0000:63:00.0 --wait",
+             bin, tree);
+    free(capture(cmd));
+    /* Returned: so the holder has exited already... */
+    int status;
+    CHECK(waitpid(child, &status, WNOHANG) == child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* ...and the removal is done, without waiting any further. */
+    CHECK_EQ_U64(generation(), before + 1);
+    close(ready[0]);
+    close(ready[1]);
+}
+
 int main(void)
 {
     REQUIRE(test_make_tmpdir(tree, sizeof tree, "faults") == 0);
@@ -267,6 +332,8 @@ int main(void)
             usleep(10000);
         CHECK_EQ_U64(generation(), before + 1);
     }
+
+    test_unplug_wait();
 
     /* reset with nobody accepting the event: ROCR aborts the process. */
     recreate_tree();
