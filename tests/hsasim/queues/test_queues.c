@@ -416,11 +416,15 @@ static void test_barriers(void)
         uint64_t rd0 = hsa_queue_load_read_index_scacquire(qb);
         barrier(qb, is_and, deps, sbar);
         dispatch1(qb, &check_ko, &check, sb);
-        hsaq_sleep_ms(20);
-        /* nothing on B may have run yet */
+        /* The barrier launches (read index moves past it) and then blocks:
+         * A's work is not even enqueued, so nothing after it can have run,
+         * however long this takes. */
+        uint64_t deadline = hsaq_now_ns() + MS(60000);
+        while (hsa_queue_load_read_index_scacquire(qb) < rd0 + 1 && hsaq_now_ns() < deadline)
+            hsaq_sleep_ms(1);
+        CHECK_EQ_U64(hsa_queue_load_read_index_scacquire(qb), rd0 + 1);
         CHECK(hsa_signal_load_scacquire(sbar) == 1);
         CHECK(hsa_signal_load_scacquire(sb) == 1);
-        CHECK_EQ_U64(hsa_queue_load_read_index_scacquire(qb), rd0 + 1); /* the barrier launched */
         dispatch1(qa, &slow_ko, &slow, sa);
         CHECK(wait_zero(sb, MS(60000)));
         CHECK(hsa_signal_load_scacquire(sa) == 0);
