@@ -21,6 +21,8 @@ void sim_events_stop(void);
 /* memory.c */
 void sim_copies_stop(void);
 void sim_memory_release_all(void);
+/* executable.c */
+void sim_executables_release_all(void);
 
 bool sim_is_initialized(void)
 {
@@ -85,6 +87,7 @@ SIM_API hsa_status_t hsa_shut_down(void)
         sim_queues_shutdown();
         sim_signals_shutdown();
         if (sim_rt.refcount == 0) {
+            sim_executables_release_all();
             sim_memory_release_all();
             sim_agents_release();
             topo_snapshot_free(sim_rt.snapshot);

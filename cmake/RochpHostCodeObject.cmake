@@ -1,0 +1,118 @@
+# Host code objects for hsasim (DESIGN.md section 4).
+#
+#   rochp_add_host_code_object(<target> SOURCES <c files>...
+#                              [OUTPUT_NAME <file name>] [TARGET_ID <id>])
+#
+# Builds the C kernels (declared with HSASIM_KERNEL, hsasim/kernel_decl.h) into
+# an ELF shared object, runs rochp-hostco-gen on it to obtain the
+# NT_AMDGPU_METADATA note clang would emit for the same kernels (code object
+# v5), and writes a copy carrying that note in a SHT_NOTE section
+# ".note.AMDGPU" to ${CMAKE_CURRENT_BINARY_DIR}/<OUTPUT_NAME> (default
+# <target>.co).  The result is loaded with hsa_code_object_reader_create_* and
+# hsa_executable_load_agent_code_object like any code object.
+#
+# TARGET_ID (e.g. amdgcn-amd-amdhsa--gfx942) is written as amdhsa.target and
+# then the simulated runtime loads the object only on agents of that ISA;
+# without it the object runs on every simulated GPU.
+#
+# <target> is a custom target (in ALL) whose ROCHP_HOSTCO_FILE property is the
+# path of the code object (ROCHP_HOSTCO_METADATA: the bare msgpack metadata,
+# for tests and fuzz seeds); the kernels are compiled by the shared library
+# target <target>_kernels, to which include directories, definitions or
+# libraries may be added.
+#
+# Including this file also defines rochp-hostco-gen (tools/hostco) and the
+# interface target rochp_msgpack (msgpack-c, Debian's libmsgpack-dev).
+
+include_guard(GLOBAL)
+
+
+# msgpack-c 4 (C API, msgpack.h), as a target every directory sees: the one
+# hsasim links if it is already there, else pkg-config, else msgpack's CMake
+# package.
+macro(rochp_hostco_find_msgpack)
+  if(NOT TARGET rochp_msgpack)
+    add_library(rochp_msgpack INTERFACE IMPORTED GLOBAL)
+    if(TARGET PkgConfig::MSGPACK)
+      target_link_libraries(rochp_msgpack INTERFACE PkgConfig::MSGPACK)
+    else()
+      find_package(PkgConfig QUIET)
+      if(PKG_CONFIG_FOUND)
+        pkg_check_modules(ROCHP_MSGPACK IMPORTED_TARGET GLOBAL msgpack)
+      endif()
+      if(TARGET PkgConfig::ROCHP_MSGPACK)
+        target_link_libraries(rochp_msgpack INTERFACE PkgConfig::ROCHP_MSGPACK)
+      else()
+        find_package(msgpack CONFIG REQUIRED)
+        set_property(TARGET msgpackc PROPERTY IMPORTED_GLOBAL TRUE)
+        target_link_libraries(rochp_msgpack INTERFACE msgpackc)
+      endif()
+    endif()
+  endif()
+endmacro()
+rochp_hostco_find_msgpack()
+
+if(CMAKE_OBJCOPY)
+  set(ROCHP_OBJCOPY "${CMAKE_OBJCOPY}" CACHE FILEPATH "objcopy used for host code objects")
+else()
+  find_program(ROCHP_OBJCOPY NAMES objcopy llvm-objcopy REQUIRED)
+endif()
+
+if(NOT TARGET rochp-hostco-gen)
+  add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/../tools/hostco ${PROJECT_BINARY_DIR}/tools/hostco)
+endif()
+
+function(rochp_add_host_code_object target)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "OUTPUT_NAME;TARGET_ID" "SOURCES")
+  if(arg_UNPARSED_ARGUMENTS)
+    message(FATAL_ERROR "rochp_add_host_code_object(${target}): unknown arguments "
+      "${arg_UNPARSED_ARGUMENTS}")
+  endif()
+  if(NOT arg_SOURCES)
+    message(FATAL_ERROR "rochp_add_host_code_object(${target}): SOURCES is required")
+  endif()
+  if(NOT arg_OUTPUT_NAME)
+    set(arg_OUTPUT_NAME ${target}.co)
+  endif()
+  set(target_args)
+  if(arg_TARGET_ID)
+    set(target_args --target ${arg_TARGET_ID})
+  endif()
+
+  # This file's directory: include_guard keeps variables set at include time
+  # out of other directories' scopes.
+  get_filename_component(root ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/.. ABSOLUTE)
+  set(kernels ${target}_kernels)
+  add_library(${kernels} SHARED ${arg_SOURCES} ${root}/tools/hostco/hostco_registry.c)
+  target_include_directories(${kernels} PRIVATE ${root}/lib/hsasim/include)
+  # Only the "<name>.kd" descriptors are exported; no soname, so that two
+  # copies loaded from memory files are never taken for one library.
+  set_target_properties(${kernels} PROPERTIES
+    C_VISIBILITY_PRESET hidden
+    NO_SONAME ON
+    PREFIX ""
+    OUTPUT_NAME ${target}_kernels
+    LIBRARY_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/hostco_kernels)
+
+  set(dir ${CMAKE_CURRENT_BINARY_DIR})
+  set(note ${dir}/${target}.amdgpu-note)
+  set(msgpack ${dir}/${target}.metadata.msgpack)
+  set(out ${dir}/${arg_OUTPUT_NAME})
+  add_custom_command(OUTPUT ${note} ${msgpack}
+    COMMAND rochp-hostco-gen ${target_args} --msgpack ${msgpack} $<TARGET_FILE:${kernels}> ${note}
+    DEPENDS ${kernels} rochp-hostco-gen
+    COMMENT "Host code object ${arg_OUTPUT_NAME}: AMDGPU metadata note"
+    VERBATIM)
+  # Two steps: objcopy applies section options before it adds sections.
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${ROCHP_OBJCOPY} --add-section .note.AMDGPU=${note} $<TARGET_FILE:${kernels}>
+            ${out}.tmp
+    COMMAND ${ROCHP_OBJCOPY} --set-section-alignment .note.AMDGPU=4 ${out}.tmp ${out}
+    COMMAND ${CMAKE_COMMAND} -E rm -f ${out}.tmp
+    DEPENDS ${note} ${kernels}
+    COMMENT "Host code object ${arg_OUTPUT_NAME}"
+    VERBATIM)
+  add_custom_target(${target} ALL DEPENDS ${out})
+  set_target_properties(${target} PROPERTIES ROCHP_HOSTCO_FILE ${out}
+    ROCHP_HOSTCO_METADATA ${msgpack} ROCHP_HOSTCO_KERNELS_TARGET ${kernels})
+endfunction()
