@@ -9,6 +9,8 @@ cmake
 pkg-config
 clang
 llvm
+clang-15
+lld-15
 libclang-rt-14-dev
 python3
 libhsa-runtime-dev
