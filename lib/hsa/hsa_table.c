@@ -1,0 +1,91 @@
+#include "hsa_table.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Offsets of the table's entries, to resolve them in one loop. */
+#define ENTRY(field, symbol) {offsetof(rochp_hsa, field), symbol}
+static const struct {
+    size_t offset;
+    const char *symbol;
+} entries[] = {
+    ENTRY(init, "hsa_init"),
+    ENTRY(shut_down, "hsa_shut_down"),
+    ENTRY(status_string, "hsa_status_string"),
+    ENTRY(system_get_info, "hsa_system_get_info"),
+    ENTRY(iterate_agents, "hsa_iterate_agents"),
+    ENTRY(agent_get_info, "hsa_agent_get_info"),
+    ENTRY(amd_register_system_event_handler, "hsa_amd_register_system_event_handler"),
+};
+
+rochp_status rochp_hsa_load(const char *path, rochp_hsa *out, rochp_error *err)
+{
+    if (!out)
+        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "rochp_hsa_load: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!path || !*path)
+        path = getenv("ROCHP_HSA_RUNTIME");
+    if (!path || !*path)
+        path = ROCHP_HSA_DEFAULT_RUNTIME;
+    snprintf(out->path, sizeof out->path, "%s", path);
+    /* RTLD_LOCAL: the runtime's symbols stay out of the global namespace,
+     * so hsasim and ROCR could even be told apart in one process. */
+    out->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!out->handle)
+        return rochp_fail(err, ROCHP_ERROR_NOT_FOUND,
+                          "cannot load the HSA runtime '%s' (ROCHP_HSA_RUNTIME): %s", path,
+                          dlerror());
+    for (size_t i = 0; i < sizeof entries / sizeof *entries; i++) {
+        void *fn = dlsym(out->handle, entries[i].symbol);
+        if (!fn) {
+            rochp_status st = rochp_fail(err, ROCHP_ERROR_NOT_SUPPORTED,
+                                         "the HSA runtime '%s' has no %s: not an HSA runtime?",
+                                         path, entries[i].symbol);
+            rochp_hsa_unload(out);
+            return st;
+        }
+        /* POSIX guarantees data and function pointers convert through dlsym. */
+        memcpy((char *)out + entries[i].offset, &fn, sizeof fn);
+    }
+    return ROCHP_OK;
+}
+
+const char *rochp_hsa_status_text(const rochp_hsa *hsa, hsa_status_t status)
+{
+    const char *text = NULL;
+    if (hsa && hsa->status_string && hsa->status_string(status, &text) == HSA_STATUS_SUCCESS &&
+        text)
+        return text;
+    return "unknown HSA status";
+}
+
+rochp_status rochp_hsa_init(const rochp_hsa *hsa, rochp_error *err)
+{
+    if (!hsa || !hsa->init)
+        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "the HSA runtime is not loaded");
+    hsa_status_t st = hsa->init();
+    if (st == HSA_STATUS_SUCCESS)
+        return ROCHP_OK;
+    /* ROCR answers OUT_OF_RESOURCES when it cannot open /dev/kfd: no driver,
+     * no GPU, or no permission. */
+    return rochp_fail(err,
+                      st == HSA_STATUS_ERROR_OUT_OF_RESOURCES ? ROCHP_ERROR_NOT_FOUND
+                                                              : ROCHP_ERROR_IO,
+                      "hsa_init in '%s' failed with 0x%x (%s)%s", hsa->path, (unsigned)st,
+                      rochp_hsa_status_text(hsa, st),
+                      st == HSA_STATUS_ERROR_OUT_OF_RESOURCES
+                          ? "; is there an AMD GPU with the amdgpu driver, and may this user "
+                            "open /dev/kfd?"
+                          : "");
+}
+
+void rochp_hsa_unload(rochp_hsa *hsa)
+{
+    if (!hsa)
+        return;
+    if (hsa->handle)
+        dlclose(hsa->handle);
+    memset(hsa, 0, sizeof *hsa);
+}

@@ -1,0 +1,43 @@
+/* The HSA runtime as a function table: librochp never links ROCR, it loads
+ * whatever ROCHP_HSA_RUNTIME names (the real libhsa-runtime64.so.1 or
+ * hsasim) once per context, so that a program can choose at run time and a
+ * machine without ROCm still gets a clear error instead of a loader failure. */
+#ifndef ROCHP_HSA_TABLE_H
+#define ROCHP_HSA_TABLE_H
+
+#include <hsa/hsa.h>
+#include <hsa/hsa_ext_amd.h>
+
+#include "common/error.h"
+
+#define ROCHP_HSA_DEFAULT_RUNTIME "libhsa-runtime64.so.1"
+
+typedef struct rochp_hsa {
+    void *handle;
+    char path[512]; /* what was loaded, for messages */
+    hsa_status_t (*init)(void);
+    hsa_status_t (*shut_down)(void);
+    hsa_status_t (*status_string)(hsa_status_t status, const char **text);
+    hsa_status_t (*system_get_info)(hsa_system_info_t attribute, void *value);
+    hsa_status_t (*iterate_agents)(hsa_status_t (*callback)(hsa_agent_t agent, void *data),
+                                   void *data);
+    hsa_status_t (*agent_get_info)(hsa_agent_t agent, hsa_agent_info_t attribute, void *value);
+    hsa_status_t (*amd_register_system_event_handler)(hsa_amd_system_event_callback_t callback,
+                                                      void *data);
+} rochp_hsa;
+
+/* Loads the runtime at path (NULL: $ROCHP_HSA_RUNTIME, else the default) and
+ * resolves every entry of the table.  Not found: ROCHP_ERROR_NOT_FOUND;
+ * an entry missing: ROCHP_ERROR_NOT_SUPPORTED naming it. */
+rochp_status rochp_hsa_load(const char *path, rochp_hsa *out, rochp_error *err);
+
+/* hsa_init through the table, with a failure turned into a rochp status and
+ * a message that names the runtime and the HSA status. */
+rochp_status rochp_hsa_init(const rochp_hsa *hsa, rochp_error *err);
+
+/* The text of an HSA status from the loaded runtime (never NULL). */
+const char *rochp_hsa_status_text(const rochp_hsa *hsa, hsa_status_t status);
+
+void rochp_hsa_unload(rochp_hsa *hsa);
+
+#endif
