@@ -7,6 +7,9 @@
 #ifndef ROCHP_ROCHP_H
 #define ROCHP_ROCHP_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -51,6 +54,142 @@ ROCHP_API unsigned rochp_version(void);
 
 /* The same version as a static string, "major.minor.patch". */
 ROCHP_API const char *rochp_version_string(void);
+
+/* The message of the last failure on this thread: names the cause (file,
+ * device, HSA status).  Valid until the thread's next failing rochp call. */
+ROCHP_API const char *rochp_last_error(void);
+
+/* --- contexts ------------------------------------------------------------------
+ * A context watches the KFD topology (and, unless ROCHP_CONTEXT_NO_HSA, owns
+ * an initialisation of the HSA runtime) and reports devices leaving and
+ * arriving.  It runs two threads: a watcher and the one thread callbacks run
+ * on.  Several contexts may exist; each has its own devices and threads. */
+typedef struct rochp_context rochp_context;
+
+/* Stable device ids: a board's partition keeps its id when it leaves and
+ * returns (same unique_id); ids are never reused within a process.  0 is
+ * no device. */
+typedef uint64_t rochp_device_id;
+
+enum {
+    /* Watch the topology only: no HSA runtime is loaded or initialised. */
+    ROCHP_CONTEXT_NO_HSA = 1u << 0,
+    /* Do not listen to kernel uevents: detection by polling alone. */
+    ROCHP_CONTEXT_NO_UEVENTS = 1u << 1,
+};
+
+typedef struct rochp_options {
+    /* sizeof(rochp_options) as the caller knows it: the struct may grow. */
+    uint32_t struct_size;
+    uint32_t flags; /* ROCHP_CONTEXT_* */
+    /* NULL: $ROCHP_SYSFS_ROOT, else /sys/devices/virtual/kfd/kfd. */
+    const char *sysfs_root;
+    /* NULL: $ROCHP_HSA_RUNTIME, else libhsa-runtime64.so.1. */
+    const char *hsa_runtime;
+    /* Topology poll period in ms (the fallback where no uevents arrive);
+     * 0: ROCHP_DEFAULT_POLL_MS. */
+    uint32_t poll_interval_ms;
+} rochp_options;
+
+#define ROCHP_DEFAULT_POLL_MS 1000
+
+/* Fills options with the defaults (and struct_size). */
+ROCHP_API void rochp_options_init(rochp_options *options);
+
+/* options NULL: the defaults.  Fails with a status and rochp_last_error()
+ * saying why (no KFD topology, HSA runtime missing or failing to start). */
+ROCHP_API rochp_status rochp_context_create(const rochp_options *options, rochp_context **out);
+
+/* Stops the threads and frees everything.  Waits for a callback in progress
+ * to return; none runs afterwards.  Not from a callback of this context
+ * (ROCHP_ERROR_BUSY). */
+ROCHP_API rochp_status rochp_context_destroy(rochp_context *ctx);
+
+/* --- devices ---------------------------------------------------------------------- */
+typedef enum rochp_device_state {
+    ROCHP_DEVICE_PRESENT = 1,
+    ROCHP_DEVICE_LOST = 2,
+} rochp_device_state;
+
+typedef struct rochp_device_info {
+    rochp_device_id id;
+    rochp_device_state state;
+    char pci[24];            /* "dddd:bb:dd.f" */
+    uint32_t pci_domain;
+    uint32_t location_id;    /* (bus << 8) | (device << 3) | function */
+    uint64_t unique_id;      /* 0 when the kernel gives none */
+    uint32_t partition;      /* index among the board's partitions */
+    uint32_t partition_count;
+    char gfx_target[16];     /* "gfx90a"; "" when unknown */
+    uint64_t vram_bytes;
+    uint32_t kfd_node;       /* current KFD node number; UINT32_MAX when gone */
+    uint64_t hsa_agent;      /* hsa_agent_t.handle of the current enumeration; 0 if none */
+} rochp_device_info;
+
+/* Copies up to capacity devices (present and lost, in id order) and sets
+ * *count to how many there are. */
+ROCHP_API rochp_status rochp_device_list(rochp_context *ctx, rochp_device_info *out,
+                                         size_t capacity, size_t *count);
+ROCHP_API rochp_status rochp_device_get(rochp_context *ctx, rochp_device_id id,
+                                        rochp_device_info *out);
+
+/* --- events ------------------------------------------------------------------------ */
+typedef enum rochp_event_type {
+    ROCHP_EVENT_LOST = 1u << 0,
+    ROCHP_EVENT_ARRIVED = 1u << 1,   /* a device never seen before */
+    ROCHP_EVENT_RETURNED = 1u << 2,  /* a lost device back (same unique_id, same id) */
+    ROCHP_EVENT_REENUMERATED = 1u << 3,
+    ROCHP_EVENT_ALL = 0xf,
+} rochp_event_type;
+
+/* What told rochp first; later sources of the same loss fold into it. */
+typedef enum rochp_event_reason {
+    ROCHP_REASON_TOPOLOGY = 1,     /* the KFD topology changed */
+    ROCHP_REASON_QUEUE_ERROR = 2,  /* a queue on the device failed */
+    ROCHP_REASON_SYSTEM_EVENT = 3, /* memory fault / HW exception from the runtime */
+    ROCHP_REASON_SIGBUS = 4,       /* SIGBUS with SI_USER (hot-unplug, current kernels) */
+    ROCHP_REASON_WATCHDOG = 5,     /* a dispatch stopped making progress */
+    ROCHP_REASON_RESCAN = 6,       /* found by an explicit rochp_rescan */
+} rochp_event_reason;
+
+typedef struct rochp_event {
+    rochp_event_type type;
+    rochp_event_reason reason;
+    rochp_device_id device;
+    rochp_device_info info;  /* the device as it was at the event */
+    uint64_t sequence;       /* 1, 2, 3... in the order events happened */
+    uint64_t generation;     /* KFD generation_id of the snapshot that showed it */
+    uint64_t t_ns;           /* CLOCK_MONOTONIC time of detection */
+} rochp_event;
+
+/* Runs on the context's callback thread, never in a signal handler and never
+ * with a rochp lock held: it may call any rochp function, including
+ * rochp_unsubscribe on its own subscription (but not rochp_context_destroy). */
+typedef void (*rochp_event_fn)(rochp_context *ctx, const rochp_event *event, void *user);
+
+typedef uint64_t rochp_subscription;
+
+/* Calls fn for every event whose type is in mask (ROCHP_EVENT_*), from the
+ * next event on. */
+ROCHP_API rochp_status rochp_subscribe(rochp_context *ctx, uint32_t mask, rochp_event_fn fn,
+                                       void *user, rochp_subscription *out);
+/* After it returns, fn is not called again for this subscription (a call in
+ * progress on the callback thread has finished, unless the caller is that
+ * call). */
+ROCHP_API rochp_status rochp_unsubscribe(rochp_context *ctx, rochp_subscription subscription);
+/* Shorthands: ROCHP_EVENT_LOST, and ROCHP_EVENT_ARRIVED | ROCHP_EVENT_RETURNED. */
+ROCHP_API rochp_status rochp_on_device_lost(rochp_context *ctx, rochp_event_fn fn, void *user,
+                                            rochp_subscription *out);
+ROCHP_API rochp_status rochp_on_device_arrived(rochp_context *ctx, rochp_event_fn fn, void *user,
+                                               rochp_subscription *out);
+
+/* Reads the topology now; the events it finds are queued (in order, with
+ * those of the watcher) before it returns. */
+ROCHP_API rochp_status rochp_rescan(rochp_context *ctx);
+
+/* Blocks until every event queued so far has been delivered to the
+ * subscribers (not from a callback: ROCHP_ERROR_BUSY). */
+ROCHP_API rochp_status rochp_flush(rochp_context *ctx);
 
 #ifdef __cplusplus
 }

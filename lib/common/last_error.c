@@ -1,0 +1,29 @@
+/* The per-thread message behind the last failing status, so that a status
+ * code can travel alone and the cause is still one call away. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "core/context.h"
+
+static _Thread_local char last_error[ROCHP_ERROR_MESSAGE_MAX];
+
+const char *rochp_last_error(void)
+{
+    return last_error;
+}
+
+rochp_status rochp_set_error(rochp_status status, const rochp_error *err)
+{
+    snprintf(last_error, sizeof last_error, "%s",
+             err && err->message[0] ? err->message : rochp_status_string(status));
+    return status;
+}
+
+rochp_status rochp_set_errorf(rochp_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return status;
+}

@@ -1,0 +1,165 @@
+/* rochp contexts: creation (topology, HSA runtime, threads), destruction,
+ * and the device queries. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "context.h"
+
+void rochp_options_init(rochp_options *options)
+{
+    if (!options)
+        return;
+    memset(options, 0, sizeof *options);
+    options->struct_size = sizeof *options;
+    options->poll_interval_ms = ROCHP_DEFAULT_POLL_MS;
+}
+
+static void teardown(rochp_context *ctx)
+{
+    pthread_mutex_lock(&ctx->lock);
+    ctx->closing = true;
+    pthread_cond_broadcast(&ctx->cond);
+    pthread_mutex_unlock(&ctx->lock);
+    if (ctx->wake_fd >= 0) {
+        uint64_t one = 1;
+        if (write(ctx->wake_fd, &one, sizeof one) < 0) {
+            /* an eventfd at its maximum is awake already */
+        }
+    }
+    if (ctx->watcher_started)
+        pthread_join(ctx->watcher_thread, NULL);
+    if (ctx->callback_started)
+        pthread_join(ctx->callback_thread, NULL);
+    if (ctx->hsa_up)
+        ctx->hsa.shut_down();
+    rochp_hsa_unload(&ctx->hsa);
+    if (ctx->wake_fd >= 0)
+        close(ctx->wake_fd);
+    delivery_free(ctx);
+    registry_free(ctx);
+    pthread_mutex_destroy(&ctx->rescan_lock);
+    pthread_cond_destroy(&ctx->cond);
+    pthread_mutex_destroy(&ctx->lock);
+    free(ctx);
+}
+
+rochp_status rochp_context_create(const rochp_options *options, rochp_context **out)
+{
+    if (!out)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_context_create: out is NULL");
+    *out = NULL;
+    rochp_options opts;
+    rochp_options_init(&opts);
+    if (options) {
+        if (options->struct_size < offsetof(rochp_options, poll_interval_ms) + sizeof(uint32_t) ||
+            options->struct_size > sizeof opts)
+            return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                    "rochp_context_create: options->struct_size %u is not a "
+                                    "size this library knows (use rochp_options_init)",
+                                    options->struct_size);
+        memcpy(&opts, options, options->struct_size);
+    }
+    if (opts.flags & ~(uint32_t)(ROCHP_CONTEXT_NO_HSA | ROCHP_CONTEXT_NO_UEVENTS))
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_context_create: unknown flags 0x%x", opts.flags);
+
+    rochp_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_context_create: out of memory");
+    pthread_mutex_init(&ctx->lock, NULL);
+    pthread_cond_init(&ctx->cond, NULL);
+    pthread_mutex_init(&ctx->rescan_lock, NULL);
+    ctx->wake_fd = -1;
+    ctx->flags = opts.flags;
+    ctx->poll_ms = opts.poll_interval_ms ? opts.poll_interval_ms : ROCHP_DEFAULT_POLL_MS;
+    const char *root = opts.sysfs_root ? opts.sysfs_root : topo_sysfs_root();
+    if (strlen(root) >= sizeof ctx->root) {
+        teardown(ctx);
+        return rochp_set_errorf(ROCHP_ERROR_TOO_LARGE, "sysfs root path too long");
+    }
+    memcpy(ctx->root, root, strlen(root) + 1);
+
+    rochp_error err = {0};
+    topo_snapshot *snap = NULL;
+    rochp_status st = topo_snapshot_read_parts(ctx->root, TOPO_READ_DEVICES, &snap, &err);
+    if (st == ROCHP_OK) {
+        pthread_mutex_lock(&ctx->lock);
+        st = registry_apply(ctx, snap, ROCHP_REASON_TOPOLOGY, true);
+        pthread_mutex_unlock(&ctx->lock);
+        topo_snapshot_free(snap);
+    }
+    if (st == ROCHP_OK && !(ctx->flags & ROCHP_CONTEXT_NO_HSA)) {
+        st = rochp_hsa_load(opts.hsa_runtime, &ctx->hsa, &err);
+        if (st == ROCHP_OK && (st = rochp_hsa_init(&ctx->hsa, &err)) == ROCHP_OK)
+            ctx->hsa_up = true;
+    }
+    if (st != ROCHP_OK) {
+        rochp_set_error(st, &err);
+        teardown(ctx);
+        return st;
+    }
+    ctx->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (ctx->wake_fd < 0)
+        st = rochp_set_errorf(ROCHP_ERROR_IO, "rochp_context_create: eventfd failed");
+    if (st == ROCHP_OK)
+        st = delivery_start(ctx);
+    if (st == ROCHP_OK)
+        st = watcher_start(ctx);
+    if (st != ROCHP_OK) {
+        teardown(ctx);
+        return st;
+    }
+    *out = ctx;
+    return ROCHP_OK;
+}
+
+rochp_status rochp_context_destroy(rochp_context *ctx)
+{
+    if (!ctx)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_context_destroy: ctx is NULL");
+    if (delivery_on_callback_thread(ctx))
+        return rochp_set_errorf(ROCHP_ERROR_BUSY,
+                                "rochp_context_destroy from one of the context's own callbacks "
+                                "would wait for itself; destroy it from another thread");
+    teardown(ctx);
+    return ROCHP_OK;
+}
+
+rochp_status rochp_rescan(rochp_context *ctx)
+{
+    if (!ctx)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_rescan: ctx is NULL");
+    return watcher_rescan(ctx, ROCHP_REASON_RESCAN);
+}
+
+rochp_status rochp_device_list(rochp_context *ctx, rochp_device_info *out, size_t capacity,
+                               size_t *count)
+{
+    if (!ctx || !count || (capacity && !out))
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_device_list: ctx and count must be set, and out when "
+                                "capacity > 0");
+    pthread_mutex_lock(&ctx->lock);
+    *count = ctx->n_devices;
+    for (size_t i = 0; i < ctx->n_devices && i < capacity; i++)
+        out[i] = ctx->devices[i].info;
+    pthread_mutex_unlock(&ctx->lock);
+    return ROCHP_OK;
+}
+
+rochp_status rochp_device_get(rochp_context *ctx, rochp_device_id id, rochp_device_info *out)
+{
+    if (!ctx || !out)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_device_get: ctx and out must not be NULL");
+    pthread_mutex_lock(&ctx->lock);
+    device_entry *d = registry_find(ctx, id);
+    if (d)
+        *out = d->info;
+    pthread_mutex_unlock(&ctx->lock);
+    return d ? ROCHP_OK
+             : rochp_set_errorf(ROCHP_ERROR_NOT_FOUND, "no device %llu in this context",
+                                (unsigned long long)id);
+}

@@ -1,0 +1,103 @@
+/* A rochp context's internals, shared by context.c (life cycle), registry.c
+ * (devices and their state machine), delivery.c (event queue, subscriptions,
+ * the callback thread) and watcher.c (the watcher thread).
+ *
+ * Locks:
+ *   ctx->lock         guards devices, subscriptions, the event queue and the
+ *                     closing flag.  Never held while a callback runs, while
+ *                     the topology is read, or while a thread is joined.
+ *   ctx->rescan_lock  serialises topology reads and their application to the
+ *                     registry (watcher vs rochp_rescan), so that two rescans
+ *                     cannot apply out of order.  Taken before ctx->lock.
+ * No lock is taken on any dispatch path. */
+#ifndef ROCHP_CORE_CONTEXT_H
+#define ROCHP_CORE_CONTEXT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "hsa/hsa_table.h"
+#include "rochp/rochp.h"
+#include "topology/snapshot.h"
+
+typedef struct device_entry {
+    rochp_device_info info;
+    bool in_topology; /* in the last snapshot applied */
+} device_entry;
+
+typedef struct event_node {
+    struct event_node *next;
+    rochp_event event;
+} event_node;
+
+typedef struct subscription {
+    rochp_subscription id;
+    uint32_t mask;
+    rochp_event_fn fn;
+    void *user;
+} subscription;
+
+struct rochp_context {
+    char root[4096];
+    uint32_t flags;
+    uint32_t poll_ms;
+
+    rochp_hsa hsa;
+    bool hsa_up;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* queue, delivery progress, closing */
+    bool closing;
+
+    device_entry *devices;
+    size_t n_devices, cap_devices;
+    uint64_t generation;
+
+    event_node *head, *tail;
+    uint64_t queued_seq;    /* last sequence queued */
+    uint64_t delivered_seq; /* last sequence whose delivery finished */
+
+    subscription *subs;
+    size_t n_subs, cap_subs;
+    rochp_subscription next_sub;
+    rochp_subscription delivering; /* subscription whose callback runs now, or 0 */
+
+    pthread_t callback_thread, watcher_thread;
+    bool callback_started, watcher_started;
+
+    pthread_mutex_t rescan_lock;
+    int wake_fd; /* eventfd: wakes the watcher (stop, rescan requests) */
+};
+
+/* Thread-local failure message (last_error.c); returns status. */
+rochp_status rochp_set_error(rochp_status status, const rochp_error *err);
+rochp_status rochp_set_errorf(rochp_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+uint64_t rochp_now_ns(void);
+
+/* registry.c -- with ctx->lock held: apply a snapshot, queueing the events
+ * it implies (losses first, then arrivals, in node order).  initial: fill
+ * the registry without events (the devices present at creation). */
+rochp_status registry_apply(rochp_context *ctx, const topo_snapshot *snap,
+                            rochp_event_reason reason, bool initial);
+/* With ctx->lock held: the device stops being usable for a reason other
+ * than the topology; queues its lost event unless it is already lost. */
+void registry_mark_lost(rochp_context *ctx, device_entry *d, rochp_event_reason reason);
+device_entry *registry_find(rochp_context *ctx, rochp_device_id id);
+void registry_free(rochp_context *ctx);
+
+/* delivery.c */
+/* With ctx->lock held: appends an event (sequence and time assigned here). */
+rochp_status delivery_queue(rochp_context *ctx, rochp_event *event);
+rochp_status delivery_start(rochp_context *ctx);
+void delivery_free(rochp_context *ctx);
+bool delivery_on_callback_thread(const rochp_context *ctx);
+
+/* watcher.c */
+rochp_status watcher_start(rochp_context *ctx);
+/* Reads the topology and applies it: the one way changes enter the registry. */
+rochp_status watcher_rescan(rochp_context *ctx, rochp_event_reason reason);
+
+#endif
