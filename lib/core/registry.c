@@ -166,10 +166,11 @@ rochp_status registry_apply(rochp_context *ctx, const topo_snapshot *snap,
         if (seen[i] || !d->in_topology)
             continue;
         d->in_topology = false;
-        d->info.kfd_node = UINT32_MAX;
-        d->info.hsa_agent = 0;
+        /* The event tells where the device was; the registry, that it is gone. */
         if (!initial)
             registry_mark_lost(ctx, d, reason);
+        d->info.kfd_node = UINT32_MAX;
+        d->info.hsa_agent = 0;
     }
     for (size_t k = 0; k < n_arrivals && st == ROCHP_OK && !initial; k++)
         st = emit(ctx, &ctx->devices[arrivals[k]], kinds[k], reason);

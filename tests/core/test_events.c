@@ -98,6 +98,7 @@ static void test_unplug_idle(void)
     CHECK_EQ_STR(r.events[0].info.pci, "0000:43:00.0");
     CHECK_EQ_U64(r.events[0].sequence, 1);
     CHECK_EQ_U64(r.events[0].generation, 6); /* 1 + 4 boards, + 1 removal */
+    CHECK_EQ_U64(r.events[0].info.kfd_node, 3); /* where it was */
     rochp_device_info info;
     REQUIRE(rochp_device_get(ctx, gone, &info) == ROCHP_OK);
     CHECK(info.state == ROCHP_DEVICE_LOST);
