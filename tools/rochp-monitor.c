@@ -59,7 +59,6 @@ static const char *reason_name(rochp_event_reason r)
     case ROCHP_REASON_SYSTEM_EVENT: return "system_event";
     case ROCHP_REASON_SIGBUS: return "sigbus";
     case ROCHP_REASON_WATCHDOG: return "watchdog";
-    case ROCHP_REASON_RESCAN: return "rescan";
     }
     return "unknown";
 }

@@ -149,7 +149,6 @@ typedef enum rochp_event_reason {
     ROCHP_REASON_SYSTEM_EVENT = 3, /* memory fault / HW exception from the runtime */
     ROCHP_REASON_SIGBUS = 4,       /* SIGBUS with SI_USER (hot-unplug, current kernels) */
     ROCHP_REASON_WATCHDOG = 5,     /* a dispatch stopped making progress */
-    ROCHP_REASON_RESCAN = 6,       /* found by an explicit rochp_rescan */
 } rochp_event_reason;
 
 typedef struct rochp_event {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "context.h"
+#include "watch/uevent.h"
 
 void rochp_options_init(rochp_options *options)
 {
@@ -28,6 +29,7 @@ static void teardown(rochp_context *ctx)
             /* an eventfd at its maximum is awake already */
         }
     }
+    hsa_devices_unregister(ctx); /* no system event reaches it from here on */
     if (ctx->watcher_started)
         pthread_join(ctx->watcher_thread, NULL);
     if (ctx->callback_started)
@@ -37,6 +39,7 @@ static void teardown(rochp_context *ctx)
     rochp_hsa_unload(&ctx->hsa);
     if (ctx->wake_fd >= 0)
         close(ctx->wake_fd);
+    uevent_close(ctx->uevents);
     delivery_free(ctx);
     registry_free(ctx);
     pthread_mutex_destroy(&ctx->rescan_lock);
@@ -100,6 +103,11 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
         teardown(ctx);
         return st;
     }
+    if (ctx->hsa_up && ((st = hsa_devices_match(ctx)) != ROCHP_OK ||
+                        (st = hsa_devices_register(ctx)) != ROCHP_OK)) {
+        teardown(ctx); /* the message is set */
+        return st;
+    }
     ctx->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ctx->wake_fd < 0)
         st = rochp_set_errorf(ROCHP_ERROR_IO, "rochp_context_create: eventfd failed");
@@ -131,7 +139,7 @@ rochp_status rochp_rescan(rochp_context *ctx)
 {
     if (!ctx)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_rescan: ctx is NULL");
-    return watcher_rescan(ctx, ROCHP_REASON_RESCAN);
+    return watcher_rescan(ctx, ROCHP_REASON_TOPOLOGY);
 }
 
 rochp_status rochp_device_list(rochp_context *ctx, rochp_device_info *out, size_t capacity,

@@ -68,6 +68,7 @@ struct rochp_context {
 
     pthread_mutex_t rescan_lock;
     int wake_fd; /* eventfd: wakes the watcher (stop, rescan requests) */
+    struct uevent_listener *uevents; /* NULL: polling only (flag, or no netlink here) */
 };
 
 /* Thread-local failure message (last_error.c); returns status. */
@@ -94,6 +95,14 @@ rochp_status delivery_queue(rochp_context *ctx, rochp_event *event);
 rochp_status delivery_start(rochp_context *ctx);
 void delivery_free(rochp_context *ctx);
 bool delivery_on_callback_thread(const rochp_context *ctx);
+
+/* hsa_devices.c */
+/* Sets each device's hsa_agent from the runtime's agents; a mismatch that a
+ * second read does not explain fails with the agent named. */
+rochp_status hsa_devices_match(rochp_context *ctx);
+/* The process-wide system event handler's view of live contexts. */
+rochp_status hsa_devices_register(rochp_context *ctx);
+void hsa_devices_unregister(rochp_context *ctx);
 
 /* watcher.c */
 rochp_status watcher_start(rochp_context *ctx);

@@ -1,5 +1,6 @@
-/* The watcher thread: sleeps in poll() on its wake descriptor (and, once
- * uevents are wired in, the uevent socket) with the poll period as timeout.
+/* The watcher thread: sleeps in poll() on its wake descriptor and the kernel
+ * uevent socket, with the poll period as timeout.  A uevent for a GPU's PCI
+ * device or DRM node (from the kernel only) is a hint to rescan at once.
  * On each timeout it re-reads generation_id (a few microseconds) and rescans
  * only when it moved; every few periods it rescans regardless, because the
  * kernel bumps generation_id before rebuilding nodes/ on removal, so a read
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "context.h"
+#include "watch/uevent.h"
 
 enum { FULL_RESCAN_EVERY = 8 };
 
@@ -40,14 +42,21 @@ static bool closing(rochp_context *ctx)
     return c;
 }
 
+static void note_relevant(const uevent_msg *msg, void *arg)
+{
+    if (uevent_is_gpu_relevant(msg))
+        *(bool *)arg = true;
+}
+
 static void *watcher_main(void *arg)
 {
     rochp_context *ctx = arg;
     uint64_t last_generation = ctx->generation;
     unsigned polls = 0;
     while (!closing(ctx)) {
-        struct pollfd fds[1] = {{ctx->wake_fd, POLLIN, 0}};
-        int n = poll(fds, 1, (int)ctx->poll_ms);
+        struct pollfd fds[2] = {{ctx->wake_fd, POLLIN, 0},
+                                {ctx->uevents ? uevent_fd(ctx->uevents) : -1, POLLIN, 0}};
+        int n = poll(fds, ctx->uevents ? 2 : 1, (int)ctx->poll_ms);
         if (n < 0 && errno != EINTR)
             break;
         if (closing(ctx))
@@ -59,6 +68,12 @@ static void *watcher_main(void *arg)
                 /* EAGAIN: another reader drained it; nothing lost */
             }
             rescan = true;
+        }
+        if (n > 0 && ctx->uevents && (fds[1].revents & POLLIN)) {
+            bool relevant = false;
+            uevent_drain(ctx->uevents, note_relevant, &relevant, NULL);
+            /* An overrun may have dropped the one that mattered. */
+            rescan |= relevant || uevent_get_stats(ctx->uevents).lost_events;
         } else if (n == 0) {
             uint64_t gen;
             rescan = ++polls % FULL_RESCAN_EVERY == 0 ||
@@ -76,6 +91,11 @@ static void *watcher_main(void *arg)
 
 rochp_status watcher_start(rochp_context *ctx)
 {
+    if (!(ctx->flags & ROCHP_CONTEXT_NO_UEVENTS)) {
+        /* No netlink here (a container, a seccomp policy): polling alone. */
+        if (uevent_open(&ctx->uevents, NULL) != ROCHP_OK)
+            ctx->uevents = NULL;
+    }
     if (pthread_create(&ctx->watcher_thread, NULL, watcher_main, ctx) != 0)
         return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "cannot start the watcher thread");
     ctx->watcher_started = true;

@@ -319,9 +319,40 @@ static void test_bad_arguments(void)
     CHECK(rochp_rescan(NULL) == ROCHP_ERROR_INVALID_ARGUMENT);
 }
 
+/* Debian's real ROCR on a machine without a GPU: context creation fails
+ * with a clear status and message, and the process goes on. */
+static void test_real_runtime_without_gpu(void)
+{
+    if (access("/dev/kfd", F_OK) == 0) {
+        fprintf(stderr, "this machine has /dev/kfd: the no-GPU case is not checked\n");
+        return;
+    }
+    char dir[256];
+    REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-real") == 0);
+    rochp_error err = {0};
+    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 1, 1, NULL, &err) == ROCHP_OK);
+    rochp_options o;
+    rochp_options_init(&o);
+    o.sysfs_root = dir;
+    o.hsa_runtime = "libhsa-runtime64.so.1";
+    rochp_context *ctx = NULL;
+    rochp_status st = rochp_context_create(&o, &ctx);
+    if (st == ROCHP_ERROR_NOT_FOUND && strstr(rochp_last_error(), "cannot load")) {
+        fprintf(stderr, "the real ROCR is not installed: not checked\n");
+    } else {
+        CHECK(st == ROCHP_ERROR_NOT_FOUND);
+        CHECK(ctx == NULL);
+        CHECK_CONTAINS(rochp_last_error(), "hsa_init in 'libhsa-runtime64.so.1' failed");
+        CHECK_CONTAINS(rochp_last_error(), "HSA_STATUS_ERROR_OUT_OF_RESOURCES");
+        CHECK_CONTAINS(rochp_last_error(), "/dev/kfd");
+    }
+    test_remove_tmpdir(dir);
+}
+
 int main(void)
 {
     test_bad_arguments();
+    test_real_runtime_without_gpu();
     test_unplug_idle();
     test_partitioned_board();
     test_callbacks_call_api();

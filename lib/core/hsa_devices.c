@@ -1,0 +1,158 @@
+/* Devices and the HSA runtime: which hsa_agent_t is which device, and the
+ * runtime's system events folded into the event stream.
+ *
+ * Matching is by what both sides print: HSA_AMD_AGENT_INFO_DOMAIN and BDFID
+ * against the node's domain and location_id, and DRIVER_NODE_ID against the
+ * node number.  An agent that matches no device, or matches one at another
+ * node, means the runtime and rochp saw different trees (a change between
+ * the two reads): rochp re-reads once and otherwise says so, never guesses.
+ *
+ * The system event handler is process-wide: ROCR offers no way to remove a
+ * handler, so it must never point at a context that may be destroyed.  It
+ * returns success for every event, so ROCR never aborts the process on a
+ * device fault while a context exists (the point of registering).
+ * live_lock guards the list of live contexts; it is taken before any
+ * context's lock. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "context.h"
+
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static rochp_context **live;
+static size_t n_live, cap_live;
+
+static hsa_status_t on_system_event(const hsa_amd_event_t *event, void *data)
+{
+    (void)data;
+    /* Both event kinds (memory fault; HW exception in ROCm >= 6) start with
+     * the agent. */
+    uint64_t agent = event->memory_fault.agent.handle;
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < n_live; i++) {
+        rochp_context *ctx = live[i];
+        pthread_mutex_lock(&ctx->lock);
+        for (size_t k = 0; k < ctx->n_devices; k++)
+            if (agent && ctx->devices[k].info.hsa_agent == agent)
+                registry_mark_lost(ctx, &ctx->devices[k], ROCHP_REASON_SYSTEM_EVENT);
+        pthread_mutex_unlock(&ctx->lock);
+    }
+    pthread_mutex_unlock(&live_lock);
+    return HSA_STATUS_SUCCESS;
+}
+
+rochp_status hsa_devices_register(rochp_context *ctx)
+{
+    pthread_mutex_lock(&live_lock);
+    if (n_live == cap_live) {
+        size_t cap = cap_live ? cap_live * 2 : 8;
+        rochp_context **grown = realloc(live, cap * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&live_lock);
+            return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+        }
+        live = grown;
+        cap_live = cap;
+    }
+    live[n_live++] = ctx;
+    pthread_mutex_unlock(&live_lock);
+    /* Once per initialisation of this runtime is what matters; registering
+     * again per context only adds calls that find the event already folded. */
+    hsa_status_t st = ctx->hsa.amd_register_system_event_handler(on_system_event, NULL);
+    if (st != HSA_STATUS_SUCCESS)
+        return rochp_set_errorf(ROCHP_ERROR_IO,
+                                "hsa_amd_register_system_event_handler failed: %s; without it "
+                                "ROCR aborts the process on a device fault",
+                                rochp_hsa_status_text(&ctx->hsa, st));
+    return ROCHP_OK;
+}
+
+void hsa_devices_unregister(rochp_context *ctx)
+{
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < n_live; i++) {
+        if (live[i] == ctx) {
+            live[i] = live[--n_live];
+            break;
+        }
+    }
+    if (n_live == 0) {
+        free(live);
+        live = NULL;
+        cap_live = 0;
+    }
+    pthread_mutex_unlock(&live_lock);
+}
+
+typedef struct match_state {
+    rochp_context *ctx;
+    rochp_status status;
+    char why[256];
+} match_state;
+
+static hsa_status_t match_agent(hsa_agent_t agent, void *data)
+{
+    match_state *m = data;
+    rochp_context *ctx = m->ctx;
+    hsa_device_type_t type;
+    if (ctx->hsa.agent_get_info(agent, HSA_AGENT_INFO_DEVICE, &type) != HSA_STATUS_SUCCESS ||
+        type != HSA_DEVICE_TYPE_GPU)
+        return HSA_STATUS_SUCCESS;
+    uint32_t bdf = 0, domain = 0, node = 0;
+    ctx->hsa.agent_get_info(agent, (hsa_agent_info_t)HSA_AMD_AGENT_INFO_BDFID, &bdf);
+    ctx->hsa.agent_get_info(agent, (hsa_agent_info_t)HSA_AMD_AGENT_INFO_DOMAIN, &domain);
+    ctx->hsa.agent_get_info(agent, (hsa_agent_info_t)HSA_AMD_AGENT_INFO_DRIVER_NODE_ID, &node);
+    for (size_t i = 0; i < ctx->n_devices; i++) {
+        device_entry *d = &ctx->devices[i];
+        if (!d->in_topology || d->info.pci_domain != domain || d->info.location_id != bdf)
+            continue;
+        if (d->info.kfd_node != node) {
+            m->status = ROCHP_ERROR_BUSY;
+            snprintf(m->why, sizeof m->why,
+                     "the HSA agent at %s is KFD node %u for the runtime but node %u in the "
+                     "topology rochp read",
+                     d->info.pci, node, d->info.kfd_node);
+            return HSA_STATUS_INFO_BREAK;
+        }
+        d->info.hsa_agent = agent.handle;
+        return HSA_STATUS_SUCCESS;
+    }
+    m->status = ROCHP_ERROR_BUSY;
+    snprintf(m->why, sizeof m->why,
+             "the HSA runtime has a GPU agent at PCI %04x:%02x:%02x.%x (KFD node %u) that the "
+             "topology rochp read does not have",
+             domain, bdf >> 8, (bdf >> 3) & 0x1f, bdf & 7, node);
+    return HSA_STATUS_INFO_BREAK;
+}
+
+rochp_status hsa_devices_match(rochp_context *ctx)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (attempt) {
+            /* The tree may have changed between the two reads: read it again. */
+            topo_snapshot *snap = NULL;
+            rochp_error err = {0};
+            rochp_status st = topo_snapshot_read_parts(ctx->root, TOPO_READ_DEVICES, &snap, &err);
+            if (st != ROCHP_OK)
+                return rochp_set_error(st, &err);
+            pthread_mutex_lock(&ctx->lock);
+            st = registry_apply(ctx, snap, ROCHP_REASON_TOPOLOGY, true);
+            pthread_mutex_unlock(&ctx->lock);
+            topo_snapshot_free(snap);
+            if (st != ROCHP_OK)
+                return rochp_set_errorf(st, "out of memory");
+        }
+        match_state m = {.ctx = ctx, .status = ROCHP_OK};
+        pthread_mutex_lock(&ctx->lock);
+        for (size_t i = 0; i < ctx->n_devices; i++)
+            ctx->devices[i].info.hsa_agent = 0;
+        ctx->hsa.iterate_agents(match_agent, &m);
+        pthread_mutex_unlock(&ctx->lock);
+        if (m.status == ROCHP_OK)
+            return ROCHP_OK;
+        if (attempt == 1)
+            return rochp_set_errorf(m.status, "%s", m.why);
+    }
+    return ROCHP_OK;
+}

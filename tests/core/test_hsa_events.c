@@ -1,0 +1,117 @@
+/* A context with the HSA runtime (hsasim): every GPU device gets its agent,
+ * matched by domain/BDF/node; a GPU reset reaches the application as one lost
+ * event with reason system_event instead of ROCR's abort, and the topology
+ * change that follows folds into it; a silent removal is found by the
+ * topology. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hsa/hsa.h>
+#include <hsa/hsa_ext_amd.h>
+
+#include "check.h"
+#include "ops.h"
+#include "rochp/rochp.h"
+#include "tmpdir.h"
+
+typedef struct recorder {
+    pthread_mutex_t lock;
+    rochp_event events[64];
+    size_t n;
+} recorder;
+
+static void record(rochp_context *ctx, const rochp_event *e, void *user)
+{
+    (void)ctx;
+    recorder *r = user;
+    pthread_mutex_lock(&r->lock);
+    if (r->n < 64)
+        r->events[r->n++] = *e;
+    pthread_mutex_unlock(&r->lock);
+}
+
+static size_t recorded(recorder *r)
+{
+    pthread_mutex_lock(&r->lock);
+    size_t n = r->n;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
+static hsa_status_t bdf_of(hsa_agent_t a, void *data)
+{
+    uint64_t *want = data; /* in: agent handle, out: BDFID */
+    if (a.handle == want[0]) {
+        uint32_t bdf = 0;
+        hsa_agent_get_info(a, (hsa_agent_info_t)HSA_AMD_AGENT_INFO_BDFID, &bdf);
+        want[1] = bdf;
+    }
+    return HSA_STATUS_SUCCESS;
+}
+
+int main(void)
+{
+    char dir[256];
+    REQUIRE(test_make_tmpdir(dir, sizeof dir, "hsa-events") == 0);
+    rochp_error err = {0};
+    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 3, 1, NULL, &err) == ROCHP_OK);
+    setenv("ROCHP_SYSFS_ROOT", dir, 1);
+    rochp_options o;
+    rochp_options_init(&o);
+    o.hsa_runtime = HSASIM_PATH;
+    o.poll_interval_ms = 20;
+    rochp_context *ctx;
+    if (rochp_context_create(&o, &ctx) != ROCHP_OK) {
+        fprintf(stderr, "%s\n", rochp_last_error());
+        return 1;
+    }
+    rochp_device_info devs[8];
+    size_t n = 0;
+    REQUIRE(rochp_device_list(ctx, devs, 8, &n) == ROCHP_OK);
+    CHECK_EQ_U64(n, 3);
+    /* The application's own hsa_init (same runtime, loaded by the test) sees
+     * the same agents rochp matched. */
+    REQUIRE(hsa_init() == HSA_STATUS_SUCCESS);
+    for (size_t i = 0; i < n; i++) {
+        CHECK(devs[i].hsa_agent != 0);
+        uint64_t q[2] = {devs[i].hsa_agent, UINT64_MAX};
+        hsa_iterate_agents(bdf_of, q);
+        CHECK_EQ_U64(q[1], devs[i].location_id);
+        for (size_t k = 0; k < i; k++)
+            CHECK(devs[k].hsa_agent != devs[i].hsa_agent);
+    }
+
+    recorder r = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    rochp_subscription sub;
+    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, record, &r, &sub) == ROCHP_OK);
+    /* A GPU reset: the HW exception event would abort the process in ROCR
+     * without a handler that accepts it. */
+    setenv("ROCHP_SIM_KERNEL", "reset", 1);
+    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    for (int i = 0; i < 3000 && recorded(&r) < 1; i++)
+        usleep(10000);
+    /* The topology shows it gone too: folded, no second event. */
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+    setenv("ROCHP_SIM_KERNEL", "silent", 1);
+    REQUIRE(sim_unplug(dir, devs[2].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+    REQUIRE(rochp_flush(ctx) == ROCHP_OK);
+    CHECK_EQ_U64(recorded(&r), 2);
+    if (recorded(&r) == 2) {
+        CHECK(r.events[0].type == ROCHP_EVENT_LOST);
+        CHECK(r.events[0].reason == ROCHP_REASON_SYSTEM_EVENT);
+        CHECK_EQ_U64(r.events[0].device, devs[1].id);
+        CHECK(r.events[1].type == ROCHP_EVENT_LOST);
+        CHECK(r.events[1].reason == ROCHP_REASON_TOPOLOGY);
+        CHECK_EQ_U64(r.events[1].device, devs[2].id);
+    }
+    REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+    CHECK(hsa_shut_down() == HSA_STATUS_SUCCESS);
+
+    /* (Debian's real ROCR is checked in core_hsa_table: this process has
+     * hsasim loaded under the same soname.) */
+    test_remove_tmpdir(dir);
+    return check_result();
+}
