@@ -76,6 +76,9 @@ enum {
     ROCHP_CONTEXT_NO_HSA = 1u << 0,
     /* Do not listen to kernel uevents: detection by polling alone. */
     ROCHP_CONTEXT_NO_UEVENTS = 1u << 1,
+    /* Re-enumerate by itself (on the watcher thread) after a device arrives
+     * or returns, so that it gets an hsa_agent_t. */
+    ROCHP_CONTEXT_AUTO_REENUMERATE = 1u << 2,
 };
 
 typedef struct rochp_options {
@@ -185,6 +188,16 @@ ROCHP_API rochp_status rochp_on_device_arrived(rochp_context *ctx, rochp_event_f
 /* Reads the topology now; the events it finds are queued (in order, with
  * those of the watcher) before it returns. */
 ROCHP_API rochp_status rochp_rescan(rochp_context *ctx);
+
+/* Makes the HSA runtime see the GPUs present now: ROCR enumerates agents
+ * only when its init count goes 0 -> 1, so rochp shuts its reference down
+ * and initialises again, then gives every present device its new
+ * hsa_agent_t (ids unchanged) and queues one reenumerated event per present
+ * device.  Everything the process made with the old runtime (queues,
+ * memory, executables) is gone.  If another component still holds the
+ * runtime, nothing can restart it: ROCHP_ERROR_BUSY, rochp's reference kept.
+ * Not on a context made with ROCHP_CONTEXT_NO_HSA (ROCHP_ERROR_NOT_SUPPORTED). */
+ROCHP_API rochp_status rochp_reenumerate(rochp_context *ctx);
 
 /* Blocks until every event queued so far has been delivered to the
  * subscribers (not from a callback: ROCHP_ERROR_BUSY). */

@@ -64,7 +64,8 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
                                     options->struct_size);
         memcpy(&opts, options, options->struct_size);
     }
-    if (opts.flags & ~(uint32_t)(ROCHP_CONTEXT_NO_HSA | ROCHP_CONTEXT_NO_UEVENTS))
+    if (opts.flags & ~(uint32_t)(ROCHP_CONTEXT_NO_HSA | ROCHP_CONTEXT_NO_UEVENTS |
+                                 ROCHP_CONTEXT_AUTO_REENUMERATE))
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_context_create: unknown flags 0x%x", opts.flags);
 
@@ -140,6 +141,13 @@ rochp_status rochp_rescan(rochp_context *ctx)
     if (!ctx)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_rescan: ctx is NULL");
     return watcher_rescan(ctx, ROCHP_REASON_TOPOLOGY);
+}
+
+rochp_status rochp_reenumerate(rochp_context *ctx)
+{
+    if (!ctx)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_reenumerate: ctx is NULL");
+    return hsa_devices_reenumerate(ctx);
 }
 
 rochp_status rochp_device_list(rochp_context *ctx, rochp_device_info *out, size_t capacity,

@@ -53,6 +53,7 @@ struct rochp_context {
     device_entry *devices;
     size_t n_devices, cap_devices;
     uint64_t generation;
+    uint64_t arrivals; /* arrived + returned events queued so far */
 
     event_node *head, *tail;
     uint64_t queued_seq;    /* last sequence queued */
@@ -103,6 +104,8 @@ rochp_status hsa_devices_match(rochp_context *ctx);
 /* The process-wide system event handler's view of live contexts. */
 rochp_status hsa_devices_register(rochp_context *ctx);
 void hsa_devices_unregister(rochp_context *ctx);
+/* rochp_reenumerate's work (takes ctx->rescan_lock). */
+rochp_status hsa_devices_reenumerate(rochp_context *ctx);
 
 /* watcher.c */
 rochp_status watcher_start(rochp_context *ctx);

@@ -156,3 +156,73 @@ rochp_status hsa_devices_match(rochp_context *ctx)
     }
     return ROCHP_OK;
 }
+
+rochp_status hsa_devices_reenumerate(rochp_context *ctx)
+{
+    if (!ctx->hsa_up)
+        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                "rochp_reenumerate: this context has no HSA runtime "
+                                "(ROCHP_CONTEXT_NO_HSA)");
+    /* One re-enumeration at a time, and no topology change applied halfway. */
+    pthread_mutex_lock(&ctx->rescan_lock);
+    ctx->hsa.shut_down();
+    uint16_t major;
+    if (ctx->hsa.system_get_info(HSA_SYSTEM_INFO_VERSION_MAJOR, &major) == HSA_STATUS_SUCCESS) {
+        /* Still up: another component holds a reference, so ROCR would not
+         * enumerate again.  Put ours back and say so. */
+        rochp_error err = {0};
+        rochp_status st = rochp_hsa_init(&ctx->hsa, &err);
+        ctx->hsa_up = st == ROCHP_OK;
+        pthread_mutex_unlock(&ctx->rescan_lock);
+        return rochp_set_errorf(ROCHP_ERROR_BUSY,
+                                "rochp_reenumerate: another component of this process still "
+                                "holds the HSA runtime (hsa_init without hsa_shut_down), so it "
+                                "cannot start again and see new GPUs");
+    }
+    rochp_error err = {0};
+    rochp_status st = rochp_hsa_init(&ctx->hsa, &err);
+    ctx->hsa_up = st == ROCHP_OK;
+    if (st != ROCHP_OK) {
+        pthread_mutex_unlock(&ctx->rescan_lock);
+        return rochp_set_error(st, &err);
+    }
+    /* The handler list went with the old runtime. */
+    ctx->hsa.amd_register_system_event_handler(on_system_event, NULL);
+    /* The runtime read the tree just now: apply the same tree (events for
+     * what changed since the last scan), then match. */
+    topo_snapshot *snap = NULL;
+    st = topo_snapshot_read_parts(ctx->root, TOPO_READ_DEVICES, &snap, &err);
+    if (st == ROCHP_OK) {
+        pthread_mutex_lock(&ctx->lock);
+        st = registry_apply(ctx, snap, ROCHP_REASON_TOPOLOGY, false);
+        pthread_mutex_unlock(&ctx->lock);
+        topo_snapshot_free(snap);
+    } else {
+        rochp_set_error(st, &err);
+    }
+    if (st == ROCHP_OK) {
+        match_state m = {.ctx = ctx, .status = ROCHP_OK};
+        pthread_mutex_lock(&ctx->lock);
+        for (size_t i = 0; i < ctx->n_devices; i++)
+            ctx->devices[i].info.hsa_agent = 0;
+        ctx->hsa.iterate_agents(match_agent, &m);
+        for (size_t i = 0; i < ctx->n_devices && m.status == ROCHP_OK; i++) {
+            device_entry *d = &ctx->devices[i];
+            if (d->info.state != ROCHP_DEVICE_PRESENT)
+                continue;
+            rochp_event e;
+            memset(&e, 0, sizeof e);
+            e.type = ROCHP_EVENT_REENUMERATED;
+            e.reason = ROCHP_REASON_TOPOLOGY;
+            e.device = d->info.id;
+            e.info = d->info;
+            e.generation = ctx->generation;
+            delivery_queue(ctx, &e);
+        }
+        pthread_mutex_unlock(&ctx->lock);
+        if (m.status != ROCHP_OK)
+            st = rochp_set_errorf(m.status, "%s", m.why);
+    }
+    pthread_mutex_unlock(&ctx->rescan_lock);
+    return st;
+}

@@ -172,8 +172,10 @@ rochp_status registry_apply(rochp_context *ctx, const topo_snapshot *snap,
         d->info.kfd_node = UINT32_MAX;
         d->info.hsa_agent = 0;
     }
-    for (size_t k = 0; k < n_arrivals && st == ROCHP_OK && !initial; k++)
+    for (size_t k = 0; k < n_arrivals && st == ROCHP_OK && !initial; k++) {
         st = emit(ctx, &ctx->devices[arrivals[k]], kinds[k], reason);
+        ctx->arrivals++;
+    }
     free(seen);
     free(arrivals);
     free(kinds);

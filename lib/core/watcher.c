@@ -80,10 +80,19 @@ static void *watcher_main(void *arg)
                      (topo_read_generation(ctx->root, &gen, NULL) == ROCHP_OK &&
                       gen != last_generation);
         }
-        if (rescan && watcher_rescan(ctx, ROCHP_REASON_TOPOLOGY) == ROCHP_OK) {
+        if (rescan) {
             pthread_mutex_lock(&ctx->lock);
-            last_generation = ctx->generation;
+            uint64_t before = ctx->arrivals;
             pthread_mutex_unlock(&ctx->lock);
+            if (watcher_rescan(ctx, ROCHP_REASON_TOPOLOGY) == ROCHP_OK) {
+                pthread_mutex_lock(&ctx->lock);
+                last_generation = ctx->generation;
+                bool arrived = ctx->arrivals != before;
+                pthread_mutex_unlock(&ctx->lock);
+                /* The policy runs here, never on the callback thread. */
+                if (arrived && (ctx->flags & ROCHP_CONTEXT_AUTO_REENUMERATE))
+                    hsa_devices_reenumerate(ctx);
+            }
         }
     }
     return NULL;
