@@ -79,6 +79,15 @@ enum {
     /* Re-enumerate by itself (on the watcher thread) after a device arrives
      * or returns, so that it gets an hsa_agent_t. */
     ROCHP_CONTEXT_AUTO_REENUMERATE = 1u << 2,
+    /* Install (once per process) a SIGBUS handler: SIGBUS with si_code
+     * SI_USER, which current kernels send to every process using a GPU that
+     * is being unplugged, becomes a device check (each GPU is asked for a
+     * page of memory; the one going away refuses and is reported lost with
+     * reason sigbus) instead of terminating the process.  Any other SIGBUS is
+     * a real memory error: it goes to the handler installed before, or gets
+     * the default action.  The process should then save what it needs and
+     * exit or exec: the kernel finishes the unplug only when it lets go. */
+    ROCHP_CONTEXT_SIGBUS_HANDLER = 1u << 3,
 };
 
 typedef struct rochp_options {

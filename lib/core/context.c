@@ -30,6 +30,7 @@ static void teardown(rochp_context *ctx)
         }
     }
     hsa_devices_unregister(ctx); /* no system event reaches it from here on */
+    sigbus_detach(ctx);          /* nor a SIGBUS wake-up */
     if (ctx->watcher_started)
         pthread_join(ctx->watcher_thread, NULL);
     if (ctx->callback_started)
@@ -65,7 +66,7 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
         memcpy(&opts, options, options->struct_size);
     }
     if (opts.flags & ~(uint32_t)(ROCHP_CONTEXT_NO_HSA | ROCHP_CONTEXT_NO_UEVENTS |
-                                 ROCHP_CONTEXT_AUTO_REENUMERATE))
+                                 ROCHP_CONTEXT_AUTO_REENUMERATE | ROCHP_CONTEXT_SIGBUS_HANDLER))
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_context_create: unknown flags 0x%x", opts.flags);
 
@@ -76,6 +77,7 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
     pthread_cond_init(&ctx->cond, NULL);
     pthread_mutex_init(&ctx->rescan_lock, NULL);
     ctx->wake_fd = -1;
+    ctx->sigbus_slot = -1;
     ctx->flags = opts.flags;
     ctx->poll_ms = opts.poll_interval_ms ? opts.poll_interval_ms : ROCHP_DEFAULT_POLL_MS;
     const char *root = opts.sysfs_root ? opts.sysfs_root : topo_sysfs_root();
@@ -112,6 +114,8 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
     ctx->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ctx->wake_fd < 0)
         st = rochp_set_errorf(ROCHP_ERROR_IO, "rochp_context_create: eventfd failed");
+    if (st == ROCHP_OK && (ctx->flags & ROCHP_CONTEXT_SIGBUS_HANDLER))
+        st = sigbus_attach(ctx);
     if (st == ROCHP_OK)
         st = delivery_start(ctx);
     if (st == ROCHP_OK)

@@ -70,6 +70,8 @@ struct rochp_context {
     pthread_mutex_t rescan_lock;
     int wake_fd; /* eventfd: wakes the watcher (stop, rescan requests) */
     struct uevent_listener *uevents; /* NULL: polling only (flag, or no netlink here) */
+    int sigbus_slot;      /* in sigbus.c's table, or -1 */
+    uint64_t sigbus_seen; /* SIGBUS count already acted on (watcher thread only) */
 };
 
 /* Thread-local failure message (last_error.c); returns status. */
@@ -106,6 +108,14 @@ rochp_status hsa_devices_register(rochp_context *ctx);
 void hsa_devices_unregister(rochp_context *ctx);
 /* rochp_reenumerate's work (takes ctx->rescan_lock). */
 rochp_status hsa_devices_reenumerate(rochp_context *ctx);
+
+/* sigbus.c */
+rochp_status sigbus_attach(rochp_context *ctx);
+void sigbus_detach(rochp_context *ctx);
+uint64_t sigbus_count(void);
+/* hsa_devices.c: asks every present GPU for a page; the ones that refuse
+ * are lost with reason (the devices going away after a SIGBUS). */
+void hsa_devices_probe(rochp_context *ctx, rochp_event_reason reason);
 
 /* watcher.c */
 rochp_status watcher_start(rochp_context *ctx);

@@ -226,3 +226,57 @@ rochp_status hsa_devices_reenumerate(rochp_context *ctx)
     pthread_mutex_unlock(&ctx->rescan_lock);
     return st;
 }
+
+typedef struct probe_state {
+    const rochp_hsa *hsa;
+    hsa_amd_memory_pool_t pool;
+    bool found;
+} probe_state;
+
+static hsa_status_t allocatable_pool(hsa_amd_memory_pool_t pool, void *data)
+{
+    probe_state *p = data;
+    hsa_amd_segment_t segment;
+    bool allowed = false;
+    if (p->hsa->amd_memory_pool_get_info(pool, HSA_AMD_MEMORY_POOL_INFO_SEGMENT, &segment) ==
+            HSA_STATUS_SUCCESS &&
+        segment == HSA_AMD_SEGMENT_GLOBAL &&
+        p->hsa->amd_memory_pool_get_info(pool, HSA_AMD_MEMORY_POOL_INFO_RUNTIME_ALLOC_ALLOWED,
+                                         &allowed) == HSA_STATUS_SUCCESS &&
+        allowed) {
+        p->pool = pool;
+        p->found = true;
+        return HSA_STATUS_INFO_BREAK;
+    }
+    return HSA_STATUS_SUCCESS;
+}
+
+void hsa_devices_probe(rochp_context *ctx, rochp_event_reason reason)
+{
+    if (!ctx->hsa_up)
+        return;
+    /* The agents to ask, copied out: the runtime is called without ctx->lock. */
+    uint64_t agents[256];
+    size_t n = 0;
+    pthread_mutex_lock(&ctx->lock);
+    for (size_t i = 0; i < ctx->n_devices && n < 256; i++)
+        if (ctx->devices[i].info.state == ROCHP_DEVICE_PRESENT && ctx->devices[i].info.hsa_agent)
+            agents[n++] = ctx->devices[i].info.hsa_agent;
+    pthread_mutex_unlock(&ctx->lock);
+    for (size_t k = 0; k < n; k++) {
+        probe_state p = {.hsa = &ctx->hsa};
+        ctx->hsa.amd_agent_iterate_memory_pools((hsa_agent_t){agents[k]}, allocatable_pool, &p);
+        void *page = NULL;
+        bool alive = p.found &&
+                     ctx->hsa.amd_memory_pool_allocate(p.pool, 4096, 0, &page) == HSA_STATUS_SUCCESS;
+        if (page)
+            ctx->hsa.amd_memory_pool_free(page);
+        if (alive)
+            continue;
+        pthread_mutex_lock(&ctx->lock);
+        for (size_t i = 0; i < ctx->n_devices; i++)
+            if (ctx->devices[i].info.hsa_agent == agents[k])
+                registry_mark_lost(ctx, &ctx->devices[i], reason);
+        pthread_mutex_unlock(&ctx->lock);
+    }
+}

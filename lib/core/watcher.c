@@ -80,6 +80,13 @@ static void *watcher_main(void *arg)
                      (topo_read_generation(ctx->root, &gen, NULL) == ROCHP_OK &&
                       gen != last_generation);
         }
+        /* A SIGBUS (SI_USER) since the last look: a GPU is being unplugged
+         * and the kernel may not change the topology until we let go. */
+        uint64_t sigbus = sigbus_count();
+        if (sigbus != ctx->sigbus_seen) {
+            ctx->sigbus_seen = sigbus;
+            hsa_devices_probe(ctx, ROCHP_REASON_SIGBUS);
+        }
         if (rescan) {
             pthread_mutex_lock(&ctx->lock);
             uint64_t before = ctx->arrivals;

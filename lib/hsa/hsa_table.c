@@ -18,6 +18,10 @@ static const struct {
     ENTRY(iterate_agents, "hsa_iterate_agents"),
     ENTRY(agent_get_info, "hsa_agent_get_info"),
     ENTRY(amd_register_system_event_handler, "hsa_amd_register_system_event_handler"),
+    ENTRY(amd_agent_iterate_memory_pools, "hsa_amd_agent_iterate_memory_pools"),
+    ENTRY(amd_memory_pool_get_info, "hsa_amd_memory_pool_get_info"),
+    ENTRY(amd_memory_pool_allocate, "hsa_amd_memory_pool_allocate"),
+    ENTRY(amd_memory_pool_free, "hsa_amd_memory_pool_free"),
 };
 
 rochp_status rochp_hsa_load(const char *path, rochp_hsa *out, rochp_error *err)

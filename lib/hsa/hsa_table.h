@@ -24,6 +24,14 @@ typedef struct rochp_hsa {
     hsa_status_t (*agent_get_info)(hsa_agent_t agent, hsa_agent_info_t attribute, void *value);
     hsa_status_t (*amd_register_system_event_handler)(hsa_amd_system_event_callback_t callback,
                                                       void *data);
+    hsa_status_t (*amd_agent_iterate_memory_pools)(
+        hsa_agent_t agent, hsa_status_t (*callback)(hsa_amd_memory_pool_t pool, void *data),
+        void *data);
+    hsa_status_t (*amd_memory_pool_get_info)(hsa_amd_memory_pool_t pool,
+                                             hsa_amd_memory_pool_info_t attribute, void *value);
+    hsa_status_t (*amd_memory_pool_allocate)(hsa_amd_memory_pool_t pool, size_t size,
+                                             uint32_t flags, void **ptr);
+    hsa_status_t (*amd_memory_pool_free)(void *ptr);
 } rochp_hsa;
 
 /* Loads the runtime at path (NULL: $ROCHP_HSA_RUNTIME, else the default) and

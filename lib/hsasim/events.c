@@ -236,6 +236,10 @@ static void read_fault_notice(void)
     last_fault_seq = seq;
     for (int i = 0; i < n_lost; i++)
         lose_agent(lost[i], parse_mode(mode));
+    /* Done stopping queues and setting signals: the simulated kernel may
+     * now send its SIGBUS (the real one does both before the signal). */
+    if (holder_fd >= 0)
+        dprintf(holder_fd, "ack %" PRIu64 "\n", seq);
 }
 
 /* GPUs that left the tree without a notice just go dead. */

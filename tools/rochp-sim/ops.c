@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -264,7 +265,7 @@ static rochp_status kernel_mode_from_env(kernel_mode *mode, const char **name, r
 /* What every runtime on the tree reads before the tree changes: which GPUs
  * go and how their processes see it (hsasim's events.c). */
 static rochp_status write_fault_notice(const char *dir, const char *mode, const uint64_t *ids,
-                                       uint32_t n, rochp_error *err)
+                                       uint32_t n, uint64_t *seq_out, rochp_error *err)
 {
     char path[FS_PATH_MAX];
     fs_path(path, sizeof path, "%s/" STATE_DIR "/fault-seq", dir);
@@ -287,6 +288,7 @@ static rochp_status write_fault_notice(const char *dir, const char *mode, const 
     if (!m)
         return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
     fprintf(m, "seq %" PRIu64 "\nmode %s\n", seq, mode);
+    *seq_out = seq;
     for (uint32_t i = 0; i < n; i++)
         fprintf(m, "gpu %" PRIu64 "\n", ids[i]);
     fclose(m);
@@ -363,6 +365,26 @@ static uint32_t find_holders(const char *dir, const uint64_t *ids, uint32_t n, h
     }
     closedir(d);
     return count;
+}
+
+/* Waits (up to 5 s) until the holder has acted on fault notice seq: the
+ * kernel stops a process's queues and sets its signals before it sends the
+ * SIGBUS, and the simulator keeps that order. */
+static void wait_for_ack(const holder *h, uint64_t seq)
+{
+    char want[64];
+    snprintf(want, sizeof want, "ack %" PRIu64 "\n", seq);
+    for (int i = 0; i < 500; i++) {
+        char buf[8192];
+        ssize_t n = pread(h->fd, buf, sizeof buf - 1, 0);
+        if (n > 0) {
+            buf[n] = '\0';
+            if (strstr(buf, want))
+                return;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static void close_holders(holder *h, uint32_t n)
@@ -459,8 +481,9 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
         t.has_generation = true;
         st = sim_tree_stage(&t, dir, err);
     }
+    uint64_t seq = 0;
     if (st == ROCHP_OK)
-        st = write_fault_notice(dir, mode_name, ids, n_ids, err);
+        st = write_fault_notice(dir, mode_name, ids, n_ids, &seq, err);
     holder *holders = NULL;
     uint32_t n_holders = 0;
     if (st == ROCHP_OK && mode == KERNEL_SIGBUS)
@@ -470,9 +493,13 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
             st = rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                             "this process holds the board itself: it cannot wait for itself to "
                             "let go (unplug without waiting)");
-    /* KFD's SIGBUS for hot-unplug: si_code SI_USER, which kill() gives. */
-    for (uint32_t i = 0; st == ROCHP_OK && i < n_holders; i++)
+    /* KFD's SIGBUS for hot-unplug: si_code SI_USER, which kill() gives;
+     * after the process has seen its queues stop (its own, when the caller
+     * is a holder, is applied by its runtime's watcher thread meanwhile). */
+    for (uint32_t i = 0; st == ROCHP_OK && i < n_holders; i++) {
+        wait_for_ack(&holders[i], seq);
         kill((pid_t)holders[i].pid, SIGBUS);
+    }
     if (st == ROCHP_OK && n_holders && !(flags & SIM_UNPLUG_WAIT)) {
         /* The removal completes when the holders let go; a detached child
          * (double fork, so nobody must reap it) keeps the tree lock until then. */
