@@ -194,6 +194,13 @@ ROCHP_API rochp_status rochp_on_device_lost(rochp_context *ctx, rochp_event_fn f
 ROCHP_API rochp_status rochp_on_device_arrived(rochp_context *ctx, rochp_event_fn fn, void *user,
                                                rochp_subscription *out);
 
+/* Folds a failure seen elsewhere into the event stream: the application's
+ * own queue error callback (reason ROCHP_REASON_QUEUE_ERROR) or a dispatch
+ * watchdog (ROCHP_REASON_WATCHDOG).  The device is lost with that reason,
+ * unless it is lost already (then nothing happens: one event per loss). */
+ROCHP_API rochp_status rochp_device_report_fault(rochp_context *ctx, rochp_device_id device,
+                                                 rochp_event_reason reason);
+
 /* Reads the topology now; the events it finds are queued (in order, with
  * those of the watcher) before it returns. */
 ROCHP_API rochp_status rochp_rescan(rochp_context *ctx);

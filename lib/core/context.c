@@ -154,6 +154,27 @@ rochp_status rochp_reenumerate(rochp_context *ctx)
     return hsa_devices_reenumerate(ctx);
 }
 
+rochp_status rochp_device_report_fault(rochp_context *ctx, rochp_device_id device,
+                                       rochp_event_reason reason)
+{
+    if (!ctx)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_device_report_fault: ctx is NULL");
+    if (reason != ROCHP_REASON_QUEUE_ERROR && reason != ROCHP_REASON_WATCHDOG)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_device_report_fault: reason %d is not one an application "
+                                "reports (queue error or watchdog)",
+                                (int)reason);
+    pthread_mutex_lock(&ctx->lock);
+    device_entry *d = registry_find(ctx, device);
+    if (d)
+        registry_mark_lost(ctx, d, reason);
+    pthread_mutex_unlock(&ctx->lock);
+    return d ? ROCHP_OK
+             : rochp_set_errorf(ROCHP_ERROR_NOT_FOUND, "no device %llu in this context",
+                                (unsigned long long)device);
+}
+
 rochp_status rochp_device_list(rochp_context *ctx, rochp_device_info *out, size_t capacity,
                                size_t *count)
 {

@@ -88,6 +88,23 @@ static bool raise_event(const hsa_amd_event_t *event)
     return handled;
 }
 
+void sim_events_memory_fault(sim_agent *agent, uint64_t address)
+{
+    hsa_amd_event_t event;
+    memset(&event, 0, sizeof event);
+    event.event_type = HSA_AMD_GPU_MEMORY_FAULT_EVENT;
+    event.memory_fault.agent = (hsa_agent_t){(uint64_t)(uintptr_t)agent};
+    event.memory_fault.virtual_address = address;
+    event.memory_fault.fault_reason_mask = HSA_AMD_MEMORY_FAULT_PAGE_NOT_PRESENT;
+    if (!raise_event(&event)) {
+        fprintf(stderr,
+                "Memory access fault by GPU node-%u (Agent handle: %p) on address %p. Reason: "
+                "Page not present or supervisor privilege.\n",
+                agent->node_id, (void *)agent, (void *)(uintptr_t)address);
+        abort(); /* ROCR's VM fault handler when nobody handles the event */
+    }
+}
+
 /* --- how a loss is experienced -------------------------------------------------- */
 
 typedef enum { KERNEL_SIGBUS, KERNEL_SILENT, KERNEL_RESET } kernel_mode;

@@ -117,6 +117,12 @@ void sim_queues_kill_agent(sim_agent *agent, hsa_status_t status);
 /* Last shut_down: destroys every queue (before sim_signals_shutdown). */
 void sim_queues_shutdown(void);
 
+/* --- system events (events.c) --------------------------------------------------- */
+/* A GPU memory fault at address (the CP or waves touched memory that is not
+ * mapped): HSA_AMD_GPU_MEMORY_FAULT_EVENT to the registered handlers; with
+ * none accepting it, ROCR's message and abort(), as ROCR does. */
+void sim_events_memory_fault(sim_agent *agent, uint64_t address);
+
 /* --- code objects (executable.c) ------------------------------------------------ */
 /* Nothing shared yet: executables reach the processor only through kernel
  * object addresses (include/hsasim/kernel.h). */

@@ -462,13 +462,16 @@ static void *processor(void *arg)
         hsa_signal_value_t dead_value = 0;
         sim_signal *completion = NULL;
         hsa_signal_t completion_handle = {0};
+        uint64_t fault_at = 0; /* the address a memory violation touched */
         if (type == HSA_PACKET_TYPE_KERNEL_DISPATCH) {
             err = check_dispatch(&pkt, &plan);
+            fault_at = pkt.kernel_object;
             completion_handle = pkt.completion_signal;
         } else if (type == HSA_PACKET_TYPE_BARRIER_AND || type == HSA_PACKET_TYPE_BARRIER_OR) {
             const hsa_barrier_and_packet_t *b = (const hsa_barrier_and_packet_t *)&pkt;
             for (int i = 0; i < 5 && err == HSA_STATUS_SUCCESS; i++) {
                 sim_signal *s = packet_signal(b->dep_signal[i], &err, &dead, &dead_value);
+                fault_at = b->dep_signal[i].handle;
                 if (s)
                     deps[n_deps++] = s;
                 if (dead) {
@@ -481,13 +484,19 @@ static void *processor(void *arg)
             /* vendor-specific, agent dispatch: not for a GPU queue's CP */
             err = HSA_STATUS_ERROR_INVALID_PACKET_FORMAT;
         }
-        if (err == HSA_STATUS_SUCCESS)
+        if (err == HSA_STATUS_SUCCESS) {
             completion = packet_signal(completion_handle, &err, &dead, &dead_value);
+            fault_at = completion_handle.handle;
+        }
         if (err != HSA_STATUS_SUCCESS) {
             for (uint32_t i = 0; i < n_deps; i++)
                 sim_signal_release(deps[i]);
             /* The packet stays at the read index; the queue is suspended. */
             atomic_fetch_or_explicit(&q->stop, STOP_ERROR, memory_order_seq_cst);
+            /* Touching unmapped memory is a VM fault first: KFD's memory
+             * exception reaches the system event handlers (or aborts). */
+            if (err == (hsa_status_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION)
+                sim_events_memory_fault(q->agent, fault_at);
             report_error(q, err);
             break;
         }

@@ -298,6 +298,41 @@ static void test_random_cycles(void)
     test_remove_tmpdir(dir);
 }
 
+/* Faults reported by the application fold into the stream: the first
+ * reason wins, and the topology change that follows adds nothing. */
+static void test_reported_faults(void)
+{
+    char dir[256];
+    REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-faults") == 0);
+    rochp_error err = {0};
+    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
+    rochp_context *ctx = open_ctx(dir, 1000);
+    recorder r = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    rochp_subscription sub;
+    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, record, &r, &sub) == ROCHP_OK);
+    rochp_device_id a = id_at(ctx, "0000:63:00.0"), b = id_at(ctx, "0000:43:00.0");
+    CHECK(rochp_device_report_fault(ctx, a, ROCHP_REASON_QUEUE_ERROR) == ROCHP_OK);
+    CHECK(rochp_device_report_fault(ctx, a, ROCHP_REASON_WATCHDOG) == ROCHP_OK); /* folded */
+    CHECK(rochp_device_report_fault(ctx, b, ROCHP_REASON_WATCHDOG) == ROCHP_OK);
+    CHECK(rochp_device_report_fault(ctx, 999999, ROCHP_REASON_WATCHDOG) == ROCHP_ERROR_NOT_FOUND);
+    CHECK(rochp_device_report_fault(ctx, a, ROCHP_REASON_SIGBUS) == ROCHP_ERROR_INVALID_ARGUMENT);
+    REQUIRE(sim_unplug(dir, "0000:63:00.0", 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK); /* gone from the tree: already lost */
+    REQUIRE(sim_plug_back(dir, "0000:63:00.0", NULL, &err) == ROCHP_OK);
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+    REQUIRE(rochp_flush(ctx) == ROCHP_OK);
+    CHECK_EQ_U64(recorded(&r), 3);
+    if (recorded(&r) == 3) {
+        CHECK(r.events[0].type == ROCHP_EVENT_LOST && r.events[0].device == a &&
+              r.events[0].reason == ROCHP_REASON_QUEUE_ERROR);
+        CHECK(r.events[1].type == ROCHP_EVENT_LOST && r.events[1].device == b &&
+              r.events[1].reason == ROCHP_REASON_WATCHDOG);
+        CHECK(r.events[2].type == ROCHP_EVENT_RETURNED && r.events[2].device == a);
+    }
+    REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+    test_remove_tmpdir(dir);
+}
+
 static void test_bad_arguments(void)
 {
     rochp_context *ctx = (rochp_context *)1;
@@ -353,6 +388,7 @@ int main(void)
 {
     test_bad_arguments();
     test_real_runtime_without_gpu();
+    test_reported_faults();
     test_unplug_idle();
     test_partitioned_board();
     test_callbacks_call_api();

@@ -1,9 +1,11 @@
 /* A context with the HSA runtime (hsasim): every GPU device gets its agent,
- * matched by domain/BDF/node; a GPU reset reaches the application as one lost
- * event with reason system_event instead of ROCR's abort, and the topology
- * change that follows folds into it; a silent removal is found by the
- * topology. */
+ * matched by domain/BDF/node; a GPU memory fault and a GPU reset reach the
+ * application as one lost event each with reason system_event instead of
+ * ROCR's abort (the topology change after the reset folds into it); a silent
+ * removal is found by the topology. */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,6 +40,37 @@ static size_t recorded(recorder *r)
     size_t n = r->n;
     pthread_mutex_unlock(&r->lock);
     return n;
+}
+
+/* A dispatch whose kernel descriptor lies in an unmapped page: a GPU memory
+ * fault, which ROCR turns into abort() unless a handler accepts it.  The
+ * application's queue has an error callback, as any real one would. */
+static _Atomic int queue_error;
+static void on_queue_error(hsa_status_t status, hsa_queue_t *q, void *data)
+{
+    (void)q;
+    (void)data;
+    atomic_store(&queue_error, (int)status);
+}
+
+static hsa_queue_t *faulting_dispatch(hsa_agent_t agent, void **hole)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    *hole = mmap(NULL, (size_t)page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(*hole != MAP_FAILED);
+    hsa_queue_t *q;
+    REQUIRE(hsa_queue_create(agent, 64, HSA_QUEUE_TYPE_MULTI, on_queue_error, NULL, UINT32_MAX,
+                             UINT32_MAX, &q) == HSA_STATUS_SUCCESS);
+    uint64_t index = hsa_queue_add_write_index_relaxed(q, 1);
+    hsa_kernel_dispatch_packet_t *p = (hsa_kernel_dispatch_packet_t *)q->base_address + index % q->size;
+    memset((char *)p + 4, 0, sizeof *p - 4);
+    p->workgroup_size_x = p->workgroup_size_y = p->workgroup_size_z = 1;
+    p->grid_size_x = p->grid_size_y = p->grid_size_z = 1;
+    p->kernel_object = (uint64_t)(uintptr_t)*hole;
+    __atomic_store_n((uint32_t *)p, HSA_PACKET_TYPE_KERNEL_DISPATCH << HSA_PACKET_HEADER_TYPE | 1u << 16,
+                     __ATOMIC_RELEASE);
+    hsa_signal_store_screlease(q->doorbell_signal, (hsa_signal_value_t)index);
+    return q;
 }
 
 static hsa_status_t bdf_of(hsa_agent_t a, void *data)
@@ -86,11 +119,28 @@ int main(void)
     recorder r = {.lock = PTHREAD_MUTEX_INITIALIZER};
     rochp_subscription sub;
     REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, record, &r, &sub) == ROCHP_OK);
+    /* A memory fault on GPU 0: rochp's handler accepts the event, so the
+     * process goes on; the device is reported lost (system_event). */
+    void *hole;
+    hsa_queue_t *fq = faulting_dispatch((hsa_agent_t){devs[0].hsa_agent}, &hole);
+    for (int i = 0; i < 3000 && (recorded(&r) < 1 || atomic_load(&queue_error) == 0); i++)
+        usleep(10000);
+    CHECK_EQ_U64((uint32_t)atomic_load(&queue_error),
+                 (uint32_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION);
+    REQUIRE(rochp_flush(ctx) == ROCHP_OK);
+    CHECK_EQ_U64(recorded(&r), 1);
+    if (recorded(&r) >= 1) {
+        CHECK(r.events[0].type == ROCHP_EVENT_LOST);
+        CHECK(r.events[0].reason == ROCHP_REASON_SYSTEM_EVENT);
+        CHECK_EQ_U64(r.events[0].device, devs[0].id);
+    }
+    hsa_queue_destroy(fq);
+    munmap(hole, (size_t)sysconf(_SC_PAGESIZE));
     /* A GPU reset: the HW exception event would abort the process in ROCR
      * without a handler that accepts it. */
     setenv("ROCHP_SIM_KERNEL", "reset", 1);
     REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
-    for (int i = 0; i < 3000 && recorded(&r) < 1; i++)
+    for (int i = 0; i < 3000 && recorded(&r) < 2; i++)
         usleep(10000);
     /* The topology shows it gone too: folded, no second event. */
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
@@ -98,14 +148,14 @@ int main(void)
     REQUIRE(sim_unplug(dir, devs[2].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
-    CHECK_EQ_U64(recorded(&r), 2);
-    if (recorded(&r) == 2) {
-        CHECK(r.events[0].type == ROCHP_EVENT_LOST);
-        CHECK(r.events[0].reason == ROCHP_REASON_SYSTEM_EVENT);
-        CHECK_EQ_U64(r.events[0].device, devs[1].id);
+    CHECK_EQ_U64(recorded(&r), 3);
+    if (recorded(&r) == 3) {
         CHECK(r.events[1].type == ROCHP_EVENT_LOST);
-        CHECK(r.events[1].reason == ROCHP_REASON_TOPOLOGY);
-        CHECK_EQ_U64(r.events[1].device, devs[2].id);
+        CHECK(r.events[1].reason == ROCHP_REASON_SYSTEM_EVENT);
+        CHECK_EQ_U64(r.events[1].device, devs[1].id);
+        CHECK(r.events[2].type == ROCHP_EVENT_LOST);
+        CHECK(r.events[2].reason == ROCHP_REASON_TOPOLOGY);
+        CHECK_EQ_U64(r.events[2].device, devs[2].id);
     }
     REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
     CHECK(hsa_shut_down() == HSA_STATUS_SUCCESS);

@@ -464,8 +464,22 @@ static void test_barriers(void)
 }
 
 /* --- packet errors ---------------------------------------------------------------------------- */
+/* Memory faults reach the system event handlers first: without one that
+ * accepts them, the runtime aborts the process, as ROCR does. */
+static _Atomic uint64_t faults, last_fault_address;
+static hsa_status_t on_system_event(const hsa_amd_event_t *e, void *data)
+{
+    (void)data;
+    if (e->event_type == HSA_AMD_GPU_MEMORY_FAULT_EVENT) {
+        atomic_store(&last_fault_address, e->memory_fault.virtual_address);
+        atomic_fetch_add(&faults, 1);
+    }
+    return HSA_STATUS_SUCCESS;
+}
+
 static void test_errors(void)
 {
+    REQUIRE(hsa_amd_register_system_event_handler(on_system_event, NULL) == HSA_STATUS_SUCCESS);
     long page = sysconf(_SC_PAGESIZE);
     void *hole = mmap(NULL, (size_t)page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     REQUIRE(hole != MAP_FAILED);
@@ -505,6 +519,10 @@ static void test_errors(void)
         CHECK_EQ_U64(atomic_load(&rec.calls), 1);
         CHECK_EQ_U64((uint32_t)atomic_load(&rec.status), (uint32_t)cases[i].want);
         CHECK(atomic_load(&rec.source) == q);
+        if (cases[i].want == (hsa_status_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION) {
+            CHECK_EQ_U64(atomic_load(&faults), 1); /* the VM fault, at the descriptor */
+            CHECK_EQ_U64(atomic_load(&last_fault_address), cases[i].ko);
+        }
         /* the queue is suspended: nothing completes, nothing after runs */
         CHECK(hsa_signal_load_scacquire(c1) == 1);
         CHECK(hsa_signal_load_scacquire(c2) == 1);
@@ -657,6 +675,8 @@ static void test_publication(void)
     CHECK_EQ_U64(atomic_load(&rec.calls), 1);
     CHECK_EQ_U64((uint32_t)atomic_load(&rec.status),
                  (uint32_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION);
+    CHECK_EQ_U64(atomic_load(&faults), 2);
+    CHECK_EQ_U64(atomic_load(&last_fault_address), (uint64_t)(uintptr_t)not_a_signal);
     CHECK_EQ_U64(order, 4); /* not run */
     CHECK(hsa_queue_destroy(q) == HSA_STATUS_SUCCESS);
     CHECK(hsa_signal_destroy(done) == HSA_STATUS_SUCCESS);
