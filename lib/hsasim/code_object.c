@@ -344,39 +344,6 @@ static int msgpack_precheck(const uint8_t *p, size_t n, char *err, size_t err_si
 
 /* --- metadata schema --------------------------------------------------------------- */
 
-static const char *const value_kind_names[HSASIM_VK_COUNT_] = {
-    [HSASIM_VK_BY_VALUE] = "by_value",
-    [HSASIM_VK_GLOBAL_BUFFER] = "global_buffer",
-    [HSASIM_VK_DYNAMIC_SHARED_POINTER] = "dynamic_shared_pointer",
-    [HSASIM_VK_SAMPLER] = "sampler",
-    [HSASIM_VK_IMAGE] = "image",
-    [HSASIM_VK_PIPE] = "pipe",
-    [HSASIM_VK_QUEUE] = "queue",
-    [HSASIM_VK_HIDDEN_GLOBAL_OFFSET_X] = "hidden_global_offset_x",
-    [HSASIM_VK_HIDDEN_GLOBAL_OFFSET_Y] = "hidden_global_offset_y",
-    [HSASIM_VK_HIDDEN_GLOBAL_OFFSET_Z] = "hidden_global_offset_z",
-    [HSASIM_VK_HIDDEN_NONE] = "hidden_none",
-    [HSASIM_VK_HIDDEN_PRINTF_BUFFER] = "hidden_printf_buffer",
-    [HSASIM_VK_HIDDEN_HOSTCALL_BUFFER] = "hidden_hostcall_buffer",
-    [HSASIM_VK_HIDDEN_DEFAULT_QUEUE] = "hidden_default_queue",
-    [HSASIM_VK_HIDDEN_COMPLETION_ACTION] = "hidden_completion_action",
-    [HSASIM_VK_HIDDEN_MULTIGRID_SYNC_ARG] = "hidden_multigrid_sync_arg",
-    [HSASIM_VK_HIDDEN_HEAP_V1] = "hidden_heap_v1",
-    [HSASIM_VK_HIDDEN_BLOCK_COUNT_X] = "hidden_block_count_x",
-    [HSASIM_VK_HIDDEN_BLOCK_COUNT_Y] = "hidden_block_count_y",
-    [HSASIM_VK_HIDDEN_BLOCK_COUNT_Z] = "hidden_block_count_z",
-    [HSASIM_VK_HIDDEN_GROUP_SIZE_X] = "hidden_group_size_x",
-    [HSASIM_VK_HIDDEN_GROUP_SIZE_Y] = "hidden_group_size_y",
-    [HSASIM_VK_HIDDEN_GROUP_SIZE_Z] = "hidden_group_size_z",
-    [HSASIM_VK_HIDDEN_REMAINDER_X] = "hidden_remainder_x",
-    [HSASIM_VK_HIDDEN_REMAINDER_Y] = "hidden_remainder_y",
-    [HSASIM_VK_HIDDEN_REMAINDER_Z] = "hidden_remainder_z",
-    [HSASIM_VK_HIDDEN_GRID_DIMS] = "hidden_grid_dims",
-    [HSASIM_VK_HIDDEN_PRIVATE_BASE] = "hidden_private_base",
-    [HSASIM_VK_HIDDEN_SHARED_BASE] = "hidden_shared_base",
-    [HSASIM_VK_HIDDEN_QUEUE_PTR] = "hidden_queue_ptr",
-    [HSASIM_VK_HIDDEN_DYNAMIC_LDS_SIZE] = "hidden_dynamic_lds_size",
-};
 
 static const char *const address_space_names[] = {
     [HSASIM_AS_PRIVATE] = "private", [HSASIM_AS_GLOBAL] = "global",
@@ -392,7 +359,7 @@ static const char *const access_names[] = {
 
 const char *sim_co_value_kind_name(hsasim_value_kind kind)
 {
-    return (unsigned)kind < HSASIM_VK_COUNT_ ? value_kind_names[kind] : NULL;
+    return hsasim_value_kind_name((unsigned)kind);
 }
 
 const char *sim_co_address_space_name(hsasim_address_space as)
@@ -534,7 +501,7 @@ static int parse_arg(parse_ctx *c, const msgpack_object *o, const sim_co_kernel 
     a->actual_access = (hsasim_access)act;
     a->value_kind = HSASIM_VK_UNKNOWN; /* kinds newer than this reader are kept, not fatal */
     for (unsigned i = 0; i < HSASIM_VK_COUNT_; i++)
-        if (value_kind_names[i] && strcmp(value_kind_names[i], a->value_kind_name) == 0)
+        if (hsasim_value_kind_name(i) && strcmp(hsasim_value_kind_name(i), a->value_kind_name) == 0)
             a->value_kind = (hsasim_value_kind)i;
     if ((uint64_t)a->offset + a->size > k->kernarg_segment_size)
         return fail(c->err, c->err_size,

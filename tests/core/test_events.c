@@ -9,40 +9,17 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "event_recorder.h"
 #include "ops.h"
 #include "rochp/rochp.h"
 #include "tmpdir.h"
 
-typedef struct recorder {
-    pthread_mutex_t lock;
-    rochp_event events[4096];
-    size_t n;
-} recorder;
-
-static void record(rochp_context *ctx, const rochp_event *e, void *user)
-{
-    (void)ctx;
-    recorder *r = user;
-    pthread_mutex_lock(&r->lock);
-    if (r->n < sizeof r->events / sizeof *r->events)
-        r->events[r->n++] = *e;
-    pthread_mutex_unlock(&r->lock);
-}
-
-static size_t recorded(recorder *r)
-{
-    pthread_mutex_lock(&r->lock);
-    size_t n = r->n;
-    pthread_mutex_unlock(&r->lock);
-    return n;
-}
-
 /* Waits (generous deadline, no timing assert) until n events are in. */
-static bool wait_events(recorder *r, size_t n)
+static bool wait_events(event_recorder *r, size_t n)
 {
-    for (int i = 0; i < 3000 && recorded(r) < n; i++)
+    for (int i = 0; i < 3000 && event_count(r) < n; i++)
         usleep(10000);
-    return recorded(r) >= n;
+    return event_count(r) >= n;
 }
 
 static rochp_context *open_ctx(const char *dir, uint32_t poll_ms)
@@ -84,14 +61,14 @@ static void test_unplug_idle(void)
     CHECK_EQ_U64(n, 4);
     rochp_device_id gone = id_at(ctx, "0000:43:00.0");
     CHECK(gone != 0);
-    recorder r = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    event_recorder r = EVENT_RECORDER_INIT;
     rochp_subscription sub;
-    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, record, &r, &sub) == ROCHP_OK);
+    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, event_record, &r, &sub) == ROCHP_OK);
     REQUIRE(sim_unplug(dir, "0000:43:00.0", 0, NULL, &err) == ROCHP_OK);
     CHECK(wait_events(&r, 1));
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK); /* nothing new: no second event */
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
-    CHECK_EQ_U64(recorded(&r), 1);
+    CHECK_EQ_U64(event_count(&r), 1);
     CHECK(r.events[0].type == ROCHP_EVENT_LOST);
     CHECK(r.events[0].reason == ROCHP_REASON_TOPOLOGY);
     CHECK_EQ_U64(r.events[0].device, gone);
@@ -127,9 +104,9 @@ static void test_partitioned_board(void)
         ids[k] = id_at(ctx, pci);
         CHECK(ids[k] != 0);
     }
-    recorder r = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    event_recorder r = EVENT_RECORDER_INIT;
     rochp_subscription sub;
-    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, record, &r, &sub) == ROCHP_OK);
+    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, event_record, &r, &sub) == ROCHP_OK);
     REQUIRE(sim_unplug(dir, "0000:27:00.5", 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(sim_plug_back(dir, "0000:27:00.0", NULL, &err) == ROCHP_OK);
@@ -137,8 +114,8 @@ static void test_partitioned_board(void)
     REQUIRE(sim_plug_model(dir, sim_model_find("mi300x"), 1, NULL, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
-    CHECK_EQ_U64(recorded(&r), 17);
-    for (int k = 0; k < 8 && recorded(&r) == 17; k++) {
+    CHECK_EQ_U64(event_count(&r), 17);
+    for (int k = 0; k < 8 && event_count(&r) == 17; k++) {
         CHECK(r.events[k].type == ROCHP_EVENT_LOST);
         CHECK_EQ_U64(r.events[k].device, ids[k]);
         CHECK_EQ_U64(r.events[k].info.partition, k);
@@ -148,7 +125,7 @@ static void test_partitioned_board(void)
         CHECK_EQ_U64(r.events[8 + k].info.unique_id, r.events[k].info.unique_id);
         CHECK_EQ_U64(r.events[8 + k].info.kfd_node, 10 + k); /* appended after the other board */
     }
-    if (recorded(&r) == 17) {
+    if (event_count(&r) == 17) {
         CHECK(r.events[16].type == ROCHP_EVENT_ARRIVED);
         CHECK(r.events[16].device > ids[7]);
         CHECK_EQ_STR(r.events[16].info.pci, "0000:47:00.0");
@@ -187,10 +164,10 @@ static void test_callbacks_call_api(void)
     REQUIRE(sim_create_model(dir, sim_model_find("rx7900xtx"), 3, 1, NULL, &err) == ROCHP_OK);
     rochp_context *ctx = open_ctx(dir, 1000);
     self_unsub s = {0};
-    recorder r = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    event_recorder r = EVENT_RECORDER_INIT;
     rochp_subscription other;
     REQUIRE(rochp_on_device_lost(ctx, unsub_self, &s, &s.sub) == ROCHP_OK);
-    REQUIRE(rochp_on_device_lost(ctx, record, &r, &other) == ROCHP_OK);
+    REQUIRE(rochp_on_device_lost(ctx, event_record, &r, &other) == ROCHP_OK);
     REQUIRE(sim_unplug(dir, "0000:03:00.0", 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(sim_unplug(dir, "0000:0b:00.0", 0, NULL, &err) == ROCHP_OK);
@@ -198,10 +175,10 @@ static void test_callbacks_call_api(void)
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
     CHECK_EQ_U64(atomic_load(&s.calls), 1);
     CHECK(s.destroy_status == ROCHP_ERROR_BUSY);
-    CHECK_EQ_U64(recorded(&r), 2);
+    CHECK_EQ_U64(event_count(&r), 2);
     CHECK(rochp_unsubscribe(ctx, s.sub) == ROCHP_ERROR_NOT_FOUND);
     CHECK_CONTAINS(rochp_last_error(), "no subscription");
-    CHECK(rochp_subscribe(ctx, 0x100, record, &r, &other) == ROCHP_ERROR_INVALID_ARGUMENT);
+    CHECK(rochp_subscribe(ctx, 0x100, event_record, &r, &other) == ROCHP_ERROR_INVALID_ARGUMENT);
     REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
     test_remove_tmpdir(dir);
 }
@@ -255,9 +232,9 @@ static void test_random_cycles(void)
     rochp_device_id ids[4];
     for (int b = 0; b < 4; b++)
         ids[b] = id_at(ctx, pcis[b]);
-    static recorder r = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    static event_recorder r = EVENT_RECORDER_INIT;
     rochp_subscription sub;
-    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, record, &r, &sub) == ROCHP_OK);
+    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, event_record, &r, &sub) == ROCHP_OK);
     unsigned present = 0xf, seed = 4242;
     int changes[4] = {0};
     for (int i = 0; i < 1000; i++) {
@@ -271,9 +248,9 @@ static void test_random_cycles(void)
         REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     }
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
-    CHECK_EQ_U64(recorded(&r), 1000);
+    CHECK_EQ_U64(event_count(&r), 1000);
     int seen[4] = {0};
-    for (size_t i = 0; i < recorded(&r); i++) {
+    for (size_t i = 0; i < event_count(&r); i++) {
         const rochp_event *e = &r.events[i];
         CHECK_EQ_U64(e->sequence, i + 1);
         int b = -1;
@@ -307,9 +284,9 @@ static void test_reported_faults(void)
     rochp_error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
     rochp_context *ctx = open_ctx(dir, 1000);
-    recorder r = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    event_recorder r = EVENT_RECORDER_INIT;
     rochp_subscription sub;
-    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, record, &r, &sub) == ROCHP_OK);
+    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, event_record, &r, &sub) == ROCHP_OK);
     rochp_device_id a = id_at(ctx, "0000:63:00.0"), b = id_at(ctx, "0000:43:00.0");
     CHECK(rochp_device_report_fault(ctx, a, ROCHP_REASON_QUEUE_ERROR) == ROCHP_OK);
     CHECK(rochp_device_report_fault(ctx, a, ROCHP_REASON_WATCHDOG) == ROCHP_OK); /* folded */
@@ -321,8 +298,8 @@ static void test_reported_faults(void)
     REQUIRE(sim_plug_back(dir, "0000:63:00.0", NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
-    CHECK_EQ_U64(recorded(&r), 3);
-    if (recorded(&r) == 3) {
+    CHECK_EQ_U64(event_count(&r), 3);
+    if (event_count(&r) == 3) {
         CHECK(r.events[0].type == ROCHP_EVENT_LOST && r.events[0].device == a &&
               r.events[0].reason == ROCHP_REASON_QUEUE_ERROR);
         CHECK(r.events[1].type == ROCHP_EVENT_LOST && r.events[1].device == b &&

@@ -14,33 +14,10 @@
 #include <hsa/hsa_ext_amd.h>
 
 #include "check.h"
+#include "event_recorder.h"
 #include "ops.h"
 #include "rochp/rochp.h"
 #include "tmpdir.h"
-
-typedef struct recorder {
-    pthread_mutex_t lock;
-    rochp_event events[64];
-    size_t n;
-} recorder;
-
-static void record(rochp_context *ctx, const rochp_event *e, void *user)
-{
-    (void)ctx;
-    recorder *r = user;
-    pthread_mutex_lock(&r->lock);
-    if (r->n < 64)
-        r->events[r->n++] = *e;
-    pthread_mutex_unlock(&r->lock);
-}
-
-static size_t recorded(recorder *r)
-{
-    pthread_mutex_lock(&r->lock);
-    size_t n = r->n;
-    pthread_mutex_unlock(&r->lock);
-    return n;
-}
 
 /* A dispatch whose kernel descriptor lies in an unmapped page: a GPU memory
  * fault, which ROCR turns into abort() unless a handler accepts it.  The
@@ -116,20 +93,20 @@ int main(void)
             CHECK(devs[k].hsa_agent != devs[i].hsa_agent);
     }
 
-    recorder r = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    event_recorder r = EVENT_RECORDER_INIT;
     rochp_subscription sub;
-    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, record, &r, &sub) == ROCHP_OK);
+    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, event_record, &r, &sub) == ROCHP_OK);
     /* A memory fault on GPU 0: rochp's handler accepts the event, so the
      * process goes on; the device is reported lost (system_event). */
     void *hole;
     hsa_queue_t *fq = faulting_dispatch((hsa_agent_t){devs[0].hsa_agent}, &hole);
-    for (int i = 0; i < 3000 && (recorded(&r) < 1 || atomic_load(&queue_error) == 0); i++)
+    for (int i = 0; i < 3000 && (event_count(&r) < 1 || atomic_load(&queue_error) == 0); i++)
         usleep(10000);
     CHECK_EQ_U64((uint32_t)atomic_load(&queue_error),
                  (uint32_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION);
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
-    CHECK_EQ_U64(recorded(&r), 1);
-    if (recorded(&r) >= 1) {
+    CHECK_EQ_U64(event_count(&r), 1);
+    if (event_count(&r) >= 1) {
         CHECK(r.events[0].type == ROCHP_EVENT_LOST);
         CHECK(r.events[0].reason == ROCHP_REASON_SYSTEM_EVENT);
         CHECK_EQ_U64(r.events[0].device, devs[0].id);
@@ -140,7 +117,7 @@ int main(void)
      * without a handler that accepts it. */
     setenv("ROCHP_SIM_KERNEL", "reset", 1);
     REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
-    for (int i = 0; i < 3000 && recorded(&r) < 2; i++)
+    for (int i = 0; i < 3000 && event_count(&r) < 2; i++)
         usleep(10000);
     /* The topology shows it gone too: folded, no second event. */
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
@@ -148,8 +125,8 @@ int main(void)
     REQUIRE(sim_unplug(dir, devs[2].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
-    CHECK_EQ_U64(recorded(&r), 3);
-    if (recorded(&r) == 3) {
+    CHECK_EQ_U64(event_count(&r), 3);
+    if (event_count(&r) == 3) {
         CHECK(r.events[1].type == ROCHP_EVENT_LOST);
         CHECK(r.events[1].reason == ROCHP_REASON_SYSTEM_EVENT);
         CHECK_EQ_U64(r.events[1].device, devs[1].id);

@@ -15,35 +15,10 @@
 #include <hsasim/kernel.h>
 
 #include "check.h"
+#include "event_recorder.h"
 #include "ops.h"
 #include "rochp/rochp.h"
 #include "tmpdir.h"
-
-typedef struct recorder {
-    pthread_mutex_t lock;
-    rochp_event events[128];
-    size_t n;
-} recorder;
-
-static void record(rochp_context *ctx, const rochp_event *e, void *user)
-{
-    (void)ctx;
-    recorder *r = user;
-    pthread_mutex_lock(&r->lock);
-    if (r->n < 128)
-        r->events[r->n++] = *e;
-    pthread_mutex_unlock(&r->lock);
-}
-
-static size_t count_type(recorder *r, rochp_event_type t)
-{
-    pthread_mutex_lock(&r->lock);
-    size_t n = 0;
-    for (size_t i = 0; i < r->n; i++)
-        n += r->events[i].type == t;
-    pthread_mutex_unlock(&r->lock);
-    return n;
-}
 
 /* A kernel for the new GPU: out[i] = i * 3 over its grid. */
 static void triple(const void *kernarg, const hsasim_dispatch *d)
@@ -125,9 +100,9 @@ int main(void)
     o.hsa_runtime = HSASIM_PATH;
     rochp_context *ctx;
     REQUIRE(rochp_context_create(&o, &ctx) == ROCHP_OK);
-    recorder r = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    event_recorder r = EVENT_RECORDER_INIT;
     rochp_subscription sub;
-    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, record, &r, &sub) == ROCHP_OK);
+    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, event_record, &r, &sub) == ROCHP_OK);
     rochp_device_id first = device_at(ctx, "0000:63:00.0").id;
 
     /* A new board: arrived, but the runtime cannot see it yet. */
@@ -137,7 +112,7 @@ int main(void)
     rochp_device_info fresh = device_at(ctx, "0000:03:00.0");
     CHECK(fresh.id != 0 && fresh.state == ROCHP_DEVICE_PRESENT);
     CHECK_EQ_U64(fresh.hsa_agent, 0);
-    CHECK_EQ_U64(count_type(&r, ROCHP_EVENT_ARRIVED), 1);
+    CHECK_EQ_U64(event_count_type(&r, ROCHP_EVENT_ARRIVED), 1);
 
     /* The application holds the runtime itself: no restart possible. */
     REQUIRE(hsa_init() == HSA_STATUS_SUCCESS);
@@ -149,7 +124,7 @@ int main(void)
     /* Now it can. */
     REQUIRE(rochp_reenumerate(ctx) == ROCHP_OK);
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
-    CHECK_EQ_U64(count_type(&r, ROCHP_EVENT_REENUMERATED), 3);
+    CHECK_EQ_U64(event_count_type(&r, ROCHP_EVENT_REENUMERATED), 3);
     fresh = device_at(ctx, "0000:03:00.0");
     CHECK(fresh.hsa_agent != 0);
     CHECK_EQ_U64(device_at(ctx, "0000:63:00.0").id, first); /* ids stable */
@@ -167,13 +142,13 @@ int main(void)
     o.flags = ROCHP_CONTEXT_AUTO_REENUMERATE;
     o.poll_interval_ms = 20;
     REQUIRE(rochp_context_create(&o, &ctx) == ROCHP_OK);
-    recorder r2 = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, record, &r2, &sub) == ROCHP_OK);
+    event_recorder r2 = EVENT_RECORDER_INIT;
+    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, event_record, &r2, &sub) == ROCHP_OK);
     REQUIRE(sim_plug_model(dir, sim_model_find("mi210"), 1, NULL, NULL, &err) == ROCHP_OK);
-    for (int i = 0; i < 3000 && count_type(&r2, ROCHP_EVENT_REENUMERATED) < 4; i++)
+    for (int i = 0; i < 3000 && event_count_type(&r2, ROCHP_EVENT_REENUMERATED) < 4; i++)
         usleep(10000);
-    CHECK_EQ_U64(count_type(&r2, ROCHP_EVENT_ARRIVED), 1);
-    CHECK_EQ_U64(count_type(&r2, ROCHP_EVENT_REENUMERATED), 4);
+    CHECK_EQ_U64(event_count_type(&r2, ROCHP_EVENT_ARRIVED), 1);
+    CHECK_EQ_U64(event_count_type(&r2, ROCHP_EVENT_REENUMERATED), 4);
     CHECK(r2.n >= 1 && r2.events[0].type == ROCHP_EVENT_ARRIVED); /* arrival first */
     CHECK(device_at(ctx, "0000:26:00.0").hsa_agent != 0);
     REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
