@@ -11,6 +11,7 @@
  * Each scenario runs in a child process so that its runtime, signals and
  * exit are its own; the parent watches the tree. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -268,8 +269,9 @@ static void test_unplug_wait(void)
     const char *bin = getenv("ROCHP_BIN_DIR");
     REQUIRE(bin);
     recreate_tree();
-    int ready[2];
+    int ready[2], leaving[2];
     REQUIRE(pipe(ready) == 0);
+    REQUIRE(pipe2(leaving, O_NONBLOCK) == 0);
     fflush(NULL);
     pid_t child = fork();
     REQUIRE(child >= 0);
@@ -286,6 +288,9 @@ static void test_unplug_wait(void)
         while (!sigbus_count)
             usleep(1000);
         usleep(300 * 1000); /* lingers: the unplug must wait for the exit */
+        /* About to let go (the lock goes with the exit): say so first. */
+        if (write(leaving[1], "x", 1) != 1)
+            _exit(6);
         _exit(sigbus_code == SI_USER ? 0 : 5);
     }
     char c;
@@ -303,14 +308,19 @@ static void test_unplug_wait(void)
     snprintf(cmd, sizeof cmd, "ROCHP_SIM_KERNEL=sigbus '%s/rochp-sim/rochp-sim' unplug '%s' 0000:63:00.0 --wait",
              bin, tree);
     free(capture(cmd));
-    /* Returned: so the holder has exited already... */
+    /* Returned: so the holder had already started to exit (its lock goes
+     * while it exits, a moment before it can be reaped)... */
+    char mark;
+    CHECK(read(leaving[0], &mark, 1) == 1);
     int status;
-    CHECK(waitpid(child, &status, WNOHANG) == child);
+    CHECK(waitpid(child, &status, 0) == child);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     /* ...and the removal is done, without waiting any further. */
     CHECK_EQ_U64(generation(), before + 1);
     close(ready[0]);
     close(ready[1]);
+    close(leaving[0]);
+    close(leaving[1]);
 }
 
 int main(void)
