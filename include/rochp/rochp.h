@@ -42,6 +42,8 @@ typedef enum rochp_status {
     ROCHP_ERROR_BUSY = -7,
     /* The operation is not supported in this configuration. */
     ROCHP_ERROR_NOT_SUPPORTED = -8,
+    /* The device the operation needs has been lost (unplugged, reset, failed). */
+    ROCHP_ERROR_DEVICE_LOST = -9,
 } rochp_status;
 
 /* A static, human-readable description of a status code; never NULL. */
@@ -214,6 +216,35 @@ ROCHP_API rochp_status rochp_rescan(rochp_context *ctx);
  * runtime, nothing can restart it: ROCHP_ERROR_BUSY, rochp's reference kept.
  * Not on a context made with ROCHP_CONTEXT_NO_HSA (ROCHP_ERROR_NOT_SUPPORTED). */
 ROCHP_API rochp_status rochp_reenumerate(rochp_context *ctx);
+
+/* --- buffers ----------------------------------------------------------------------
+ * Memory rochp knows: on a device (its VRAM pool) or on the host, each with
+ * its device and size, findable from any address inside it.  Device buffers
+ * are made accessible to every agent of the context.  Copies between any
+ * two buffers complete before the call returns; one that involves a device
+ * that is lost fails with ROCHP_ERROR_DEVICE_LOST instead of waiting for it. */
+typedef struct rochp_buffer rochp_buffer;
+
+/* device 0: host memory (fine-grained, visible to every GPU). */
+#define ROCHP_HOST ((rochp_device_id)0)
+
+ROCHP_API rochp_status rochp_buffer_alloc(rochp_context *ctx, rochp_device_id device, size_t size,
+                                          rochp_buffer **out);
+ROCHP_API rochp_status rochp_buffer_free(rochp_buffer *buffer);
+/* The buffer's address for kernels (and for the host, on host buffers). */
+ROCHP_API void *rochp_buffer_address(const rochp_buffer *buffer);
+ROCHP_API size_t rochp_buffer_size(const rochp_buffer *buffer);
+ROCHP_API rochp_device_id rochp_buffer_device(const rochp_buffer *buffer);
+ROCHP_API rochp_status rochp_buffer_copy(rochp_buffer *dst, size_t dst_offset,
+                                         const rochp_buffer *src, size_t src_offset, size_t size);
+ROCHP_API rochp_status rochp_buffer_write(rochp_buffer *dst, size_t offset, const void *src,
+                                          size_t size);
+ROCHP_API rochp_status rochp_buffer_read(const rochp_buffer *src, size_t offset, void *dst,
+                                         size_t size);
+/* The buffer that contains address, and the offset of address in it
+ * (O(log n) in the number of buffers).  None: ROCHP_ERROR_NOT_FOUND. */
+ROCHP_API rochp_status rochp_buffer_find(rochp_context *ctx, const void *address,
+                                         rochp_buffer **out, size_t *offset);
 
 /* Blocks until every event queued so far has been delivered to the
  * subscribers (not from a callback: ROCHP_ERROR_BUSY). */

@@ -15,6 +15,7 @@ const char *rochp_status_string(rochp_status status)
     case ROCHP_ERROR_TOO_LARGE: return "beyond rochp's limits";
     case ROCHP_ERROR_BUSY: return "busy: the topology kept changing while it was read";
     case ROCHP_ERROR_NOT_SUPPORTED: return "not supported";
+    case ROCHP_ERROR_DEVICE_LOST: return "the device has been lost";
     }
     return "unknown rochp status";
 }

@@ -9,6 +9,9 @@
  *   ctx->rescan_lock  serialises topology reads and their application to the
  *                     registry (watcher vs rochp_rescan), so that two rescans
  *                     cannot apply out of order.  Taken before ctx->lock.
+ *   ctx->buffer_lock  guards the buffer registry (compute/buffer.c); never
+ *                     held while waiting for the runtime, never with
+ *                     ctx->lock.
  * No lock is taken on any dispatch path. */
 #ifndef ROCHP_CORE_CONTEXT_H
 #define ROCHP_CORE_CONTEXT_H
@@ -70,6 +73,10 @@ struct rochp_context {
     pthread_mutex_t rescan_lock;
     int wake_fd; /* eventfd: wakes the watcher (stop, rescan requests) */
     struct uevent_listener *uevents; /* NULL: polling only (flag, or no netlink here) */
+    pthread_mutex_t buffer_lock;
+    struct rochp_buffer **buffers; /* sorted by address */
+    size_t n_buffers, cap_buffers;
+
     int sigbus_slot;      /* in sigbus.c's table, or -1 */
     uint64_t sigbus_seen; /* SIGBUS count already acted on (watcher thread only) */
 };
@@ -116,6 +123,10 @@ uint64_t sigbus_count(void);
 /* hsa_devices.c: asks every present GPU for a page; the ones that refuse
  * are lost with reason (the devices going away after a SIGBUS). */
 void hsa_devices_probe(rochp_context *ctx, rochp_event_reason reason);
+
+/* compute/buffer.c */
+void buffers_invalidate(rochp_context *ctx);
+void buffers_free_all(rochp_context *ctx);
 
 /* watcher.c */
 rochp_status watcher_start(rochp_context *ctx);

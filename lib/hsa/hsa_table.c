@@ -22,6 +22,11 @@ static const struct {
     ENTRY(amd_memory_pool_get_info, "hsa_amd_memory_pool_get_info"),
     ENTRY(amd_memory_pool_allocate, "hsa_amd_memory_pool_allocate"),
     ENTRY(amd_memory_pool_free, "hsa_amd_memory_pool_free"),
+    ENTRY(amd_agents_allow_access, "hsa_amd_agents_allow_access"),
+    ENTRY(amd_memory_async_copy, "hsa_amd_memory_async_copy"),
+    ENTRY(signal_create, "hsa_signal_create"),
+    ENTRY(signal_destroy, "hsa_signal_destroy"),
+    ENTRY(signal_wait_scacquire, "hsa_signal_wait_scacquire"),
 };
 
 rochp_status rochp_hsa_load(const char *path, rochp_hsa *out, rochp_error *err)
@@ -35,8 +40,11 @@ rochp_status rochp_hsa_load(const char *path, rochp_hsa *out, rochp_error *err)
         path = ROCHP_HSA_DEFAULT_RUNTIME;
     snprintf(out->path, sizeof out->path, "%s", path);
     /* RTLD_LOCAL: the runtime's symbols stay out of the global namespace,
-     * so hsasim and ROCR could even be told apart in one process. */
-    out->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+     * so hsasim and ROCR could even be told apart in one process.
+     * RTLD_NODELETE: ROCR cannot be unloaded and loaded again (static state,
+     * its own threads, pools it keeps for the process's life), so it stays
+     * mapped once loaded, whatever contexts come and go. */
+    out->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!out->handle)
         return rochp_fail(err, ROCHP_ERROR_NOT_FOUND,
                           "cannot load the HSA runtime '%s' (ROCHP_HSA_RUNTIME): %s", path,

@@ -32,6 +32,20 @@ typedef struct rochp_hsa {
     hsa_status_t (*amd_memory_pool_allocate)(hsa_amd_memory_pool_t pool, size_t size,
                                              uint32_t flags, void **ptr);
     hsa_status_t (*amd_memory_pool_free)(void *ptr);
+    hsa_status_t (*amd_agents_allow_access)(uint32_t num_agents, const hsa_agent_t *agents,
+                                            const uint32_t *flags, const void *ptr);
+    hsa_status_t (*amd_memory_async_copy)(void *dst, hsa_agent_t dst_agent, const void *src,
+                                          hsa_agent_t src_agent, size_t size,
+                                          uint32_t num_dep_signals, const hsa_signal_t *dep_signals,
+                                          hsa_signal_t completion_signal);
+    hsa_status_t (*signal_create)(hsa_signal_value_t initial_value, uint32_t num_consumers,
+                                  const hsa_agent_t *consumers, hsa_signal_t *signal);
+    hsa_status_t (*signal_destroy)(hsa_signal_t signal);
+    hsa_signal_value_t (*signal_wait_scacquire)(hsa_signal_t signal,
+                                                hsa_signal_condition_t condition,
+                                                hsa_signal_value_t compare_value,
+                                                uint64_t timeout_hint,
+                                                hsa_wait_state_t wait_state_hint);
 } rochp_hsa;
 
 /* Loads the runtime at path (NULL: $ROCHP_HSA_RUNTIME, else the default) and

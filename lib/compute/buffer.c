@@ -1,0 +1,388 @@
+/* Buffers: memory rochp knows, on a device or the host.  The registry is an
+ * array sorted by address (binary search for rochp_buffer_find), guarded by
+ * ctx->buffer_lock, which no dispatch path ever takes and which is never
+ * held while waiting for the runtime.
+ *
+ * Device memory is a coarse-grained VRAM pool, host memory the CPU's
+ * fine-grained pool; both are opened to every agent.  Reads and writes of
+ * device buffers go through host staging memory from the CPU pool: real
+ * coarse-grained VRAM is not host-visible (hsasim's is, which must not make
+ * the code depend on it).  Copies run on the runtime's copy engine and are
+ * waited for in slices, so that a device lost meanwhile ends the wait. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/context.h"
+
+struct rochp_buffer {
+    rochp_context *ctx;
+    void *address; /* NULL once the runtime that made it is gone */
+    size_t size;
+    rochp_device_id device;
+    uint64_t agent; /* the hsa_agent_t whose pool holds it */
+};
+
+typedef struct pool_query {
+    const rochp_hsa *hsa;
+    uint32_t want_flag;
+    hsa_amd_memory_pool_t pool;
+    bool found;
+} pool_query;
+
+static hsa_status_t pick_pool(hsa_amd_memory_pool_t pool, void *data)
+{
+    pool_query *q = data;
+    hsa_amd_segment_t segment;
+    uint32_t flags = 0;
+    bool allowed = false;
+    if (q->hsa->amd_memory_pool_get_info(pool, HSA_AMD_MEMORY_POOL_INFO_SEGMENT, &segment) !=
+            HSA_STATUS_SUCCESS ||
+        segment != HSA_AMD_SEGMENT_GLOBAL)
+        return HSA_STATUS_SUCCESS;
+    q->hsa->amd_memory_pool_get_info(pool, HSA_AMD_MEMORY_POOL_INFO_GLOBAL_FLAGS, &flags);
+    q->hsa->amd_memory_pool_get_info(pool, HSA_AMD_MEMORY_POOL_INFO_RUNTIME_ALLOC_ALLOWED,
+                                     &allowed);
+    /* Kernarg pools are fine-grained too; plain memory comes from the other. */
+    if (allowed && (flags & q->want_flag) && !(flags & HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_KERNARG_INIT)) {
+        q->pool = pool;
+        q->found = true;
+        return HSA_STATUS_INFO_BREAK;
+    }
+    return HSA_STATUS_SUCCESS;
+}
+
+static hsa_status_t find_cpu(hsa_agent_t agent, void *data)
+{
+    const rochp_hsa *hsa = ((void **)data)[0];
+    hsa_device_type_t type;
+    if (hsa->agent_get_info(agent, HSA_AGENT_INFO_DEVICE, &type) == HSA_STATUS_SUCCESS &&
+        type == HSA_DEVICE_TYPE_CPU) {
+        *(uint64_t *)((void **)data)[1] = agent.handle;
+        return HSA_STATUS_INFO_BREAK;
+    }
+    return HSA_STATUS_SUCCESS;
+}
+
+static uint64_t cpu_agent(rochp_context *ctx)
+{
+    uint64_t cpu = 0;
+    void *args[2] = {&ctx->hsa, &cpu};
+    ctx->hsa.iterate_agents(find_cpu, args);
+    return cpu;
+}
+
+/* The agent a device's memory lives on, checked present; 0 with the status. */
+static rochp_status device_agent(rochp_context *ctx, rochp_device_id device, uint64_t *agent)
+{
+    if (device == ROCHP_HOST) {
+        *agent = cpu_agent(ctx);
+        return *agent ? ROCHP_OK
+                      : rochp_set_errorf(ROCHP_ERROR_NOT_FOUND, "the runtime has no CPU agent");
+    }
+    pthread_mutex_lock(&ctx->lock);
+    device_entry *d = registry_find(ctx, device);
+    rochp_status st = ROCHP_OK;
+    if (!d)
+        st = rochp_set_errorf(ROCHP_ERROR_NOT_FOUND, "no device %llu in this context",
+                              (unsigned long long)device);
+    else if (d->info.state != ROCHP_DEVICE_PRESENT)
+        st = rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST, "device %llu (%s) has been lost",
+                              (unsigned long long)device, d->info.pci);
+    else if (!d->info.hsa_agent)
+        st = rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                              "device %llu (%s) has no HSA agent yet: rochp_reenumerate first",
+                              (unsigned long long)device, d->info.pci);
+    else
+        *agent = d->info.hsa_agent;
+    pthread_mutex_unlock(&ctx->lock);
+    return st;
+}
+
+static bool device_lost(rochp_context *ctx, rochp_device_id device)
+{
+    if (device == ROCHP_HOST)
+        return false;
+    pthread_mutex_lock(&ctx->lock);
+    device_entry *d = registry_find(ctx, device);
+    bool lost = !d || d->info.state != ROCHP_DEVICE_PRESENT;
+    pthread_mutex_unlock(&ctx->lock);
+    return lost;
+}
+
+/* Raw pool memory for a device (or the host), opened to every agent. */
+static rochp_status pool_memory(rochp_context *ctx, rochp_device_id device, size_t size,
+                                void **out, uint64_t *agent)
+{
+    rochp_status st = device_agent(ctx, device, agent);
+    if (st != ROCHP_OK)
+        return st;
+    pool_query q = {.hsa = &ctx->hsa,
+                    .want_flag = device == ROCHP_HOST
+                                     ? HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_FINE_GRAINED
+                                     : HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_COARSE_GRAINED};
+    ctx->hsa.amd_agent_iterate_memory_pools((hsa_agent_t){*agent}, pick_pool, &q);
+    if (!q.found)
+        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED, "no allocatable %s memory pool",
+                                device == ROCHP_HOST ? "host" : "device");
+    hsa_status_t hs = ctx->hsa.amd_memory_pool_allocate(q.pool, size, 0, out);
+    if (hs != HSA_STATUS_SUCCESS)
+        return rochp_set_errorf(device_lost(ctx, device) ? ROCHP_ERROR_DEVICE_LOST
+                                                         : ROCHP_ERROR_OUT_OF_MEMORY,
+                                "cannot allocate %zu bytes: %s", size,
+                                rochp_hsa_status_text(&ctx->hsa, hs));
+    /* Every agent of the context may touch it (kernels on any GPU, copies). */
+    hsa_agent_t agents[257];
+    uint32_t n = 0;
+    uint64_t cpu = cpu_agent(ctx);
+    if (cpu)
+        agents[n++] = (hsa_agent_t){cpu};
+    pthread_mutex_lock(&ctx->lock);
+    for (size_t i = 0; i < ctx->n_devices && n < 257; i++)
+        if (ctx->devices[i].info.hsa_agent && ctx->devices[i].info.state == ROCHP_DEVICE_PRESENT)
+            agents[n++] = (hsa_agent_t){ctx->devices[i].info.hsa_agent};
+    pthread_mutex_unlock(&ctx->lock);
+    if (n)
+        ctx->hsa.amd_agents_allow_access(n, agents, NULL, *out);
+    return ROCHP_OK;
+}
+
+static size_t find_index(const rochp_context *ctx, const void *address)
+{
+    /* First buffer whose address is > address. */
+    size_t lo = 0, hi = ctx->n_buffers;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((const char *)ctx->buffers[mid]->address <= (const char *)address)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+rochp_status rochp_buffer_alloc(rochp_context *ctx, rochp_device_id device, size_t size,
+                                rochp_buffer **out)
+{
+    if (!ctx || !out || size == 0)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_buffer_alloc: ctx and out must be set and size > 0");
+    *out = NULL;
+    if (!ctx->hsa_up)
+        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                "rochp_buffer_alloc: this context has no HSA runtime");
+    rochp_buffer *b = calloc(1, sizeof *b);
+    if (!b)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_buffer_alloc: out of memory");
+    rochp_status st = pool_memory(ctx, device, size, &b->address, &b->agent);
+    if (st != ROCHP_OK) {
+        free(b);
+        return st;
+    }
+    b->ctx = ctx;
+    b->size = size;
+    b->device = device;
+    pthread_mutex_lock(&ctx->buffer_lock);
+    if (ctx->n_buffers == ctx->cap_buffers) {
+        size_t cap = ctx->cap_buffers ? ctx->cap_buffers * 2 : 64;
+        rochp_buffer **grown = realloc(ctx->buffers, cap * sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&ctx->buffer_lock);
+            ctx->hsa.amd_memory_pool_free(b->address);
+            free(b);
+            return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_buffer_alloc: out of memory");
+        }
+        ctx->buffers = grown;
+        ctx->cap_buffers = cap;
+    }
+    size_t at = find_index(ctx, b->address);
+    memmove(&ctx->buffers[at + 1], &ctx->buffers[at], (ctx->n_buffers - at) * sizeof *ctx->buffers);
+    ctx->buffers[at] = b;
+    ctx->n_buffers++;
+    pthread_mutex_unlock(&ctx->buffer_lock);
+    *out = b;
+    return ROCHP_OK;
+}
+
+rochp_status rochp_buffer_free(rochp_buffer *b)
+{
+    if (!b)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_free: NULL buffer");
+    rochp_context *ctx = b->ctx;
+    pthread_mutex_lock(&ctx->buffer_lock);
+    for (size_t i = 0; i < ctx->n_buffers; i++) {
+        if (ctx->buffers[i] == b) {
+            memmove(&ctx->buffers[i], &ctx->buffers[i + 1],
+                    (ctx->n_buffers - i - 1) * sizeof *ctx->buffers);
+            ctx->n_buffers--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ctx->buffer_lock);
+    if (b->address)
+        ctx->hsa.amd_memory_pool_free(b->address);
+    free(b);
+    return ROCHP_OK;
+}
+
+void *rochp_buffer_address(const rochp_buffer *b)
+{
+    return b ? b->address : NULL;
+}
+
+size_t rochp_buffer_size(const rochp_buffer *b)
+{
+    return b ? b->size : 0;
+}
+
+rochp_device_id rochp_buffer_device(const rochp_buffer *b)
+{
+    return b ? b->device : ROCHP_HOST;
+}
+
+rochp_status rochp_buffer_find(rochp_context *ctx, const void *address, rochp_buffer **out,
+                               size_t *offset)
+{
+    if (!ctx || !out)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_buffer_find: ctx and out must not be NULL");
+    pthread_mutex_lock(&ctx->buffer_lock);
+    size_t at = find_index(ctx, address);
+    rochp_buffer *b = at ? ctx->buffers[at - 1] : NULL;
+    if (b && b->address && (const char *)address < (const char *)b->address + b->size) {
+        *out = b;
+        if (offset)
+            *offset = (size_t)((const char *)address - (const char *)b->address);
+    } else {
+        b = NULL;
+    }
+    pthread_mutex_unlock(&ctx->buffer_lock);
+    return b ? ROCHP_OK
+             : rochp_set_errorf(ROCHP_ERROR_NOT_FOUND, "no rochp buffer contains %p", address);
+}
+
+/* dst <- src through the runtime's copy engine; waits in slices and gives
+ * up when either device is lost (the copy would never complete). */
+static rochp_status engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
+                                rochp_device_id dst_device, const void *src, uint64_t src_agent,
+                                rochp_device_id src_device, size_t size)
+{
+    hsa_signal_t done;
+    if (ctx->hsa.signal_create(1, 0, NULL, &done) != HSA_STATUS_SUCCESS)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "cannot create a signal for a copy");
+    hsa_status_t hs = ctx->hsa.amd_memory_async_copy(dst, (hsa_agent_t){dst_agent}, src,
+                                                     (hsa_agent_t){src_agent}, size, 0, NULL, done);
+    if (hs != HSA_STATUS_SUCCESS) {
+        ctx->hsa.signal_destroy(done);
+        return rochp_set_errorf(ROCHP_ERROR_IO, "the copy could not start: %s",
+                                rochp_hsa_status_text(&ctx->hsa, hs));
+    }
+    while (ctx->hsa.signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, 100 * 1000 * 1000,
+                                          HSA_WAIT_STATE_BLOCKED) != 0) {
+        if (device_lost(ctx, dst_device) || device_lost(ctx, src_device))
+            /* The engine may still hold the signal: it goes with the runtime. */
+            return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+                                    "a device of the copy was lost before it completed");
+    }
+    ctx->hsa.signal_destroy(done);
+    return ROCHP_OK;
+}
+
+static rochp_status check_range(const rochp_buffer *b, size_t offset, size_t size, const char *what)
+{
+    if (!b->address)
+        return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+                                "%s: the buffer's memory went with an earlier runtime "
+                                "(re-enumeration)",
+                                what);
+    if (offset > b->size || size > b->size - offset)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "%s: [%zu, +%zu) is outside the buffer's %zu bytes", what, offset,
+                                size, b->size);
+    return ROCHP_OK;
+}
+
+rochp_status rochp_buffer_copy(rochp_buffer *dst, size_t dst_offset, const rochp_buffer *src,
+                               size_t src_offset, size_t size)
+{
+    if (!dst || !src || dst->ctx != src->ctx)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_buffer_copy: two buffers of one context");
+    rochp_status st = check_range(dst, dst_offset, size, "rochp_buffer_copy (destination)");
+    if (st == ROCHP_OK)
+        st = check_range(src, src_offset, size, "rochp_buffer_copy (source)");
+    if (st != ROCHP_OK || size == 0)
+        return st;
+    return engine_copy(dst->ctx, (char *)dst->address + dst_offset, dst->agent, dst->device,
+                       (const char *)src->address + src_offset, src->agent, src->device, size);
+}
+
+/* Host <-> buffer through staging memory the copy engine may use. */
+static rochp_status staged(rochp_buffer *b, size_t offset, void *host, size_t size, bool to_buffer)
+{
+    rochp_context *ctx = b->ctx;
+    rochp_status st = check_range(b, offset, size, to_buffer ? "rochp_buffer_write" : "rochp_buffer_read");
+    if (st != ROCHP_OK || size == 0)
+        return st;
+    if (b->device == ROCHP_HOST) {
+        if (to_buffer)
+            memcpy((char *)b->address + offset, host, size);
+        else
+            memcpy(host, (char *)b->address + offset, size);
+        return ROCHP_OK;
+    }
+    void *stage;
+    uint64_t cpu;
+    st = pool_memory(ctx, ROCHP_HOST, size, &stage, &cpu);
+    if (st != ROCHP_OK)
+        return st;
+    if (to_buffer) {
+        memcpy(stage, host, size);
+        st = engine_copy(ctx, (char *)b->address + offset, b->agent, b->device, stage, cpu,
+                         ROCHP_HOST, size);
+    } else {
+        st = engine_copy(ctx, stage, cpu, ROCHP_HOST, (char *)b->address + offset, b->agent,
+                         b->device, size);
+        if (st == ROCHP_OK)
+            memcpy(host, stage, size);
+    }
+    /* A copy abandoned on a lost device may still name the stage: keep it. */
+    if (st != ROCHP_ERROR_DEVICE_LOST)
+        ctx->hsa.amd_memory_pool_free(stage);
+    return st;
+}
+
+rochp_status rochp_buffer_write(rochp_buffer *dst, size_t offset, const void *src, size_t size)
+{
+    if (!dst || (!src && size))
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_write: NULL argument");
+    return staged(dst, offset, (void *)src, size, true);
+}
+
+rochp_status rochp_buffer_read(const rochp_buffer *src, size_t offset, void *dst, size_t size)
+{
+    if (!src || (!dst && size))
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_read: NULL argument");
+    return staged((rochp_buffer *)src, offset, dst, size, false);
+}
+
+/* With the runtime gone (re-enumeration, destroy), the memory went too. */
+void buffers_invalidate(rochp_context *ctx)
+{
+    pthread_mutex_lock(&ctx->buffer_lock);
+    for (size_t i = 0; i < ctx->n_buffers; i++)
+        ctx->buffers[i]->address = NULL;
+    /* Sorted by address no more: all NULL now, find never matches. */
+    pthread_mutex_unlock(&ctx->buffer_lock);
+}
+
+void buffers_free_all(rochp_context *ctx)
+{
+    for (size_t i = 0; i < ctx->n_buffers; i++) {
+        if (ctx->buffers[i]->address && ctx->hsa_up)
+            ctx->hsa.amd_memory_pool_free(ctx->buffers[i]->address);
+        free(ctx->buffers[i]);
+    }
+    free(ctx->buffers);
+    ctx->buffers = NULL;
+    ctx->n_buffers = ctx->cap_buffers = 0;
+}
