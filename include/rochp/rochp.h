@@ -7,6 +7,7 @@
 #ifndef ROCHP_ROCHP_H
 #define ROCHP_ROCHP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -245,6 +246,66 @@ ROCHP_API rochp_status rochp_buffer_read(const rochp_buffer *src, size_t offset,
  * (O(log n) in the number of buffers).  None: ROCHP_ERROR_NOT_FOUND. */
 ROCHP_API rochp_status rochp_buffer_find(rochp_context *ctx, const void *address,
                                          rochp_buffer **out, size_t *offset);
+
+/* --- modules and kernels ------------------------------------------------------------
+ * A module is a code object (a real AMDGPU one from clang/hipcc, or an hsasim
+ * host code object) kept on the host.  Its AMDGPU metadata (code object v3,
+ * v4, v5) is read at load time; it is loaded on a device's agent the first
+ * time a kernel object is asked for there, and again after a
+ * re-enumeration.  Pointers returned in info structs live as long as the
+ * module. */
+typedef struct rochp_module rochp_module;
+typedef struct rochp_kernel rochp_kernel;
+
+typedef enum rochp_access {
+    ROCHP_ACCESS_NONE = 0, /* not a buffer */
+    ROCHP_ACCESS_READ_ONLY = 1,
+    ROCHP_ACCESS_WRITE_ONLY = 2,
+    ROCHP_ACCESS_READ_WRITE = 3,
+} rochp_access;
+
+typedef struct rochp_kernel_info {
+    const char *name;   /* as in the source */
+    const char *symbol; /* the kernel descriptor, "<name>.kd" */
+    uint32_t kernarg_size, kernarg_align;
+    uint32_t group_segment_size, private_segment_size;
+    uint32_t n_args; /* explicit and hidden */
+} rochp_kernel_info;
+
+typedef struct rochp_kernel_arg {
+    const char *name;       /* NULL when the metadata has none */
+    const char *value_kind; /* as written: "global_buffer", "by_value", "hidden_block_count_x" */
+    const char *address_space; /* "global", "constant", ... or NULL */
+    uint32_t offset, size;  /* in the kernarg segment */
+    bool hidden;            /* value_kind "hidden_*": the runtime's to fill */
+    /* For a global_buffer: how the kernel may touch the memory (what the
+     * compiler proved, else what was declared, else read-only for a const
+     * pointee, else read-write).  ROCHP_ACCESS_NONE for other kinds. */
+    rochp_access access;
+} rochp_kernel_arg;
+
+/* Copies image (an ELF code object) and reads its metadata; malformed input
+ * is ROCHP_ERROR_MALFORMED naming what is wrong. */
+ROCHP_API rochp_status rochp_module_load(rochp_context *ctx, const void *image, size_t size,
+                                         rochp_module **out);
+ROCHP_API rochp_status rochp_module_load_file(rochp_context *ctx, const char *path,
+                                              rochp_module **out);
+/* Also destroys its executables; its kernels must not be used afterwards. */
+ROCHP_API rochp_status rochp_module_free(rochp_module *module);
+ROCHP_API uint32_t rochp_module_kernel_count(const rochp_module *module);
+/* By index (0..count-1), or by name or descriptor symbol. */
+ROCHP_API rochp_status rochp_module_kernel_at(rochp_module *module, uint32_t index,
+                                              rochp_kernel **out);
+ROCHP_API rochp_status rochp_module_kernel(rochp_module *module, const char *name,
+                                           rochp_kernel **out);
+ROCHP_API rochp_status rochp_kernel_get_info(const rochp_kernel *kernel, rochp_kernel_info *out);
+ROCHP_API rochp_status rochp_kernel_get_arg(const rochp_kernel *kernel, uint32_t index,
+                                            rochp_kernel_arg *out);
+/* The AQL kernel_object of the kernel on a device, loading the module on
+ * that device's agent on first use.  An object built for another ISA is
+ * ROCHP_ERROR_NOT_SUPPORTED naming both. */
+ROCHP_API rochp_status rochp_kernel_object(rochp_kernel *kernel, rochp_device_id device,
+                                           uint64_t *out);
 
 /* Blocks until every event queued so far has been delivered to the
  * subscribers (not from a callback: ROCHP_ERROR_BUSY). */

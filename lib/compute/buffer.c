@@ -72,7 +72,7 @@ static uint64_t cpu_agent(rochp_context *ctx)
 }
 
 /* The agent a device's memory lives on, checked present; 0 with the status. */
-static rochp_status device_agent(rochp_context *ctx, rochp_device_id device, uint64_t *agent)
+rochp_status compute_device_agent(rochp_context *ctx, rochp_device_id device, uint64_t *agent)
 {
     if (device == ROCHP_HOST) {
         *agent = cpu_agent(ctx);
@@ -113,7 +113,7 @@ static bool device_lost(rochp_context *ctx, rochp_device_id device)
 static rochp_status pool_memory(rochp_context *ctx, rochp_device_id device, size_t size,
                                 void **out, uint64_t *agent)
 {
-    rochp_status st = device_agent(ctx, device, agent);
+    rochp_status st = compute_device_agent(ctx, device, agent);
     if (st != ROCHP_OK)
         return st;
     pool_query q = {.hsa = &ctx->hsa,

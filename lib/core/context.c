@@ -35,7 +35,8 @@ static void teardown(rochp_context *ctx)
         pthread_join(ctx->watcher_thread, NULL);
     if (ctx->callback_started)
         pthread_join(ctx->callback_thread, NULL);
-    buffers_free_all(ctx); /* before the runtime that holds them goes */
+    modules_free_all(ctx); /* before the runtime that holds them goes */
+    buffers_free_all(ctx);
     if (ctx->hsa_up)
         ctx->hsa.shut_down();
     rochp_hsa_unload(&ctx->hsa);
@@ -46,6 +47,7 @@ static void teardown(rochp_context *ctx)
     registry_free(ctx);
     pthread_mutex_destroy(&ctx->rescan_lock);
     pthread_mutex_destroy(&ctx->buffer_lock);
+    pthread_mutex_destroy(&ctx->module_lock);
     pthread_cond_destroy(&ctx->cond);
     pthread_mutex_destroy(&ctx->lock);
     free(ctx);
@@ -79,6 +81,7 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
     pthread_cond_init(&ctx->cond, NULL);
     pthread_mutex_init(&ctx->rescan_lock, NULL);
     pthread_mutex_init(&ctx->buffer_lock, NULL);
+    pthread_mutex_init(&ctx->module_lock, NULL);
     ctx->wake_fd = -1;
     ctx->sigbus_slot = -1;
     ctx->flags = opts.flags;

@@ -12,6 +12,10 @@
  *   ctx->buffer_lock  guards the buffer registry (compute/buffer.c); never
  *                     held while waiting for the runtime, never with
  *                     ctx->lock.
+ *   ctx->module_lock  guards the module list and each module's per-agent
+ *                     executables (compute/module.c); held while one is
+ *                     loaded, so that an agent gets it once.  ctx->lock may be
+ *                     taken inside it (device lookup), never the reverse.
  * No lock is taken on any dispatch path. */
 #ifndef ROCHP_CORE_CONTEXT_H
 #define ROCHP_CORE_CONTEXT_H
@@ -76,6 +80,8 @@ struct rochp_context {
     pthread_mutex_t buffer_lock;
     struct rochp_buffer **buffers; /* sorted by address */
     size_t n_buffers, cap_buffers;
+    pthread_mutex_t module_lock;
+    struct rochp_module *modules; /* list through rochp_module.next */
 
     int sigbus_slot;      /* in sigbus.c's table, or -1 */
     uint64_t sigbus_seen; /* SIGBUS count already acted on (watcher thread only) */
@@ -127,6 +133,16 @@ void hsa_devices_probe(rochp_context *ctx, rochp_event_reason reason);
 /* compute/buffer.c */
 void buffers_invalidate(rochp_context *ctx);
 void buffers_free_all(rochp_context *ctx);
+/* The HSA agent of a present device (ROCHP_HOST: the CPU agent); a lost
+ * device is ROCHP_ERROR_DEVICE_LOST, with the message set. */
+rochp_status compute_device_agent(rochp_context *ctx, rochp_device_id device, uint64_t *agent);
+
+/* compute/module.c */
+/* The runtime went away: forget every per-agent executable (kept on the host,
+ * modules load again on demand). */
+void modules_invalidate(rochp_context *ctx);
+/* Destroys every module (their executables first, while the runtime is up). */
+void modules_free_all(rochp_context *ctx);
 
 /* watcher.c */
 rochp_status watcher_start(rochp_context *ctx);

@@ -169,8 +169,10 @@ rochp_status hsa_devices_reenumerate(rochp_context *ctx)
     uint16_t major;
     bool restarted = ctx->hsa.system_get_info(HSA_SYSTEM_INFO_VERSION_MAJOR, &major) !=
                      HSA_STATUS_SUCCESS;
-    if (restarted)
+    if (restarted) {
         buffers_invalidate(ctx); /* their memory went with the runtime */
+        modules_invalidate(ctx); /* and so did the executables */
+    }
     if (ctx->hsa.system_get_info(HSA_SYSTEM_INFO_VERSION_MAJOR, &major) == HSA_STATUS_SUCCESS) {
         /* Still up: another component holds a reference, so ROCR would not
          * enumerate again.  Put ours back and say so. */

@@ -27,6 +27,14 @@ static const struct {
     ENTRY(signal_create, "hsa_signal_create"),
     ENTRY(signal_destroy, "hsa_signal_destroy"),
     ENTRY(signal_wait_scacquire, "hsa_signal_wait_scacquire"),
+    ENTRY(code_object_reader_create_from_memory, "hsa_code_object_reader_create_from_memory"),
+    ENTRY(code_object_reader_destroy, "hsa_code_object_reader_destroy"),
+    ENTRY(executable_create_alt, "hsa_executable_create_alt"),
+    ENTRY(executable_load_agent_code_object, "hsa_executable_load_agent_code_object"),
+    ENTRY(executable_freeze, "hsa_executable_freeze"),
+    ENTRY(executable_destroy, "hsa_executable_destroy"),
+    ENTRY(executable_get_symbol_by_name, "hsa_executable_get_symbol_by_name"),
+    ENTRY(executable_symbol_get_info, "hsa_executable_symbol_get_info"),
 };
 
 rochp_status rochp_hsa_load(const char *path, rochp_hsa *out, rochp_error *err)

@@ -46,6 +46,26 @@ typedef struct rochp_hsa {
                                                 hsa_signal_value_t compare_value,
                                                 uint64_t timeout_hint,
                                                 hsa_wait_state_t wait_state_hint);
+    hsa_status_t (*code_object_reader_create_from_memory)(const void *code_object, size_t size,
+                                                          hsa_code_object_reader_t *reader);
+    hsa_status_t (*code_object_reader_destroy)(hsa_code_object_reader_t reader);
+    hsa_status_t (*executable_create_alt)(hsa_profile_t profile,
+                                          hsa_default_float_rounding_mode_t rounding_mode,
+                                          const char *options, hsa_executable_t *executable);
+    hsa_status_t (*executable_load_agent_code_object)(hsa_executable_t executable,
+                                                      hsa_agent_t agent,
+                                                      hsa_code_object_reader_t reader,
+                                                      const char *options,
+                                                      hsa_loaded_code_object_t *loaded);
+    hsa_status_t (*executable_freeze)(hsa_executable_t executable, const char *options);
+    hsa_status_t (*executable_destroy)(hsa_executable_t executable);
+    hsa_status_t (*executable_get_symbol_by_name)(hsa_executable_t executable,
+                                                  const char *symbol_name,
+                                                  const hsa_agent_t *agent,
+                                                  hsa_executable_symbol_t *symbol);
+    hsa_status_t (*executable_symbol_get_info)(hsa_executable_symbol_t symbol,
+                                               hsa_executable_symbol_info_t attribute,
+                                               void *value);
 } rochp_hsa;
 
 /* Loads the runtime at path (NULL: $ROCHP_HSA_RUNTIME, else the default) and

@@ -1,0 +1,329 @@
+/* Modules: a code object kept on the host with its metadata, loaded on an
+ * agent the first time a kernel object is wanted there.  The metadata reader
+ * is hsasim's (lib/hsasim/code_object.c): one reader for host and real
+ * AMDGPU code objects, fuzzed by tests/hsasim/code_objects.
+ *
+ * Per-agent executables live under ctx->module_lock, which is held across a
+ * load so that two threads asking for the same agent get one executable.
+ * The dispatch path never comes here: a queue caches the kernel object. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/context.h"
+#include "hsasim/code_object.h" /* lib/hsasim: the metadata reader */
+
+/* A real code object is a few MiB at most; this bounds a mistaken path. */
+#define MODULE_MAX_FILE_BYTES ((size_t)1 << 30)
+
+typedef struct module_agent {
+    uint64_t agent;
+    hsa_executable_t executable;
+    hsa_code_object_reader_t reader;
+} module_agent;
+
+struct rochp_kernel {
+    rochp_module *module;
+    const sim_co_kernel *md;
+};
+
+struct rochp_module {
+    rochp_context *ctx;
+    rochp_module *next;
+    void *image;
+    size_t size;
+    sim_co_metadata *md;
+    rochp_kernel *kernels;
+    module_agent *agents; /* under ctx->module_lock */
+    size_t n_agents, cap_agents;
+};
+
+rochp_status rochp_module_load(rochp_context *ctx, const void *image, size_t size,
+                               rochp_module **out)
+{
+    if (!ctx || !image || !size || !out)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_module_load: NULL context, image or out, or size 0");
+    *out = NULL;
+    char why[SIM_CO_ERROR_MAX];
+    sim_co_metadata *md = NULL;
+    if (sim_co_parse_metadata(image, size, &md, why, sizeof why) != 0)
+        return rochp_set_errorf(ROCHP_ERROR_MALFORMED, "rochp_module_load: %s", why);
+    rochp_module *m = calloc(1, sizeof *m);
+    void *copy = malloc(size);
+    rochp_kernel *kernels = calloc(md->n_kernels ? md->n_kernels : 1, sizeof *kernels);
+    if (!m || !copy || !kernels) {
+        free(m);
+        free(copy);
+        free(kernels);
+        sim_co_metadata_free(md);
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_module_load: out of memory");
+    }
+    memcpy(copy, image, size);
+    m->ctx = ctx;
+    m->image = copy;
+    m->size = size;
+    m->md = md;
+    m->kernels = kernels;
+    for (uint32_t i = 0; i < md->n_kernels; i++)
+        kernels[i] = (rochp_kernel){.module = m, .md = &md->kernels[i]};
+    pthread_mutex_lock(&ctx->module_lock);
+    m->next = ctx->modules;
+    ctx->modules = m;
+    pthread_mutex_unlock(&ctx->module_lock);
+    *out = m;
+    return ROCHP_OK;
+}
+
+rochp_status rochp_module_load_file(rochp_context *ctx, const char *path, rochp_module **out)
+{
+    if (!path)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_module_load_file: NULL path");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return rochp_set_errorf(errno == ENOENT ? ROCHP_ERROR_NOT_FOUND : ROCHP_ERROR_IO,
+                                "rochp_module_load_file: %s: %s", path, strerror(errno));
+    struct stat st;
+    rochp_status status = ROCHP_OK;
+    void *image = NULL;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+        status = rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                  "rochp_module_load_file: %s is not a regular file", path);
+    else if ((uint64_t)st.st_size > MODULE_MAX_FILE_BYTES || st.st_size == 0)
+        status = rochp_set_errorf(st.st_size ? ROCHP_ERROR_TOO_LARGE : ROCHP_ERROR_MALFORMED,
+                                  "rochp_module_load_file: %s has %lld bytes", path,
+                                  (long long)st.st_size);
+    else if (!(image = malloc((size_t)st.st_size)))
+        status = rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_module_load_file: out of memory");
+    else if (fread(image, 1, (size_t)st.st_size, f) != (size_t)st.st_size)
+        status = rochp_set_errorf(ROCHP_ERROR_IO, "rochp_module_load_file: %s: short read", path);
+    fclose(f);
+    if (status == ROCHP_OK) {
+        status = rochp_module_load(ctx, image, (size_t)st.st_size, out);
+        if (status != ROCHP_OK) {
+            char why[SIM_CO_ERROR_MAX + 64];
+            snprintf(why, sizeof why, "%s", rochp_last_error());
+            rochp_set_errorf(status, "%s: %s", path, why);
+        }
+    }
+    free(image);
+    return status;
+}
+
+/* With ctx->module_lock held. */
+static void destroy_executables(rochp_module *m, bool runtime_up)
+{
+    for (size_t i = 0; i < m->n_agents && runtime_up; i++) {
+        m->ctx->hsa.executable_destroy(m->agents[i].executable);
+        m->ctx->hsa.code_object_reader_destroy(m->agents[i].reader);
+    }
+    m->n_agents = 0;
+}
+
+static void module_destroy(rochp_module *m, bool runtime_up)
+{
+    destroy_executables(m, runtime_up);
+    free(m->agents);
+    free(m->kernels);
+    sim_co_metadata_free(m->md);
+    free(m->image);
+    free(m);
+}
+
+rochp_status rochp_module_free(rochp_module *m)
+{
+    if (!m)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_module_free: NULL module");
+    rochp_context *ctx = m->ctx;
+    pthread_mutex_lock(&ctx->module_lock);
+    for (rochp_module **p = &ctx->modules; *p; p = &(*p)->next) {
+        if (*p == m) {
+            *p = m->next;
+            break;
+        }
+    }
+    module_destroy(m, ctx->hsa_up);
+    pthread_mutex_unlock(&ctx->module_lock);
+    return ROCHP_OK;
+}
+
+uint32_t rochp_module_kernel_count(const rochp_module *m)
+{
+    return m ? m->md->n_kernels : 0;
+}
+
+rochp_status rochp_module_kernel_at(rochp_module *m, uint32_t index, rochp_kernel **out)
+{
+    if (!m || !out)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_module_kernel_at: NULL module or out");
+    if (index >= m->md->n_kernels)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_module_kernel_at: index %u, the module has %u kernels",
+                                index, m->md->n_kernels);
+    *out = &m->kernels[index];
+    return ROCHP_OK;
+}
+
+rochp_status rochp_module_kernel(rochp_module *m, const char *name, rochp_kernel **out)
+{
+    if (!m || !name || !out)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_module_kernel: NULL module, name or out");
+    for (uint32_t i = 0; i < m->md->n_kernels; i++) {
+        const sim_co_kernel *k = m->kernels[i].md;
+        if ((k->name && strcmp(k->name, name) == 0) || (k->symbol && strcmp(k->symbol, name) == 0)) {
+            *out = &m->kernels[i];
+            return ROCHP_OK;
+        }
+    }
+    return rochp_set_errorf(ROCHP_ERROR_NOT_FOUND, "rochp_module_kernel: no kernel \"%s\" in the module",
+                            name);
+}
+
+rochp_status rochp_kernel_get_info(const rochp_kernel *kernel, rochp_kernel_info *out)
+{
+    if (!kernel || !out)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_kernel_get_info: NULL argument");
+    const sim_co_kernel *k = kernel->md;
+    *out = (rochp_kernel_info){.name = k->name,
+                               .symbol = k->symbol,
+                               .kernarg_size = k->kernarg_segment_size,
+                               .kernarg_align = k->kernarg_segment_align,
+                               .group_segment_size = k->group_segment_fixed_size,
+                               .private_segment_size = k->private_segment_fixed_size,
+                               .n_args = k->n_args};
+    return ROCHP_OK;
+}
+
+rochp_status rochp_kernel_get_arg(const rochp_kernel *kernel, uint32_t index, rochp_kernel_arg *out)
+{
+    if (!kernel || !out)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_kernel_get_arg: NULL argument");
+    const sim_co_kernel *k = kernel->md;
+    if (index >= k->n_args)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_kernel_get_arg: index %u, kernel %s has %u arguments", index,
+                                k->name ? k->name : "?", k->n_args);
+    const sim_co_arg *a = &k->args[index];
+    const char *kind = a->value_kind_name ? a->value_kind_name : "";
+    *out = (rochp_kernel_arg){
+        .name = a->name,
+        .value_kind = kind,
+        .address_space =
+            a->address_space == HSASIM_AS_NONE ? NULL : sim_co_address_space_name(a->address_space),
+        .offset = a->offset,
+        .size = a->size,
+        .hidden = strncmp(kind, "hidden_", 7) == 0,
+        .access = a->value_kind == HSASIM_VK_GLOBAL_BUFFER
+                      ? (rochp_access)sim_co_arg_effective_access(a)
+                      : ROCHP_ACCESS_NONE};
+    return ROCHP_OK;
+}
+
+/* With ctx->module_lock held: the module's executable on agent, loaded now
+ * if it is not yet. */
+static rochp_status executable_on(rochp_module *m, uint64_t agent, hsa_executable_t *out)
+{
+    for (size_t i = 0; i < m->n_agents; i++) {
+        if (m->agents[i].agent == agent) {
+            *out = m->agents[i].executable;
+            return ROCHP_OK;
+        }
+    }
+    if (m->n_agents == m->cap_agents) {
+        size_t cap = m->cap_agents ? m->cap_agents * 2 : 4;
+        module_agent *grown = realloc(m->agents, cap * sizeof *grown);
+        if (!grown)
+            return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_kernel_object: out of memory");
+        m->agents = grown;
+        m->cap_agents = cap;
+    }
+    const rochp_hsa *hsa = &m->ctx->hsa;
+    module_agent a = {.agent = agent};
+    hsa_status_t hs = hsa->code_object_reader_create_from_memory(m->image, m->size, &a.reader);
+    if (hs != HSA_STATUS_SUCCESS)
+        return rochp_set_errorf(ROCHP_ERROR_MALFORMED, "the runtime refuses the code object: %s",
+                                rochp_hsa_status_text(hsa, hs));
+    hs = hsa->executable_create_alt(HSA_PROFILE_FULL, HSA_DEFAULT_FLOAT_ROUNDING_MODE_DEFAULT, NULL,
+                                    &a.executable);
+    const char *step = "create an executable";
+    if (hs == HSA_STATUS_SUCCESS) {
+        step = "load the code object";
+        hs = hsa->executable_load_agent_code_object(a.executable, (hsa_agent_t){agent}, a.reader,
+                                                    NULL, NULL);
+        if (hs == HSA_STATUS_SUCCESS) {
+            step = "freeze the executable";
+            hs = hsa->executable_freeze(a.executable, NULL);
+        }
+        if (hs != HSA_STATUS_SUCCESS)
+            hsa->executable_destroy(a.executable);
+    }
+    if (hs != HSA_STATUS_SUCCESS) {
+        hsa->code_object_reader_destroy(a.reader);
+        char isa[64] = "?";
+        hsa->agent_get_info((hsa_agent_t){agent}, HSA_AGENT_INFO_NAME, isa);
+        isa[sizeof isa - 1] = '\0';
+        return rochp_set_errorf(
+            hs == HSA_STATUS_ERROR_INCOMPATIBLE_ARGUMENTS ? ROCHP_ERROR_NOT_SUPPORTED
+                                                          : ROCHP_ERROR_IO,
+            "cannot %s on a %s agent (the code object is for %s): %s", step, isa,
+            m->md->target ? m->md->target : "any target", rochp_hsa_status_text(hsa, hs));
+    }
+    m->agents[m->n_agents++] = a;
+    *out = a.executable;
+    return ROCHP_OK;
+}
+
+rochp_status rochp_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out)
+{
+    if (!kernel || !out || device == ROCHP_HOST)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_kernel_object: NULL kernel or out, or the host as device");
+    rochp_module *m = kernel->module;
+    rochp_context *ctx = m->ctx;
+    if (!ctx->hsa_up)
+        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                "rochp_kernel_object: the context has no HSA runtime");
+    uint64_t agent;
+    rochp_status st = compute_device_agent(ctx, device, &agent);
+    if (st != ROCHP_OK)
+        return st;
+    pthread_mutex_lock(&ctx->module_lock);
+    hsa_executable_t exe;
+    st = executable_on(m, agent, &exe);
+    if (st == ROCHP_OK) {
+        hsa_executable_symbol_t sym;
+        hsa_agent_t a = {agent};
+        if (ctx->hsa.executable_get_symbol_by_name(exe, kernel->md->symbol, &a, &sym) !=
+                HSA_STATUS_SUCCESS ||
+            ctx->hsa.executable_symbol_get_info(sym, HSA_EXECUTABLE_SYMBOL_INFO_KERNEL_OBJECT, out) !=
+                HSA_STATUS_SUCCESS)
+            st = rochp_set_errorf(ROCHP_ERROR_NOT_FOUND,
+                                  "rochp_kernel_object: the loaded code object has no symbol %s",
+                                  kernel->md->symbol);
+    }
+    pthread_mutex_unlock(&ctx->module_lock);
+    return st;
+}
+
+void modules_invalidate(rochp_context *ctx)
+{
+    pthread_mutex_lock(&ctx->module_lock);
+    for (rochp_module *m = ctx->modules; m; m = m->next)
+        destroy_executables(m, false);
+    pthread_mutex_unlock(&ctx->module_lock);
+}
+
+void modules_free_all(rochp_context *ctx)
+{
+    pthread_mutex_lock(&ctx->module_lock);
+    while (ctx->modules) {
+        rochp_module *m = ctx->modules;
+        ctx->modules = m->next;
+        module_destroy(m, ctx->hsa_up);
+    }
+    pthread_mutex_unlock(&ctx->module_lock);
+}
