@@ -4,6 +4,7 @@
  * ISA refused by name, malformed input, loading again after a
  * re-enumeration, and a lost device.
  * argv: vec.co vec-gfx942.co [clang code objects... | --no-clang] */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,22 @@ static void check_clang(rochp_context *ctx, const char *path)
     CHECK(rochp_module_free(m) == ROCHP_OK);
 }
 
+/* Threads racing for the first load on a device must all get the one
+ * executable's object. */
+typedef struct racer {
+    rochp_kernel *kernel;
+    rochp_device_id device;
+    uint64_t object;
+    rochp_status status;
+} racer;
+
+static void *race_first_load(void *arg)
+{
+    racer *r = arg;
+    r->status = rochp_kernel_object(r->kernel, r->device, &r->object);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     REQUIRE(argc >= 4);
@@ -107,6 +124,24 @@ int main(int argc, char **argv)
     CHECK(rochp_kernel_object(k, devs[1].id, &obj1) == ROCHP_OK && obj1 != 0);
     CHECK(rochp_kernel_object(k, ROCHP_HOST, &obj1) == ROCHP_ERROR_INVALID_ARGUMENT);
     CHECK(rochp_kernel_object(k, 424242, &obj1) == ROCHP_ERROR_NOT_FOUND);
+
+    /* Four threads race for the first load on device 1 of a fresh module. */
+    rochp_module *fresh;
+    REQUIRE(rochp_module_load_file(ctx, argv[1], &fresh) == ROCHP_OK);
+    rochp_kernel *kf;
+    REQUIRE(rochp_module_kernel(fresh, "vscale", &kf) == ROCHP_OK);
+    racer racers[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        racers[i] = (racer){.kernel = kf, .device = devs[1].id};
+        REQUIRE(pthread_create(&threads[i], NULL, race_first_load, &racers[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(racers[i].status == ROCHP_OK && racers[i].object != 0);
+        CHECK(racers[i].object == racers[0].object);
+    }
+    CHECK(rochp_module_free(fresh) == ROCHP_OK);
 
     /* Built for gfx942: an MI210 (gfx90a) refuses it, and the error says so. */
     rochp_module *other;
