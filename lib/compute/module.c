@@ -267,8 +267,11 @@ static rochp_status executable_on(rochp_module *m, uint64_t agent, hsa_executabl
         hsa->agent_get_info((hsa_agent_t){agent}, HSA_AGENT_INFO_NAME, isa);
         isa[sizeof isa - 1] = '\0';
         return rochp_set_errorf(
-            hs == HSA_STATUS_ERROR_INCOMPATIBLE_ARGUMENTS ? ROCHP_ERROR_NOT_SUPPORTED
-                                                          : ROCHP_ERROR_IO,
+            /* ROCR's loader: INCOMPATIBLE_ARGUMENTS when the agent does not
+             * support the object's ISA, INVALID_ISA_NAME when it knows no such ISA. */
+            hs == HSA_STATUS_ERROR_INCOMPATIBLE_ARGUMENTS || hs == HSA_STATUS_ERROR_INVALID_ISA_NAME
+                ? ROCHP_ERROR_NOT_SUPPORTED
+                : ROCHP_ERROR_IO,
             "cannot %s on a %s agent (the code object is for %s): %s", step, isa,
             m->md->target ? m->md->target : "any target", rochp_hsa_status_text(hsa, hs));
     }
