@@ -9,21 +9,14 @@
 #include "check.h"
 #include "ops.h"
 #include "rochp/rochp.h"
+#include "sim_context.h"
 #include "tmpdir.h"
 
 int main(void)
 {
     char dir[256];
-    REQUIRE(test_make_tmpdir(dir, sizeof dir, "buffers") == 0);
+    rochp_context *ctx = test_sim_context(dir, sizeof dir, "buffers", "mi210", 2, "silent");
     rochp_error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
-    setenv("ROCHP_SYSFS_ROOT", dir, 1);
-    setenv("ROCHP_SIM_KERNEL", "silent", 1);
-    rochp_options o;
-    rochp_options_init(&o);
-    o.hsa_runtime = HSASIM_PATH;
-    rochp_context *ctx;
-    REQUIRE(rochp_context_create(&o, &ctx) == ROCHP_OK);
     rochp_device_info devs[2];
     size_t n = 0;
     REQUIRE(rochp_device_list(ctx, devs, 2, &n) == ROCHP_OK && n == 2);

@@ -11,6 +11,7 @@
 #include "check.h"
 #include "ops.h"
 #include "rochp/rochp.h"
+#include "sim_context.h"
 #include "tmpdir.h"
 
 static void check_arg(rochp_kernel *k, uint32_t i, const char *kind, uint32_t offset, uint32_t size,
@@ -78,16 +79,8 @@ int main(int argc, char **argv)
 {
     REQUIRE(argc >= 4);
     char dir[256];
-    REQUIRE(test_make_tmpdir(dir, sizeof dir, "modules") == 0);
+    rochp_context *ctx = test_sim_context(dir, sizeof dir, "modules", "mi210", 2, "silent");
     rochp_error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
-    setenv("ROCHP_SYSFS_ROOT", dir, 1);
-    setenv("ROCHP_SIM_KERNEL", "silent", 1);
-    rochp_options o;
-    rochp_options_init(&o);
-    o.hsa_runtime = HSASIM_PATH;
-    rochp_context *ctx;
-    REQUIRE(rochp_context_create(&o, &ctx) == ROCHP_OK);
     rochp_device_info devs[2];
     size_t n = 0;
     REQUIRE(rochp_device_list(ctx, devs, 2, &n) == ROCHP_OK && n == 2);

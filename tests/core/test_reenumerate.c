@@ -18,6 +18,7 @@
 #include "event_recorder.h"
 #include "ops.h"
 #include "rochp/rochp.h"
+#include "sim_context.h"
 #include "tmpdir.h"
 
 /* A kernel for the new GPU: out[i] = i * 3 over its grid. */
@@ -90,16 +91,8 @@ static hsa_status_t find_bdf(hsa_agent_t a, void *data)
 int main(void)
 {
     char dir[256];
-    REQUIRE(test_make_tmpdir(dir, sizeof dir, "reenum") == 0);
+    rochp_context *ctx = test_sim_context(dir, sizeof dir, "reenum", "mi210", 2, "silent");
     rochp_error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
-    setenv("ROCHP_SYSFS_ROOT", dir, 1);
-    setenv("ROCHP_SIM_KERNEL", "silent", 1);
-    rochp_options o;
-    rochp_options_init(&o);
-    o.hsa_runtime = HSASIM_PATH;
-    rochp_context *ctx;
-    REQUIRE(rochp_context_create(&o, &ctx) == ROCHP_OK);
     event_recorder r = EVENT_RECORDER_INIT;
     rochp_subscription sub;
     REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, event_record, &r, &sub) == ROCHP_OK);
@@ -139,6 +132,9 @@ int main(void)
     REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
 
     /* The automatic policy. */
+    rochp_options o;
+    rochp_options_init(&o);
+    o.hsa_runtime = HSASIM_PATH;
     o.flags = ROCHP_CONTEXT_AUTO_REENUMERATE;
     o.poll_interval_ms = 20;
     REQUIRE(rochp_context_create(&o, &ctx) == ROCHP_OK);
