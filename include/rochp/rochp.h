@@ -223,7 +223,8 @@ ROCHP_API rochp_status rochp_reenumerate(rochp_context *ctx);
  * its device and size, findable from any address inside it.  Device buffers
  * are made accessible to every agent of the context.  Copies between any
  * two buffers complete before the call returns; one that involves a device
- * that is lost fails with ROCHP_ERROR_DEVICE_LOST instead of waiting for it. */
+ * lost before or while it runs fails with ROCHP_ERROR_DEVICE_LOST instead of
+ * waiting for it (the destination's bytes are then undefined). */
 typedef struct rochp_buffer rochp_buffer;
 
 /* device 0: host memory (fine-grained, visible to every GPU). */

@@ -261,11 +261,16 @@ rochp_status rochp_buffer_find(rochp_context *ctx, const void *address, rochp_bu
 }
 
 /* dst <- src through the runtime's copy engine; waits in slices and gives
- * up when either device is lost (the copy would never complete). */
+ * up when either device is lost (the copy would never complete).  The
+ * registry is asked before and after too: the runtime may learn of a loss
+ * later than rochp and still run or complete the copy, whose bytes then
+ * cannot be trusted. */
 static rochp_status engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
                                 rochp_device_id dst_device, const void *src, uint64_t src_agent,
                                 rochp_device_id src_device, size_t size)
 {
+    if (device_lost(ctx, dst_device) || device_lost(ctx, src_device))
+        return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST, "a device of the copy has been lost");
     hsa_signal_t done;
     if (ctx->hsa.signal_create(1, 0, NULL, &done) != HSA_STATUS_SUCCESS)
         return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "cannot create a signal for a copy");
@@ -284,6 +289,9 @@ static rochp_status engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agen
                                     "a device of the copy was lost before it completed");
     }
     ctx->hsa.signal_destroy(done);
+    if (device_lost(ctx, dst_device) || device_lost(ctx, src_device))
+        return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+                                "a device of the copy was lost while it ran");
     return ROCHP_OK;
 }
 
