@@ -10,7 +10,8 @@
  *           work, nothing completes, nothing is reported.
  *   reset   queues evicted (error callback), VRAM contents lost, and a HW
  *           exception event; with no handler that accepts it, the process
- *           aborts as ROCR does.
+ *           aborts as ROCR does.  The tree changes once every holder has
+ *           acknowledged (its handlers have run) or died.
  * A GPU missing from the tree without a notice is treated as silent.
  *
  * Holders: every process that initialised the runtime registers in

@@ -367,14 +367,19 @@ static uint32_t find_holders(const char *dir, const uint64_t *ids, uint32_t n, h
     return count;
 }
 
-/* Waits (up to 5 s) until the holder has acted on fault notice seq: the
- * kernel stops a process's queues and sets its signals before it sends the
- * SIGBUS, and the simulator keeps that order. */
+/* Waits (up to 5 s, less if the holder dies) until the holder has acted on
+ * fault notice seq: the kernel stops a process's queues and sets its signals
+ * before it sends the SIGBUS, and a reset reaches the runtime as an event
+ * before the device leaves the topology; the simulator keeps both orders. */
 static void wait_for_ack(const holder *h, uint64_t seq)
 {
     char want[64];
     snprintf(want, sizeof want, "ack %" PRIu64 "\n", seq);
     for (int i = 0; i < 500; i++) {
+        if (flock(h->fd, LOCK_SH | LOCK_NB) == 0) { /* it let go: nobody will ack */
+            flock(h->fd, LOCK_UN);
+            return;
+        }
         char buf[8192];
         ssize_t n = pread(h->fd, buf, sizeof buf - 1, 0);
         if (n > 0) {
@@ -486,8 +491,18 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
         st = write_fault_notice(dir, mode_name, ids, n_ids, &seq, err);
     holder *holders = NULL;
     uint32_t n_holders = 0;
-    if (st == ROCHP_OK && mode == KERNEL_SIGBUS)
+    if (st == ROCHP_OK && mode != KERNEL_SILENT)
         n_holders = find_holders(dir, ids, n_ids, &holders);
+    if (mode == KERNEL_RESET) {
+        /* Each holder's runtime has its event before the topology changes
+         * (KFD signals the HW exception when the reset starts); nobody is
+         * waited for beyond that. */
+        for (uint32_t i = 0; st == ROCHP_OK && i < n_holders; i++)
+            wait_for_ack(&holders[i], seq);
+        close_holders(holders, n_holders);
+        holders = NULL;
+        n_holders = 0;
+    }
     for (uint32_t i = 0; st == ROCHP_OK && i < n_holders; i++)
         if (holders[i].pid == (long)getpid() && (flags & SIM_UNPLUG_WAIT))
             st = rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
