@@ -51,7 +51,10 @@ static void note_relevant(const uevent_msg *msg, void *arg)
 static void *watcher_main(void *arg)
 {
     rochp_context *ctx = arg;
+    /* An API rescan may already be running on another thread. */
+    pthread_mutex_lock(&ctx->lock);
     uint64_t last_generation = ctx->generation;
+    pthread_mutex_unlock(&ctx->lock);
     unsigned polls = 0;
     while (!closing(ctx)) {
         struct pollfd fds[2] = {{ctx->wake_fd, POLLIN, 0},
