@@ -27,6 +27,16 @@
  * once per work-group, in order; barrier-AND/OR wait on their dependent
  * signals (0 handles ignored).
  *
+ * Vendor-specific packets: AMD's barrier-value (hsa_ext_amd.h,
+ * hsa_amd_barrier_value_packet_t, AmdFormat HSA_AMD_PACKET_TYPE_BARRIER_VALUE)
+ * is supported; ROCR documents it for kernel dispatch queues of GPU agents
+ * only, which every hsasim queue is.  It waits, like a barrier, until
+ * (signal value & mask) cond value holds (signed; a 0 handle holds at once; a
+ * destroyed signal is judged once on the value it kept), then decrements
+ * its completion signal.  Masked conditions are re-evaluated at each change
+ * of the signal.  Any other AmdFormat, or a condition past GTE, is
+ * HSA_STATUS_ERROR_INVALID_PACKET_FORMAT; agent dispatches are too.
+ *
  * Sleeping: with no ready packet the processor spins for a few microseconds
  * and then sleeps on its doorbell signal's futex.  It counts as a waiter of
  * the doorbell only while it is about to sleep, so a doorbell store made
@@ -252,6 +262,28 @@ static hsa_status_t check_dispatch(const hsa_kernel_dispatch_packet_t *p, dispat
     return HSA_STATUS_SUCCESS;
 }
 
+/* An AMD barrier-value packet, checked.  dep_dead: its signal was destroyed
+ * before launch and holds dep_value for good. */
+typedef struct value_plan {
+    hsa_amd_barrier_value_packet_t pkt;
+    bool dep_dead;
+    hsa_signal_value_t dep_value;
+} value_plan;
+
+/* Vendor packets: hsasim's CP knows AMD's barrier-value format only.  ROCR
+ * reports the CP's vendor-packet error (DynamicScratchHandler bit 256,
+ * EC_QUEUE_PACKET_VENDOR_UNSUPPORTED) as INVALID_PACKET_FORMAT; a condition
+ * past GTE is treated alike (the firmware's handling is not documented). */
+static hsa_status_t check_barrier_value(const hsa_kernel_dispatch_packet_t *p, value_plan *plan)
+{
+    memset(plan, 0, sizeof *plan);
+    memcpy(&plan->pkt, p, sizeof plan->pkt); /* another view of the same 64 bytes */
+    if (plan->pkt.header.AmdFormat != HSA_AMD_PACKET_TYPE_BARRIER_VALUE ||
+        plan->pkt.cond > HSA_SIGNAL_CONDITION_GTE)
+        return HSA_STATUS_ERROR_INVALID_PACKET_FORMAT;
+    return HSA_STATUS_SUCCESS;
+}
+
 /* A signal a packet names.  A 0 handle is none; a handle that is not signal
  * memory makes the CP fault (reported as a memory violation); a destroyed
  * signal's memory is still there (ROCR's signal pool), so the CP reads and
@@ -363,6 +395,54 @@ static bool run_barrier(sim_queue *q, sim_signal **deps, uint32_t n, uint32_t n_
     }
 }
 
+/* (v & mask) cond value, compared as signed hsa_signal_value_t. */
+static bool value_met(const hsa_amd_barrier_value_packet_t *p, hsa_signal_value_t v)
+{
+    hsa_signal_value_t x = v & p->mask;
+    switch ((hsa_signal_condition_t)p->cond) {
+    case HSA_SIGNAL_CONDITION_EQ: return x == p->value;
+    case HSA_SIGNAL_CONDITION_NE: return x != p->value;
+    case HSA_SIGNAL_CONDITION_LT: return x < p->value;
+    case HSA_SIGNAL_CONDITION_GTE: return x >= p->value;
+    }
+    return false; /* rejected by check_barrier_value */
+}
+
+/* true: the barrier-value condition holds; false: the queue was stopped.
+ * dep is the live signal (retained) or NULL: a 0 handle (satisfied) or,
+ * with plan->dep_dead, a signal destroyed before launch. */
+static bool run_barrier_value(sim_queue *q, sim_signal *dep, const value_plan *plan)
+{
+    const hsa_amd_barrier_value_packet_t *p = &plan->pkt;
+    for (;;) {
+        if (q_stopped(q))
+            return false;
+        if (!dep && !plan->dep_dead)
+            return true;
+        /* Liveness before the value: a signal destroyed after this load
+         * ends the wait below, and the next round reads its final value. */
+        bool live = dep && sim_signal_get(sim_signal_handle(dep)) == dep;
+        hsa_signal_value_t v =
+            dep ? hsa_signal_load_scacquire(sim_signal_handle(dep)) : plan->dep_value;
+        if (value_met(p, v))
+            return true;
+        if (!live) {
+            /* A destroyed signal keeps its value: only a stop ends this. */
+            (void)sim_signal_wait_any_internal(0, NULL, NULL, NULL, q_stopped, q);
+            continue;
+        }
+        /* Unmasked, the wait takes the packet's condition as it is; masked,
+         * it cannot, so wake at every change of value and re-evaluate. */
+        hsa_signal_condition_t cond = HSA_SIGNAL_CONDITION_NE;
+        hsa_signal_value_t cmp = v;
+        if (p->mask == -1) {
+            cond = (hsa_signal_condition_t)p->cond;
+            cmp = p->value;
+        }
+        (void)sim_signal_wait_any_internal(1, &dep, &cond, &cmp, q_stopped, q);
+    }
+}
+
 static void complete_packet(sim_queue *q, sim_signal *completion)
 {
     pthread_mutex_lock(&q->lock);
@@ -457,6 +537,7 @@ static void *processor(void *arg)
 
         hsa_status_t err = HSA_STATUS_SUCCESS;
         dispatch_plan plan;
+        value_plan vplan;
         uint32_t n_deps = 0, n_dead = 0, dead_zero = 0;
         bool dead = false;
         hsa_signal_value_t dead_value = 0;
@@ -480,8 +561,19 @@ static void *processor(void *arg)
                 }
             }
             completion_handle = b->completion_signal;
+        } else if (type == HSA_PACKET_TYPE_VENDOR_SPECIFIC) {
+            err = check_barrier_value(&pkt, &vplan);
+            if (err == HSA_STATUS_SUCCESS) {
+                sim_signal *s = packet_signal(vplan.pkt.signal, &err, &dead, &dead_value);
+                fault_at = vplan.pkt.signal.handle;
+                if (s)
+                    deps[n_deps++] = s;
+                vplan.dep_dead = dead;
+                vplan.dep_value = dead_value;
+                completion_handle = vplan.pkt.completion_signal;
+            }
         } else {
-            /* vendor-specific, agent dispatch: not for a GPU queue's CP */
+            /* agent dispatch: not for a GPU queue's CP */
             err = HSA_STATUS_ERROR_INVALID_PACKET_FORMAT;
         }
         if (err == HSA_STATUS_SUCCESS) {
@@ -510,6 +602,8 @@ static void *processor(void *arg)
         bool done;
         if (type == HSA_PACKET_TYPE_KERNEL_DISPATCH)
             done = run_dispatch(q, &pkt, &plan);
+        else if (type == HSA_PACKET_TYPE_VENDOR_SPECIFIC)
+            done = run_barrier_value(q, n_deps ? deps[0] : NULL, &vplan);
         else
             done = run_barrier(q, deps, n_deps, n_dead, dead_zero,
                                type == HSA_PACKET_TYPE_BARRIER_AND);

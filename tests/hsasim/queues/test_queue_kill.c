@@ -3,6 +3,7 @@
  * completes, later packets never run, the error callback runs once with the
  * status from the queue's thread) and leaves other agents' queues alone;
  * sim_signals_wake_all wakes waiters without satisfying their waits.
+ * Barriers (AND/OR and AMD barrier-value) waiting forever are stopped too.
  * Links hsasim's objects to reach those internal calls. */
 #include <sched.h>
 #include <stdatomic.h>
@@ -195,6 +196,51 @@ static void test_kill_in_barrier(void)
     CHECK(hsa_signal_destroy(done) == HSA_STATUS_SUCCESS);
 }
 
+/* So is an AMD barrier-value packet whose condition never holds: the mask
+ * keeps only bits that stay clear, whatever else changes. */
+static void test_kill_in_barrier_value(void)
+{
+    err_rec r = {0};
+    hsa_queue_t *q;
+    REQUIRE(hsa_queue_create(hsaq_gpus[1], 64, HSA_QUEUE_TYPE_MULTI, error_cb, &r, 0, 0, &q) ==
+            HSA_STATUS_SUCCESS);
+    hsa_signal_t dep, done;
+    REQUIRE(hsa_signal_create(0x100, 0, NULL, &dep) == HSA_STATUS_SUCCESS);
+    REQUIRE(hsa_signal_create(1, 0, NULL, &done) == HSA_STATUS_SUCCESS);
+    uint64_t idx = hsa_queue_add_write_index_scacq_screl(q, 1);
+    hsa_amd_barrier_value_packet_t *b = (hsa_amd_barrier_value_packet_t *)q->base_address + idx;
+    memset((uint8_t *)b + 4, 0, 60);
+    b->signal = dep;
+    b->value = 1;
+    b->mask = 0xff;
+    b->cond = HSA_SIGNAL_CONDITION_EQ;
+    b->completion_signal = done;
+    hsa_amd_vendor_packet_header_t h = {
+        (uint16_t)((HSA_PACKET_TYPE_VENDOR_SPECIFIC << HSA_PACKET_HEADER_TYPE) |
+                   (1u << HSA_PACKET_HEADER_BARRIER)),
+        HSA_AMD_PACKET_TYPE_BARRIER_VALUE, 0};
+    uint32_t hs;
+    memcpy(&hs, &h, sizeof hs);
+    __atomic_store_n((uint32_t *)b, hs, __ATOMIC_RELEASE);
+    hsa_signal_store_screlease(q->doorbell_signal, (hsa_signal_value_t)idx);
+    uint64_t t0 = hsaq_now_ns();
+    while (hsa_queue_load_read_index_scacquire(q) == 0 && hsaq_now_ns() - t0 < MS(10000))
+        hsaq_sleep_ms(1);
+    CHECK_EQ_U64(hsa_queue_load_read_index_scacquire(q), 1);
+    hsa_signal_store_screlease(dep, 0x200); /* a change, still (v & 0xff) != 1 */
+    sim_queues_kill_agent(sim_agent_get(hsaq_gpus[1]), HSA_STATUS_ERROR);
+    CHECK(wait_calls(&r, 1));
+    CHECK_EQ_U64((uint32_t)atomic_load(&r.status), HSA_STATUS_ERROR);
+    CHECK(atomic_load(&r.source) == q);
+    hsa_signal_store_screlease(dep, 0x301); /* would satisfy it: too late */
+    CHECK(hsa_signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, MS(30),
+                                    HSA_WAIT_STATE_BLOCKED) == 1);
+    CHECK_EQ_U64(atomic_load(&r.calls), 1);
+    CHECK(hsa_queue_destroy(q) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_signal_destroy(dep) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_signal_destroy(done) == HSA_STATUS_SUCCESS);
+}
+
 /* A silent loss (HSA_STATUS_SUCCESS): the queue stops, nobody is told. */
 static void test_silent_kill(void)
 {
@@ -275,6 +321,7 @@ int main(void)
     hsaq_setup("hsaqkill");
     test_kill();
     test_kill_in_barrier();
+    test_kill_in_barrier_value();
     test_silent_kill();
     test_wake_all();
     hsaq_teardown();

@@ -1,7 +1,8 @@
 /* hsasim queues through the public HSA API: creation checks (ROCR's status
  * codes), the amd_queue_t layout, index accessors, 10^5 kernel dispatches
  * over two queues, barrier-AND/OR across queues, packet errors, inactivate,
- * destroy with work in flight, and an idle processor that does not spin. */
+ * destroy with work in flight, AMD barrier-value packets, and an idle
+ * processor that does not spin. */
 #include <hsa/amd_hsa_queue.h>
 #include <hsa/amd_hsa_signal.h>
 #include <sched.h>
@@ -682,6 +683,357 @@ static void test_publication(void)
     CHECK(hsa_signal_destroy(done) == HSA_STATUS_SUCCESS);
 }
 
+/* --- AMD barrier-value packets ---------------------------------------------------------------- */
+static hsa_amd_barrier_value_packet_t value_packet(hsa_signal_t signal, hsa_signal_condition_t cond,
+                                                   hsa_signal_value_t value,
+                                                   hsa_signal_value_t mask, hsa_signal_t completion)
+{
+    hsa_amd_barrier_value_packet_t p;
+    memset(&p, 0, sizeof p);
+    p.header.header = header(HSA_PACKET_TYPE_VENDOR_SPECIFIC, true);
+    p.header.AmdFormat = HSA_AMD_PACKET_TYPE_BARRIER_VALUE;
+    p.signal = signal;
+    p.value = value;
+    p.mask = mask;
+    p.cond = cond;
+    p.completion_signal = completion;
+    return p;
+}
+
+static uint64_t barrier_value(hsa_queue_t *q, hsa_signal_t signal, hsa_signal_condition_t cond,
+                              hsa_signal_value_t value, hsa_signal_value_t mask,
+                              hsa_signal_t completion)
+{
+    hsa_amd_barrier_value_packet_t p = value_packet(signal, cond, value, mask, completion);
+    return submit(q, &p);
+}
+
+/* The packet at idx has been launched (the read index is past it). */
+static bool wait_launched(hsa_queue_t *q, uint64_t idx)
+{
+    uint64_t deadline = hsaq_now_ns() + MS(60000);
+    while (hsa_queue_load_read_index_scacquire(q) <= idx && hsaq_now_ns() < deadline)
+        hsaq_sleep_ms(1);
+    return hsa_queue_load_read_index_scacquire(q) > idx;
+}
+
+static bool wait_error(err_rec *r)
+{
+    uint64_t deadline = hsaq_now_ns() + MS(60000);
+    while (atomic_load(&r->calls) == 0 && hsaq_now_ns() < deadline)
+        hsaq_sleep_ms(1);
+    return atomic_load(&r->calls) != 0;
+}
+
+/* Something that must not happen does not happen within a while: a bounded
+ * wait for s to reach 0 that has to time out. */
+static bool stays_nonzero(hsa_signal_t s)
+{
+    return hsa_signal_wait_scacquire(s, HSA_SIGNAL_CONDITION_EQ, 0, MS(30),
+                                     HSA_WAIT_STATE_BLOCKED) != 0;
+}
+
+typedef struct store_args {
+    hsa_signal_t signal;
+    hsa_signal_value_t value;
+} store_args;
+
+static void store_kernel(const void *kernarg, const hsasim_dispatch *d)
+{
+    (void)d;
+    const store_args *a = kernarg;
+    hsa_signal_store_screlease(a->signal, a->value);
+}
+
+static const hsasim_kernel_object store_ko = {HSASIM_KERNEL_MAGIC, store_kernel, "store",
+                                              sizeof(store_args), 8, 0, 0};
+
+/* Producer/consumer across queues: fill writes its slice of out, gather
+ * checks every slice. */
+#define FILL_ITEMS 64u
+typedef struct fill_args {
+    uint64_t *out;
+    uint64_t idx;
+} fill_args;
+
+static uint64_t fill_value(uint64_t idx, uint32_t x)
+{
+    return (idx + 1) * 1000003ull + x;
+}
+
+static void fill_kernel(const void *kernarg, const hsasim_dispatch *d)
+{
+    const fill_args *a = kernarg;
+    hsasim_for_each_item(d, x, y, z)
+    {
+        (void)y, (void)z;
+        a->out[a->idx * FILL_ITEMS + x] = fill_value(a->idx, x);
+    }
+}
+
+typedef struct gather_args {
+    const uint64_t *out;
+    uint64_t n_dispatches;
+    uint64_t *sum, *mismatches;
+} gather_args;
+
+static void gather_kernel(const void *kernarg, const hsasim_dispatch *d)
+{
+    (void)d;
+    const gather_args *a = kernarg;
+    for (uint64_t i = 0; i < a->n_dispatches; i++)
+        for (uint32_t x = 0; x < FILL_ITEMS; x++) {
+            uint64_t v = a->out[i * FILL_ITEMS + x];
+            *a->sum += v;
+            *a->mismatches += v != fill_value(i, x);
+        }
+}
+
+static const hsasim_kernel_object fill_ko = {HSASIM_KERNEL_MAGIC, fill_kernel, "fill",
+                                             sizeof(fill_args), 8, 0, 0};
+static const hsasim_kernel_object gather_ko = {HSASIM_KERNEL_MAGIC, gather_kernel, "gather",
+                                               sizeof(gather_args), 8, 0, 0};
+
+/* Each condition with a mask: the packet launches, blocks (the dispatch
+ * behind it does not run) through a change that leaves the masked value
+ * unsatisfied, and completes at one that satisfies it, made by this thread
+ * or by a dispatch on another queue. */
+static void barrier_value_conditions(hsa_queue_t *qa, hsa_queue_t *qb)
+{
+    struct {
+        hsa_signal_condition_t cond;
+        hsa_signal_value_t mask, value, start, miss, hit;
+    } cases[] = {
+        /* (v & 0xff) == 3 while other bits are set */
+        {HSA_SIGNAL_CONDITION_EQ, 0xff, 3, 0x7700000101ll, 0x0302, 0x5500000703ll},
+        {HSA_SIGNAL_CONDITION_NE, 0xff00, 0x0500, 0x12345005ffll, 0x12345005a0ll, 0x1234500600ll},
+        {HSA_SIGNAL_CONDITION_LT, 0xffff, 100, 0x100c8, 0x30096, 0x70063},
+        {HSA_SIGNAL_CONDITION_GTE, 0xf0, 0x40, 0xff0f, 0x1030, 0x0f45},
+        /* signed: the sign bit survives the mask, so -1 is LT 0 (unsigned it
+         * would not be) */
+        {HSA_SIGNAL_CONDITION_LT, INT64_MIN | 0xff, 0, 0x7f00000000000005ll, 0xff, -1},
+        {HSA_SIGNAL_CONDITION_GTE, INT64_MIN | 0xff, -5, INT64_MIN | 0x10, -6, 0x100},
+        /* no mask: the processor can wait on the condition itself */
+        {HSA_SIGNAL_CONDITION_EQ, -1, 7, 5, 6, 7},
+    };
+    hsa_signal_t sig = make_signal(0), sbar = make_signal(1), sb = make_signal(1);
+    hsa_signal_t sa = make_signal(1);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int flag = 1, seen = -1;
+        flag_args check = {NULL, 0, &flag, &seen};
+        hsa_signal_store_screlease(sig, cases[i].start);
+        hsa_signal_store_relaxed(sbar, 1);
+        hsa_signal_store_relaxed(sb, 1);
+        uint64_t idx =
+            barrier_value(qb, sig, cases[i].cond, cases[i].value, cases[i].mask, sbar);
+        dispatch1(qb, &check_ko, &check, sb);
+        CHECK(wait_launched(qb, idx));
+        CHECK_EQ_U64(hsa_queue_load_read_index_scacquire(qb), idx + 1);
+        CHECK(hsa_signal_load_scacquire(sbar) == 1);
+        hsa_signal_store_screlease(sig, cases[i].miss);
+        CHECK(stays_nonzero(sbar));
+        CHECK(hsa_signal_load_scacquire(sb) == 1);
+        CHECK(seen == -1);
+        CHECK_EQ_U64(hsa_queue_load_read_index_scacquire(qb), idx + 1);
+        store_args st = {sig, cases[i].hit};
+        if (i % 2) {
+            hsa_signal_store_relaxed(sa, 1);
+            dispatch1(qa, &store_ko, &st, sa);
+            CHECK(wait_zero(sa, MS(60000)));
+        } else {
+            hsa_signal_store_screlease(sig, cases[i].hit);
+        }
+        CHECK(wait_zero(sb, MS(60000)));
+        CHECK(hsa_signal_load_scacquire(sbar) == 0);
+        CHECK(seen == 1);
+        CHECK(hsa_signal_load_scacquire(sig) == cases[i].hit);
+        CHECK_EQ_U64(hsa_queue_load_read_index_scacquire(qb), idx + 2);
+    }
+    /* satisfied at launch: straight through */
+    hsa_signal_store_relaxed(sbar, 2);
+    hsa_signal_store_screlease(sig, 0x4403);
+    barrier_value(qb, sig, HSA_SIGNAL_CONDITION_EQ, 3, 0xff, sbar);
+    barrier_value(qb, sig, HSA_SIGNAL_CONDITION_GTE, 0x4400, -1, sbar);
+    CHECK(wait_zero(sbar, MS(60000)));
+    CHECK(hsa_signal_destroy(sig) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_signal_destroy(sbar) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_signal_destroy(sb) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_signal_destroy(sa) == HSA_STATUS_SUCCESS);
+}
+
+/* A 0 handle is a satisfied dependency; destroyed signals keep their value:
+ * judged on it once, and if it does not hold, only a stop ends the wait
+ * (inactivate and destroy here; device loss in test_queue_kill.c). */
+static void barrier_value_special_signals(hsa_queue_t *qa)
+{
+    const hsa_signal_t none = {0};
+    hsa_signal_t sbar = make_signal(2), sb = make_signal(1);
+    int flag = 1, seen = -1;
+    flag_args check = {NULL, 0, &flag, &seen};
+    /* (0 & 1) == 1 would not hold: the 0 handle is not read at all */
+    barrier_value(qa, none, HSA_SIGNAL_CONDITION_EQ, 1, 1, sbar);
+    barrier_value(qa, none, HSA_SIGNAL_CONDITION_EQ, 1, 1, none);
+    dispatch1(qa, &check_ko, &check, sb);
+    CHECK(wait_zero(sb, MS(60000)));
+    CHECK(hsa_signal_load_scacquire(sbar) == 1); /* decremented once */
+    CHECK(seen == 1);
+
+    /* destroyed before launch, holding a value that satisfies it.  No signal
+     * is created until the packet has run: the slot could be reused. */
+    hsa_signal_t gone = make_signal(0x1203);
+    CHECK(hsa_signal_destroy(gone) == HSA_STATUS_SUCCESS);
+    barrier_value(qa, gone, HSA_SIGNAL_CONDITION_EQ, 3, 0xff, sbar);
+    CHECK(wait_zero(sbar, MS(60000)));
+
+    /* destroyed before launch, not satisfying it: blocks until inactivated */
+    err_rec rec = {0};
+    hsa_queue_t *qc = make_queue(hsaq_gpus[1], 64, &rec);
+    hsa_signal_t c1 = make_signal(1), c2 = make_signal(1);
+    gone = make_signal(0x1204);
+    CHECK(hsa_signal_destroy(gone) == HSA_STATUS_SUCCESS);
+    uint64_t idx = barrier_value(qc, gone, HSA_SIGNAL_CONDITION_EQ, 3, 0xff, c1);
+    CHECK(wait_launched(qc, idx));
+    seen = -1;
+    dispatch1(qc, &check_ko, &check, c2);
+    CHECK(stays_nonzero(c1));
+    CHECK(hsa_queue_inactivate(qc) == HSA_STATUS_SUCCESS);
+    CHECK(stays_nonzero(c2));
+    CHECK(hsa_signal_load_scacquire(c1) == 1);
+    CHECK(seen == -1);
+    CHECK_EQ_U64(atomic_load(&rec.calls), 0);
+    CHECK(hsa_queue_destroy(qc) == HSA_STATUS_SUCCESS);
+
+    /* live at launch, destroyed while waited on: it keeps its (unsatisfying)
+     * value; destroying the queue ends the wait */
+    qc = make_queue(hsaq_gpus[0], 64, &rec);
+    hsa_signal_t dying = make_signal(0x10);
+    idx = barrier_value(qc, dying, HSA_SIGNAL_CONDITION_LT, 0x10, 0xf0, c1);
+    CHECK(wait_launched(qc, idx));
+    CHECK(hsa_signal_destroy(dying) == HSA_STATUS_SUCCESS);
+    CHECK(stays_nonzero(c1));
+    CHECK(hsa_queue_destroy(qc) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_signal_load_scacquire(c1) == 1);
+    CHECK_EQ_U64(atomic_load(&rec.calls), 0);
+
+    CHECK(hsa_signal_destroy(c1) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_signal_destroy(c2) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_signal_destroy(sbar) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_signal_destroy(sb) == HSA_STATUS_SUCCESS);
+}
+
+/* Malformed vendor packets stop the queue with the status ROCR reports; a
+ * "signal" that is not signal memory is a memory fault, as for barriers. */
+static void barrier_value_errors(void)
+{
+    static uint64_t not_a_signal[16] __attribute__((aligned(64)));
+    const hsa_signal_t bogus = {(uint64_t)(uintptr_t)not_a_signal};
+    const hsa_status_t aperture = (hsa_status_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION;
+    struct {
+        uint8_t format;
+        uint32_t cond;
+        bool bogus_signal;
+        hsa_status_t want;
+    } cases[] = {
+        {0, HSA_SIGNAL_CONDITION_EQ, false, HSA_STATUS_ERROR_INVALID_PACKET_FORMAT},
+        {3, HSA_SIGNAL_CONDITION_EQ, false, HSA_STATUS_ERROR_INVALID_PACKET_FORMAT},
+        {0xff, HSA_SIGNAL_CONDITION_EQ, false, HSA_STATUS_ERROR_INVALID_PACKET_FORMAT},
+        {HSA_AMD_PACKET_TYPE_BARRIER_VALUE, HSA_SIGNAL_CONDITION_GTE + 1, false,
+         HSA_STATUS_ERROR_INVALID_PACKET_FORMAT},
+        {HSA_AMD_PACKET_TYPE_BARRIER_VALUE, UINT32_MAX, false,
+         HSA_STATUS_ERROR_INVALID_PACKET_FORMAT},
+        {HSA_AMD_PACKET_TYPE_BARRIER_VALUE, HSA_SIGNAL_CONDITION_EQ, true, aperture},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        err_rec rec = {0};
+        hsa_queue_t *q = make_queue(hsaq_gpus[i % 2], 64, &rec);
+        /* the signal satisfies the condition: only the check stops it */
+        hsa_signal_t sig = make_signal(0), c1 = make_signal(1), c2 = make_signal(1);
+        int flag = 1, seen = -1;
+        flag_args check = {NULL, 0, &flag, &seen};
+        hsa_amd_barrier_value_packet_t p =
+            value_packet(cases[i].bogus_signal ? bogus : sig, HSA_SIGNAL_CONDITION_EQ, 0, -1, c1);
+        p.header.AmdFormat = cases[i].format;
+        p.cond = cases[i].cond;
+        uint64_t faults0 = atomic_load(&faults);
+        submit(q, &p);
+        dispatch1(q, &check_ko, &check, c2);
+        CHECK(wait_error(&rec));
+        CHECK(stays_nonzero(c2)); /* and leaves time for a wrong second call */
+        CHECK_EQ_U64(atomic_load(&rec.calls), 1);
+        CHECK_EQ_U64((uint32_t)atomic_load(&rec.status), (uint32_t)cases[i].want);
+        CHECK(atomic_load(&rec.source) == q);
+        if (cases[i].want == aperture) {
+            CHECK_EQ_U64(atomic_load(&faults), faults0 + 1);
+            CHECK_EQ_U64(atomic_load(&last_fault_address), bogus.handle);
+        } else {
+            CHECK_EQ_U64(atomic_load(&faults), faults0);
+        }
+        CHECK(hsa_signal_load_scacquire(c1) == 1);
+        CHECK(seen == -1);
+        CHECK_EQ_U64(hsa_queue_load_read_index_scacquire(q), 0);
+        CHECK(hsa_queue_destroy(q) == HSA_STATUS_SUCCESS);
+        CHECK(hsa_signal_destroy(sig) == HSA_STATUS_SUCCESS);
+        CHECK(hsa_signal_destroy(c1) == HSA_STATUS_SUCCESS);
+        CHECK(hsa_signal_destroy(c2) == HSA_STATUS_SUCCESS);
+    }
+}
+
+/* B waits for A's N dispatches through their shared count-down completion
+ * signal, starting at V0: LT V0-(N-1) holds only after the last one. */
+static void barrier_value_across_queues(hsa_queue_t *qa, hsa_queue_t *qb)
+{
+    enum { N = 300 };
+    const hsa_signal_value_t v0 = (hsa_signal_value_t)1 << 40;
+    uint64_t *out = calloc((size_t)N * FILL_ITEMS, sizeof *out);
+    fill_args *fa = calloc(N, sizeof *fa);
+    REQUIRE(out && fa);
+    uint64_t sum = 0, mismatches = 0;
+    gather_args g = {out, N, &sum, &mismatches};
+    hsa_signal_t all = make_signal(v0), sbar = make_signal(1), sb = make_signal(1);
+    uint64_t idx = barrier_value(qb, all, HSA_SIGNAL_CONDITION_LT, v0 - (N - 1), -1, sbar);
+    dispatch1(qb, &gather_ko, &g, sb);
+    CHECK(wait_launched(qb, idx));
+    CHECK_EQ_U64(hsa_queue_load_read_index_scacquire(qb), idx + 1);
+    CHECK(hsa_signal_load_scacquire(sbar) == 1);
+    CHECK(hsa_signal_load_scacquire(sb) == 1);
+    const uint32_t grid[3] = {FILL_ITEMS, 1, 1}, wg[3] = {16, 1, 1};
+    for (uint64_t i = 0; i < N; i++) {
+        fa[i] = (fill_args){out, i};
+        dispatch(qa, &fill_ko, &fa[i], 1, grid, wg, 0, all, false);
+    }
+    CHECK(wait_zero(sb, MS(60000)));
+    CHECK(hsa_signal_load_scacquire(all) == v0 - N);
+    CHECK(hsa_signal_load_scacquire(sbar) == 0);
+    uint64_t want = 0, bad = 0;
+    for (uint64_t i = 0; i < N; i++)
+        for (uint32_t x = 0; x < FILL_ITEMS; x++) {
+            want += fill_value(i, x);
+            bad += out[i * FILL_ITEMS + x] != fill_value(i, x);
+        }
+    CHECK_EQ_U64(bad, 0);
+    CHECK_EQ_U64(mismatches, 0);
+    CHECK_EQ_U64(sum, want);
+    CHECK(hsa_signal_destroy(all) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_signal_destroy(sbar) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_signal_destroy(sb) == HSA_STATUS_SUCCESS);
+    free(fa);
+    free(out);
+}
+
+static void test_barrier_value(void)
+{
+    err_rec ra = {0}, rb = {0};
+    hsa_queue_t *qa = make_queue(hsaq_gpus[0], 64, &ra);
+    hsa_queue_t *qb = make_queue(hsaq_gpus[1], 64, &rb);
+    barrier_value_conditions(qa, qb);
+    barrier_value_special_signals(qa);
+    barrier_value_across_queues(qa, qb);
+    CHECK_EQ_U64(atomic_load(&ra.calls) + atomic_load(&rb.calls), 0);
+    CHECK(hsa_queue_destroy(qa) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_queue_destroy(qb) == HSA_STATUS_SUCCESS);
+    barrier_value_errors();
+}
+
 /* --- idle ---------------------------------------------------------------------------------------------- */
 static void test_idle(void)
 {
@@ -749,6 +1101,7 @@ int main(void)
     test_errors();
     test_inactivate_destroy();
     test_publication();
+    test_barrier_value();
     test_idle();
     test_many_dispatches();
     hsaq_teardown();
