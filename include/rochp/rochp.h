@@ -45,6 +45,14 @@ typedef enum rochp_status {
     ROCHP_ERROR_NOT_SUPPORTED = -8,
     /* The device the operation needs has been lost (unplugged, reset, failed). */
     ROCHP_ERROR_DEVICE_LOST = -9,
+    /* A wait ended at its timeout before what it waited for happened. */
+    ROCHP_ERROR_TIMEOUT = -10,
+    /* A journaled queue recorded as many packets as it can hold since the
+     * last checkpoint: nothing was dispatched; checkpoint first. */
+    ROCHP_ERROR_JOURNAL_FULL = -11,
+    /* The runtime reported the queue dead for a fault of its own (a kernel
+     * trapped or touched bad memory); the device is fine.  Make a new queue. */
+    ROCHP_ERROR_QUEUE_FAILED = -12,
 } rochp_status;
 
 /* A static, human-readable description of a status code; never NULL. */

@@ -16,6 +16,9 @@ const char *rochp_status_string(rochp_status status)
     case ROCHP_ERROR_BUSY: return "busy: the topology kept changing while it was read";
     case ROCHP_ERROR_NOT_SUPPORTED: return "not supported";
     case ROCHP_ERROR_DEVICE_LOST: return "the device has been lost";
+    case ROCHP_ERROR_TIMEOUT: return "timed out";
+    case ROCHP_ERROR_JOURNAL_FULL: return "the queue's journal is full: checkpoint first";
+    case ROCHP_ERROR_QUEUE_FAILED: return "the queue failed (a kernel faulted)";
     }
     return "unknown rochp status";
 }

@@ -43,7 +43,9 @@ static hsa_status_t pick_pool(hsa_amd_memory_pool_t pool, void *data)
     q->hsa->amd_memory_pool_get_info(pool, HSA_AMD_MEMORY_POOL_INFO_RUNTIME_ALLOC_ALLOWED,
                                      &allowed);
     /* Kernarg pools are fine-grained too; plain memory comes from the other. */
-    if (allowed && (flags & q->want_flag) && !(flags & HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_KERNARG_INIT)) {
+    bool kernarg = flags & HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_KERNARG_INIT;
+    bool want_kernarg = q->want_flag & HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_KERNARG_INIT;
+    if (allowed && (flags & q->want_flag) && kernarg == want_kernarg) {
         q->pool = pool;
         q->found = true;
         return HSA_STATUS_INFO_BREAK;
@@ -109,21 +111,23 @@ static bool device_lost(rochp_context *ctx, rochp_device_id device)
     return lost;
 }
 
-/* Raw pool memory for a device (or the host), opened to every agent. */
-static rochp_status pool_memory(rochp_context *ctx, rochp_device_id device, size_t size,
-                                void **out, uint64_t *agent)
+/* Raw pool memory for a device (or the host, or host kernarg memory),
+ * opened to every agent. */
+rochp_status compute_pool_memory(rochp_context *ctx, rochp_device_id device, bool kernarg,
+                                 size_t size, void **out, uint64_t *agent)
 {
-    rochp_status st = compute_device_agent(ctx, device, agent);
+    rochp_status st = compute_device_agent(ctx, kernarg ? ROCHP_HOST : device, agent);
     if (st != ROCHP_OK)
         return st;
     pool_query q = {.hsa = &ctx->hsa,
-                    .want_flag = device == ROCHP_HOST
+                    .want_flag = kernarg ? HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_KERNARG_INIT
+                                 : device == ROCHP_HOST
                                      ? HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_FINE_GRAINED
                                      : HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_COARSE_GRAINED};
     ctx->hsa.amd_agent_iterate_memory_pools((hsa_agent_t){*agent}, pick_pool, &q);
     if (!q.found)
         return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED, "no allocatable %s memory pool",
-                                device == ROCHP_HOST ? "host" : "device");
+                                kernarg ? "kernarg" : device == ROCHP_HOST ? "host" : "device");
     hsa_status_t hs = ctx->hsa.amd_memory_pool_allocate(q.pool, size, 0, out);
     if (hs != HSA_STATUS_SUCCESS)
         return rochp_set_errorf(device_lost(ctx, device) ? ROCHP_ERROR_DEVICE_LOST
@@ -173,7 +177,7 @@ rochp_status rochp_buffer_alloc(rochp_context *ctx, rochp_device_id device, size
     rochp_buffer *b = calloc(1, sizeof *b);
     if (!b)
         return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_buffer_alloc: out of memory");
-    rochp_status st = pool_memory(ctx, device, size, &b->address, &b->agent);
+    rochp_status st = compute_pool_memory(ctx, device, false, size, &b->address, &b->agent);
     if (st != ROCHP_OK) {
         free(b);
         return st;
@@ -340,7 +344,7 @@ static rochp_status staged(rochp_buffer *b, size_t offset, void *host, size_t si
     }
     void *stage;
     uint64_t cpu;
-    st = pool_memory(ctx, ROCHP_HOST, size, &stage, &cpu);
+    st = compute_pool_memory(ctx, ROCHP_HOST, false, size, &stage, &cpu);
     if (st != ROCHP_OK)
         return st;
     if (to_buffer) {

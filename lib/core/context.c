@@ -35,6 +35,7 @@ static void teardown(rochp_context *ctx)
         pthread_join(ctx->watcher_thread, NULL);
     if (ctx->callback_started)
         pthread_join(ctx->callback_thread, NULL);
+    queues_free_all(ctx);  /* before the modules their packets run */
     modules_free_all(ctx); /* before the runtime that holds them goes */
     buffers_free_all(ctx);
     if (ctx->hsa_up)

@@ -16,6 +16,8 @@
  *                     executables (compute/module.c); held while one is
  *                     loaded, so that an agent gets it once.  ctx->lock may be
  *                     taken inside it (device lookup), never the reverse.
+ *   The queue list (compute/queue.c) is under ctx->lock, so that a device's
+ *   loss and its queues' failure are one step.
  * No lock is taken on any dispatch path. */
 #ifndef ROCHP_CORE_CONTEXT_H
 #define ROCHP_CORE_CONTEXT_H
@@ -82,6 +84,7 @@ struct rochp_context {
     size_t n_buffers, cap_buffers;
     pthread_mutex_t module_lock;
     struct rochp_module *modules; /* list through rochp_module.next */
+    struct rochp_queue *queues;   /* list through rochp_queue.next, under ctx->lock */
 
     int sigbus_slot;      /* in sigbus.c's table, or -1 */
     uint64_t sigbus_seen; /* SIGBUS count already acted on (watcher thread only) */
@@ -136,6 +139,18 @@ void buffers_free_all(rochp_context *ctx);
 /* The HSA agent of a present device (ROCHP_HOST: the CPU agent); a lost
  * device is ROCHP_ERROR_DEVICE_LOST, with the message set. */
 rochp_status compute_device_agent(rochp_context *ctx, rochp_device_id device, uint64_t *agent);
+/* Pool memory of a device (ROCHP_HOST: host fine-grained; kernarg: the
+ * host's kernarg pool), opened to every agent; *agent gets the pool's. */
+rochp_status compute_pool_memory(rochp_context *ctx, rochp_device_id device, bool kernarg,
+                                 size_t size, void **out, uint64_t *agent);
+
+/* compute/queue.c -- with ctx->lock held: the device's queues fail with
+ * ROCHP_ERROR_DEVICE_LOST (their inline paths see it on the next packet). */
+void queues_mark_lost(rochp_context *ctx, rochp_device_id device);
+/* The runtime went away: every queue is gone with it. */
+void queues_invalidate(rochp_context *ctx);
+/* Destroys every queue (before the runtime goes). */
+void queues_free_all(rochp_context *ctx);
 
 /* compute/module.c */
 /* The runtime went away: forget every per-agent executable (kept on the host,

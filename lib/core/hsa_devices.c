@@ -172,6 +172,7 @@ rochp_status hsa_devices_reenumerate(rochp_context *ctx)
     if (restarted) {
         buffers_invalidate(ctx); /* their memory went with the runtime */
         modules_invalidate(ctx); /* and so did the executables */
+        queues_invalidate(ctx);  /* and the queues, signals and kernargs */
     }
     if (ctx->hsa.system_get_info(HSA_SYSTEM_INFO_VERSION_MAJOR, &major) == HSA_STATUS_SUCCESS) {
         /* Still up: another component holds a reference, so ROCR would not

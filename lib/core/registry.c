@@ -95,6 +95,7 @@ void registry_mark_lost(rochp_context *ctx, device_entry *d, rochp_event_reason 
     if (d->info.state == ROCHP_DEVICE_LOST)
         return; /* the first source wins; later ones fold into its event */
     d->info.state = ROCHP_DEVICE_LOST;
+    queues_mark_lost(ctx, d->info.id);
     emit(ctx, d, ROCHP_EVENT_LOST, reason);
 }
 

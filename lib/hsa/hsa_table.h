@@ -46,6 +46,14 @@ typedef struct rochp_hsa {
                                                 hsa_signal_value_t compare_value,
                                                 uint64_t timeout_hint,
                                                 hsa_wait_state_t wait_state_hint);
+    /* the doorbell store of the inline dispatch path */
+    void (*signal_store_screlease)(hsa_signal_t signal, hsa_signal_value_t value);
+    hsa_status_t (*queue_create)(hsa_agent_t agent, uint32_t size, hsa_queue_type32_t type,
+                                 void (*callback)(hsa_status_t status, hsa_queue_t *source,
+                                                  void *data),
+                                 void *data, uint32_t private_segment_size,
+                                 uint32_t group_segment_size, hsa_queue_t **queue);
+    hsa_status_t (*queue_destroy)(hsa_queue_t *queue);
     hsa_status_t (*code_object_reader_create_from_memory)(const void *code_object, size_t size,
                                                           hsa_code_object_reader_t *reader);
     hsa_status_t (*code_object_reader_destroy)(hsa_code_object_reader_t reader);

@@ -1,0 +1,396 @@
+/* rochp queues and the inline dispatch path.
+ *
+ * A queue is an HSA AQL queue on one device that rochp owns.  Dispatching is
+ * static inline here (liburing style): a kernarg slot from the queue's ring,
+ * a 64-byte AQL packet, the header store and the doorbell -- no lock, no
+ * system call, no allocation, no call into librochp; the doorbell is the
+ * runtime's hsa_signal_store_screlease, reached through a pointer because
+ * librochp loads the runtime at run time.
+ *
+ * Every packet rochp writes sets the barrier bit and names the queue's one
+ * completion signal, which starts at ROCHP_COMPLETION_BASE and is decremented
+ * once per packet: packets complete in order, so the n-th packet (its id, the
+ * queue's write index when it was reserved) is done exactly when the signal
+ * is below ROCHP_COMPLETION_BASE - n.  A completion handle is that id and
+ * nothing else has to be allocated per dispatch.
+ *
+ * A kernarg slot is reused only after the packet that used it completed: a
+ * plain queue has one slot per packet, so the check that the packet ring has
+ * room (the id is less than a ring's length ahead of the completed count)
+ * covers both.  A journaled queue records each packet (kernel, geometry,
+ * kernarg slot, dependency) since the last checkpoint; its slots belong to
+ * the journal and are reused only once a checkpoint truncated it, so a full
+ * journal is ROCHP_ERROR_JOURNAL_FULL before anything is reserved.
+ *
+ * The path makes one check (Mesa style: a cached status, the slow query only
+ * after it fails): the packet id against the queue's cached limit, the
+ * completion count plus a ring when last looked at.  Past it, the slow side
+ * looks at the completion signal again and spins while the ring is full (as
+ * ROCR's and HIP's own enqueue do).  When the device is lost for any reason
+ * (ROCHP_ERROR_DEVICE_LOST) or the runtime reports the queue itself dead, a
+ * kernel having faulted (ROCHP_ERROR_QUEUE_FAILED), the library records the
+ * status and sets the limit to 0: the next dispatch takes the slow side and
+ * returns it.
+ *
+ * The struct rochp_queue_ring fields are the inline path's view of a queue:
+ * read them only through these functions; their layout may change with the
+ * library's minor version. */
+#ifndef ROCHP_ROCHP_DISPATCH_H
+#define ROCHP_ROCHP_DISPATCH_H
+
+#include <hsa/hsa.h>
+#include <hsa/hsa_ext_amd.h>
+#include <string.h>
+
+#include "rochp/rochp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ROCHP_COMPLETION_BASE ((int64_t)1 << 62)
+
+typedef struct rochp_queue rochp_queue;
+
+typedef struct rochp_dim3 {
+    uint32_t x, y, z;
+} rochp_dim3;
+
+/* Launch geometry as the AQL packet holds it (bytes 4..23): made once by
+ * rochp_launch_init, which checks it, and copied as it is by each dispatch.
+ * Dispatches are 3-dimensional, as HIP's are. */
+typedef struct rochp_launch {
+    uint16_t block[3];
+    uint16_t reserved;
+    uint32_t grid[3];
+} rochp_launch;
+
+/* A kernel made ready for one queue (rochp_kernel_bind): what its packets
+ * need.  The first 16 bytes are the packet's bytes 24..39. */
+typedef struct rochp_dispatch_kernel {
+    uint32_t private_segment_size;
+    uint32_t group_segment_size;
+    uint64_t kernel_object;
+    uint32_t kernarg_size; /* from the metadata */
+    uint32_t reserved;
+    rochp_kernel *kernel;
+} rochp_dispatch_kernel;
+
+/* A packet's completion: the queue and the packet's id on it. */
+typedef struct rochp_completion {
+    rochp_queue *queue;
+    uint64_t id;
+} rochp_completion;
+
+enum { ROCHP_JOURNAL_DISPATCH = 1, ROCHP_JOURNAL_BARRIER = 2 };
+
+/* One journaled packet.  A dispatch's args_size bytes of arguments are in
+ * its kernarg slot (rochp_queue_journal_entry gives them); a barrier waits
+ * for dep_queue's packet dep_id. */
+typedef struct rochp_journal_entry {
+    uint32_t kind; /* ROCHP_JOURNAL_* */
+    uint32_t args_size;
+    rochp_kernel *kernel;
+    rochp_launch launch;
+    uint32_t reserved;
+    rochp_queue *dep_queue;
+    uint64_t dep_id;
+} rochp_journal_entry;
+
+struct rochp_queue_ring {
+    /* written by the inline path (the refreshed limit) */
+    uint64_t limit; /* ids below it have room; 0 once the queue failed */
+    uint8_t pad_[56];
+    /* read-only after creation, unless noted */
+    hsa_kernel_dispatch_packet_t *packets;
+    volatile uint64_t *write_index; /* the amd_queue_t's write_dispatch_id */
+    const volatile int64_t *completion_value; /* the completion signal's amd_signal_t value */
+    uint8_t *kernargs;
+    rochp_journal_entry *journal; /* NULL: a plain queue */
+    void (*doorbell_store)(hsa_signal_t signal, hsa_signal_value_t value);
+    hsa_signal_t doorbell;
+    hsa_signal_t completion;
+    uint32_t mask;          /* packets in the ring - 1 */
+    uint32_t kernarg_shift; /* log2 of the bytes per kernarg slot */
+    uint32_t kernarg_stride;
+    uint32_t failed;        /* 0, or minus the status a dispatch gets (set by the library) */
+    uint64_t slot_mask;     /* kernarg slots - 1 (the packet mask, or the journal's) */
+    uint64_t journal_start; /* first id since the last checkpoint (set by the library) */
+};
+
+/* --- the queue API (library calls) ---------------------------------------------- */
+typedef enum rochp_queue_mode {
+    ROCHP_QUEUE_PLAIN = 0,
+    ROCHP_QUEUE_JOURNALED = 1,
+} rochp_queue_mode;
+
+typedef struct rochp_queue_options {
+    uint32_t struct_size; /* sizeof(rochp_queue_options) as the caller knows it */
+    rochp_queue_mode mode;
+    uint32_t packets;        /* power of two, 64..131072; 0: 1024 */
+    uint32_t kernarg_bytes;  /* per dispatch, power of two, 16..4096; 0: 256 */
+    uint32_t journal_length; /* journaled: power of two >= packets; 0: 16 * packets */
+} rochp_queue_options;
+
+ROCHP_API void rochp_queue_options_init(rochp_queue_options *options);
+/* A queue on a present device.  options NULL: plain, defaults. */
+ROCHP_API rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id device,
+                                          const rochp_queue_options *options, rochp_queue **out);
+/* Waits (up to 10 s) for the queue's packets, then destroys it; its
+ * completions must not be used afterwards. */
+ROCHP_API rochp_status rochp_queue_destroy(rochp_queue *queue);
+ROCHP_API rochp_device_id rochp_queue_device(const rochp_queue *queue);
+/* The kernel's object on the queue's device (loaded there on first use) and
+ * sizes.  A kernarg segment larger than the queue's slots is
+ * ROCHP_ERROR_TOO_LARGE. */
+ROCHP_API rochp_status rochp_kernel_bind(rochp_kernel *kernel, rochp_queue *queue,
+                                         rochp_dispatch_kernel *out);
+/* Blocks until the packet completed (ROCHP_OK), timeout_ns passed
+ * (ROCHP_ERROR_TIMEOUT; 0 polls) or its device is lost
+ * (ROCHP_ERROR_DEVICE_LOST). */
+ROCHP_API rochp_status rochp_completion_wait(const rochp_completion *completion,
+                                             uint64_t timeout_ns);
+/* Until every packet written so far has completed (same results). */
+ROCHP_API rochp_status rochp_queue_wait_idle(rochp_queue *queue, uint64_t timeout_ns);
+/* Journaled queues: packets recorded since the last checkpoint, and one of
+ * them (index 0 = oldest) with its kernarg bytes (NULL for a barrier).  A
+ * plain queue is ROCHP_ERROR_NOT_SUPPORTED. */
+ROCHP_API rochp_status rochp_queue_journal_length(const rochp_queue *queue, uint64_t *count);
+ROCHP_API rochp_status rochp_queue_journal_entry(const rochp_queue *queue, uint64_t index,
+                                                 rochp_journal_entry *entry,
+                                                 const void **kernargs);
+
+/* Drops what the journal recorded (what a checkpoint does once the work of
+ * those packets is saved); their kernarg slots become reusable.  A plain
+ * queue is ROCHP_ERROR_NOT_SUPPORTED. */
+ROCHP_API rochp_status rochp_queue_journal_truncate(rochp_queue *queue);
+
+/* Checks and packs launch geometry: every block dimension 1..1024 with at
+ * most 1024 work-items in all, every grid dimension at least 1. */
+ROCHP_API rochp_status rochp_launch_init(rochp_launch *out, rochp_dim3 grid, rochp_dim3 block);
+
+/* --- the inline path ------------------------------------------------------------------ */
+#define ROCHP_MIN_KERNARG_BYTES 16u
+
+static inline struct rochp_queue_ring *rochp__ring(rochp_queue *queue)
+{
+    return (struct rochp_queue_ring *)(void *)queue;
+}
+
+/* Packets of this queue that completed. */
+static inline uint64_t rochp__completed(const struct rochp_queue_ring *r)
+{
+    return (uint64_t)(ROCHP_COMPLETION_BASE -
+                      __atomic_load_n(r->completion_value, __ATOMIC_ACQUIRE));
+}
+
+/* The slow side of a reservation: id w is not below the cached limit.
+ * Either the queue failed (its limit is 0) or the ring looked full when the
+ * limit was last computed: compute it again from the completion count and
+ * spin until there is room (as ROCR's and HIP's own enqueue do).  The
+ * failure is checked after each store of the limit, so that a limit stored
+ * over the library's 0 is undone. */
+/* Out of line (but in the application, not librochp): the fast path then
+ * keeps its few registers. */
+static __attribute__((noinline, cold, unused)) rochp_status
+rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
+{
+    for (;;) {
+        uint32_t failed = __atomic_load_n(&r->failed, __ATOMIC_SEQ_CST);
+        if (failed != 0) {
+            __atomic_store_n(&r->limit, 0, __ATOMIC_SEQ_CST);
+            return (rochp_status)-(int32_t)failed;
+        }
+        uint64_t limit = rochp__completed(r) + r->mask + 1;
+        if (w < limit) {
+            __atomic_store_n(&r->limit, limit, __ATOMIC_SEQ_CST);
+            failed = __atomic_load_n(&r->failed, __ATOMIC_SEQ_CST);
+            if (failed == 0)
+                return ROCHP_OK;
+            __atomic_store_n(&r->limit, 0, __ATOMIC_SEQ_CST);
+            return (rochp_status)-(int32_t)failed;
+        }
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
+#define ROCHP__INLINE static inline __attribute__((always_inline))
+
+/* Takes a packet id: a plain queue the next one; a journaled one checks the
+ * journal and takes it at once, as a full journal must not take an id. */
+ROCHP__INLINE rochp_status rochp__take_id(struct rochp_queue_ring *r, bool journaled, uint64_t *id)
+{
+    uint64_t w;
+    if (journaled) {
+        w = __atomic_load_n(r->write_index, __ATOMIC_RELAXED);
+        do {
+            if (__builtin_expect(w - __atomic_load_n(&r->journal_start, __ATOMIC_RELAXED) >
+                                     r->slot_mask,
+                                 0)) {
+                uint32_t failed = __atomic_load_n(&r->failed, __ATOMIC_RELAXED);
+                return failed ? (rochp_status)-(int32_t)failed : ROCHP_ERROR_JOURNAL_FULL;
+            }
+        } while (!__atomic_compare_exchange_n(r->write_index, &w, w + 1, 1, __ATOMIC_RELAXED,
+                                              __ATOMIC_RELAXED));
+    } else {
+        w = __atomic_fetch_add(r->write_index, 1, __ATOMIC_RELAXED);
+    }
+    *id = w;
+    return ROCHP_OK;
+}
+
+/* Is there room for packet id w?  The limit was stored with release after an
+ * acquire of the completion count: kernarg slots below it are no longer read
+ * by the device. */
+ROCHP__INLINE bool rochp__has_room(struct rochp_queue_ring *r, uint64_t w)
+{
+    return __builtin_expect(w < __atomic_load_n(&r->limit, __ATOMIC_ACQUIRE), 1);
+}
+
+static inline uint32_t rochp__header(uint32_t type)
+{
+    return (type << HSA_PACKET_HEADER_TYPE) | (1u << HSA_PACKET_HEADER_BARRIER) |
+           (HSA_FENCE_SCOPE_SYSTEM << HSA_PACKET_HEADER_SCACQUIRE_FENCE_SCOPE) |
+           (HSA_FENCE_SCOPE_SYSTEM << HSA_PACKET_HEADER_SCRELEASE_FENCE_SCOPE);
+}
+
+/* Writes dispatch packet id (reserved, with room) and rings the doorbell. */
+ROCHP__INLINE rochp_status rochp__write_dispatch(struct rochp_queue_ring *r, bool journaled,
+                                                 const rochp_dispatch_kernel *k,
+                                                 const rochp_launch *launch, const void *args,
+                                                 size_t args_size, rochp_completion *done,
+                                                 uint64_t id)
+{
+    /* A plain queue has a kernarg slot per packet: one index for both. */
+    uint64_t slot = id & (journaled ? r->slot_mask : r->mask);
+    uint8_t *kernarg = r->kernargs + (slot << r->kernarg_shift);
+    memcpy(kernarg, args, args_size);
+    if (journaled) {
+        rochp_journal_entry *e = &r->journal[slot];
+        e->kind = ROCHP_JOURNAL_DISPATCH;
+        e->args_size = (uint32_t)args_size;
+        e->kernel = k->kernel;
+        e->launch = *launch;
+    }
+    hsa_kernel_dispatch_packet_t *p = &r->packets[journaled ? id & r->mask : slot];
+    memcpy((uint8_t *)p + 4, launch, sizeof *launch);
+    memcpy(&p->private_segment_size, k, 16);
+    p->kernarg_address = kernarg;
+    p->completion_signal = r->completion;
+    __atomic_store_n((uint32_t *)(void *)p,
+                     rochp__header(HSA_PACKET_TYPE_KERNEL_DISPATCH) |
+                         (3u << HSA_KERNEL_DISPATCH_PACKET_SETUP_DIMENSIONS) << 16,
+                     __ATOMIC_RELEASE);
+    if (done) {
+        done->queue = (rochp_queue *)(void *)r;
+        done->id = id;
+    }
+    r->doorbell_store(r->doorbell, (hsa_signal_value_t)id);
+    return ROCHP_OK;
+}
+
+/* The slow side as a tail call, so that nothing on the fast path lives
+ * across a call (no registers to save): wait for room, then write. */
+static __attribute__((noinline, cold, unused)) rochp_status
+rochp__dispatch_after_wait(struct rochp_queue_ring *r, bool journaled,
+                           const rochp_dispatch_kernel *k, const rochp_launch *launch,
+                           const void *args, size_t args_size, rochp_completion *done, uint64_t id)
+{
+    rochp_status st = rochp__wait_room(r, id);
+    if (st != ROCHP_OK)
+        return st;
+    return rochp__write_dispatch(r, journaled, k, launch, args, args_size, done, id);
+}
+
+/* The dispatch itself, with the queue's mode known. */
+ROCHP__INLINE rochp_status rochp__dispatch(struct rochp_queue_ring *r, bool journaled,
+                                           const rochp_dispatch_kernel *k,
+                                           const rochp_launch *launch, const void *args,
+                                           size_t args_size, rochp_completion *done)
+{
+    uint64_t id;
+    rochp_status st = rochp__take_id(r, journaled, &id);
+    if (__builtin_expect(st != ROCHP_OK, 0))
+        return st;
+    if (!rochp__has_room(r, id))
+        return rochp__dispatch_after_wait(r, journaled, k, launch, args, args_size, done, id);
+    return rochp__write_dispatch(r, journaled, k, launch, args, args_size, done, id);
+}
+
+/* Dispatches kernel k (bound to this queue) with launch geometry, copying
+ * args_size bytes of arguments from args into its kernarg slot (laid out as
+ * the kernel's metadata says; hidden arguments are not filled in).  More
+ * than the queue's kernarg_bytes is ROCHP_ERROR_INVALID_ARGUMENT.  done (may
+ * be NULL) gets its completion.  Pass a constant args_size (sizeof): the
+ * copy then compiles to a few moves. */
+ROCHP__INLINE rochp_status rochp_dispatch(rochp_queue *queue, const rochp_dispatch_kernel *k,
+                                          const rochp_launch *launch, const void *args,
+                                          size_t args_size, rochp_completion *done)
+{
+    struct rochp_queue_ring *r = rochp__ring(queue);
+    if (!(__builtin_constant_p(args_size) && args_size <= ROCHP_MIN_KERNARG_BYTES) &&
+        __builtin_expect(args_size > r->kernarg_stride, 0))
+        return ROCHP_ERROR_INVALID_ARGUMENT;
+    if (__builtin_expect(r->journal != NULL, 0))
+        return rochp__dispatch(r, true, k, launch, args, args_size, done);
+    return rochp__dispatch(r, false, k, launch, args, args_size, done);
+}
+
+/* Packets after this one on queue wait until dep (a packet of any queue of
+ * the context, on any device) has completed: an AMD barrier-value packet on
+ * dep's completion signal. */
+static inline rochp_status rochp_dispatch_barrier(rochp_queue *queue, const rochp_completion *dep,
+                                                  rochp_completion *done)
+{
+    struct rochp_queue_ring *r = rochp__ring(queue);
+    const struct rochp_queue_ring *d = rochp__ring(dep->queue);
+    uint64_t id;
+    rochp_status st = rochp__take_id(r, r->journal != NULL, &id);
+    if (st == ROCHP_OK && !rochp__has_room(r, id))
+        st = rochp__wait_room(r, id);
+    if (st != ROCHP_OK)
+        return st;
+    if (r->journal) {
+        rochp_journal_entry *e = &r->journal[id & r->slot_mask];
+        memset(e, 0, sizeof *e);
+        e->kind = ROCHP_JOURNAL_BARRIER;
+        e->dep_queue = dep->queue;
+        e->dep_id = dep->id;
+    }
+    hsa_amd_barrier_value_packet_t *p =
+        (hsa_amd_barrier_value_packet_t *)(void *)&r->packets[id & r->mask];
+    p->reserved0 = 0;
+    p->signal = d->completion;
+    /* dep is done when the count is below base - dep->id */
+    p->value = ROCHP_COMPLETION_BASE - (int64_t)dep->id;
+    p->mask = -1;
+    p->cond = HSA_SIGNAL_CONDITION_LT;
+    p->reserved1 = 0;
+    p->reserved2 = 0;
+    p->reserved3 = 0;
+    p->completion_signal = r->completion;
+    __atomic_store_n((uint32_t *)(void *)p,
+                     rochp__header(HSA_PACKET_TYPE_VENDOR_SPECIFIC) |
+                         ((uint32_t)HSA_AMD_PACKET_TYPE_BARRIER_VALUE << 16),
+                     __ATOMIC_RELEASE);
+    r->doorbell_store(r->doorbell, (hsa_signal_value_t)id);
+    if (done) {
+        done->queue = queue;
+        done->id = id;
+    }
+    return ROCHP_OK;
+}
+
+/* Has the packet completed?  (A poll; never blocks.) */
+static inline bool rochp_completion_done(const rochp_completion *c)
+{
+    return rochp__completed(rochp__ring(c->queue)) > c->id;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ROCHP_ROCHP_DISPATCH_H */
