@@ -400,6 +400,42 @@ static void test_loss(rochp_context *ctx, const char *dir)
     CHECK(rochp_buffer_free(b1) == ROCHP_OK);
 }
 
+/* The example's OpenCL kernels built by clang for gfx90a put their explicit
+ * arguments where the host kernels do (any hidden ones follow). */
+static void test_real_layout(rochp_context *ctx, rochp_module *host)
+{
+    if (!PIPELINE_GFX90A_CO[0]) {
+        fprintf(stderr, "no clang-15: the gfx90a pipeline object is not checked\n");
+        return;
+    }
+    rochp_module *real;
+    REQUIRE(rochp_module_load_file(ctx, PIPELINE_GFX90A_CO, &real) == ROCHP_OK);
+    const char *names[] = {"chain_step", "join_add"};
+    for (int i = 0; i < 2; i++) {
+        rochp_kernel *hk, *rk;
+        REQUIRE(rochp_module_kernel(host, names[i], &hk) == ROCHP_OK);
+        REQUIRE(rochp_module_kernel(real, names[i], &rk) == ROCHP_OK);
+        rochp_kernel_info hi, ri;
+        REQUIRE(rochp_kernel_get_info(hk, &hi) == ROCHP_OK);
+        REQUIRE(rochp_kernel_get_info(rk, &ri) == ROCHP_OK);
+        CHECK(ri.n_args >= hi.n_args);
+        for (uint32_t a = hi.n_args; a < ri.n_args; a++) {
+            rochp_kernel_arg extra;
+            CHECK(rochp_kernel_get_arg(rk, a, &extra) == ROCHP_OK && extra.hidden);
+        }
+        for (uint32_t a = 0; a < hi.n_args; a++) {
+            rochp_kernel_arg ha, ra;
+            REQUIRE(rochp_kernel_get_arg(hk, a, &ha) == ROCHP_OK);
+            REQUIRE(rochp_kernel_get_arg(rk, a, &ra) == ROCHP_OK);
+            CHECK_EQ_U64(ra.offset, ha.offset);
+            CHECK_EQ_U64(ra.size, ha.size);
+            CHECK_EQ_STR(ra.value_kind, ha.value_kind);
+            CHECK(!ra.hidden);
+        }
+    }
+    CHECK(rochp_module_free(real) == ROCHP_OK);
+}
+
 int main(void)
 {
     char dir[256];
@@ -413,6 +449,7 @@ int main(void)
     REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){64, 1, 1}) ==
             ROCHP_OK);
 
+    test_real_layout(ctx, m);
     test_options(ctx);
     test_many(ctx);
     test_cross_queue(ctx);
