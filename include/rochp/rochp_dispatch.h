@@ -32,6 +32,10 @@
  * status and sets the limit to 0: the next dispatch takes the slow side and
  * returns it.
  *
+ * The inline functions take no lock, so they must not run across a
+ * re-enumeration (rochp_reenumerate), which fails every queue and takes the
+ * runtime memory they point into; the library calls here are safe then.
+ *
  * The struct rochp_queue_ring fields are the inline path's view of a queue:
  * read them only through these functions; their layout may change with the
  * library's minor version. */
@@ -153,7 +157,8 @@ ROCHP_API rochp_status rochp_completion_wait(const rochp_completion *completion,
 /* Until every packet written so far has completed (same results). */
 ROCHP_API rochp_status rochp_queue_wait_idle(rochp_queue *queue, uint64_t timeout_ns);
 /* Journaled queues: packets recorded since the last checkpoint, and one of
- * them (index 0 = oldest) with its kernarg bytes (NULL for a barrier).  A
+ * them (index 0 = oldest) with its kernarg bytes (NULL for a barrier, and
+ * once a re-enumeration took the runtime's memory; valid until then).  A
  * plain queue is ROCHP_ERROR_NOT_SUPPORTED. */
 ROCHP_API rochp_status rochp_queue_journal_length(const rochp_queue *queue, uint64_t *count);
 ROCHP_API rochp_status rochp_queue_journal_entry(const rochp_queue *queue, uint64_t index,

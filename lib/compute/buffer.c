@@ -164,7 +164,7 @@ static size_t find_index(const rochp_context *ctx, const void *address)
     return lo;
 }
 
-rochp_status rochp_buffer_alloc(rochp_context *ctx, rochp_device_id device, size_t size,
+static rochp_status buffer_alloc_ungated(rochp_context *ctx, rochp_device_id device, size_t size,
                                 rochp_buffer **out)
 {
     if (!ctx || !out || size == 0)
@@ -207,7 +207,15 @@ rochp_status rochp_buffer_alloc(rochp_context *ctx, rochp_device_id device, size
     return ROCHP_OK;
 }
 
-rochp_status rochp_buffer_free(rochp_buffer *b)
+rochp_status rochp_buffer_alloc(rochp_context *ctx, rochp_device_id device, size_t size, rochp_buffer **out)
+{
+    if (!ctx)
+        return buffer_alloc_ungated(ctx, device, size, out);
+    runtime_gate_enter(ctx);
+    return runtime_gate_leave(ctx, buffer_alloc_ungated(ctx, device, size, out));
+}
+
+static rochp_status buffer_free_ungated(rochp_buffer *b)
 {
     if (!b)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_free: NULL buffer");
@@ -226,6 +234,15 @@ rochp_status rochp_buffer_free(rochp_buffer *b)
         ctx->hsa.amd_memory_pool_free(b->address);
     free(b);
     return ROCHP_OK;
+}
+
+rochp_status rochp_buffer_free(rochp_buffer *b)
+{
+    if (!b)
+        return buffer_free_ungated(b);
+    rochp_context *ctx = b->ctx;
+    runtime_gate_enter(ctx);
+    return runtime_gate_leave(ctx, buffer_free_ungated(b));
 }
 
 void *rochp_buffer_address(const rochp_buffer *b)
@@ -313,7 +330,7 @@ static rochp_status check_range(const rochp_buffer *b, size_t offset, size_t siz
     return ROCHP_OK;
 }
 
-rochp_status rochp_buffer_copy(rochp_buffer *dst, size_t dst_offset, const rochp_buffer *src,
+static rochp_status buffer_copy_ungated(rochp_buffer *dst, size_t dst_offset, const rochp_buffer *src,
                                size_t src_offset, size_t size)
 {
     if (!dst || !src || dst->ctx != src->ctx)
@@ -326,6 +343,16 @@ rochp_status rochp_buffer_copy(rochp_buffer *dst, size_t dst_offset, const rochp
         return st;
     return engine_copy(dst->ctx, (char *)dst->address + dst_offset, dst->agent, dst->device,
                        (const char *)src->address + src_offset, src->agent, src->device, size);
+}
+
+rochp_status rochp_buffer_copy(rochp_buffer *dst, size_t dst_offset, const rochp_buffer *src, size_t src_offset,
+                               size_t size)
+{
+    if (!dst || !src || dst->ctx != src->ctx)
+        return buffer_copy_ungated(dst, dst_offset, src, src_offset, size);
+    rochp_context *ctx = dst->ctx;
+    runtime_gate_enter(ctx);
+    return runtime_gate_leave(ctx, buffer_copy_ungated(dst, dst_offset, src, src_offset, size));
 }
 
 /* Host <-> buffer through staging memory the copy engine may use. */
@@ -363,18 +390,36 @@ static rochp_status staged(rochp_buffer *b, size_t offset, void *host, size_t si
     return st;
 }
 
-rochp_status rochp_buffer_write(rochp_buffer *dst, size_t offset, const void *src, size_t size)
+static rochp_status buffer_write_ungated(rochp_buffer *dst, size_t offset, const void *src, size_t size)
 {
     if (!dst || (!src && size))
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_write: NULL argument");
     return staged(dst, offset, (void *)src, size, true);
 }
 
-rochp_status rochp_buffer_read(const rochp_buffer *src, size_t offset, void *dst, size_t size)
+rochp_status rochp_buffer_write(rochp_buffer *dst, size_t offset, const void *src, size_t size)
+{
+    if (!dst)
+        return buffer_write_ungated(dst, offset, src, size);
+    rochp_context *ctx = dst->ctx;
+    runtime_gate_enter(ctx);
+    return runtime_gate_leave(ctx, buffer_write_ungated(dst, offset, src, size));
+}
+
+static rochp_status buffer_read_ungated(const rochp_buffer *src, size_t offset, void *dst, size_t size)
 {
     if (!src || (!dst && size))
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_read: NULL argument");
     return staged((rochp_buffer *)src, offset, dst, size, false);
+}
+
+rochp_status rochp_buffer_read(const rochp_buffer *src, size_t offset, void *dst, size_t size)
+{
+    if (!src)
+        return buffer_read_ungated(src, offset, dst, size);
+    rochp_context *ctx = src->ctx;
+    runtime_gate_enter(ctx);
+    return runtime_gate_leave(ctx, buffer_read_ungated(src, offset, dst, size));
 }
 
 /* With the runtime gone (re-enumeration, destroy), the memory went too. */

@@ -132,7 +132,7 @@ static void module_destroy(rochp_module *m, bool runtime_up)
     free(m);
 }
 
-rochp_status rochp_module_free(rochp_module *m)
+static rochp_status module_free_ungated(rochp_module *m)
 {
     if (!m)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_module_free: NULL module");
@@ -147,6 +147,15 @@ rochp_status rochp_module_free(rochp_module *m)
     module_destroy(m, ctx->hsa_up);
     pthread_mutex_unlock(&ctx->module_lock);
     return ROCHP_OK;
+}
+
+rochp_status rochp_module_free(rochp_module *m)
+{
+    if (!m)
+        return module_free_ungated(m);
+    rochp_context *ctx = m->ctx;
+    runtime_gate_enter(ctx);
+    return runtime_gate_leave(ctx, module_free_ungated(m));
 }
 
 uint32_t rochp_module_kernel_count(const rochp_module *m)
@@ -280,7 +289,7 @@ static rochp_status executable_on(rochp_module *m, uint64_t agent, hsa_executabl
     return ROCHP_OK;
 }
 
-rochp_status rochp_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out)
+static rochp_status kernel_object_ungated(rochp_kernel *kernel, rochp_device_id device, uint64_t *out)
 {
     if (!kernel || !out || device == ROCHP_HOST)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
@@ -310,6 +319,15 @@ rochp_status rochp_kernel_object(rochp_kernel *kernel, rochp_device_id device, u
     }
     pthread_mutex_unlock(&ctx->module_lock);
     return st;
+}
+
+rochp_status rochp_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out)
+{
+    if (!kernel)
+        return kernel_object_ungated(kernel, device, out);
+    rochp_context *ctx = kernel->module->ctx;
+    runtime_gate_enter(ctx);
+    return runtime_gate_leave(ctx, kernel_object_ungated(kernel, device, out));
 }
 
 void modules_invalidate(rochp_context *ctx)

@@ -44,7 +44,10 @@ struct rochp_queue {
     rochp_queue_mode mode;
     hsa_queue_t *hsa_queue; /* NULL once the runtime went */
     void *kernarg_memory;
-    int64_t dead_value; /* the completion value once the runtime went */
+    /* The write index and completion value as they were when the runtime
+     * went (re-enumeration), for the ring to point at from then on. */
+    volatile uint64_t dead_write_index;
+    int64_t dead_value;
     hsa_status_t error; /* the runtime's report, under ctx->lock */
     struct rochp_queue *next;
 };
@@ -155,7 +158,7 @@ static void release(rochp_queue *q)
     free(q);
 }
 
-rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id device,
+static rochp_status queue_create_ungated(rochp_context *ctx, rochp_device_id device,
                                 const rochp_queue_options *options, rochp_queue **out)
 {
     if (!ctx || !out)
@@ -259,12 +262,19 @@ rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id device,
     return ROCHP_OK;
 }
 
-rochp_status rochp_queue_destroy(rochp_queue *q)
+rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id device, const rochp_queue_options *options,
+                                rochp_queue **out)
+{
+    if (!ctx)
+        return queue_create_ungated(ctx, device, options, out);
+    runtime_gate_enter(ctx);
+    return runtime_gate_leave(ctx, queue_create_ungated(ctx, device, options, out));
+}
+
+static rochp_status queue_destroy_ungated(rochp_queue *q)
 {
     if (!q)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_queue_destroy: NULL queue");
-    /* In-flight packets would read freed kernargs; a lost device's never end. */
-    (void)rochp_queue_wait_idle(q, 10ull * 1000 * 1000 * 1000);
     rochp_context *ctx = q->ctx;
     pthread_mutex_lock(&ctx->lock);
     for (rochp_queue **p = &ctx->queues; *p; p = &(*p)->next)
@@ -275,6 +285,17 @@ rochp_status rochp_queue_destroy(rochp_queue *q)
     pthread_mutex_unlock(&ctx->lock);
     release(q);
     return ROCHP_OK;
+}
+
+rochp_status rochp_queue_destroy(rochp_queue *q)
+{
+    if (!q)
+        return queue_destroy_ungated(q);
+    /* In-flight packets would read freed kernargs; a lost device's never end. */
+    (void)rochp_queue_wait_idle(q, 10ull * 1000 * 1000 * 1000);
+    rochp_context *ctx = q->ctx;
+    runtime_gate_enter(ctx);
+    return runtime_gate_leave(ctx, queue_destroy_ungated(q));
 }
 
 rochp_device_id rochp_queue_device(const rochp_queue *q)
@@ -352,30 +373,64 @@ static rochp_status failure(rochp_queue *q)
                             (unsigned long long)q->device);
 }
 
+/* One look at packet id: ROCHP_OK when it completed, ROCHP_ERROR_TIMEOUT
+ * when it has not after waiting up to slice_ns, or the queue's failure. */
+static rochp_status wait_slice(rochp_queue *q, uint64_t id, uint64_t slice_ns)
+{
+    if (rochp__completed(&q->ring) > id)
+        return ROCHP_OK;
+    rochp_status st = failure(q);
+    if (st != ROCHP_OK || slice_ns == 0)
+        return st != ROCHP_OK ? st : ROCHP_ERROR_TIMEOUT;
+    if (q->hsa_queue)
+        q->ctx->hsa.signal_wait_scacquire(q->ring.completion, HSA_SIGNAL_CONDITION_LT,
+                                          ROCHP_COMPLETION_BASE - (int64_t)id, slice_ns,
+                                          HSA_WAIT_STATE_BLOCKED);
+    return rochp__completed(&q->ring) > id ? ROCHP_OK : ROCHP_ERROR_TIMEOUT;
+}
+
 /* Until the queue has completed more than id packets, in slices so that a
- * failure meanwhile ends the wait (its packets never complete). */
-static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns)
+ * failure meanwhile ends the wait (its packets never complete).  take_gate:
+ * each slice holds the runtime gate, so a re-enumeration may come in
+ * between; else the caller holds it (never both: the gate prefers writers,
+ * so a second read lock could wait behind a waiting re-enumeration). */
+static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns, bool take_gate)
 {
     uint64_t start = rochp_now_ns();
     for (;;) {
-        if (rochp__completed(&q->ring) > id)
-            return ROCHP_OK;
-        rochp_status st = failure(q);
-        if (st != ROCHP_OK)
-            return st;
         uint64_t waited = rochp_now_ns() - start;
-        if (waited >= timeout_ns)
+        uint64_t left = waited < timeout_ns ? timeout_ns - waited : 0;
+        uint64_t slice = left < WAIT_SLICE_NS ? left : WAIT_SLICE_NS;
+        rochp_status st;
+        if (take_gate) {
+            runtime_gate_enter(q->ctx);
+            st = runtime_gate_leave(q->ctx, wait_slice(q, id, slice));
+        } else {
+            st = wait_slice(q, id, slice);
+        }
+        if (st != ROCHP_ERROR_TIMEOUT)
+            return st;
+        if (left == 0)
             return rochp_set_errorf(ROCHP_ERROR_TIMEOUT,
                                     "packet %llu of the queue on device %llu has not completed "
                                     "after %llu ns",
                                     (unsigned long long)id, (unsigned long long)q->device,
-                                    (unsigned long long)waited);
-        uint64_t slice = timeout_ns - waited < WAIT_SLICE_NS ? timeout_ns - waited : WAIT_SLICE_NS;
-        if (q->hsa_queue)
-            q->ctx->hsa.signal_wait_scacquire(q->ring.completion, HSA_SIGNAL_CONDITION_LT,
-                                              ROCHP_COMPLETION_BASE - (int64_t)id, slice,
-                                              HSA_WAIT_STATE_BLOCKED);
+                                    (unsigned long long)(rochp_now_ns() - start));
     }
+}
+
+rochp_status queue_wait_written(rochp_queue *q, uint64_t written, uint64_t timeout_ns)
+{
+    return written ? wait_count(q, written - 1, timeout_ns, false) : ROCHP_OK;
+}
+
+/* The queue's write index (the runtime's memory: read under the gate). */
+static uint64_t written(rochp_queue *q)
+{
+    runtime_gate_enter(q->ctx);
+    uint64_t w = __atomic_load_n(q->ring.write_index, __ATOMIC_ACQUIRE);
+    runtime_gate_leave(q->ctx, ROCHP_OK);
+    return w;
 }
 
 rochp_status rochp_completion_wait(const rochp_completion *c, uint64_t timeout_ns)
@@ -384,20 +439,20 @@ rochp_status rochp_completion_wait(const rochp_completion *c, uint64_t timeout_n
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_completion_wait: NULL completion or queue");
     rochp_queue *q = c->queue;
-    if (c->id >= __atomic_load_n(q->ring.write_index, __ATOMIC_RELAXED))
+    if (c->id >= written(q))
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_completion_wait: packet %llu was never written on this "
                                 "queue",
                                 (unsigned long long)c->id);
-    return wait_count(q, c->id, timeout_ns);
+    return wait_count(q, c->id, timeout_ns, true);
 }
 
 rochp_status rochp_queue_wait_idle(rochp_queue *q, uint64_t timeout_ns)
 {
     if (!q)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_queue_wait_idle: NULL queue");
-    uint64_t written = __atomic_load_n(q->ring.write_index, __ATOMIC_ACQUIRE);
-    return written ? wait_count(q, written - 1, timeout_ns) : ROCHP_OK;
+    uint64_t w = written(q);
+    return w ? wait_count(q, w - 1, timeout_ns, true) : ROCHP_OK;
 }
 
 rochp_status rochp_queue_journal_length(const rochp_queue *q, uint64_t *count)
@@ -407,8 +462,7 @@ rochp_status rochp_queue_journal_length(const rochp_queue *q, uint64_t *count)
                                 "rochp_queue_journal_length: NULL argument");
     if (!q->ring.journal)
         return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED, "a plain queue keeps no journal");
-    *count = __atomic_load_n(q->ring.write_index, __ATOMIC_ACQUIRE) -
-             __atomic_load_n(&q->ring.journal_start, __ATOMIC_RELAXED);
+    *count = written((rochp_queue *)q) - __atomic_load_n(&q->ring.journal_start, __ATOMIC_RELAXED);
     return ROCHP_OK;
 }
 
@@ -428,11 +482,13 @@ rochp_status rochp_queue_journal_entry(const rochp_queue *q, uint64_t index,
                                 (unsigned long long)index, (unsigned long long)n);
     uint64_t slot = (q->ring.journal_start + index) & q->ring.slot_mask;
     *entry = q->ring.journal[slot];
+    runtime_gate_enter(q->ctx);
+    /* NULL too once the runtime that held the slots went. */
     if (kernargs)
-        *kernargs = entry->kind == ROCHP_JOURNAL_DISPATCH
+        *kernargs = entry->kind == ROCHP_JOURNAL_DISPATCH && q->ring.kernargs
                         ? q->ring.kernargs + (slot << q->ring.kernarg_shift)
                         : NULL;
-    return ROCHP_OK;
+    return runtime_gate_leave(q->ctx, ROCHP_OK);
 }
 
 rochp_status rochp_queue_journal_truncate(rochp_queue *q)
@@ -445,8 +501,7 @@ rochp_status rochp_queue_journal_truncate(rochp_queue *q)
     /* A slot is still safe from reuse until its packet completed: the ring
      * check of the inline path keeps ids within a ring of the completed
      * count, and the journal is at least a ring long. */
-    __atomic_store_n(&q->ring.journal_start, __atomic_load_n(q->ring.write_index, __ATOMIC_ACQUIRE),
-                     __ATOMIC_RELAXED);
+    __atomic_store_n(&q->ring.journal_start, written(q), __ATOMIC_RELAXED);
     return ROCHP_OK;
 }
 
@@ -457,15 +512,30 @@ void queues_mark_lost(rochp_context *ctx, rochp_device_id device)
             fail(q, ROCHP_ERROR_DEVICE_LOST);
 }
 
+void queues_before_shut_down(rochp_context *ctx)
+{
+    pthread_mutex_lock(&ctx->lock);
+    for (rochp_queue *q = ctx->queues; q; q = q->next) {
+        if (!q->hsa_queue)
+            continue;
+        q->dead_write_index = *q->ring.write_index;
+        q->dead_value = *q->ring.completion_value;
+    }
+    pthread_mutex_unlock(&ctx->lock);
+}
+
 void queues_invalidate(rochp_context *ctx)
 {
     pthread_mutex_lock(&ctx->lock);
     for (rochp_queue *q = ctx->queues; q; q = q->next) {
         fail(q, ROCHP_ERROR_DEVICE_LOST);
-        /* The signal's memory went with the runtime: completions read this
-         * (nothing completed, and waits report the loss) from now on. */
-        q->dead_value = ROCHP_COMPLETION_BASE;
+        if (!q->hsa_queue)
+            continue;
+        /* The queue's indexes, signal and kernargs went with the runtime:
+         * readers see their last values from now on. */
+        q->ring.write_index = &q->dead_write_index;
         q->ring.completion_value = &q->dead_value;
+        q->ring.kernargs = NULL;
         q->hsa_queue = NULL;
         q->kernarg_memory = NULL;
     }

@@ -47,6 +47,7 @@ static void teardown(rochp_context *ctx)
     delivery_free(ctx);
     registry_free(ctx);
     pthread_mutex_destroy(&ctx->rescan_lock);
+    pthread_rwlock_destroy(&ctx->runtime_gate);
     pthread_mutex_destroy(&ctx->buffer_lock);
     pthread_mutex_destroy(&ctx->module_lock);
     pthread_cond_destroy(&ctx->cond);
@@ -81,6 +82,13 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
     pthread_mutex_init(&ctx->lock, NULL);
     pthread_cond_init(&ctx->cond, NULL);
     pthread_mutex_init(&ctx->rescan_lock, NULL);
+    /* Writers first: a stream of calls must not starve a re-enumeration
+     * (read locks are therefore never nested). */
+    pthread_rwlockattr_t gate_attr;
+    pthread_rwlockattr_init(&gate_attr);
+    pthread_rwlockattr_setkind_np(&gate_attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&ctx->runtime_gate, &gate_attr);
+    pthread_rwlockattr_destroy(&gate_attr);
     pthread_mutex_init(&ctx->buffer_lock, NULL);
     pthread_mutex_init(&ctx->module_lock, NULL);
     ctx->wake_fd = -1;
@@ -158,7 +166,7 @@ rochp_status rochp_reenumerate(rochp_context *ctx)
 {
     if (!ctx)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_reenumerate: ctx is NULL");
-    return hsa_devices_reenumerate(ctx);
+    return hsa_devices_reenumerate(ctx, true, NULL);
 }
 
 rochp_status rochp_device_report_fault(rochp_context *ctx, rochp_device_id device,

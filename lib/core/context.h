@@ -16,6 +16,18 @@
  *                     executables (compute/module.c); held while one is
  *                     loaded, so that an agent gets it once.  ctx->lock may be
  *                     taken inside it (device lookup), never the reverse.
+ *   ctx->runtime_gate (rwlock) keeps the HSA runtime up while it is used:
+ *                     every API call that calls into the runtime or touches
+ *                     its memory (buffers, modules, queues, completion waits
+ *                     per slice) holds it for reading; re-enumeration, which
+ *                     shuts the runtime down and starts it again, holds it
+ *                     for writing, and is preferred: read locks are never
+ *                     nested.  Taken before every other lock.  The
+ *                     watcher only tries for it (it must not sit behind a
+ *                     long wait) and retries on its next pass.  The inline
+ *                     dispatch path takes nothing: queues fail at a
+ *                     re-enumeration, and the application must not dispatch
+ *                     across one.
  *   The queue list (compute/queue.c) is under ctx->lock, so that a device's
  *   loss and its queues' failure are one step.
  * No lock is taken on any dispatch path. */
@@ -77,6 +89,8 @@ struct rochp_context {
     bool callback_started, watcher_started;
 
     pthread_mutex_t rescan_lock;
+    pthread_rwlock_t runtime_gate;
+    bool reenumerate_pending; /* watcher thread only: the policy is owed a try */
     int wake_fd; /* eventfd: wakes the watcher (stop, rescan requests) */
     struct uevent_listener *uevents; /* NULL: polling only (flag, or no netlink here) */
     pthread_mutex_t buffer_lock;
@@ -122,8 +136,22 @@ rochp_status hsa_devices_match(rochp_context *ctx);
 /* The process-wide system event handler's view of live contexts. */
 rochp_status hsa_devices_register(rochp_context *ctx);
 void hsa_devices_unregister(rochp_context *ctx);
-/* rochp_reenumerate's work (takes ctx->rescan_lock). */
-rochp_status hsa_devices_reenumerate(rochp_context *ctx);
+/* rochp_reenumerate's work (takes the runtime gate for writing, then
+ * ctx->rescan_lock).  wait false: ROCHP_ERROR_BUSY with *gate_busy set at
+ * once if a call is using the runtime. */
+rochp_status hsa_devices_reenumerate(rochp_context *ctx, bool wait, bool *gate_busy);
+
+static inline void runtime_gate_enter(rochp_context *ctx)
+{
+    pthread_rwlock_rdlock(&ctx->runtime_gate);
+}
+
+/* Returns status, so that a call can be wrapped in one expression. */
+static inline rochp_status runtime_gate_leave(rochp_context *ctx, rochp_status status)
+{
+    pthread_rwlock_unlock(&ctx->runtime_gate);
+    return status;
+}
 
 /* sigbus.c */
 rochp_status sigbus_attach(rochp_context *ctx);
@@ -147,7 +175,14 @@ rochp_status compute_pool_memory(rochp_context *ctx, rochp_device_id device, boo
 /* compute/queue.c -- with ctx->lock held: the device's queues fail with
  * ROCHP_ERROR_DEVICE_LOST (their inline paths see it on the next packet). */
 void queues_mark_lost(rochp_context *ctx, rochp_device_id device);
-/* The runtime went away: every queue is gone with it. */
+/* Before a shut-down that may end the runtime: note each queue's indexes
+ * while its memory is there.  Then, if it did end, queues_invalidate: every
+ * queue fails and reads the noted values from now on. */
+void queues_before_shut_down(rochp_context *ctx);
+/* With the runtime gate held: until the queue's first written packets have
+ * completed (or it failed, or timeout_ns passed). */
+struct rochp_queue;
+rochp_status queue_wait_written(struct rochp_queue *q, uint64_t written, uint64_t timeout_ns);
 void queues_invalidate(rochp_context *ctx);
 /* Destroys every queue (before the runtime goes). */
 void queues_free_all(rochp_context *ctx);

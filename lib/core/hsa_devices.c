@@ -157,14 +157,34 @@ rochp_status hsa_devices_match(rochp_context *ctx)
     return ROCHP_OK;
 }
 
-rochp_status hsa_devices_reenumerate(rochp_context *ctx)
+static rochp_status reenumerate_gated(rochp_context *ctx);
+
+rochp_status hsa_devices_reenumerate(rochp_context *ctx, bool wait, bool *gate_busy)
 {
+    if (gate_busy)
+        *gate_busy = false;
     if (!ctx->hsa_up)
         return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_reenumerate: this context has no HSA runtime "
                                 "(ROCHP_CONTEXT_NO_HSA)");
+    if (wait) {
+        pthread_rwlock_wrlock(&ctx->runtime_gate);
+    } else if (pthread_rwlock_trywrlock(&ctx->runtime_gate) != 0) {
+        if (gate_busy)
+            *gate_busy = true;
+        return rochp_set_errorf(ROCHP_ERROR_BUSY,
+                                "rochp_reenumerate: the runtime is in use by another call");
+    }
+    rochp_status st = reenumerate_gated(ctx);
+    pthread_rwlock_unlock(&ctx->runtime_gate);
+    return st;
+}
+
+static rochp_status reenumerate_gated(rochp_context *ctx)
+{
     /* One re-enumeration at a time, and no topology change applied halfway. */
     pthread_mutex_lock(&ctx->rescan_lock);
+    queues_before_shut_down(ctx);
     ctx->hsa.shut_down();
     uint16_t major;
     bool restarted = ctx->hsa.system_get_info(HSA_SYSTEM_INFO_VERSION_MAJOR, &major) !=

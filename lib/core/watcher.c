@@ -99,10 +99,16 @@ static void *watcher_main(void *arg)
                 last_generation = ctx->generation;
                 bool arrived = ctx->arrivals != before;
                 pthread_mutex_unlock(&ctx->lock);
-                /* The policy runs here, never on the callback thread. */
                 if (arrived && (ctx->flags & ROCHP_CONTEXT_AUTO_REENUMERATE))
-                    hsa_devices_reenumerate(ctx);
+                    ctx->reenumerate_pending = true;
             }
+        }
+        /* The policy runs here, never on the callback thread, and only when
+         * no call is using the runtime; else on a later pass. */
+        if (ctx->reenumerate_pending) {
+            bool gate_busy;
+            hsa_devices_reenumerate(ctx, false, &gate_busy);
+            ctx->reenumerate_pending = gate_busy;
         }
     }
     return NULL;
