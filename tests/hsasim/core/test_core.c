@@ -1,7 +1,8 @@
 /* hsasim's runtime core against the documented behaviour of each call
  * (hsa.h, hsa_ext_amd.h) and ROCR's status codes: init reference counting,
  * system and agent information, ISAs, pools and regions, allocation, copies
- * (synchronous and async with dependencies), status strings, and the stubs
+ * (synchronous, and async with dependencies on per-GPU copy engines, with
+ * pending copies dropped at shut down), status strings, and the stubs
  * for what the simulator does not implement. */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -302,6 +303,134 @@ static void test_async_copy(const agents *all)
     hsa_amd_memory_pool_free(b);
 }
 
+/* Signal waits for the engine tests: completion within a generous deadline,
+ * and "not completed" as a short wait that must time out. */
+#define COPY_DEADLINE_NS 30000000000ull
+#define COPY_HELD_NS 50000000ull
+
+static bool copy_done(hsa_signal_t s, uint64_t timeout_ns)
+{
+    return hsa_signal_wait_scacquire(s, HSA_SIGNAL_CONDITION_EQ, 0, timeout_ns,
+                                     HSA_WAIT_STATE_BLOCKED) == 0;
+}
+
+static void *vram_alloc(hsa_agent_t gpu)
+{
+    pools gp = {0};
+    hsa_amd_agent_iterate_memory_pools(gpu, collect_pool, &gp);
+    void *p = NULL;
+    REQUIRE(hsa_amd_memory_pool_allocate(gp.p[0], 4096, 0, &p) == HSA_STATUS_SUCCESS);
+    return p;
+}
+
+/* Copy engines, chosen as ROCR's Runtime::CopyMemory does: one per GPU, the
+ * source's when it is a GPU, else the destination's; host -> host copies run
+ * on their own.  An engine runs its copies in submission order, so a copy
+ * waiting for a dependency holds back the copies behind it on that engine,
+ * and only those. */
+static void test_copy_engines(const agents *all)
+{
+    REQUIRE(all->n_gpu >= 2 && all->n_cpu >= 2);
+    hsa_agent_t cpu = all->cpu[0], cpu1 = all->cpu[1], gpu0 = all->gpu[0], gpu1 = all->gpu[1];
+    uint8_t *x0 = vram_alloc(gpu0), *y0 = vram_alloc(gpu0), *z0 = vram_alloc(gpu0);
+    uint8_t *x1 = vram_alloc(gpu1);
+    static uint8_t h1[4096], h2[4096], h3[4096], d2h[4096], hh[4096], hh2[4096];
+    for (int i = 0; i < 4096; i++) {
+        h1[i] = (uint8_t)(i * 3 + 1);
+        h2[i] = (uint8_t)(i * 5 + 2);
+        h3[i] = (uint8_t)(i * 11 + 3);
+    }
+    memset(y0, 0x3c, 4096);
+    memset(d2h, 0, sizeof d2h);
+    memset(hh, 0, sizeof hh);
+    memset(hh2, 0, sizeof hh2);
+
+    enum { GATE, HELD, BEHIND, D2H, H2D1, PEER, HOST, HOST_GATE, HOST_HELD, HOST_FREE, N };
+    hsa_signal_t s[N];
+    for (int i = 0; i < N; i++)
+        REQUIRE(hsa_signal_create(1, 0, NULL, &s[i]) == HSA_STATUS_SUCCESS);
+
+    /* GPU 0's engine: a host -> GPU 0 copy waiting for GATE, then another
+     * host -> GPU 0 copy to the same place and a GPU 0 -> host copy (the
+     * source GPU's engine), neither with a dependency of its own. */
+    CHECK(hsa_amd_memory_async_copy(x0, gpu0, h1, cpu, 4096, 1, &s[GATE], s[HELD]) ==
+          HSA_STATUS_SUCCESS);
+    CHECK(hsa_amd_memory_async_copy(x0, gpu0, h2, cpu, 4096, 0, NULL, s[BEHIND]) ==
+          HSA_STATUS_SUCCESS);
+    CHECK(hsa_amd_memory_async_copy(d2h, cpu, y0, gpu0, 4096, 0, NULL, s[D2H]) ==
+          HSA_STATUS_SUCCESS);
+    /* Meanwhile GPU 1's engine works: host -> GPU 1, then GPU 1 -> GPU 0
+     * (the source's engine, though it writes GPU 0's memory). */
+    CHECK(hsa_amd_memory_async_copy(x1, gpu1, h3, cpu, 4096, 0, NULL, s[H2D1]) ==
+          HSA_STATUS_SUCCESS);
+    CHECK(copy_done(s[H2D1], COPY_DEADLINE_NS));
+    CHECK(memcmp(x1, h3, 4096) == 0);
+    CHECK(hsa_amd_memory_async_copy(z0, gpu0, x1, gpu1, 4096, 0, NULL, s[PEER]) ==
+          HSA_STATUS_SUCCESS);
+    CHECK(copy_done(s[PEER], COPY_DEADLINE_NS));
+    CHECK(memcmp(z0, h3, 4096) == 0);
+    /* And host -> host copies, on no GPU's engine, as does ROCR. */
+    CHECK(hsa_amd_memory_async_copy(hh, cpu1, h3, cpu, 4096, 0, NULL, s[HOST]) ==
+          HSA_STATUS_SUCCESS);
+    CHECK(copy_done(s[HOST], COPY_DEADLINE_NS));
+    CHECK(memcmp(hh, h3, 4096) == 0);
+
+    /* Still all held on GPU 0's engine. */
+    CHECK(!copy_done(s[BEHIND], COPY_HELD_NS));
+    CHECK(!copy_done(s[D2H], COPY_HELD_NS));
+    CHECK(hsa_signal_load_scacquire(s[HELD]) == 1);
+    hsa_signal_store_screlease(s[GATE], 0);
+    CHECK(copy_done(s[HELD], COPY_DEADLINE_NS));
+    CHECK(copy_done(s[BEHIND], COPY_DEADLINE_NS));
+    CHECK(copy_done(s[D2H], COPY_DEADLINE_NS));
+    /* In submission order: the second write to x0 is the one that stays. */
+    CHECK(memcmp(x0, h2, 4096) == 0);
+    CHECK(memcmp(d2h, y0, 4096) == 0);
+
+    /* Host -> host copies are not ordered with each other (ROCR: a thread
+     * per copy): one waiting for its dependency does not hold back the next. */
+    CHECK(hsa_amd_memory_async_copy(hh2, cpu, h1, cpu, 4096, 1, &s[HOST_GATE], s[HOST_HELD]) ==
+          HSA_STATUS_SUCCESS);
+    CHECK(hsa_amd_memory_async_copy(hh, cpu1, h2, cpu, 4096, 0, NULL, s[HOST_FREE]) ==
+          HSA_STATUS_SUCCESS);
+    CHECK(copy_done(s[HOST_FREE], COPY_DEADLINE_NS));
+    CHECK(memcmp(hh, h2, 4096) == 0);
+    CHECK(!copy_done(s[HOST_HELD], COPY_HELD_NS));
+    hsa_signal_store_screlease(s[HOST_GATE], 0);
+    CHECK(copy_done(s[HOST_HELD], COPY_DEADLINE_NS));
+    CHECK(memcmp(hh2, h1, 4096) == 0);
+
+    for (int i = 0; i < N; i++)
+        hsa_signal_destroy(s[i]);
+    hsa_amd_memory_pool_free(x0);
+    hsa_amd_memory_pool_free(y0);
+    hsa_amd_memory_pool_free(z0);
+    hsa_amd_memory_pool_free(x1);
+}
+
+/* Copies still waiting at the last shut_down are dropped, never run: the
+ * engines stop without waiting for dependencies that will not come. */
+static uint8_t pending_dst[4096], pending_host_dst[4096], pending_src[4096];
+
+static void leave_pending_copies(const agents *all)
+{
+    memset(pending_src, 0x77, sizeof pending_src);
+    uint8_t *x0 = vram_alloc(all->gpu[0]), *y0 = vram_alloc(all->gpu[0]);
+    memset(y0, 0x66, 4096);
+    hsa_signal_t gate, done[3];
+    REQUIRE(hsa_signal_create(1, 0, NULL, &gate) == HSA_STATUS_SUCCESS);
+    for (int i = 0; i < 3; i++)
+        REQUIRE(hsa_signal_create(1, 0, NULL, &done[i]) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_amd_memory_async_copy(x0, all->gpu[0], pending_src, all->cpu[0], 4096, 1, &gate,
+                                    done[0]) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_amd_memory_async_copy(pending_dst, all->cpu[0], y0, all->gpu[0], 4096, 0, NULL,
+                                    done[1]) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_amd_memory_async_copy(pending_host_dst, all->cpu[1], pending_src, all->cpu[0],
+                                    4096, 1, &gate, done[2]) == HSA_STATUS_SUCCESS);
+    CHECK(!copy_done(done[1], COPY_HELD_NS));
+    /* The signals and buffers go with the runtime. */
+}
+
 int main(void)
 {
     char dir[256];
@@ -324,6 +453,7 @@ int main(void)
     test_isa(&all);
     test_pools(&all);
     test_async_copy(&all);
+    test_copy_engines(&all);
     /* A call the simulator does not implement: a clear error, not a crash. */
     CHECK(hsa_ext_image_clear((hsa_agent_t){0}, (hsa_ext_image_t){0}, NULL, NULL) ==
           HSA_STATUS_ERROR);
@@ -331,7 +461,12 @@ int main(void)
     /* Still up after one shut_down of two inits. */
     uint16_t major;
     CHECK(hsa_system_get_info(HSA_SYSTEM_INFO_VERSION_MAJOR, &major) == HSA_STATUS_SUCCESS);
+    leave_pending_copies(&all);
     CHECK(hsa_shut_down() == HSA_STATUS_SUCCESS);
+    bool untouched = true; /* the engines are joined: no copy ran after all */
+    for (int i = 0; i < 4096; i++)
+        untouched &= pending_dst[i] == 0 && pending_host_dst[i] == 0;
+    CHECK(untouched);
     CHECK(hsa_system_get_info(HSA_SYSTEM_INFO_VERSION_MAJOR, &major) ==
           HSA_STATUS_ERROR_NOT_INITIALIZED);
     /* Handles die with the runtime. */

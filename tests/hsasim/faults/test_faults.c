@@ -8,6 +8,8 @@
  *           changes at once;
  *   reset   error callback, a HW exception event, VRAM contents lost; with
  *           no handler that accepts the event, the process aborts.
+ * In every mode, async copies touching the lost GPU never complete, whichever
+ * GPU's copy engine runs them, and the other GPU's engine keeps working.
  * Each scenario runs in a child process so that its runtime, signals and
  * exit are its own; the parent watches the tree. */
 #include <errno.h>
@@ -90,6 +92,17 @@ static hsa_status_t collect_gpu(hsa_agent_t a, void *data)
     return HSA_STATUS_SUCCESS;
 }
 
+static hsa_status_t collect_cpu(hsa_agent_t a, void *data)
+{
+    hsa_device_type_t t;
+    hsa_agent_get_info(a, HSA_AGENT_INFO_DEVICE, &t);
+    if (t == HSA_DEVICE_TYPE_CPU) {
+        *(hsa_agent_t *)data = a;
+        return HSA_STATUS_INFO_BREAK;
+    }
+    return HSA_STATUS_SUCCESS;
+}
+
 static hsa_status_t find_vram(hsa_amd_memory_pool_t pool, void *data)
 {
     uint32_t flags;
@@ -165,6 +178,11 @@ static int scenario(const char *mode, bool handle_events)
     uint32_t *buf;
     REQUIRE(hsa_amd_memory_pool_allocate(vram, 4096, 0, (void **)&buf) == HSA_STATUS_SUCCESS);
     memset(buf, 0x11, 4096);
+    hsa_amd_memory_pool_t vram1 = {0};
+    hsa_amd_agent_iterate_memory_pools(gpus[1], find_vram, &vram1);
+    uint32_t *buf1;
+    REQUIRE(hsa_amd_memory_pool_allocate(vram1, 4096, 0, (void **)&buf1) == HSA_STATUS_SUCCESS);
+    memset(buf1, 0x22, 4096);
 
     /* The stream: 200 dispatches already done on each GPU, then a long one
      * in flight on GPU 0 when it goes. */
@@ -224,6 +242,39 @@ static int scenario(const char *mode, bool handle_events)
     if (lost != want_event) {
         fprintf(stderr, "[%s] VRAM contents %s\n", mode, lost ? "lost" : "kept");
         failed |= 32;
+    }
+    /* Copies touching the lost GPU never complete, whichever engine runs
+     * them: host -> GPU 0 on GPU 0's, GPU 1 -> GPU 0 on GPU 1's (the
+     * source's), and GPU 1's engine goes on with the copies behind. */
+    void *probe = NULL; /* the loss is seen: a gone device gives no memory */
+    for (int i = 0; i < 3000 && hsa_amd_memory_pool_allocate(vram, 4096, 0, &probe) ==
+                                    HSA_STATUS_SUCCESS; i++) {
+        hsa_amd_memory_pool_free(probe);
+        usleep(10000);
+    }
+    static uint32_t host[1024];
+    memset(host, 0x33, sizeof host);
+    hsa_signal_t to_lost, from_survivor, on_survivor;
+    REQUIRE(hsa_signal_create(1, 0, NULL, &to_lost) == HSA_STATUS_SUCCESS);
+    REQUIRE(hsa_signal_create(1, 0, NULL, &from_survivor) == HSA_STATUS_SUCCESS);
+    REQUIRE(hsa_signal_create(1, 0, NULL, &on_survivor) == HSA_STATUS_SUCCESS);
+    hsa_agent_t cpu = {0};
+    hsa_iterate_agents(collect_cpu, &cpu);
+    REQUIRE(cpu.handle);
+    REQUIRE(hsa_amd_memory_async_copy(buf, gpus[0], host, cpu, 4096, 0, NULL, to_lost) ==
+            HSA_STATUS_SUCCESS);
+    REQUIRE(hsa_amd_memory_async_copy(buf, gpus[0], buf1, gpus[1], 4096, 0, NULL,
+                                      from_survivor) == HSA_STATUS_SUCCESS);
+    REQUIRE(hsa_amd_memory_async_copy(buf1, gpus[1], host, cpu, 4096, 0, NULL, on_survivor) ==
+            HSA_STATUS_SUCCESS);
+    if (!completes(on_survivor, 30000000000ull) || buf1[0] != 0x33333333u) {
+        fprintf(stderr, "[%s] the surviving GPU's copy engine stopped working\n", mode);
+        failed |= 64;
+    }
+    /* GPU 1's engine has passed the peer copy (in order); GPU 0's gets none. */
+    if (hsa_signal_load_scacquire(from_survivor) != 1 || completes(to_lost, 100000000ull)) {
+        fprintf(stderr, "[%s] a copy touching the lost GPU completed\n", mode);
+        failed |= 64;
     }
     /* The process exits without shutting down: letting go is the exit. */
     return failed;
