@@ -1,0 +1,223 @@
+/* hsasim host memory locking: hsa_amd_memory_lock, hsa_amd_memory_lock_to_pool
+ * and hsa_amd_memory_unlock, as ROCR 5.2.3 behaves on a dGPU system (the
+ * simulated machines have coarse-grained system memory, so ROCR's APU
+ * shortcut, "no coarse system region: *agent_ptr = host_ptr", never applies).
+ *
+ * ROCR (src/core/runtime/hsa_ext_amd.cpp hsa_amd_memory_lock / _lock_to_pool
+ * / _unlock, amd_memory_region.cpp MemoryRegion::Lock / Unlock) over
+ * libhsakmt (ROCT src/fmm.c fmm_register_memory, fmm_register_user_memory,
+ * _fmm_map_to_gpu, _fmm_unmap_from_gpu, fmm_deregister_memory):
+ *  - not initialised: HSA_STATUS_ERROR_NOT_INITIALIZED before anything else;
+ *  - host_ptr NULL, size 0 or agent_ptr NULL (lock_to_pool: or flags != 0):
+ *    HSA_STATUS_ERROR_INVALID_ARGUMENT, *agent_ptr untouched; past that
+ *    check *agent_ptr is NULL until a lock succeeds;
+ *  - agents NULL with num_agent != 0, or agents with num_agent == 0:
+ *    HSA_STATUS_ERROR_INVALID_ARGUMENT;
+ *  - lock_to_pool: a pool that is not a CPU agent's:
+ *    HSA_STATUS_ERROR_INVALID_MEMORY_POOL;
+ *  - an invalid agent in the list: HSA_STATUS_ERROR_INVALID_AGENT (CPU
+ *    agents in the list are accepted and skipped);
+ *  - no GPU to map to (only CPU agents listed, or no GPU at all):
+ *    *agent_ptr = host_ptr, success, nothing registered;
+ *  - otherwise the range is registered with KFD as a userptr and mapped to
+ *    the GPUs (NULL agents: all of them).  A range the kernel cannot pin
+ *    (not mapped in the process) fails the registration: HSA_STATUS_ERROR.
+ *  - agent_ptr: ROCR returns the GPU virtual address of the userptr buffer
+ *    (an alias in libhsakmt's SVM aperture, host_ptr's page offset kept), in
+ *    general NOT host_ptr.  The simulated GPUs reach host memory at its own
+ *    address, so hsasim returns host_ptr; code must still hand agent_ptr,
+ *    not host_ptr, to the GPU, which the simulator cannot catch.
+ *  - locking the exact same range (same host_ptr and size) again counts:
+ *    libhsakmt keeps registration_count and mapping_count, and the same
+ *    agent_ptr comes back (the GPUs it is mapped to stay those of the first
+ *    lock).  A different size at the same address is a separate lock.
+ *  - unlock always succeeds once initialised, whatever the pointer (NULL, an
+ *    address never locked, one inside a locked range): ROCR ignores what
+ *    libhsakmt answers.  Only a lock that starts at host_ptr is found, and
+ *    only if it is the only one starting there (fmm.c vm_find_object with
+ *    size 0); it drops one count and is released at zero.
+ *  - shut down: ROCR keeps no record of locks and releases none
+ *    (Runtime::Unload); libhsakmt's registrations live in its SVM aperture,
+ *    which hsaKmtCloseKFD leaves alone and the next hsaKmtOpenKFD reuses,
+ *    and the KFD process that owns the pinned buffers lives as long as the
+ *    process, not the /dev/kfd descriptor.  So locks outlive the runtime: a
+ *    lock taken before the last hsa_shut_down is still counted after the
+ *    next hsa_init, and an unlock then releases it.  hsasim's registry is
+ *    therefore process-wide and not emptied at shut down.
+ * Not modelled: a GPU that has left (ROCR would fail the mapping), read-only
+ * or PROT_NONE memory (the kernel refuses to pin it), and locking memory that
+ * hsa_amd_memory_pool_allocate returned (libhsakmt finds its own buffer there
+ * instead of a userptr; hsasim counts it like any host range).
+ *
+ * Nothing here makes memory more or less accessible to the simulated GPUs:
+ * the registry only keeps ROCR's counting, for unlock to follow.
+ *
+ * Locks: lock_mutex guards the registry (locks, n_locks, cap_locks).  It is
+ * a leaf: taken after the runtime's checks (which take sim_rt.lock) are done,
+ * and nothing else is called while it is held. */
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "hsasim.h"
+
+sim_pool *sim_pool_get(uint64_t handle);
+
+typedef struct host_lock {
+    uintptr_t start; /* host_ptr as given */
+    size_t size;     /* size as given */
+    uint64_t count;  /* locks of exactly this range not yet unlocked */
+} host_lock;
+
+static pthread_mutex_t lock_mutex = PTHREAD_MUTEX_INITIALIZER;
+static host_lock *locks;
+static size_t n_locks, cap_locks;
+
+/* True when every page of [start, start + size) is mapped in the process,
+ * as the kernel needs to pin a userptr range. */
+static bool range_mapped(uintptr_t start, size_t size)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    if (start > UINTPTR_MAX - (size - 1))
+        return false; /* wraps around the address space */
+    uintptr_t first = start & ~(page - 1);
+    uintptr_t last = (start + (size - 1)) & ~(page - 1);
+    unsigned char vec[1024]; /* pages per mincore call */
+    for (uintptr_t at = first;;) {
+        uintptr_t pages = (last - at) / page + 1;
+        if (pages > sizeof vec)
+            pages = sizeof vec;
+        if (mincore((void *)at, pages * page, vec) != 0)
+            return false; /* ENOMEM: a page in the range is not mapped */
+        if (at + (pages - 1) * page == last)
+            return true;
+        at += pages * page;
+    }
+}
+
+/* Counts one more lock of exactly [start, start + size). */
+static hsa_status_t registry_add(uintptr_t start, size_t size)
+{
+    hsa_status_t st = HSA_STATUS_SUCCESS;
+    pthread_mutex_lock(&lock_mutex);
+    size_t i = 0;
+    while (i < n_locks && !(locks[i].start == start && locks[i].size == size))
+        i++;
+    if (i < n_locks) {
+        locks[i].count++;
+    } else {
+        if (n_locks == cap_locks) {
+            size_t ncap = cap_locks ? cap_locks * 2 : 16;
+            host_lock *grown = realloc(locks, ncap * sizeof *grown);
+            if (grown) {
+                locks = grown;
+                cap_locks = ncap;
+            } else {
+                st = HSA_STATUS_ERROR_OUT_OF_RESOURCES;
+            }
+        }
+        if (st == HSA_STATUS_SUCCESS)
+            locks[n_locks++] = (host_lock){start, size, 1};
+    }
+    pthread_mutex_unlock(&lock_mutex);
+    return st;
+}
+
+/* Drops one count of the lock that starts at start, if exactly one does
+ * (libhsakmt's lookup by address alone finds nothing when several do). */
+static void registry_drop(uintptr_t start)
+{
+    pthread_mutex_lock(&lock_mutex);
+    size_t found = SIZE_MAX, n = 0;
+    for (size_t i = 0; i < n_locks; i++)
+        if (locks[i].start == start) {
+            found = i;
+            n++;
+        }
+    if (n == 1 && --locks[found].count == 0) {
+        locks[found] = locks[--n_locks];
+        if (n_locks == 0) {
+            free(locks); /* an empty registry holds no memory */
+            locks = NULL;
+            cap_locks = 0;
+        }
+    }
+    pthread_mutex_unlock(&lock_mutex);
+}
+
+/* MemoryRegion::Lock from its agent checks on (the runtime is up and the
+ * arguments have passed the entry point's checks; *agent_ptr is NULL). */
+static hsa_status_t lock_range(void *host_ptr, size_t size, const hsa_agent_t *agents,
+                               int num_agent, void **agent_ptr)
+{
+    if (num_agent < 0)
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT; /* ROCR reads past the array: undefined */
+    bool any_gpu = false;
+    if (num_agent == 0) {
+        /* Every GPU. */
+        pthread_mutex_lock(&sim_rt.lock);
+        for (uint32_t i = 0; i < sim_rt.n_agents && !any_gpu; i++)
+            any_gpu = sim_rt.agents[i].type == HSA_DEVICE_TYPE_GPU;
+        pthread_mutex_unlock(&sim_rt.lock);
+    } else {
+        for (int i = 0; i < num_agent; i++) {
+            sim_agent *a = sim_agent_get(agents[i]);
+            if (!a)
+                return HSA_STATUS_ERROR_INVALID_AGENT;
+            any_gpu |= a->type == HSA_DEVICE_TYPE_GPU;
+        }
+    }
+    if (!any_gpu) {
+        /* No GPU to map to: nothing is registered. */
+        *agent_ptr = host_ptr;
+        return HSA_STATUS_SUCCESS;
+    }
+    /* hsaKmtRegisterMemoryWithFlags fails: ROCR returns HSA_STATUS_ERROR. */
+    if (!range_mapped((uintptr_t)host_ptr, size))
+        return HSA_STATUS_ERROR;
+    hsa_status_t st = registry_add((uintptr_t)host_ptr, size);
+    if (st == HSA_STATUS_SUCCESS)
+        *agent_ptr = host_ptr; /* ROCR: the userptr's GPU address (see the top) */
+    return st;
+}
+
+SIM_API hsa_status_t hsa_amd_memory_lock(void *host_ptr, size_t size, hsa_agent_t *agents,
+                                         int num_agent, void **agent_ptr)
+{
+    if (!sim_is_initialized())
+        return HSA_STATUS_ERROR_NOT_INITIALIZED;
+    if (size == 0 || !host_ptr || !agent_ptr)
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    *agent_ptr = NULL;
+    if ((agents && num_agent == 0) || (!agents && num_agent != 0))
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    return lock_range(host_ptr, size, agents, num_agent, agent_ptr);
+}
+
+SIM_API hsa_status_t hsa_amd_memory_lock_to_pool(void *host_ptr, size_t size,
+                                                 hsa_agent_t *agents, int num_agent,
+                                                 hsa_amd_memory_pool_t pool, uint32_t flags,
+                                                 void **agent_ptr)
+{
+    if (!sim_is_initialized())
+        return HSA_STATUS_ERROR_NOT_INITIALIZED;
+    if (size == 0 || !host_ptr || !agent_ptr || flags != 0)
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    *agent_ptr = NULL;
+    if ((agents && num_agent == 0) || (!agents && num_agent != 0))
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    sim_pool *p = sim_pool_get(pool.handle);
+    if (!p || p->owner->type != HSA_DEVICE_TYPE_CPU)
+        return (hsa_status_t)HSA_STATUS_ERROR_INVALID_MEMORY_POOL;
+    /* The pool only chooses coarse or fine grain for a first registration;
+     * a range already locked keeps its registration. */
+    return lock_range(host_ptr, size, agents, num_agent, agent_ptr);
+}
+
+SIM_API hsa_status_t hsa_amd_memory_unlock(void *host_ptr)
+{
+    if (!sim_is_initialized())
+        return HSA_STATUS_ERROR_NOT_INITIALIZED;
+    registry_drop((uintptr_t)host_ptr);
+    return HSA_STATUS_SUCCESS;
+}
