@@ -316,6 +316,32 @@ ROCHP_API rochp_status rochp_kernel_get_arg(const rochp_kernel *kernel, uint32_t
 ROCHP_API rochp_status rochp_kernel_object(rochp_kernel *kernel, rochp_device_id device,
                                            uint64_t *out);
 
+/* --- checkpoints ----------------------------------------------------------------------
+ * A checkpoint is a consistent point across the context's queues: every
+ * packet written before it has completed, and every buffer that may have
+ * been written since the previous checkpoint (by copy and write calls, by a
+ * journaled dispatch through a pointer argument its kernel may write, or by
+ * anything once a plain queue ran) is copied to a host shadow; the journals
+ * start over.  Call it where nothing else dispatches or writes buffers: if
+ * something does meanwhile it fails with ROCHP_ERROR_BUSY and the previous
+ * checkpoint stands, as it does when a device is lost during it. */
+typedef struct rochp_checkpoint_stats {
+    uint64_t buffers, bytes;               /* of the context */
+    uint64_t buffers_copied, bytes_copied; /* copied this time */
+    uint64_t packets;                      /* journaled packets it covered */
+    uint64_t ns;                           /* how long it took */
+} rochp_checkpoint_stats;
+
+/* Waits up to timeout_ns for the queues' work (ROCHP_ERROR_TIMEOUT); a
+ * queue that failed is its status.  stats may be NULL. */
+ROCHP_API rochp_status rochp_checkpoint(rochp_context *ctx, uint64_t timeout_ns,
+                                        rochp_checkpoint_stats *stats);
+/* Puts every buffer that has a shadow back as it was at the last checkpoint
+ * (buffers_copied/bytes_copied: what was restored).  A buffer on a lost
+ * device is ROCHP_ERROR_DEVICE_LOST. */
+ROCHP_API rochp_status rochp_checkpoint_restore(rochp_context *ctx,
+                                                rochp_checkpoint_stats *stats);
+
 /* Blocks until every event queued so far has been delivered to the
  * subscribers (not from a callback: ROCHP_ERROR_BUSY). */
 ROCHP_API rochp_status rochp_flush(rochp_context *ctx);

@@ -12,15 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/context.h"
-
-struct rochp_buffer {
-    rochp_context *ctx;
-    void *address; /* NULL once the runtime that made it is gone */
-    size_t size;
-    rochp_device_id device;
-    uint64_t agent; /* the hsa_agent_t whose pool holds it */
-};
+#include "compute/compute.h"
 
 typedef struct pool_query {
     const rochp_hsa *hsa;
@@ -65,7 +57,7 @@ static hsa_status_t find_cpu(hsa_agent_t agent, void *data)
     return HSA_STATUS_SUCCESS;
 }
 
-static uint64_t cpu_agent(rochp_context *ctx)
+uint64_t compute_cpu_agent(rochp_context *ctx)
 {
     uint64_t cpu = 0;
     void *args[2] = {&ctx->hsa, &cpu};
@@ -77,7 +69,7 @@ static uint64_t cpu_agent(rochp_context *ctx)
 rochp_status compute_device_agent(rochp_context *ctx, rochp_device_id device, uint64_t *agent)
 {
     if (device == ROCHP_HOST) {
-        *agent = cpu_agent(ctx);
+        *agent = compute_cpu_agent(ctx);
         return *agent ? ROCHP_OK
                       : rochp_set_errorf(ROCHP_ERROR_NOT_FOUND, "the runtime has no CPU agent");
     }
@@ -137,7 +129,7 @@ rochp_status compute_pool_memory(rochp_context *ctx, rochp_device_id device, boo
     /* Every agent of the context may touch it (kernels on any GPU, copies). */
     hsa_agent_t agents[257];
     uint32_t n = 0;
-    uint64_t cpu = cpu_agent(ctx);
+    uint64_t cpu = compute_cpu_agent(ctx);
     if (cpu)
         agents[n++] = (hsa_agent_t){cpu};
     pthread_mutex_lock(&ctx->lock);
@@ -232,6 +224,7 @@ static rochp_status buffer_free_ungated(rochp_buffer *b)
     pthread_mutex_unlock(&ctx->buffer_lock);
     if (b->address)
         ctx->hsa.amd_memory_pool_free(b->address);
+    shadow_free(ctx, &b->shadow);
     free(b);
     return ROCHP_OK;
 }
@@ -242,7 +235,10 @@ rochp_status rochp_buffer_free(rochp_buffer *b)
         return buffer_free_ungated(b);
     rochp_context *ctx = b->ctx;
     runtime_gate_enter(ctx);
-    return runtime_gate_leave(ctx, buffer_free_ungated(b));
+    pthread_mutex_lock(&ctx->checkpoint_lock); /* not while a checkpoint holds it */
+    rochp_status st = buffer_free_ungated(b);
+    pthread_mutex_unlock(&ctx->checkpoint_lock);
+    return runtime_gate_leave(ctx, st);
 }
 
 void *rochp_buffer_address(const rochp_buffer *b)
@@ -258,6 +254,17 @@ size_t rochp_buffer_size(const rochp_buffer *b)
 rochp_device_id rochp_buffer_device(const rochp_buffer *b)
 {
     return b ? b->device : ROCHP_HOST;
+}
+
+rochp_buffer *compute_buffer_at(rochp_context *ctx, const void *address)
+{
+    size_t i = find_index(ctx, address);
+    /* find_index: the first buffer starting after address */
+    if (i == 0)
+        return NULL;
+    rochp_buffer *b = ctx->buffers[i - 1];
+    uintptr_t a = (uintptr_t)address, start = (uintptr_t)b->address;
+    return b->address && a >= start && a - start < b->size ? b : NULL;
 }
 
 rochp_status rochp_buffer_find(rochp_context *ctx, const void *address, rochp_buffer **out,
@@ -286,9 +293,9 @@ rochp_status rochp_buffer_find(rochp_context *ctx, const void *address, rochp_bu
  * registry is asked before and after too: the runtime may learn of a loss
  * later than rochp and still run or complete the copy, whose bytes then
  * cannot be trusted. */
-static rochp_status engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
-                                rochp_device_id dst_device, const void *src, uint64_t src_agent,
-                                rochp_device_id src_device, size_t size)
+rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
+                                 rochp_device_id dst_device, const void *src, uint64_t src_agent,
+                                 rochp_device_id src_device, size_t size)
 {
     if (device_lost(ctx, dst_device) || device_lost(ctx, src_device))
         return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST, "a device of the copy has been lost");
@@ -316,6 +323,16 @@ static rochp_status engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agen
     return ROCHP_OK;
 }
 
+/* The next checkpoint copies it (marked before the write: a failed write
+ * may still have changed it). */
+static void mark_written(rochp_buffer *b)
+{
+    pthread_mutex_lock(&b->ctx->buffer_lock);
+    b->dirty = true;
+    b->ctx->buffer_writes++;
+    pthread_mutex_unlock(&b->ctx->buffer_lock);
+}
+
 static rochp_status check_range(const rochp_buffer *b, size_t offset, size_t size, const char *what)
 {
     if (!b->address)
@@ -341,7 +358,8 @@ static rochp_status buffer_copy_ungated(rochp_buffer *dst, size_t dst_offset, co
         st = check_range(src, src_offset, size, "rochp_buffer_copy (source)");
     if (st != ROCHP_OK || size == 0)
         return st;
-    return engine_copy(dst->ctx, (char *)dst->address + dst_offset, dst->agent, dst->device,
+    mark_written(dst);
+    return compute_engine_copy(dst->ctx, (char *)dst->address + dst_offset, dst->agent, dst->device,
                        (const char *)src->address + src_offset, src->agent, src->device, size);
 }
 
@@ -362,6 +380,8 @@ static rochp_status staged(rochp_buffer *b, size_t offset, void *host, size_t si
     rochp_status st = check_range(b, offset, size, to_buffer ? "rochp_buffer_write" : "rochp_buffer_read");
     if (st != ROCHP_OK || size == 0)
         return st;
+    if (to_buffer)
+        mark_written(b);
     if (b->device == ROCHP_HOST) {
         if (to_buffer)
             memcpy((char *)b->address + offset, host, size);
@@ -376,10 +396,10 @@ static rochp_status staged(rochp_buffer *b, size_t offset, void *host, size_t si
         return st;
     if (to_buffer) {
         memcpy(stage, host, size);
-        st = engine_copy(ctx, (char *)b->address + offset, b->agent, b->device, stage, cpu,
+        st = compute_engine_copy(ctx, (char *)b->address + offset, b->agent, b->device, stage, cpu,
                          ROCHP_HOST, size);
     } else {
-        st = engine_copy(ctx, stage, cpu, ROCHP_HOST, (char *)b->address + offset, b->agent,
+        st = compute_engine_copy(ctx, stage, cpu, ROCHP_HOST, (char *)b->address + offset, b->agent,
                          b->device, size);
         if (st == ROCHP_OK)
             memcpy(host, stage, size);
@@ -437,6 +457,7 @@ void buffers_free_all(rochp_context *ctx)
     for (size_t i = 0; i < ctx->n_buffers; i++) {
         if (ctx->buffers[i]->address && ctx->hsa_up)
             ctx->hsa.amd_memory_pool_free(ctx->buffers[i]->address);
+        shadow_free(ctx, &ctx->buffers[i]->shadow);
         free(ctx->buffers[i]);
     }
     free(ctx->buffers);

@@ -18,8 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/context.h"
-#include "rochp/rochp_dispatch.h"
+#include "compute/compute.h"
 
 #define DEFAULT_PACKETS 1024u
 #define DEFAULT_KERNARG_BYTES 256u
@@ -37,20 +36,6 @@ _Static_assert(offsetof(hsa_kernel_dispatch_packet_t, private_segment_size) == 2
                "rochp_dispatch_kernel starts as the packet's bytes 24..39");
 #define WAIT_SLICE_NS (20ull * 1000 * 1000)
 
-struct rochp_queue {
-    struct rochp_queue_ring ring; /* first: the inline path's view */
-    rochp_context *ctx;
-    rochp_device_id device;
-    rochp_queue_mode mode;
-    hsa_queue_t *hsa_queue; /* NULL once the runtime went */
-    void *kernarg_memory;
-    /* The write index and completion value as they were when the runtime
-     * went (re-enumeration), for the ring to point at from then on. */
-    volatile uint64_t dead_write_index;
-    int64_t dead_value;
-    hsa_status_t error; /* the runtime's report, under ctx->lock */
-    struct rochp_queue *next;
-};
 
 _Static_assert(offsetof(struct rochp_queue, ring) == 0, "rochp__ring casts the handle");
 
@@ -249,6 +234,7 @@ static rochp_status queue_create_ungated(rochp_context *ctx, rochp_device_id dev
     r->slot_mask = slots - 1;
     r->journal_start = __atomic_load_n(r->write_index, __ATOMIC_RELAXED);
     r->limit = r->journal_start + hq->size; /* nothing completed, nothing in flight */
+    q->checkpoint_id = r->journal_start;
 
     /* Listed only while the device is still there: a loss in between fails it now. */
     pthread_mutex_lock(&ctx->lock);
@@ -295,7 +281,10 @@ rochp_status rochp_queue_destroy(rochp_queue *q)
     (void)rochp_queue_wait_idle(q, 10ull * 1000 * 1000 * 1000);
     rochp_context *ctx = q->ctx;
     runtime_gate_enter(ctx);
-    return runtime_gate_leave(ctx, queue_destroy_ungated(q));
+    pthread_mutex_lock(&ctx->checkpoint_lock); /* not while a checkpoint holds it */
+    rochp_status st = queue_destroy_ungated(q);
+    pthread_mutex_unlock(&ctx->checkpoint_lock);
+    return runtime_gate_leave(ctx, st);
 }
 
 rochp_device_id rochp_queue_device(const rochp_queue *q)

@@ -48,6 +48,7 @@ static void teardown(rochp_context *ctx)
     registry_free(ctx);
     pthread_mutex_destroy(&ctx->rescan_lock);
     pthread_rwlock_destroy(&ctx->runtime_gate);
+    pthread_mutex_destroy(&ctx->checkpoint_lock);
     pthread_mutex_destroy(&ctx->buffer_lock);
     pthread_mutex_destroy(&ctx->module_lock);
     pthread_cond_destroy(&ctx->cond);
@@ -89,6 +90,7 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
     pthread_rwlockattr_setkind_np(&gate_attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&ctx->runtime_gate, &gate_attr);
     pthread_rwlockattr_destroy(&gate_attr);
+    pthread_mutex_init(&ctx->checkpoint_lock, NULL);
     pthread_mutex_init(&ctx->buffer_lock, NULL);
     pthread_mutex_init(&ctx->module_lock, NULL);
     ctx->wake_fd = -1;

@@ -28,6 +28,9 @@
  *                     dispatch path takes nothing: queues fail at a
  *                     re-enumeration, and the application must not dispatch
  *                     across one.
+ *   ctx->checkpoint_lock serialises checkpoints and restores against each
+ *                     other and against freeing buffers and destroying
+ *                     queues; taken after the runtime gate, before the rest.
  *   The queue list (compute/queue.c) is under ctx->lock, so that a device's
  *   loss and its queues' failure are one step.
  * No lock is taken on any dispatch path. */
@@ -90,6 +93,9 @@ struct rochp_context {
 
     pthread_mutex_t rescan_lock;
     pthread_rwlock_t runtime_gate;
+    pthread_mutex_t checkpoint_lock; /* compute/checkpoint.c */
+    uint64_t checkpoints;   /* completed, under ctx->lock */
+    uint64_t buffer_writes; /* copy and write calls so far, under buffer_lock */
     bool reenumerate_pending; /* watcher thread only: the policy is owed a try */
     int wake_fd; /* eventfd: wakes the watcher (stop, rescan requests) */
     struct uevent_listener *uevents; /* NULL: polling only (flag, or no netlink here) */

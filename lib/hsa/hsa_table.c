@@ -23,6 +23,8 @@ static const struct {
     ENTRY(amd_memory_pool_allocate, "hsa_amd_memory_pool_allocate"),
     ENTRY(amd_memory_pool_free, "hsa_amd_memory_pool_free"),
     ENTRY(amd_agents_allow_access, "hsa_amd_agents_allow_access"),
+    ENTRY(amd_memory_lock, "hsa_amd_memory_lock"),
+    ENTRY(amd_memory_unlock, "hsa_amd_memory_unlock"),
     ENTRY(amd_memory_async_copy, "hsa_amd_memory_async_copy"),
     ENTRY(signal_create, "hsa_signal_create"),
     ENTRY(signal_destroy, "hsa_signal_destroy"),

@@ -34,6 +34,9 @@ typedef struct rochp_hsa {
     hsa_status_t (*amd_memory_pool_free)(void *ptr);
     hsa_status_t (*amd_agents_allow_access)(uint32_t num_agents, const hsa_agent_t *agents,
                                             const uint32_t *flags, const void *ptr);
+    hsa_status_t (*amd_memory_lock)(void *host_ptr, size_t size, hsa_agent_t *agents,
+                                    int num_agent, void **agent_ptr);
+    hsa_status_t (*amd_memory_unlock)(void *host_ptr);
     hsa_status_t (*amd_memory_async_copy)(void *dst, hsa_agent_t dst_agent, const void *src,
                                           hsa_agent_t src_agent, size_t size,
                                           uint32_t num_dep_signals, const hsa_signal_t *dep_signals,

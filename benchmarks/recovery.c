@@ -1,0 +1,149 @@
+/* benchmarks/recovery: checkpoint and restore throughput against host
+ * memcpy of the same bytes, on hsasim.
+ *
+ *   recovery [--mib M] [--gpus G] [--repeat R]   (defaults 1024, 2, 3)
+ *
+ * M MiB of buffers, in 8 buffers spread over G simulated GPUs, are filled,
+ * checkpointed (all copied: the first checkpoint), then restored R times;
+ * the baseline is memcpy of the same bytes between two touched host
+ * buffers, R times.  Medians.  An incremental checkpoint after one buffer's
+ * write reports the bytes it copied.  Replay timings come with recovery
+ * (loss_to_first_replay_ms is null until then).  Prints one JSON object. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ops.h"
+#include "rochp/rochp.h"
+
+#define BUFFERS 8
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[n / 2];
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "recovery: %s: %s\n", what, rochp_last_error());
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    size_t mib = 1024;
+    unsigned gpus = 2, repeat = 3;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--mib") && i + 1 < argc)
+            mib = strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--gpus") && i + 1 < argc)
+            gpus = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+            repeat = (unsigned)strtoul(argv[++i], NULL, 10);
+        else {
+            fprintf(stderr, "usage: recovery [--mib M] [--gpus G] [--repeat R]\n");
+            return 2;
+        }
+    }
+    if (!mib || !gpus || gpus > 8 || !repeat || repeat > 100) {
+        fprintf(stderr, "recovery: --mib > 0, --gpus 1..8, --repeat 1..100\n");
+        return 2;
+    }
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/rochp-bench-recovery-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    rochp_error err = {0};
+    if (!mkdtemp(dir) ||
+        sim_create_model(dir, sim_model_find("mi300x"), gpus, 1, NULL, &err) != ROCHP_OK) {
+        fprintf(stderr, "recovery: cannot make a tree: %s\n", err.message);
+        return 1;
+    }
+    setenv("ROCHP_SYSFS_ROOT", dir, 1);
+    setenv("ROCHP_SIM_KERNEL", "silent", 1);
+    rochp_options o;
+    rochp_options_init(&o);
+    o.hsa_runtime = HSASIM_PATH;
+    o.flags = ROCHP_CONTEXT_NO_UEVENTS;
+    rochp_context *ctx;
+    if (rochp_context_create(&o, &ctx) != ROCHP_OK)
+        return fail("context");
+    rochp_device_info devs[8];
+    size_t n = 0;
+    if (rochp_device_list(ctx, devs, 8, &n) != ROCHP_OK || n != gpus)
+        return fail("devices");
+
+    size_t each = mib * 1024 * 1024 / BUFFERS;
+    rochp_buffer *b[BUFFERS];
+    unsigned char *pattern = malloc(each);
+    if (!pattern)
+        return fail("host memory");
+    for (int i = 0; i < BUFFERS; i++) {
+        memset(pattern, 0x11 * (i + 1), each);
+        if (rochp_buffer_alloc(ctx, devs[i % gpus].id, each, &b[i]) != ROCHP_OK ||
+            rochp_buffer_write(b[i], 0, pattern, each) != ROCHP_OK)
+            return fail("buffers");
+    }
+    rochp_checkpoint_stats full, inc, rs;
+    if (rochp_checkpoint(ctx, 60ull * 1000000000ull, &full) != ROCHP_OK)
+        return fail("checkpoint");
+    double *restore = calloc(repeat, sizeof *restore), *copy = calloc(repeat, sizeof *copy);
+    unsigned char *src = mmap(NULL, each * BUFFERS, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *dst = mmap(NULL, each * BUFFERS, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!restore || !copy || src == MAP_FAILED || dst == MAP_FAILED)
+        return fail("host memory");
+    memset(src, 1, each * BUFFERS);
+    memset(dst, 2, each * BUFFERS);
+    for (unsigned r = 0; r < repeat; r++) {
+        double t0 = now_s();
+        if (rochp_checkpoint_restore(ctx, &rs) != ROCHP_OK)
+            return fail("restore");
+        restore[r] = now_s() - t0;
+        t0 = now_s();
+        memcpy(dst, src, each * BUFFERS);
+        copy[r] = now_s() - t0;
+    }
+    /* Incremental: one buffer written since. */
+    memset(pattern, 0x77, each);
+    if (rochp_buffer_write(b[3], 0, pattern, each) != ROCHP_OK ||
+        rochp_checkpoint(ctx, 60ull * 1000000000ull, &inc) != ROCHP_OK)
+        return fail("incremental checkpoint");
+    double restore_s = median(restore, (int)repeat), memcpy_s = median(copy, (int)repeat);
+    printf("{\"benchmark\":\"recovery\",\"gpus\":%u,\"buffers\":%d,\"restore_bytes\":%llu,"
+           "\"restore_s\":%.4f,\"memcpy_s\":%.4f,\"restore_vs_memcpy\":%.3f,"
+           "\"checkpoint_full_bytes\":%llu,\"checkpoint_full_s\":%.4f,"
+           "\"checkpoint_incremental_bytes\":%llu,\"checkpoint_incremental_s\":%.4f,"
+           "\"loss_to_first_replay_ms\":null}\n",
+           gpus, BUFFERS, (unsigned long long)rs.bytes_copied, restore_s, memcpy_s,
+           restore_s / memcpy_s, (unsigned long long)full.bytes_copied, full.ns / 1e9,
+           (unsigned long long)inc.bytes_copied, inc.ns / 1e9);
+    for (int i = 0; i < BUFFERS; i++)
+        rochp_buffer_free(b[i]);
+    rochp_context_destroy(ctx);
+    munmap(src, each * BUFFERS);
+    munmap(dst, each * BUFFERS);
+    free(pattern);
+    free(restore);
+    free(copy);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : 1;
+}

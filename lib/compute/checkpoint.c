@@ -1,0 +1,485 @@
+/* Checkpoints: a consistent cut across the context's queues, and host
+ * shadows of the buffers written since the previous one.
+ *
+ * The cut is each queue's write index when the checkpoint starts.  The
+ * checkpoint waits for every packet before it, copies the buffers that work
+ * may have written, and then checks that no queue moved and no buffer was
+ * written meanwhile; if something did, the application dispatched during the
+ * checkpoint and it fails with ROCHP_ERROR_BUSY, the previous checkpoint
+ * standing.  New shadows replace the old ones only when all copies are done,
+ * so a loss during a checkpoint leaves the previous one whole.
+ *
+ * What was written since the previous checkpoint: buffers named by copy and
+ * write calls; buffers whose address a journaled dispatch passed in an
+ * argument the kernel may write (its metadata: a global buffer not
+ * read-only); and, since a plain queue keeps no record, every buffer once a
+ * plain queue has run anything.  A buffer without a shadow is always copied.
+ *
+ * Shadows are process memory, on the NUMA node of the buffer's GPU (the PCI
+ * device's numa_node, when the machine says), locked for the runtime's copy
+ * engines with hsa_amd_memory_lock (compute.h).  Copies from different
+ * devices run at once (issued together, then waited for).
+ *
+ * Locks: ctx->checkpoint_lock serialises checkpoints and restores against
+ * each other and against freeing buffers and destroying queues (which take
+ * it too), since they hold pointers to both across long waits.  The runtime
+ * gate is held for reading throughout. */
+#include <numa.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "compute/compute.h"
+
+#define CHECKPOINT_SLICE_NS (100ull * 1000 * 1000)
+
+typedef struct cut_queue {
+    rochp_queue *q;
+    uint64_t cut;
+} cut_queue;
+
+typedef struct copy_job {
+    rochp_buffer *b;
+    shadow fresh;
+    hsa_signal_t done; /* 0: copied by the CPU */
+    bool started;
+} copy_job;
+
+/* --- shadows ------------------------------------------------------------------------------- */
+static int numa_node_of(const rochp_context *ctx, rochp_device_id device)
+{
+    if (device == ROCHP_HOST || numa_available() < 0)
+        return -1;
+    rochp_device_info info;
+    if (rochp_device_get((rochp_context *)ctx, device, &info) != ROCHP_OK)
+        return -1;
+    char path[128];
+    snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/numa_node", info.pci);
+    FILE *f = fopen(path, "r");
+    int node = -1;
+    if (f) {
+        if (fscanf(f, "%d", &node) != 1)
+            node = -1;
+        fclose(f);
+    }
+    return node;
+}
+
+static rochp_status shadow_alloc(rochp_context *ctx, size_t size, int node, shadow *out)
+{
+    memset(out, 0, sizeof *out);
+    void *p = node >= 0 ? numa_alloc_onnode(size, node) : NULL;
+    if (!p) {
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                 -1, 0);
+        if (p == MAP_FAILED)
+            p = NULL;
+    }
+    if (!p)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+                                "checkpoint: no host memory for a %zu-byte shadow", size);
+    out->host = p;
+    out->size = size;
+    (void)ctx;
+    return ROCHP_OK;
+}
+
+/* Locked for the runtime's copy engines (once: the lock outlives a
+ * re-enumeration). */
+static rochp_status shadow_lock(rochp_context *ctx, shadow *s)
+{
+    if (s->agent)
+        return ROCHP_OK;
+    void *agent_ptr = NULL;
+    hsa_status_t hs = ctx->hsa.amd_memory_lock(s->host, s->size, NULL, 0, &agent_ptr);
+    if (hs != HSA_STATUS_SUCCESS || !agent_ptr)
+        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                "checkpoint: the runtime cannot lock %zu bytes of host memory "
+                                "for its copy engines: %s",
+                                s->size, rochp_hsa_status_text(&ctx->hsa, hs));
+    s->agent = agent_ptr;
+    return ROCHP_OK;
+}
+
+void shadow_free(rochp_context *ctx, shadow *s)
+{
+    if (!s->host)
+        return;
+    if (s->agent && ctx->hsa_up)
+        ctx->hsa.amd_memory_unlock(s->host);
+    /* numa_alloc_onnode is an mmap too: munmap frees either. */
+    munmap(s->host, s->size);
+    memset(s, 0, sizeof *s);
+}
+
+/* --- the cut ---------------------------------------------------------------------------------- */
+static rochp_status take_cut(rochp_context *ctx, cut_queue **out, size_t *n_out)
+{
+    pthread_mutex_lock(&ctx->lock);
+    size_t n = 0;
+    for (rochp_queue *q = ctx->queues; q; q = q->next)
+        n++;
+    cut_queue *cuts = calloc(n + 1, sizeof *cuts);
+    if (cuts) {
+        size_t i = 0;
+        for (rochp_queue *q = ctx->queues; q; q = q->next, i++) {
+            cuts[i].q = q;
+            cuts[i].cut = __atomic_load_n(q->ring.write_index, __ATOMIC_ACQUIRE);
+        }
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    if (!cuts)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: out of memory");
+    *out = cuts;
+    *n_out = n;
+    return ROCHP_OK;
+}
+
+static rochp_status wait_cut(const cut_queue *cuts, size_t n, uint64_t timeout_ns)
+{
+    uint64_t start = rochp_now_ns();
+    for (size_t i = 0; i < n; i++) {
+        uint64_t waited = rochp_now_ns() - start;
+        rochp_status st = queue_wait_written(cuts[i].q, cuts[i].cut,
+                                             waited < timeout_ns ? timeout_ns - waited : 0);
+        if (st != ROCHP_OK) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", rochp_last_error());
+            return rochp_set_errorf(st, "checkpoint: the work before it on the queue of device "
+                                        "%llu did not complete: %s",
+                                    (unsigned long long)rochp_queue_device(cuts[i].q), why);
+        }
+    }
+    return ROCHP_OK;
+}
+
+static bool cut_moved(rochp_context *ctx, const cut_queue *cuts, size_t n)
+{
+    bool moved = false;
+    pthread_mutex_lock(&ctx->lock);
+    for (size_t i = 0; i < n; i++)
+        moved |= __atomic_load_n(cuts[i].q->ring.write_index, __ATOMIC_ACQUIRE) != cuts[i].cut;
+    pthread_mutex_unlock(&ctx->lock);
+    return moved;
+}
+
+/* --- what was written ------------------------------------------------------------------------- */
+/* With ctx->buffer_lock held: the buffers a journaled dispatch's writable
+ * pointer arguments point into are dirty. */
+static void mark_dispatch(rochp_context *ctx, const rochp_journal_entry *e, const uint8_t *args)
+{
+    rochp_kernel_info info;
+    if (!e->kernel || rochp_kernel_get_info(e->kernel, &info) != ROCHP_OK)
+        return;
+    for (uint32_t a = 0; a < info.n_args; a++) {
+        rochp_kernel_arg arg;
+        if (rochp_kernel_get_arg(e->kernel, a, &arg) != ROCHP_OK ||
+            strcmp(arg.value_kind, "global_buffer") != 0 || arg.access == ROCHP_ACCESS_READ_ONLY ||
+            arg.size != sizeof(uint64_t) || arg.offset + sizeof(uint64_t) > e->args_size)
+            continue;
+        uint64_t address;
+        memcpy(&address, args + arg.offset, sizeof address);
+        rochp_buffer *b = compute_buffer_at(ctx, (const void *)(uintptr_t)address);
+        if (b)
+            b->dirty = true;
+    }
+}
+
+/* With ctx->buffer_lock held: marks what the work since the last checkpoint
+ * may have written; false when a plain queue ran (everything is dirty). */
+static bool mark_journaled(rochp_context *ctx, const cut_queue *cuts, size_t n, uint64_t *packets)
+{
+    bool all = false;
+    for (size_t i = 0; i < n; i++) {
+        rochp_queue *q = cuts[i].q;
+        if (cuts[i].cut == q->checkpoint_id)
+            continue;
+        if (!q->ring.journal) {
+            all = true;
+            continue;
+        }
+        uint64_t from = __atomic_load_n(&q->ring.journal_start, __ATOMIC_RELAXED);
+        *packets += cuts[i].cut - from;
+        for (uint64_t id = from; id < cuts[i].cut; id++) {
+            uint64_t slot = id & q->ring.slot_mask;
+            const rochp_journal_entry *e = &q->ring.journal[slot];
+            if (e->kind == ROCHP_JOURNAL_DISPATCH && q->ring.kernargs)
+                mark_dispatch(ctx, e, q->ring.kernargs + (slot << q->ring.kernarg_shift));
+        }
+    }
+    return !all;
+}
+
+/* --- copies ------------------------------------------------------------------------------------ */
+static rochp_status start_copy(rochp_context *ctx, copy_job *j, uint64_t cpu)
+{
+    rochp_buffer *b = j->b;
+    rochp_status st = shadow_alloc(ctx, b->size, numa_node_of(ctx, b->device), &j->fresh);
+    if (st != ROCHP_OK)
+        return st;
+    if (b->device == ROCHP_HOST) {
+        memcpy(j->fresh.host, b->address, b->size);
+        j->started = true;
+        return ROCHP_OK;
+    }
+    st = shadow_lock(ctx, &j->fresh);
+    if (st != ROCHP_OK)
+        return st;
+    if (ctx->hsa.signal_create(1, 0, NULL, &j->done) != HSA_STATUS_SUCCESS)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: cannot create a signal");
+    hsa_status_t hs = ctx->hsa.amd_memory_async_copy(j->fresh.agent, (hsa_agent_t){cpu}, b->address,
+                                                     (hsa_agent_t){b->agent}, b->size, 0, NULL,
+                                                     j->done);
+    if (hs != HSA_STATUS_SUCCESS) {
+        ctx->hsa.signal_destroy(j->done);
+        j->done.handle = 0;
+        return rochp_set_errorf(ROCHP_ERROR_IO,
+                                "checkpoint: the copy of a %zu-byte buffer of device %llu could "
+                                "not start: %s",
+                                b->size, (unsigned long long)b->device,
+                                rochp_hsa_status_text(&ctx->hsa, hs));
+    }
+    j->started = true;
+    return ROCHP_OK;
+}
+
+static bool device_present(rochp_context *ctx, rochp_device_id device)
+{
+    rochp_device_info info;
+    return device == ROCHP_HOST ||
+           (rochp_device_get(ctx, device, &info) == ROCHP_OK &&
+            info.state == ROCHP_DEVICE_PRESENT);
+}
+
+/* Waits for every started copy; a lost device's copy never ends, and its
+ * shadow may still be written by the engine: *abandoned marks it kept. */
+static rochp_status wait_copies(rochp_context *ctx, copy_job *jobs, size_t n, bool *abandoned)
+{
+    rochp_status st = ROCHP_OK;
+    for (size_t i = 0; i < n; i++) {
+        copy_job *j = &jobs[i];
+        if (!j->done.handle)
+            continue;
+        while (ctx->hsa.signal_wait_scacquire(j->done, HSA_SIGNAL_CONDITION_EQ, 0,
+                                              CHECKPOINT_SLICE_NS, HSA_WAIT_STATE_BLOCKED) != 0) {
+            if (!device_present(ctx, j->b->device)) {
+                abandoned[i] = true;
+                st = rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+                                      "checkpoint: device %llu was lost while its buffers were "
+                                      "copied; the previous checkpoint stands",
+                                      (unsigned long long)j->b->device);
+                break;
+            }
+        }
+        if (!abandoned[i]) {
+            ctx->hsa.signal_destroy(j->done);
+            j->done.handle = 0;
+        }
+    }
+    return st;
+}
+
+/* --- the checkpoint ----------------------------------------------------------------------------- */
+static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
+                                     rochp_checkpoint_stats *stats)
+{
+    uint64_t t0 = rochp_now_ns();
+    cut_queue *cuts = NULL;
+    size_t n_cuts = 0;
+    copy_job *jobs = NULL;
+    bool *abandoned = NULL;
+    size_t n_jobs = 0;
+    rochp_status st = take_cut(ctx, &cuts, &n_cuts);
+    if (st == ROCHP_OK)
+        st = wait_cut(cuts, n_cuts, timeout_ns);
+
+    /* What to copy, and the write count to check the cut against. */
+    uint64_t packets = 0, writes_before = 0;
+    if (st == ROCHP_OK) {
+        pthread_mutex_lock(&ctx->buffer_lock);
+        bool selective = mark_journaled(ctx, cuts, n_cuts, &packets);
+        jobs = calloc(ctx->n_buffers + 1, sizeof *jobs);
+        abandoned = calloc(ctx->n_buffers + 1, sizeof *abandoned);
+        if (jobs && abandoned) {
+            for (size_t i = 0; i < ctx->n_buffers; i++) {
+                rochp_buffer *b = ctx->buffers[i];
+                stats->buffers++;
+                stats->bytes += b->size;
+                if (b->address && (!selective || b->dirty || !b->shadow.host))
+                    jobs[n_jobs++].b = b;
+            }
+        } else {
+            st = rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: out of memory");
+        }
+        writes_before = ctx->buffer_writes;
+        pthread_mutex_unlock(&ctx->buffer_lock);
+    }
+    uint64_t cpu = st == ROCHP_OK ? compute_cpu_agent(ctx) : 0;
+    for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++)
+        st = start_copy(ctx, &jobs[i], cpu);
+    if (jobs) {
+        rochp_status waited = wait_copies(ctx, jobs, n_jobs, abandoned);
+        if (st == ROCHP_OK)
+            st = waited;
+    }
+    if (st == ROCHP_OK) {
+        pthread_mutex_lock(&ctx->buffer_lock);
+        bool written = ctx->buffer_writes != writes_before;
+        pthread_mutex_unlock(&ctx->buffer_lock);
+        if (written || cut_moved(ctx, cuts, n_cuts))
+            st = rochp_set_errorf(ROCHP_ERROR_BUSY,
+                                  "checkpoint: work was dispatched or buffers written while it "
+                                  "ran, so its copies are not one consistent point; the previous "
+                                  "checkpoint stands (checkpoint where nothing else runs)");
+    }
+    if (st == ROCHP_OK) {
+        /* Commit: the new shadows replace the old, the journals start over. */
+        pthread_mutex_lock(&ctx->buffer_lock);
+        for (size_t i = 0; i < n_jobs; i++) {
+            rochp_buffer *b = jobs[i].b;
+            shadow_free(ctx, &b->shadow);
+            b->shadow = jobs[i].fresh;
+            memset(&jobs[i].fresh, 0, sizeof jobs[i].fresh);
+            b->dirty = false;
+            stats->buffers_copied++;
+            stats->bytes_copied += b->size;
+        }
+        pthread_mutex_unlock(&ctx->buffer_lock);
+        for (size_t i = 0; i < n_cuts; i++) {
+            rochp_queue *q = cuts[i].q;
+            if (q->ring.journal)
+                __atomic_store_n(&q->ring.journal_start, cuts[i].cut, __ATOMIC_RELAXED);
+            q->checkpoint_id = cuts[i].cut;
+        }
+        stats->packets = packets;
+        pthread_mutex_lock(&ctx->lock);
+        ctx->checkpoints++;
+        pthread_mutex_unlock(&ctx->lock);
+    }
+    for (size_t i = 0; i < n_jobs; i++) {
+        if (abandoned[i])
+            continue; /* the engine may still write it: kept */
+        if (jobs[i].done.handle)
+            ctx->hsa.signal_destroy(jobs[i].done);
+        shadow_free(ctx, &jobs[i].fresh);
+    }
+    free(jobs);
+    free(abandoned);
+    free(cuts);
+    stats->ns = rochp_now_ns() - t0;
+    return st;
+}
+
+rochp_status rochp_checkpoint(rochp_context *ctx, uint64_t timeout_ns,
+                              rochp_checkpoint_stats *stats)
+{
+    if (!ctx)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_checkpoint: ctx is NULL");
+    if (!ctx->hsa_up)
+        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                "rochp_checkpoint: this context has no HSA runtime");
+    rochp_checkpoint_stats local;
+    memset(&local, 0, sizeof local);
+    runtime_gate_enter(ctx);
+    pthread_mutex_lock(&ctx->checkpoint_lock);
+    rochp_status st = checkpoint_gated(ctx, timeout_ns, &local);
+    pthread_mutex_unlock(&ctx->checkpoint_lock);
+    runtime_gate_leave(ctx, ROCHP_OK);
+    if (stats)
+        *stats = local;
+    return st;
+}
+
+/* --- restore --------------------------------------------------------------------------------- */
+static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *stats)
+{
+    uint64_t t0 = rochp_now_ns();
+    pthread_mutex_lock(&ctx->buffer_lock);
+    size_t n = ctx->n_buffers, n_jobs = 0;
+    copy_job *jobs = calloc(n + 1, sizeof *jobs);
+    bool *abandoned = calloc(n + 1, sizeof *abandoned);
+    rochp_status st = jobs && abandoned ? ROCHP_OK
+                                        : rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+                                                           "rochp_checkpoint_restore: out of memory");
+    for (size_t i = 0; i < n && st == ROCHP_OK; i++) {
+        rochp_buffer *b = ctx->buffers[i];
+        stats->buffers++;
+        stats->bytes += b->size;
+        if (b->shadow.host && b->address)
+            jobs[n_jobs++].b = b;
+    }
+    pthread_mutex_unlock(&ctx->buffer_lock);
+    uint64_t cpu = st == ROCHP_OK ? compute_cpu_agent(ctx) : 0;
+    for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++) {
+        rochp_buffer *b = jobs[i].b;
+        if (b->device == ROCHP_HOST) {
+            memcpy(b->address, b->shadow.host, b->size);
+            continue;
+        }
+        if (!device_present(ctx, b->device)) {
+            st = rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+                                  "rochp_checkpoint_restore: device %llu has been lost",
+                                  (unsigned long long)b->device);
+            break;
+        }
+        st = shadow_lock(ctx, &b->shadow);
+        if (st == ROCHP_OK && ctx->hsa.signal_create(1, 0, NULL, &jobs[i].done) != HSA_STATUS_SUCCESS)
+            st = rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+                                  "rochp_checkpoint_restore: cannot create a signal");
+        if (st != ROCHP_OK)
+            break;
+        hsa_status_t hs = ctx->hsa.amd_memory_async_copy(b->address, (hsa_agent_t){b->agent},
+                                                         b->shadow.agent, (hsa_agent_t){cpu},
+                                                         b->size, 0, NULL, jobs[i].done);
+        if (hs != HSA_STATUS_SUCCESS) {
+            ctx->hsa.signal_destroy(jobs[i].done);
+            jobs[i].done.handle = 0;
+            st = rochp_set_errorf(ROCHP_ERROR_IO, "rochp_checkpoint_restore: a copy could not "
+                                                  "start: %s",
+                                  rochp_hsa_status_text(&ctx->hsa, hs));
+        }
+    }
+    if (jobs) {
+        rochp_status waited = wait_copies(ctx, jobs, n_jobs, abandoned);
+        if (st == ROCHP_OK)
+            st = waited;
+    }
+    if (st == ROCHP_OK) {
+        pthread_mutex_lock(&ctx->buffer_lock);
+        for (size_t i = 0; i < n_jobs; i++) {
+            /* As they were at the checkpoint: nothing written since. */
+            jobs[i].b->dirty = false;
+            stats->buffers_copied++;
+            stats->bytes_copied += jobs[i].b->size;
+        }
+        pthread_mutex_unlock(&ctx->buffer_lock);
+    }
+    for (size_t i = 0; i < n_jobs; i++)
+        if (jobs[i].done.handle && !abandoned[i])
+            ctx->hsa.signal_destroy(jobs[i].done);
+    free(jobs);
+    free(abandoned);
+    stats->ns = rochp_now_ns() - t0;
+    return st;
+}
+
+rochp_status rochp_checkpoint_restore(rochp_context *ctx, rochp_checkpoint_stats *stats)
+{
+    if (!ctx)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_checkpoint_restore: ctx is NULL");
+    if (!ctx->hsa_up)
+        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                "rochp_checkpoint_restore: this context has no HSA runtime");
+    rochp_checkpoint_stats local;
+    memset(&local, 0, sizeof local);
+    runtime_gate_enter(ctx);
+    pthread_mutex_lock(&ctx->checkpoint_lock);
+    rochp_status st = restore_gated(ctx, &local);
+    pthread_mutex_unlock(&ctx->checkpoint_lock);
+    runtime_gate_leave(ctx, ROCHP_OK);
+    if (stats)
+        *stats = local;
+    return st;
+}

@@ -1,0 +1,59 @@
+/* Managed objects' internals, shared by buffer.c, queue.c and checkpoint.c
+ * (locks: see core/context.h). */
+#ifndef ROCHP_COMPUTE_COMPUTE_H
+#define ROCHP_COMPUTE_COMPUTE_H
+
+#include "core/context.h"
+#include "rochp/rochp_dispatch.h"
+
+/* A host copy of a buffer at the last checkpoint: process memory (on the
+ * NUMA node nearest the buffer's GPU), locked for the runtime's copy engines
+ * with hsa_amd_memory_lock, whose GPU-side address (agent, not host, on a
+ * discrete GPU) the copies use.  A lock outlives hsa_shut_down (ROCR keeps
+ * no record; libhsakmt and the kernel keep the pinning for the process), so
+ * a shadow survives a re-enumeration whole. */
+typedef struct shadow {
+    void *host;
+    void *agent; /* NULL: not locked (host buffers need no lock) */
+    size_t size;
+} shadow;
+
+struct rochp_buffer {
+    rochp_context *ctx;
+    void *address; /* NULL once the runtime that made it is gone */
+    size_t size;
+    rochp_device_id device;
+    uint64_t agent; /* the hsa_agent_t whose pool holds it */
+    /* checkpoint state, under ctx->buffer_lock */
+    bool dirty;    /* written by a copy or write call since the last checkpoint */
+    shadow shadow; /* host == NULL: none yet */
+};
+
+struct rochp_queue {
+    struct rochp_queue_ring ring; /* first: the inline path's view */
+    rochp_context *ctx;
+    rochp_device_id device;
+    rochp_queue_mode mode;
+    hsa_queue_t *hsa_queue; /* NULL once the runtime went */
+    void *kernarg_memory;
+    /* The write index and completion value as they were when the runtime
+     * went (re-enumeration), for the ring to point at from then on. */
+    volatile uint64_t dead_write_index;
+    int64_t dead_value;
+    hsa_status_t error;       /* the runtime's report, under ctx->lock */
+    uint64_t checkpoint_id;   /* the write index at the last checkpoint */
+    struct rochp_queue *next; /* ctx->queues, under ctx->lock */
+};
+
+/* buffer.c -- an async copy on the runtime's engines, waited for in slices
+ * that end when either device is lost. */
+rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
+                                 rochp_device_id dst_device, const void *src, uint64_t src_agent,
+                                 rochp_device_id src_device, size_t size);
+/* With ctx->buffer_lock held: the buffer holding address, or NULL. */
+rochp_buffer *compute_buffer_at(rochp_context *ctx, const void *address);
+/* The CPU agent of the runtime (0: none). */
+uint64_t compute_cpu_agent(rochp_context *ctx);
+void shadow_free(rochp_context *ctx, shadow *s);
+
+#endif
