@@ -103,7 +103,7 @@ typedef struct rochp_journal_entry {
 
 struct rochp_queue_ring {
     /* written by the inline path (the refreshed limit) */
-    uint64_t limit; /* ids below it have room; 0 once the queue failed */
+    uint64_t limit; /* ring indexes below it have room; 0 once the queue failed */
     uint8_t pad_[56];
     /* read-only after creation, unless noted */
     hsa_kernel_dispatch_packet_t *packets;
@@ -119,7 +119,11 @@ struct rochp_queue_ring {
     uint32_t kernarg_stride;
     uint32_t failed;        /* 0, or minus the status a dispatch gets (set by the library) */
     uint64_t slot_mask;     /* kernarg slots - 1 (the packet mask, or the journal's) */
-    uint64_t journal_start; /* first id since the last checkpoint (set by the library) */
+    uint64_t journal_start; /* ring index of the first packet since the last checkpoint */
+    /* A packet's id (the application's numbering, completions) is its ring
+     * index + id_offset: a queue rebuilt by recovery keeps the numbering, its
+     * completion signal starting that far down.  All else is in ring indexes. */
+    uint64_t id_offset;
 };
 
 /* --- the queue API (library calls) ---------------------------------------------- */
@@ -206,7 +210,8 @@ rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
             __atomic_store_n(&r->limit, 0, __ATOMIC_SEQ_CST);
             return (rochp_status)-(int32_t)failed;
         }
-        uint64_t limit = rochp__completed(r) + r->mask + 1;
+        /* in ring indexes, as the fast path compares */
+        uint64_t limit = rochp__completed(r) - r->id_offset + r->mask + 1;
         if (w < limit) {
             __atomic_store_n(&r->limit, limit, __ATOMIC_SEQ_CST);
             failed = __atomic_load_n(&r->failed, __ATOMIC_SEQ_CST);
@@ -225,7 +230,8 @@ rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
 
 /* Takes a packet id: a plain queue the next one; a journaled one checks the
  * journal and takes it at once, as a full journal must not take an id. */
-ROCHP__INLINE rochp_status rochp__take_id(struct rochp_queue_ring *r, bool journaled, uint64_t *id)
+ROCHP__INLINE rochp_status rochp__take_id(struct rochp_queue_ring *r, bool journaled,
+                                          uint64_t *ring_index)
 {
     uint64_t w;
     if (journaled) {
@@ -242,13 +248,13 @@ ROCHP__INLINE rochp_status rochp__take_id(struct rochp_queue_ring *r, bool journ
     } else {
         w = __atomic_fetch_add(r->write_index, 1, __ATOMIC_RELAXED);
     }
-    *id = w;
+    *ring_index = w;
     return ROCHP_OK;
 }
 
-/* Is there room for packet id w?  The limit was stored with release after an
- * acquire of the completion count: kernarg slots below it are no longer read
- * by the device. */
+/* Is there room for the packet at ring index w?  The limit was stored with
+ * release after an acquire of the completion count: kernarg slots below it
+ * are no longer read by the device. */
 ROCHP__INLINE bool rochp__has_room(struct rochp_queue_ring *r, uint64_t w)
 {
     return __builtin_expect(w < __atomic_load_n(&r->limit, __ATOMIC_ACQUIRE), 1);
@@ -261,15 +267,17 @@ static inline uint32_t rochp__header(uint32_t type)
            (HSA_FENCE_SCOPE_SYSTEM << HSA_PACKET_HEADER_SCRELEASE_FENCE_SCOPE);
 }
 
-/* Writes dispatch packet id (reserved, with room) and rings the doorbell. */
+/* Writes dispatch packet id (reserved at ring index w, with room) and rings
+ * the doorbell. */
 ROCHP__INLINE rochp_status rochp__write_dispatch(struct rochp_queue_ring *r, bool journaled,
                                                  const rochp_dispatch_kernel *k,
                                                  const rochp_launch *launch, const void *args,
                                                  size_t args_size, rochp_completion *done,
-                                                 uint64_t id)
+                                                 uint64_t w)
 {
-    /* A plain queue has a kernarg slot per packet: one index for both. */
-    uint64_t slot = id & (journaled ? r->slot_mask : r->mask);
+    /* A plain queue has a kernarg slot per packet; a journaled one's follow
+     * the journal. */
+    uint64_t slot = w & (journaled ? r->slot_mask : r->mask);
     uint8_t *kernarg = r->kernargs + (slot << r->kernarg_shift);
     memcpy(kernarg, args, args_size);
     if (journaled) {
@@ -279,7 +287,7 @@ ROCHP__INLINE rochp_status rochp__write_dispatch(struct rochp_queue_ring *r, boo
         e->kernel = k->kernel;
         e->launch = *launch;
     }
-    hsa_kernel_dispatch_packet_t *p = &r->packets[journaled ? id & r->mask : slot];
+    hsa_kernel_dispatch_packet_t *p = &r->packets[journaled ? w & r->mask : slot];
     memcpy((uint8_t *)p + 4, launch, sizeof *launch);
     memcpy(&p->private_segment_size, k, 16);
     p->kernarg_address = kernarg;
@@ -290,9 +298,9 @@ ROCHP__INLINE rochp_status rochp__write_dispatch(struct rochp_queue_ring *r, boo
                      __ATOMIC_RELEASE);
     if (done) {
         done->queue = (rochp_queue *)(void *)r;
-        done->id = id;
+        done->id = w + r->id_offset;
     }
-    r->doorbell_store(r->doorbell, (hsa_signal_value_t)id);
+    r->doorbell_store(r->doorbell, (hsa_signal_value_t)w);
     return ROCHP_OK;
 }
 
@@ -301,12 +309,12 @@ ROCHP__INLINE rochp_status rochp__write_dispatch(struct rochp_queue_ring *r, boo
 static __attribute__((noinline, cold, unused)) rochp_status
 rochp__dispatch_after_wait(struct rochp_queue_ring *r, bool journaled,
                            const rochp_dispatch_kernel *k, const rochp_launch *launch,
-                           const void *args, size_t args_size, rochp_completion *done, uint64_t id)
+                           const void *args, size_t args_size, rochp_completion *done, uint64_t w)
 {
-    rochp_status st = rochp__wait_room(r, id);
+    rochp_status st = rochp__wait_room(r, w);
     if (st != ROCHP_OK)
         return st;
-    return rochp__write_dispatch(r, journaled, k, launch, args, args_size, done, id);
+    return rochp__write_dispatch(r, journaled, k, launch, args, args_size, done, w);
 }
 
 /* The dispatch itself, with the queue's mode known. */
@@ -315,13 +323,13 @@ ROCHP__INLINE rochp_status rochp__dispatch(struct rochp_queue_ring *r, bool jour
                                            const rochp_launch *launch, const void *args,
                                            size_t args_size, rochp_completion *done)
 {
-    uint64_t id;
-    rochp_status st = rochp__take_id(r, journaled, &id);
+    uint64_t w;
+    rochp_status st = rochp__take_id(r, journaled, &w);
     if (__builtin_expect(st != ROCHP_OK, 0))
         return st;
-    if (!rochp__has_room(r, id))
-        return rochp__dispatch_after_wait(r, journaled, k, launch, args, args_size, done, id);
-    return rochp__write_dispatch(r, journaled, k, launch, args, args_size, done, id);
+    if (!rochp__has_room(r, w))
+        return rochp__dispatch_after_wait(r, journaled, k, launch, args, args_size, done, w);
+    return rochp__write_dispatch(r, journaled, k, launch, args, args_size, done, w);
 }
 
 /* Dispatches kernel k (bound to this queue) with launch geometry, copying
@@ -351,21 +359,21 @@ static inline rochp_status rochp_dispatch_barrier(rochp_queue *queue, const roch
 {
     struct rochp_queue_ring *r = rochp__ring(queue);
     const struct rochp_queue_ring *d = rochp__ring(dep->queue);
-    uint64_t id;
-    rochp_status st = rochp__take_id(r, r->journal != NULL, &id);
-    if (st == ROCHP_OK && !rochp__has_room(r, id))
-        st = rochp__wait_room(r, id);
+    uint64_t w;
+    rochp_status st = rochp__take_id(r, r->journal != NULL, &w);
+    if (st == ROCHP_OK && !rochp__has_room(r, w))
+        st = rochp__wait_room(r, w);
     if (st != ROCHP_OK)
         return st;
     if (r->journal) {
-        rochp_journal_entry *e = &r->journal[id & r->slot_mask];
+        rochp_journal_entry *e = &r->journal[w & r->slot_mask];
         memset(e, 0, sizeof *e);
         e->kind = ROCHP_JOURNAL_BARRIER;
         e->dep_queue = dep->queue;
         e->dep_id = dep->id;
     }
     hsa_amd_barrier_value_packet_t *p =
-        (hsa_amd_barrier_value_packet_t *)(void *)&r->packets[id & r->mask];
+        (hsa_amd_barrier_value_packet_t *)(void *)&r->packets[w & r->mask];
     p->reserved0 = 0;
     p->signal = d->completion;
     /* dep is done when the count is below base - dep->id */
@@ -380,10 +388,10 @@ static inline rochp_status rochp_dispatch_barrier(rochp_queue *queue, const roch
                      rochp__header(HSA_PACKET_TYPE_VENDOR_SPECIFIC) |
                          ((uint32_t)HSA_AMD_PACKET_TYPE_BARRIER_VALUE << 16),
                      __ATOMIC_RELEASE);
-    r->doorbell_store(r->doorbell, (hsa_signal_value_t)id);
+    r->doorbell_store(r->doorbell, (hsa_signal_value_t)w);
     if (done) {
         done->queue = queue;
-        done->id = id;
+        done->id = w + r->id_offset;
     }
     return ROCHP_OK;
 }

@@ -36,7 +36,7 @@
 
 typedef struct cut_queue {
     rochp_queue *q;
-    uint64_t cut;
+    uint64_t cut; /* the ring's write index */
 } cut_queue;
 
 typedef struct copy_job {
@@ -125,7 +125,7 @@ static rochp_status take_cut(rochp_context *ctx, cut_queue **out, size_t *n_out)
         size_t i = 0;
         for (rochp_queue *q = ctx->queues; q; q = q->next, i++) {
             cuts[i].q = q;
-            cuts[i].cut = __atomic_load_n(q->ring.write_index, __ATOMIC_ACQUIRE);
+            cuts[i].cut = queue_next_index(q);
         }
     }
     pthread_mutex_unlock(&ctx->lock);
@@ -141,7 +141,8 @@ static rochp_status wait_cut(const cut_queue *cuts, size_t n, uint64_t timeout_n
     uint64_t start = rochp_now_ns();
     for (size_t i = 0; i < n; i++) {
         uint64_t waited = rochp_now_ns() - start;
-        rochp_status st = queue_wait_written(cuts[i].q, cuts[i].cut,
+        const rochp_queue *q = cuts[i].q;
+        rochp_status st = queue_wait_written(cuts[i].q, cuts[i].cut + q->ring.id_offset,
                                              waited < timeout_ns ? timeout_ns - waited : 0);
         if (st != ROCHP_OK) {
             char why[512];
@@ -159,7 +160,7 @@ static bool cut_moved(rochp_context *ctx, const cut_queue *cuts, size_t n)
     bool moved = false;
     pthread_mutex_lock(&ctx->lock);
     for (size_t i = 0; i < n; i++)
-        moved |= __atomic_load_n(cuts[i].q->ring.write_index, __ATOMIC_ACQUIRE) != cuts[i].cut;
+        moved |= queue_next_index(cuts[i].q) != cuts[i].cut;
     pthread_mutex_unlock(&ctx->lock);
     return moved;
 }
@@ -193,7 +194,7 @@ static bool mark_journaled(rochp_context *ctx, const cut_queue *cuts, size_t n, 
     bool all = false;
     for (size_t i = 0; i < n; i++) {
         rochp_queue *q = cuts[i].q;
-        if (cuts[i].cut == q->checkpoint_id)
+        if (cuts[i].cut == q->checkpoint_index)
             continue;
         if (!q->ring.journal) {
             all = true;
@@ -201,8 +202,8 @@ static bool mark_journaled(rochp_context *ctx, const cut_queue *cuts, size_t n, 
         }
         uint64_t from = __atomic_load_n(&q->ring.journal_start, __ATOMIC_RELAXED);
         *packets += cuts[i].cut - from;
-        for (uint64_t id = from; id < cuts[i].cut; id++) {
-            uint64_t slot = id & q->ring.slot_mask;
+        for (uint64_t w = from; w < cuts[i].cut; w++) {
+            uint64_t slot = w & q->ring.slot_mask;
             const rochp_journal_entry *e = &q->ring.journal[slot];
             if (e->kind == ROCHP_JOURNAL_DISPATCH && q->ring.kernargs)
                 mark_dispatch(ctx, e, q->ring.kernargs + (slot << q->ring.kernarg_shift));
@@ -350,7 +351,7 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
             rochp_queue *q = cuts[i].q;
             if (q->ring.journal)
                 __atomic_store_n(&q->ring.journal_start, cuts[i].cut, __ATOMIC_RELAXED);
-            q->checkpoint_id = cuts[i].cut;
+            q->checkpoint_index = cuts[i].cut;
         }
         stats->packets = packets;
         pthread_mutex_lock(&ctx->lock);

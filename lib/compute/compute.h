@@ -41,9 +41,21 @@ struct rochp_queue {
     volatile uint64_t dead_write_index;
     int64_t dead_value;
     hsa_status_t error;       /* the runtime's report, under ctx->lock */
-    uint64_t checkpoint_id;   /* the write index at the last checkpoint */
+    uint64_t checkpoint_index; /* the ring's write index at the last checkpoint */
     struct rochp_queue *next; /* ctx->queues, under ctx->lock */
 };
+
+/* The ring index of the queue's next packet, and its id (the application's
+ * numbering). */
+static inline uint64_t queue_next_index(const rochp_queue *q)
+{
+    return __atomic_load_n(q->ring.write_index, __ATOMIC_ACQUIRE);
+}
+
+static inline uint64_t queue_next_id(const rochp_queue *q)
+{
+    return queue_next_index(q) + q->ring.id_offset;
+}
 
 /* buffer.c -- an async copy on the runtime's engines, waited for in slices
  * that end when either device is lost. */

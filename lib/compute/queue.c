@@ -234,7 +234,7 @@ static rochp_status queue_create_ungated(rochp_context *ctx, rochp_device_id dev
     r->slot_mask = slots - 1;
     r->journal_start = __atomic_load_n(r->write_index, __ATOMIC_RELAXED);
     r->limit = r->journal_start + hq->size; /* nothing completed, nothing in flight */
-    q->checkpoint_id = r->journal_start;
+    q->checkpoint_index = r->journal_start;
 
     /* Listed only while the device is still there: a loss in between fails it now. */
     pthread_mutex_lock(&ctx->lock);
@@ -413,11 +413,20 @@ rochp_status queue_wait_written(rochp_queue *q, uint64_t written, uint64_t timeo
     return written ? wait_count(q, written - 1, timeout_ns, false) : ROCHP_OK;
 }
 
-/* The queue's write index (the runtime's memory: read under the gate). */
+/* The queue's next id, or ring index (the runtime's memory: read under the
+ * gate). */
 static uint64_t written(rochp_queue *q)
 {
     runtime_gate_enter(q->ctx);
-    uint64_t w = __atomic_load_n(q->ring.write_index, __ATOMIC_ACQUIRE);
+    uint64_t id = queue_next_id(q);
+    runtime_gate_leave(q->ctx, ROCHP_OK);
+    return id;
+}
+
+static uint64_t written_index(rochp_queue *q)
+{
+    runtime_gate_enter(q->ctx);
+    uint64_t w = queue_next_index(q);
     runtime_gate_leave(q->ctx, ROCHP_OK);
     return w;
 }
@@ -451,7 +460,8 @@ rochp_status rochp_queue_journal_length(const rochp_queue *q, uint64_t *count)
                                 "rochp_queue_journal_length: NULL argument");
     if (!q->ring.journal)
         return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED, "a plain queue keeps no journal");
-    *count = written((rochp_queue *)q) - __atomic_load_n(&q->ring.journal_start, __ATOMIC_RELAXED);
+    *count = written_index((rochp_queue *)q) -
+             __atomic_load_n(&q->ring.journal_start, __ATOMIC_RELAXED);
     return ROCHP_OK;
 }
 
@@ -490,7 +500,7 @@ rochp_status rochp_queue_journal_truncate(rochp_queue *q)
     /* A slot is still safe from reuse until its packet completed: the ring
      * check of the inline path keeps ids within a ring of the completed
      * count, and the journal is at least a ring long. */
-    __atomic_store_n(&q->ring.journal_start, written(q), __ATOMIC_RELAXED);
+    __atomic_store_n(&q->ring.journal_start, written_index(q), __ATOMIC_RELAXED);
     return ROCHP_OK;
 }
 
