@@ -46,6 +46,8 @@ static const char *event_name(rochp_event_type t)
     case ROCHP_EVENT_ARRIVED: return "arrived";
     case ROCHP_EVENT_RETURNED: return "returned";
     case ROCHP_EVENT_REENUMERATED: return "reenumerated";
+    case ROCHP_EVENT_MIGRATED: return "migrated";
+    case ROCHP_EVENT_RECOVERED: return "recovered";
     case ROCHP_EVENT_ALL: break;
     }
     return "unknown";

@@ -53,6 +53,9 @@ typedef enum rochp_status {
     /* The runtime reported the queue dead for a fault of its own (a kernel
      * trapped or touched bad memory); the device is fine.  Make a new queue. */
     ROCHP_ERROR_QUEUE_FAILED = -12,
+    /* A device with managed work was lost and no present device can take it
+     * (none has its gfx target). */
+    ROCHP_ERROR_NO_TARGET = -13,
 } rochp_status;
 
 /* A static, human-readable description of a status code; never NULL. */
@@ -162,7 +165,12 @@ typedef enum rochp_event_type {
     ROCHP_EVENT_ARRIVED = 1u << 1,   /* a device never seen before */
     ROCHP_EVENT_RETURNED = 1u << 2,  /* a lost device back (same unique_id, same id) */
     ROCHP_EVENT_REENUMERATED = 1u << 3,
-    ROCHP_EVENT_ALL = 0xf,
+    /* A lost device's work moved to target (rochp_recover): its buffers
+     * (bytes) restored there from the checkpoint, its queues rebuilt. */
+    ROCHP_EVENT_MIGRATED = 1u << 4,
+    /* A recovery finished: packets replayed, duration_ns from its start. */
+    ROCHP_EVENT_RECOVERED = 1u << 5,
+    ROCHP_EVENT_ALL = 0x3f,
 } rochp_event_type;
 
 /* What told rochp first; later sources of the same loss fold into it. */
@@ -182,6 +190,11 @@ typedef struct rochp_event {
     uint64_t sequence;       /* 1, 2, 3... in the order events happened */
     uint64_t generation;     /* KFD generation_id of the snapshot that showed it */
     uint64_t t_ns;           /* CLOCK_MONOTONIC time of detection */
+    /* migrated and recovered only */
+    rochp_device_id target;  /* migrated: where the work went */
+    uint64_t bytes;          /* buffer bytes restored from the checkpoint */
+    uint64_t packets;        /* recovered: journaled packets replayed */
+    uint64_t duration_ns;    /* recovered: how long the recovery took */
 } rochp_event;
 
 /* Runs on the context's callback thread, never in a signal handler and never
@@ -341,6 +354,35 @@ ROCHP_API rochp_status rochp_checkpoint(rochp_context *ctx, uint64_t timeout_ns,
  * device is ROCHP_ERROR_DEVICE_LOST. */
 ROCHP_API rochp_status rochp_checkpoint_restore(rochp_context *ctx,
                                                 rochp_checkpoint_stats *stats);
+
+/* --- recovery ---------------------------------------------------------------------------
+ * After a device with managed work was lost: the context goes back to the
+ * last checkpoint and the journals are replayed.  The lost device's buffers
+ * are restored from their shadows onto a target (a present GPU of the same
+ * gfx target, the one holding the fewest buffer bytes) at new addresses
+ * (rochp_buffer_address; pointer arguments in the journals are relocated by
+ * the kernels' metadata); buffers elsewhere that the journaled work may have
+ * written are rolled back; every queue is rebuilt (a lost device's on its
+ * target) and its journal resubmitted, so completion handles taken before
+ * complete as if nothing happened.  Events: migrated per lost device, then
+ * recovered.  Call it where nothing else dispatches or writes buffers (as a
+ * checkpoint).  It refuses, changing nothing, when there is no checkpoint,
+ * no target (ROCHP_ERROR_NO_TARGET), a plain queue ran since the checkpoint,
+ * a buffer was written by a copy or write call since it, or a lost device's
+ * buffer has no shadow; the message names which.  No lost device with
+ * managed work: ROCHP_OK with an empty report. */
+typedef struct rochp_recovery_report {
+    uint32_t devices_lost;                           /* whose work moved */
+    uint64_t buffers_moved, bytes_moved;             /* onto targets */
+    uint64_t buffers_rolled_back, bytes_rolled_back; /* in place */
+    uint64_t queues_rebuilt, packets_replayed;
+    uint64_t ns;
+} rochp_recovery_report;
+
+/* timeout_ns bounds the wait for room while the journals are resubmitted.
+ * report may be NULL. */
+ROCHP_API rochp_status rochp_recover(rochp_context *ctx, uint64_t timeout_ns,
+                                     rochp_recovery_report *report);
 
 /* Blocks until every event queued so far has been delivered to the
  * subscribers (not from a callback: ROCHP_ERROR_BUSY). */

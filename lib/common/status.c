@@ -19,6 +19,7 @@ const char *rochp_status_string(rochp_status status)
     case ROCHP_ERROR_TIMEOUT: return "timed out";
     case ROCHP_ERROR_JOURNAL_FULL: return "the queue's journal is full: checkpoint first";
     case ROCHP_ERROR_QUEUE_FAILED: return "the queue failed (a kernel faulted)";
+    case ROCHP_ERROR_NO_TARGET: return "no compatible device to recover onto";
     }
     return "unknown rochp status";
 }

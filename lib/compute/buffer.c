@@ -329,6 +329,7 @@ static void mark_written(rochp_buffer *b)
 {
     pthread_mutex_lock(&b->ctx->buffer_lock);
     b->dirty = true;
+    b->written_by_call = true;
     b->ctx->buffer_writes++;
     pthread_mutex_unlock(&b->ctx->buffer_lock);
 }

@@ -87,7 +87,7 @@ static rochp_status shadow_alloc(rochp_context *ctx, size_t size, int node, shad
 
 /* Locked for the runtime's copy engines (once: the lock outlives a
  * re-enumeration). */
-static rochp_status shadow_lock(rochp_context *ctx, shadow *s)
+rochp_status shadow_lock(rochp_context *ctx, shadow *s)
 {
     if (s->agent)
         return ROCHP_OK;
@@ -168,7 +168,8 @@ static bool cut_moved(rochp_context *ctx, const cut_queue *cuts, size_t n)
 /* --- what was written ------------------------------------------------------------------------- */
 /* With ctx->buffer_lock held: the buffers a journaled dispatch's writable
  * pointer arguments point into are dirty. */
-static void mark_dispatch(rochp_context *ctx, const rochp_journal_entry *e, const uint8_t *args)
+void checkpoint_mark_dispatch(rochp_context *ctx, const rochp_journal_entry *e,
+                              const uint8_t *args)
 {
     rochp_kernel_info info;
     if (!e->kernel || rochp_kernel_get_info(e->kernel, &info) != ROCHP_OK)
@@ -206,7 +207,7 @@ static bool mark_journaled(rochp_context *ctx, const cut_queue *cuts, size_t n, 
             uint64_t slot = w & q->ring.slot_mask;
             const rochp_journal_entry *e = &q->ring.journal[slot];
             if (e->kind == ROCHP_JOURNAL_DISPATCH && q->ring.kernargs)
-                mark_dispatch(ctx, e, q->ring.kernargs + (slot << q->ring.kernarg_shift));
+                checkpoint_mark_dispatch(ctx, e, q->ring.kernargs + (slot << q->ring.kernarg_shift));
         }
     }
     return !all;
@@ -343,6 +344,7 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
             b->shadow = jobs[i].fresh;
             memset(&jobs[i].fresh, 0, sizeof jobs[i].fresh);
             b->dirty = false;
+            b->written_by_call = false;
             stats->buffers_copied++;
             stats->bytes_copied += b->size;
         }
@@ -451,6 +453,7 @@ static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *st
         for (size_t i = 0; i < n_jobs; i++) {
             /* As they were at the checkpoint: nothing written since. */
             jobs[i].b->dirty = false;
+            jobs[i].b->written_by_call = false;
             stats->buffers_copied++;
             stats->bytes_copied += jobs[i].b->size;
         }

@@ -25,7 +25,8 @@ struct rochp_buffer {
     rochp_device_id device;
     uint64_t agent; /* the hsa_agent_t whose pool holds it */
     /* checkpoint state, under ctx->buffer_lock */
-    bool dirty;    /* written by a copy or write call since the last checkpoint */
+    bool dirty;           /* may have been written since the last checkpoint */
+    bool written_by_call; /* ... by a copy or write call (no journal replays it) */
     shadow shadow; /* host == NULL: none yet */
 };
 
@@ -41,6 +42,7 @@ struct rochp_queue {
     volatile uint64_t dead_write_index;
     int64_t dead_value;
     hsa_status_t error;       /* the runtime's report, under ctx->lock */
+    uint32_t packets, kernarg_bytes; /* as created */
     uint64_t checkpoint_index; /* the ring's write index at the last checkpoint */
     struct rochp_queue *next; /* ctx->queues, under ctx->lock */
 };
@@ -57,6 +59,18 @@ static inline uint64_t queue_next_id(const rochp_queue *q)
     return queue_next_index(q) + q->ring.id_offset;
 }
 
+/* queue.c -- the queue's runtime objects, made anew (recovery) or given back. */
+rochp_status queue_attach(rochp_queue *q, rochp_device_id device, uint64_t agent,
+                          uint64_t id_offset);
+void queue_detach(rochp_queue *q);
+/* Marks the queue failed (why) as the runtime's error or a loss would. */
+void queue_fail(rochp_queue *q, rochp_status why);
+
+/* queue.c / module.c -- rochp_kernel_bind and rochp_kernel_object without
+ * taking the runtime gate (for callers that hold it). */
+rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q, rochp_dispatch_kernel *out);
+rochp_status compute_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out);
+
 /* buffer.c -- an async copy on the runtime's engines, waited for in slices
  * that end when either device is lost. */
 rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
@@ -66,6 +80,13 @@ rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_age
 rochp_buffer *compute_buffer_at(rochp_context *ctx, const void *address);
 /* The CPU agent of the runtime (0: none). */
 uint64_t compute_cpu_agent(rochp_context *ctx);
+/* checkpoint.c */
 void shadow_free(rochp_context *ctx, shadow *s);
+/* Locked for the runtime's copy engines (s->agent set). */
+rochp_status shadow_lock(rochp_context *ctx, shadow *s);
+/* With ctx->buffer_lock held: the buffers a journaled dispatch (its entry
+ * and argument bytes) may have written are marked dirty. */
+void checkpoint_mark_dispatch(rochp_context *ctx, const rochp_journal_entry *e,
+                              const uint8_t *args);
 
 #endif

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/context.h"
+#include "compute/compute.h"
 #include "hsasim/code_object.h" /* lib/hsasim: the metadata reader */
 
 /* A real code object is a few MiB at most; this bounds a mistaken path. */
@@ -289,7 +289,7 @@ static rochp_status executable_on(rochp_module *m, uint64_t agent, hsa_executabl
     return ROCHP_OK;
 }
 
-static rochp_status kernel_object_ungated(rochp_kernel *kernel, rochp_device_id device, uint64_t *out)
+rochp_status compute_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out)
 {
     if (!kernel || !out || device == ROCHP_HOST)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
@@ -324,10 +324,10 @@ static rochp_status kernel_object_ungated(rochp_kernel *kernel, rochp_device_id 
 rochp_status rochp_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out)
 {
     if (!kernel)
-        return kernel_object_ungated(kernel, device, out);
+        return compute_kernel_object(kernel, device, out);
     rochp_context *ctx = kernel->module->ctx;
     runtime_gate_enter(ctx);
-    return runtime_gate_leave(ctx, kernel_object_ungated(kernel, device, out));
+    return runtime_gate_leave(ctx, compute_kernel_object(kernel, device, out));
 }
 
 void modules_invalidate(rochp_context *ctx)

@@ -101,7 +101,7 @@ static rochp_status read_options(const rochp_queue_options *in, rochp_queue_opti
 /* Records why the queue is dead; the inline path sees it at its next
  * reservation (the limit of 0 sends it to the slow side, which reads this).
  * The first reason stays. */
-static void fail(rochp_queue *q, rochp_status why)
+void queue_fail(rochp_queue *q, rochp_status why)
 {
     uint32_t none = 0;
     __atomic_compare_exchange_n(&q->ring.failed, &none, (uint32_t)-why, false, __ATOMIC_SEQ_CST,
@@ -123,14 +123,16 @@ static void queue_error(hsa_status_t status, hsa_queue_t *source, void *data)
         device_entry *d = registry_find(ctx, q->device);
         if (d)
             registry_mark_lost(ctx, d, ROCHP_REASON_QUEUE_ERROR);
-        fail(q, ROCHP_ERROR_DEVICE_LOST);
+        queue_fail(q, ROCHP_ERROR_DEVICE_LOST);
     } else {
-        fail(q, ROCHP_ERROR_QUEUE_FAILED);
+        queue_fail(q, ROCHP_ERROR_QUEUE_FAILED);
     }
     pthread_mutex_unlock(&ctx->lock);
 }
 
-static void release(rochp_queue *q)
+/* Gives the runtime objects back (if the runtime still has them); the
+ * journal stays. */
+void queue_detach(rochp_queue *q)
 {
     rochp_context *ctx = q->ctx;
     if (q->hsa_queue) {
@@ -139,8 +141,76 @@ static void release(rochp_queue *q)
         if (q->kernarg_memory)
             ctx->hsa.amd_memory_pool_free(q->kernarg_memory);
     }
+    q->hsa_queue = NULL;
+    q->kernarg_memory = NULL;
+}
+
+static void release(rochp_queue *q)
+{
+    queue_detach(q);
     free(q->ring.journal);
     free(q);
+}
+
+/* New runtime objects for the queue on device (its agent given): an AQL
+ * queue, a completion signal standing at id_offset completed packets, and
+ * zeroed kernarg slots; the ring points at them, empty, with ids starting at
+ * id_offset.  The journal is kept (its entries, if any, are the caller's). */
+rochp_status queue_attach(rochp_queue *q, rochp_device_id device, uint64_t agent,
+                          uint64_t id_offset)
+{
+    rochp_context *ctx = q->ctx;
+    struct rochp_queue_ring *r = &q->ring;
+    uint64_t slots = r->slot_mask + 1;
+    hsa_signal_t completion;
+    hsa_status_t hs = ctx->hsa.signal_create(ROCHP_COMPLETION_BASE - (int64_t)id_offset, 0, NULL,
+                                             &completion);
+    if (hs != HSA_STATUS_SUCCESS)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+                                "rochp_queue_create: cannot create the completion signal: %s",
+                                rochp_hsa_status_text(&ctx->hsa, hs));
+    void *kernargs = NULL;
+    uint64_t kernarg_agent;
+    rochp_status st = compute_pool_memory(ctx, device, true, slots * q->kernarg_bytes, &kernargs,
+                                          &kernarg_agent);
+    if (st != ROCHP_OK) {
+        ctx->hsa.signal_destroy(completion);
+        return st;
+    }
+    memset(kernargs, 0, slots * q->kernarg_bytes);
+    hsa_queue_t *hq = NULL;
+    hs = ctx->hsa.queue_create((hsa_agent_t){agent}, q->packets, HSA_QUEUE_TYPE_MULTI, queue_error,
+                               q, UINT32_MAX, UINT32_MAX, &hq);
+    if (hs != HSA_STATUS_SUCCESS) {
+        ctx->hsa.amd_memory_pool_free(kernargs);
+        ctx->hsa.signal_destroy(completion);
+        pthread_mutex_lock(&ctx->lock);
+        device_entry *d = registry_find(ctx, device);
+        bool lost = d && d->info.state != ROCHP_DEVICE_PRESENT;
+        pthread_mutex_unlock(&ctx->lock);
+        return rochp_set_errorf(lost ? ROCHP_ERROR_DEVICE_LOST : ROCHP_ERROR_OUT_OF_MEMORY,
+                                "rochp_queue_create: hsa_queue_create on device %llu: %s",
+                                (unsigned long long)device, rochp_hsa_status_text(&ctx->hsa, hs));
+    }
+    q->hsa_queue = hq;
+    q->kernarg_memory = kernargs;
+    q->device = device;
+    q->error = HSA_STATUS_SUCCESS;
+    r->packets = hq->base_address;
+    r->write_index = &((amd_queue_t *)(void *)hq)->write_dispatch_id;
+    r->completion = completion;
+    r->completion_value = &((const amd_signal_t *)(uintptr_t)completion.handle)->value;
+    r->kernargs = kernargs;
+    r->doorbell_store = ctx->hsa.signal_store_screlease;
+    r->doorbell = hq->doorbell_signal;
+    r->mask = hq->size - 1;
+    r->id_offset = id_offset;
+    r->journal_start = __atomic_load_n(r->write_index, __ATOMIC_RELAXED);
+    q->checkpoint_index = r->journal_start;
+    __atomic_store_n(&r->failed, 0, __ATOMIC_SEQ_CST);
+    /* nothing completed, nothing in flight */
+    __atomic_store_n(&r->limit, r->journal_start + hq->size, __ATOMIC_SEQ_CST);
+    return ROCHP_OK;
 }
 
 static rochp_status queue_create_ungated(rochp_context *ctx, rochp_device_id device,
@@ -184,63 +254,23 @@ static rochp_status queue_create_ungated(rochp_context *ctx, rochp_device_id dev
                                     o.journal_length);
         }
     }
-    hsa_signal_t completion;
-    hsa_status_t hs = ctx->hsa.signal_create(ROCHP_COMPLETION_BASE, 0, NULL, &completion);
-    if (hs != HSA_STATUS_SUCCESS) {
-        free(q->ring.journal);
-        free(q);
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
-                                "rochp_queue_create: cannot create the completion signal: %s",
-                                rochp_hsa_status_text(&ctx->hsa, hs));
-    }
-    uint64_t kernarg_agent;
-    st = compute_pool_memory(ctx, device, true, slots * o.kernarg_bytes, &q->kernarg_memory,
-                             &kernarg_agent);
+    q->packets = o.packets;
+    q->kernarg_bytes = o.kernarg_bytes;
+    q->ring.kernarg_stride = o.kernarg_bytes;
+    q->ring.kernarg_shift = (uint32_t)__builtin_ctz(o.kernarg_bytes);
+    q->ring.slot_mask = slots - 1;
+    st = queue_attach(q, device, agent, 0);
     if (st != ROCHP_OK) {
-        ctx->hsa.signal_destroy(completion);
         free(q->ring.journal);
         free(q);
         return st;
     }
-    memset(q->kernarg_memory, 0, slots * o.kernarg_bytes);
-    hsa_queue_t *hq = NULL;
-    hs = ctx->hsa.queue_create((hsa_agent_t){agent}, o.packets, HSA_QUEUE_TYPE_MULTI, queue_error,
-                               q, UINT32_MAX, UINT32_MAX, &hq);
-    if (hs != HSA_STATUS_SUCCESS) {
-        ctx->hsa.amd_memory_pool_free(q->kernarg_memory);
-        ctx->hsa.signal_destroy(completion);
-        free(q->ring.journal);
-        free(q);
-        pthread_mutex_lock(&ctx->lock);
-        device_entry *d = registry_find(ctx, device);
-        bool lost = d && d->info.state != ROCHP_DEVICE_PRESENT;
-        pthread_mutex_unlock(&ctx->lock);
-        return rochp_set_errorf(lost ? ROCHP_ERROR_DEVICE_LOST : ROCHP_ERROR_OUT_OF_MEMORY,
-                                "rochp_queue_create: hsa_queue_create on device %llu: %s",
-                                (unsigned long long)device, rochp_hsa_status_text(&ctx->hsa, hs));
-    }
-    q->hsa_queue = hq;
-    struct rochp_queue_ring *r = &q->ring;
-    r->packets = hq->base_address;
-    r->write_index = &((amd_queue_t *)(void *)hq)->write_dispatch_id;
-    r->completion = completion;
-    r->completion_value = &((const amd_signal_t *)(uintptr_t)completion.handle)->value;
-    r->kernargs = q->kernarg_memory;
-    r->doorbell_store = ctx->hsa.signal_store_screlease;
-    r->doorbell = hq->doorbell_signal;
-    r->mask = hq->size - 1;
-    r->kernarg_stride = o.kernarg_bytes;
-    r->kernarg_shift = (uint32_t)__builtin_ctz(o.kernarg_bytes);
-    r->slot_mask = slots - 1;
-    r->journal_start = __atomic_load_n(r->write_index, __ATOMIC_RELAXED);
-    r->limit = r->journal_start + hq->size; /* nothing completed, nothing in flight */
-    q->checkpoint_index = r->journal_start;
 
     /* Listed only while the device is still there: a loss in between fails it now. */
     pthread_mutex_lock(&ctx->lock);
     device_entry *d = registry_find(ctx, device);
     if (!d || d->info.state != ROCHP_DEVICE_PRESENT)
-        fail(q, ROCHP_ERROR_DEVICE_LOST);
+        queue_fail(q, ROCHP_ERROR_DEVICE_LOST);
     q->next = ctx->queues;
     ctx->queues = q;
     pthread_mutex_unlock(&ctx->lock);
@@ -292,7 +322,7 @@ rochp_device_id rochp_queue_device(const rochp_queue *q)
     return q ? q->device : 0;
 }
 
-rochp_status rochp_kernel_bind(rochp_kernel *kernel, rochp_queue *q, rochp_dispatch_kernel *out)
+rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q, rochp_dispatch_kernel *out)
 {
     if (!kernel || !q || !out)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
@@ -307,7 +337,7 @@ rochp_status rochp_kernel_bind(rochp_kernel *kernel, rochp_queue *q, rochp_dispa
                                 "slots hold %u (rochp_queue_options.kernarg_bytes)",
                                 info.name, info.kernarg_size, q->ring.kernarg_stride);
     uint64_t object;
-    st = rochp_kernel_object(kernel, q->device, &object);
+    st = compute_kernel_object(kernel, q->device, &object);
     if (st != ROCHP_OK)
         return st;
     memset(out, 0, sizeof *out);
@@ -317,6 +347,14 @@ rochp_status rochp_kernel_bind(rochp_kernel *kernel, rochp_queue *q, rochp_dispa
     out->private_segment_size = info.private_segment_size;
     out->kernel = kernel;
     return ROCHP_OK;
+}
+
+rochp_status rochp_kernel_bind(rochp_kernel *kernel, rochp_queue *q, rochp_dispatch_kernel *out)
+{
+    if (!q)
+        return compute_kernel_bind(kernel, q, out);
+    runtime_gate_enter(q->ctx);
+    return runtime_gate_leave(q->ctx, compute_kernel_bind(kernel, q, out));
 }
 
 rochp_status rochp_launch_init(rochp_launch *out, rochp_dim3 grid, rochp_dim3 block)
@@ -508,7 +546,7 @@ void queues_mark_lost(rochp_context *ctx, rochp_device_id device)
 {
     for (rochp_queue *q = ctx->queues; q; q = q->next)
         if (q->device == device)
-            fail(q, ROCHP_ERROR_DEVICE_LOST);
+            queue_fail(q, ROCHP_ERROR_DEVICE_LOST);
 }
 
 void queues_before_shut_down(rochp_context *ctx)
@@ -527,7 +565,7 @@ void queues_invalidate(rochp_context *ctx)
 {
     pthread_mutex_lock(&ctx->lock);
     for (rochp_queue *q = ctx->queues; q; q = q->next) {
-        fail(q, ROCHP_ERROR_DEVICE_LOST);
+        queue_fail(q, ROCHP_ERROR_DEVICE_LOST);
         if (!q->hsa_queue)
             continue;
         /* The queue's indexes, signal and kernargs went with the runtime:

@@ -1,0 +1,323 @@
+/* Recovery on hsasim (silent removal): a three-queue pipeline over three
+ * GPUs loses its middle GPU at a point chosen by the seed; rochp_recover
+ * moves its buffers and queue to a survivor and replays the journals; the
+ * pipeline then finishes on the same queue handles and its buffers are
+ * bit-identical to the CPU's result.  Completion handles taken before the
+ * loss complete.  Also every refusal, each changing nothing: no checkpoint,
+ * no compatible target, a plain queue that ran, a write call since the
+ * checkpoint.
+ *
+ *   compute_recover [SEEDS]   (default 20 seeds) */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event_recorder.h"
+#include "rochp/rochp_dispatch.h"
+#include "sim_context.h"
+
+#define N 1024u
+#define ROUNDS 40u
+#define SECOND 1000000000ull
+
+typedef struct chain_args {
+    uint32_t *data;
+    uint32_t n, step;
+} chain_args;
+
+typedef struct join_args {
+    uint32_t *out;
+    const uint32_t *a, *b;
+    uint32_t n, pad;
+} join_args;
+
+static rochp_kernel *g_chain, *g_join;
+static rochp_launch g_launch;
+
+static void chain_cpu(uint32_t *v, uint32_t step)
+{
+    for (uint32_t x = 0; x < N; x++)
+        v[x] = v[x] * 3u + step + x;
+}
+
+static void join_cpu(uint32_t *out, const uint32_t *a, const uint32_t *b)
+{
+    for (uint32_t x = 0; x < N; x++)
+        out[x] = a[x] + b[x];
+}
+
+typedef struct pipeline {
+    rochp_queue *q[3];
+    rochp_buffer *a, *b, *c, *out;
+    rochp_completion last[3];
+} pipeline;
+
+/* One round: a chain on each of a (GPU 0) and b (GPU 1); GPU 1 joins
+ * c = a + b after GPU 0's step; GPU 2 folds out = out + c after GPU 1.
+ * Eight packets (with the two barriers that keep rounds apart). */
+static void round_gpu(pipeline *p, uint32_t r)
+{
+    rochp_dispatch_kernel k0, k1, j1, j2;
+    REQUIRE(rochp_kernel_bind(g_chain, p->q[0], &k0) == ROCHP_OK);
+    REQUIRE(rochp_kernel_bind(g_chain, p->q[1], &k1) == ROCHP_OK);
+    REQUIRE(rochp_kernel_bind(g_join, p->q[1], &j1) == ROCHP_OK);
+    REQUIRE(rochp_kernel_bind(g_join, p->q[2], &j2) == ROCHP_OK);
+    uint32_t *a = rochp_buffer_address(p->a), *b = rochp_buffer_address(p->b),
+             *c = rochp_buffer_address(p->c), *out = rochp_buffer_address(p->out);
+    chain_args ca = {a, N, r}, cb = {b, N, 1000 + r};
+    if (r > 0) {
+        /* No overwriting what the previous round still reads: a (GPU 1's
+         * join) and c (GPU 2's). */
+        REQUIRE(rochp_dispatch_barrier(p->q[0], &p->last[1], NULL) == ROCHP_OK);
+        REQUIRE(rochp_dispatch_barrier(p->q[1], &p->last[2], NULL) == ROCHP_OK);
+    }
+    REQUIRE(rochp_dispatch(p->q[0], &k0, &g_launch, &ca, sizeof ca, &p->last[0]) == ROCHP_OK);
+    REQUIRE(rochp_dispatch(p->q[1], &k1, &g_launch, &cb, sizeof cb, NULL) == ROCHP_OK);
+    REQUIRE(rochp_dispatch_barrier(p->q[1], &p->last[0], NULL) == ROCHP_OK);
+    join_args jc = {c, a, b, N, 0};
+    REQUIRE(rochp_dispatch(p->q[1], &j1, &g_launch, &jc, sizeof jc, &p->last[1]) == ROCHP_OK);
+    REQUIRE(rochp_dispatch_barrier(p->q[2], &p->last[1], NULL) == ROCHP_OK);
+    join_args jo = {out, out, c, N, 0};
+    REQUIRE(rochp_dispatch(p->q[2], &j2, &g_launch, &jo, sizeof jo, &p->last[2]) == ROCHP_OK);
+}
+
+static void round_cpu(uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *out, uint32_t r)
+{
+    chain_cpu(a, r);
+    chain_cpu(b, 1000 + r);
+    join_cpu(c, a, b);
+    join_cpu(out, out, c);
+}
+
+static rochp_buffer *words(rochp_context *ctx, rochp_device_id dev, uint32_t seed)
+{
+    rochp_buffer *b;
+    REQUIRE(rochp_buffer_alloc(ctx, dev, N * 4, &b) == ROCHP_OK);
+    uint32_t v[N];
+    for (uint32_t x = 0; x < N; x++)
+        v[x] = seed * 7919u + x;
+    REQUIRE(rochp_buffer_write(b, 0, v, sizeof v) == ROCHP_OK);
+    return b;
+}
+
+static bool same(rochp_buffer *b, const uint32_t *want)
+{
+    uint32_t got[N];
+    REQUIRE(rochp_buffer_read(b, 0, got, sizeof got) == ROCHP_OK);
+    return memcmp(got, want, sizeof got) == 0;
+}
+
+static rochp_context *open_tree(char *dir, size_t size, const char *tag, uint32_t gpus,
+                                rochp_device_info *devs)
+{
+    rochp_context *ctx = test_sim_context(dir, size, tag, "mi210", gpus, "silent");
+    size_t n = 0;
+    REQUIRE(rochp_device_list(ctx, devs, gpus, &n) == ROCHP_OK && n == gpus);
+    rochp_module *m;
+    REQUIRE(rochp_module_load_file(ctx, CHAIN_CO, &m) == ROCHP_OK);
+    REQUIRE(rochp_module_kernel(m, "chain_step", &g_chain) == ROCHP_OK);
+    REQUIRE(rochp_module_kernel(m, "join_add", &g_join) == ROCHP_OK);
+    return ctx;
+}
+
+static void scenario(uint32_t seed)
+{
+    char dir[256];
+    rochp_device_info devs[3];
+    rochp_context *ctx = open_tree(dir, sizeof dir, "recover", 3, devs);
+    static event_recorder rec = EVENT_RECORDER_INIT;
+    rec.n = 0;
+    rochp_subscription sub;
+    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_MIGRATED | ROCHP_EVENT_RECOVERED, event_record, &rec,
+                            &sub) == ROCHP_OK);
+    pipeline p;
+    rochp_queue_options o;
+    rochp_queue_options_init(&o);
+    o.mode = ROCHP_QUEUE_JOURNALED;
+    o.packets = 64; /* replays longer than a ring: the round robin must not stall */
+    o.journal_length = 1024;
+    for (int i = 0; i < 3; i++)
+        REQUIRE(rochp_queue_create(ctx, devs[i].id, &o, &p.q[i]) == ROCHP_OK);
+    p.a = words(ctx, devs[0].id, 1);
+    p.b = words(ctx, devs[1].id, 2);
+    p.c = words(ctx, devs[1].id, 3);
+    p.out = words(ctx, devs[2].id, 4);
+    uint32_t a[N], b[N], c[N], out[N];
+    for (uint32_t x = 0; x < N; x++) {
+        a[x] = 1 * 7919u + x;
+        b[x] = 2 * 7919u + x;
+        c[x] = 3 * 7919u + x;
+        out[x] = 4 * 7919u + x;
+    }
+    /* Rounds before the checkpoint, rounds after it, then the loss. */
+    srand(seed);
+    uint32_t before = 1 + (uint32_t)rand() % 10, after = (uint32_t)rand() % 20;
+    uint32_t r = 0;
+    for (; r < before; r++) {
+        round_gpu(&p, r);
+        round_cpu(a, b, c, out, r);
+    }
+    rochp_checkpoint_stats cs;
+    REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, &cs) == ROCHP_OK);
+    for (; r < before + after; r++) {
+        round_gpu(&p, r);
+        round_cpu(a, b, c, out, r);
+    }
+    rochp_completion pending = p.last[2]; /* taken before the loss */
+    rochp_error err = {0};
+    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+
+    rochp_recovery_report rep;
+    void *old_b = rochp_buffer_address(p.b);
+    rochp_status st = rochp_recover(ctx, 30 * SECOND, &rep);
+    if (st != ROCHP_OK)
+        fprintf(stderr, "seed %u: %s\n", seed, rochp_last_error());
+    REQUIRE(st == ROCHP_OK);
+    CHECK_EQ_U64(rep.devices_lost, 1);
+    CHECK_EQ_U64(rep.buffers_moved, 2); /* b and c */
+    CHECK_EQ_U64(rep.bytes_moved, 2 * N * 4);
+    CHECK_EQ_U64(rep.queues_rebuilt, 3);
+    CHECK_EQ_U64(rep.buffers_rolled_back, after ? 2 : 0); /* a and out */
+    /* every packet since the checkpoint */
+    CHECK_EQ_U64(rep.packets_replayed, 8ull * after);
+    CHECK(rochp_buffer_device(p.b) != devs[1].id && rochp_buffer_device(p.c) != devs[1].id);
+    CHECK(rochp_buffer_address(p.b) != old_b); /* new memory: the replay was relocated */
+    CHECK(rochp_queue_device(p.q[1]) == rochp_buffer_device(p.b));
+    if (after)
+        CHECK(rochp_completion_wait(&pending, 30 * SECOND) == ROCHP_OK);
+
+    /* The pipeline goes on, on the same handles. */
+    for (; r < ROUNDS; r++) {
+        round_gpu(&p, r);
+        round_cpu(a, b, c, out, r);
+    }
+    for (int i = 0; i < 3; i++)
+        CHECK(rochp_completion_wait(&p.last[i], 30 * SECOND) == ROCHP_OK);
+    CHECK(same(p.a, a));
+    CHECK(same(p.b, b));
+    CHECK(same(p.c, c));
+    CHECK(same(p.out, out));
+
+    REQUIRE(rochp_flush(ctx) == ROCHP_OK);
+    CHECK_EQ_U64(event_count_type(&rec, ROCHP_EVENT_MIGRATED), 1);
+    CHECK_EQ_U64(event_count_type(&rec, ROCHP_EVENT_RECOVERED), 1);
+    pthread_mutex_lock(&rec.lock);
+    for (size_t i = 0; i < rec.n; i++) {
+        if (rec.events[i].type == ROCHP_EVENT_MIGRATED) {
+            CHECK(rec.events[i].device == devs[1].id);
+            CHECK(rec.events[i].target == rochp_buffer_device(p.b));
+            CHECK_EQ_U64(rec.events[i].bytes, 2 * N * 4);
+        } else {
+            CHECK_EQ_U64(rec.events[i].packets, 8ull * after);
+        }
+    }
+    pthread_mutex_unlock(&rec.lock);
+    REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+    test_remove_tmpdir(dir);
+}
+
+/* Each refusal names its cause and changes nothing. */
+static void refusals(void)
+{
+    char dir[256];
+    rochp_device_info devs[2];
+    rochp_context *ctx = open_tree(dir, sizeof dir, "recover-refuse", 2, devs);
+    REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){64, 1, 1}) ==
+            ROCHP_OK);
+    rochp_recovery_report rep;
+    CHECK(rochp_recover(ctx, SECOND, &rep) == ROCHP_OK); /* nothing lost */
+    CHECK_EQ_U64(rep.devices_lost, 0);
+
+    rochp_queue_options o;
+    rochp_queue_options_init(&o);
+    o.mode = ROCHP_QUEUE_JOURNALED;
+    rochp_queue *qj, *qp;
+    REQUIRE(rochp_queue_create(ctx, devs[1].id, &o, &qj) == ROCHP_OK);
+    REQUIRE(rochp_queue_create(ctx, devs[0].id, NULL, &qp) == ROCHP_OK);
+    rochp_buffer *b = words(ctx, devs[1].id, 9);
+    rochp_error err = {0};
+    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+    CHECK(rochp_recover(ctx, SECOND, &rep) == ROCHP_ERROR_NOT_SUPPORTED);
+    CHECK_CONTAINS(rochp_last_error(), "no checkpoint");
+
+    /* Checkpoint taken with the device already gone: it needs its buffers. */
+    CHECK(rochp_checkpoint(ctx, SECOND, NULL) == ROCHP_ERROR_DEVICE_LOST);
+    REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+    test_remove_tmpdir(dir);
+
+    /* A write call since the checkpoint; a plain queue that ran; no target. */
+    ctx = open_tree(dir, sizeof dir, "recover-refuse2", 2, devs);
+    REQUIRE(rochp_queue_create(ctx, devs[1].id, &o, &qj) == ROCHP_OK);
+    REQUIRE(rochp_queue_create(ctx, devs[0].id, NULL, &qp) == ROCHP_OK);
+    b = words(ctx, devs[1].id, 9);
+    rochp_buffer *h = words(ctx, ROCHP_HOST, 10);
+    REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
+    uint32_t one = 1;
+    REQUIRE(rochp_buffer_write(h, 0, &one, sizeof one) == ROCHP_OK);
+    rochp_dispatch_kernel k;
+    REQUIRE(rochp_kernel_bind(g_chain, qp, &k) == ROCHP_OK);
+    chain_args x = {rochp_buffer_address(h), 1, 0};
+    rochp_completion done;
+    REQUIRE(rochp_dispatch(qp, &k, &g_launch, &x, sizeof x, &done) == ROCHP_OK);
+    REQUIRE(rochp_completion_wait(&done, 30 * SECOND) == ROCHP_OK);
+    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+    CHECK(rochp_recover(ctx, SECOND, &rep) == ROCHP_ERROR_NOT_SUPPORTED);
+    CHECK_CONTAINS(rochp_last_error(), "written by a copy or write call");
+    REQUIRE(rochp_checkpoint_restore(ctx, NULL) == ROCHP_ERROR_DEVICE_LOST);
+    REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+    test_remove_tmpdir(dir);
+
+    ctx = open_tree(dir, sizeof dir, "recover-refuse3", 2, devs);
+    REQUIRE(rochp_queue_create(ctx, devs[1].id, &o, &qj) == ROCHP_OK);
+    REQUIRE(rochp_queue_create(ctx, devs[0].id, NULL, &qp) == ROCHP_OK);
+    b = words(ctx, devs[1].id, 9);
+    REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
+    REQUIRE(rochp_kernel_bind(g_chain, qp, &k) == ROCHP_OK);
+    x = (chain_args){rochp_buffer_address(b), 1, 0};
+    REQUIRE(rochp_dispatch(qp, &k, &g_launch, &x, sizeof x, &done) == ROCHP_OK);
+    REQUIRE(rochp_completion_wait(&done, 30 * SECOND) == ROCHP_OK);
+    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+    CHECK(rochp_recover(ctx, SECOND, &rep) == ROCHP_ERROR_NOT_SUPPORTED);
+    CHECK_CONTAINS(rochp_last_error(), "plain queue on device");
+    REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+    test_remove_tmpdir(dir);
+
+    /* No other GPU of its gfx target: an RX 7900 XTX among MI210s. */
+    ctx = open_tree(dir, sizeof dir, "recover-refuse4", 1, devs);
+    REQUIRE(sim_plug_model(dir, sim_model_find("rx7900xtx"), 1, NULL, NULL, &err) == ROCHP_OK);
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+    REQUIRE(rochp_reenumerate(ctx) == ROCHP_OK);
+    rochp_device_info all[2];
+    size_t n = 0;
+    REQUIRE(rochp_device_list(ctx, all, 2, &n) == ROCHP_OK && n == 2);
+    rochp_queue *qn;
+    REQUIRE(rochp_queue_create(ctx, all[1].id, &o, &qn) == ROCHP_OK);
+    b = words(ctx, all[1].id, 9);
+    REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
+    REQUIRE(sim_unplug(dir, all[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+    CHECK(rochp_recover(ctx, SECOND, &rep) == ROCHP_ERROR_NO_TARGET);
+    CHECK_CONTAINS(rochp_last_error(), "gfx1100");
+    REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+    test_remove_tmpdir(dir);
+    (void)qj;
+    (void)qp;
+    (void)b;
+}
+
+int main(int argc, char **argv)
+{
+    uint32_t seeds = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 20;
+    REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){256, 1, 1}) ==
+            ROCHP_OK);
+    refusals();
+    REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){256, 1, 1}) ==
+            ROCHP_OK);
+    for (uint32_t s = 1; s <= seeds; s++)
+        scenario(s);
+    return check_result();
+}
