@@ -1,4 +1,4 @@
-/* Recovery on hsasim (silent removal): a three-queue pipeline over three
+/* Recovery on hsasim (silent removal and GPU reset): a three-queue pipeline over three
  * GPUs loses its middle GPU at a point chosen by the seed; rochp_recover
  * moves its buffers and queue to a survivor and replays the journals; the
  * pipeline then finishes on the same queue handles and its buffers are
@@ -108,9 +108,9 @@ static bool same(rochp_buffer *b, const uint32_t *want)
 }
 
 static rochp_context *open_tree(char *dir, size_t size, const char *tag, uint32_t gpus,
-                                rochp_device_info *devs)
+                                rochp_device_info *devs, const char *kernel)
 {
-    rochp_context *ctx = test_sim_context(dir, size, tag, "mi210", gpus, "silent");
+    rochp_context *ctx = test_sim_context(dir, size, tag, "mi210", gpus, kernel);
     size_t n = 0;
     REQUIRE(rochp_device_list(ctx, devs, gpus, &n) == ROCHP_OK && n == gpus);
     rochp_module *m;
@@ -120,11 +120,12 @@ static rochp_context *open_tree(char *dir, size_t size, const char *tag, uint32_
     return ctx;
 }
 
-static void scenario(uint32_t seed)
+/* kernel: the ROCHP_SIM_KERNEL behaviour of the removal. */
+static void scenario(uint32_t seed, const char *kernel)
 {
     char dir[256];
     rochp_device_info devs[3];
-    rochp_context *ctx = open_tree(dir, sizeof dir, "recover", 3, devs);
+    rochp_context *ctx = open_tree(dir, sizeof dir, "recover", 3, devs, kernel);
     static event_recorder rec = EVENT_RECORDER_INIT;
     rec.n = 0;
     rochp_subscription sub;
@@ -172,7 +173,7 @@ static void scenario(uint32_t seed)
     void *old_b = rochp_buffer_address(p.b);
     rochp_status st = rochp_recover(ctx, 30 * SECOND, &rep);
     if (st != ROCHP_OK)
-        fprintf(stderr, "seed %u: %s\n", seed, rochp_last_error());
+        fprintf(stderr, "seed %u (%s): %s\n", seed, kernel, rochp_last_error());
     REQUIRE(st == ROCHP_OK);
     CHECK_EQ_U64(rep.devices_lost, 1);
     CHECK_EQ_U64(rep.buffers_moved, 2); /* b and c */
@@ -222,7 +223,7 @@ static void refusals(void)
 {
     char dir[256];
     rochp_device_info devs[2];
-    rochp_context *ctx = open_tree(dir, sizeof dir, "recover-refuse", 2, devs);
+    rochp_context *ctx = open_tree(dir, sizeof dir, "recover-refuse", 2, devs, "silent");
     REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){64, 1, 1}) ==
             ROCHP_OK);
     rochp_recovery_report rep;
@@ -248,7 +249,7 @@ static void refusals(void)
     test_remove_tmpdir(dir);
 
     /* A write call since the checkpoint; a plain queue that ran; no target. */
-    ctx = open_tree(dir, sizeof dir, "recover-refuse2", 2, devs);
+    ctx = open_tree(dir, sizeof dir, "recover-refuse2", 2, devs, "silent");
     REQUIRE(rochp_queue_create(ctx, devs[1].id, &o, &qj) == ROCHP_OK);
     REQUIRE(rochp_queue_create(ctx, devs[0].id, NULL, &qp) == ROCHP_OK);
     b = words(ctx, devs[1].id, 9);
@@ -270,7 +271,7 @@ static void refusals(void)
     REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
     test_remove_tmpdir(dir);
 
-    ctx = open_tree(dir, sizeof dir, "recover-refuse3", 2, devs);
+    ctx = open_tree(dir, sizeof dir, "recover-refuse3", 2, devs, "silent");
     REQUIRE(rochp_queue_create(ctx, devs[1].id, &o, &qj) == ROCHP_OK);
     REQUIRE(rochp_queue_create(ctx, devs[0].id, NULL, &qp) == ROCHP_OK);
     b = words(ctx, devs[1].id, 9);
@@ -287,7 +288,7 @@ static void refusals(void)
     test_remove_tmpdir(dir);
 
     /* No other GPU of its gfx target: an RX 7900 XTX among MI210s. */
-    ctx = open_tree(dir, sizeof dir, "recover-refuse4", 1, devs);
+    ctx = open_tree(dir, sizeof dir, "recover-refuse4", 1, devs, "silent");
     REQUIRE(sim_plug_model(dir, sim_model_find("rx7900xtx"), 1, NULL, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(rochp_reenumerate(ctx) == ROCHP_OK);
@@ -317,7 +318,9 @@ int main(int argc, char **argv)
     refusals();
     REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){256, 1, 1}) ==
             ROCHP_OK);
-    for (uint32_t s = 1; s <= seeds; s++)
-        scenario(s);
+    for (uint32_t s = 1; s <= seeds; s++) {
+        scenario(s, "silent");
+        scenario(s, "reset"); /* VRAM contents lost as well */
+    }
     return check_result();
 }
