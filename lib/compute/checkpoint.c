@@ -214,9 +214,18 @@ static bool mark_journaled(rochp_context *ctx, const cut_queue *cuts, size_t n, 
 }
 
 /* --- copies ------------------------------------------------------------------------------------ */
+static bool device_present(rochp_context *ctx, rochp_device_id device);
+
 static rochp_status start_copy(rochp_context *ctx, copy_job *j, uint64_t cpu)
 {
     rochp_buffer *b = j->b;
+    /* rochp may know of a loss before the runtime does, which would still
+     * copy: the registry is asked before and after each copy. */
+    if (!device_present(ctx, b->device))
+        return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+                                "checkpoint: device %llu, which holds a buffer to copy, has been "
+                                "lost; the previous checkpoint stands",
+                                (unsigned long long)b->device);
     rochp_status st = shadow_alloc(ctx, b->size, numa_node_of(ctx, b->device), &j->fresh);
     if (st != ROCHP_OK)
         return st;
@@ -279,6 +288,12 @@ static rochp_status wait_copies(rochp_context *ctx, copy_job *jobs, size_t n, bo
             j->done.handle = 0;
         }
     }
+    for (size_t i = 0; i < n && st == ROCHP_OK; i++)
+        if (!device_present(ctx, jobs[i].b->device))
+            st = rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+                                  "checkpoint: device %llu was lost while its buffers were "
+                                  "copied; the previous checkpoint stands",
+                                  (unsigned long long)jobs[i].b->device);
     return st;
 }
 
