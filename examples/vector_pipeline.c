@@ -18,16 +18,7 @@
 
 #include <rochp/rochp_dispatch.h>
 
-typedef struct chain_args {
-    uint32_t *data;
-    uint32_t n, step;
-} chain_args;
-
-typedef struct join_args {
-    uint32_t *out;
-    const uint32_t *a, *b;
-    uint32_t n, pad;
-} join_args;
+#include "pipeline_kernels.h"
 
 #define WAIT_NS (60ull * 1000 * 1000 * 1000)
 

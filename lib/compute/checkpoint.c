@@ -113,6 +113,26 @@ void shadow_free(rochp_context *ctx, shadow *s)
     memset(s, 0, sizeof *s);
 }
 
+rochp_status shadow_copy_out(rochp_context *ctx, shadow *s, void *dst, uint64_t dst_agent,
+                             uint64_t cpu, hsa_signal_t *done)
+{
+    done->handle = 0;
+    rochp_status st = shadow_lock(ctx, s);
+    if (st != ROCHP_OK)
+        return st;
+    if (ctx->hsa.signal_create(1, 0, NULL, done) != HSA_STATUS_SUCCESS)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "restore: cannot create a signal");
+    hsa_status_t hs = ctx->hsa.amd_memory_async_copy(dst, (hsa_agent_t){dst_agent}, s->agent,
+                                                     (hsa_agent_t){cpu}, s->size, 0, NULL, *done);
+    if (hs != HSA_STATUS_SUCCESS) {
+        ctx->hsa.signal_destroy(*done);
+        done->handle = 0;
+        return rochp_set_errorf(ROCHP_ERROR_IO, "restore: a %zu-byte copy could not start: %s",
+                                s->size, rochp_hsa_status_text(&ctx->hsa, hs));
+    }
+    return ROCHP_OK;
+}
+
 /* --- the cut ---------------------------------------------------------------------------------- */
 static rochp_status take_cut(rochp_context *ctx, cut_queue **out, size_t *n_out)
 {
@@ -441,22 +461,7 @@ static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *st
                                   (unsigned long long)b->device);
             break;
         }
-        st = shadow_lock(ctx, &b->shadow);
-        if (st == ROCHP_OK && ctx->hsa.signal_create(1, 0, NULL, &jobs[i].done) != HSA_STATUS_SUCCESS)
-            st = rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
-                                  "rochp_checkpoint_restore: cannot create a signal");
-        if (st != ROCHP_OK)
-            break;
-        hsa_status_t hs = ctx->hsa.amd_memory_async_copy(b->address, (hsa_agent_t){b->agent},
-                                                         b->shadow.agent, (hsa_agent_t){cpu},
-                                                         b->size, 0, NULL, jobs[i].done);
-        if (hs != HSA_STATUS_SUCCESS) {
-            ctx->hsa.signal_destroy(jobs[i].done);
-            jobs[i].done.handle = 0;
-            st = rochp_set_errorf(ROCHP_ERROR_IO, "rochp_checkpoint_restore: a copy could not "
-                                                  "start: %s",
-                                  rochp_hsa_status_text(&ctx->hsa, hs));
-        }
+        st = shadow_copy_out(ctx, &b->shadow, b->address, b->agent, cpu, &jobs[i].done);
     }
     if (jobs) {
         rochp_status waited = wait_copies(ctx, jobs, n_jobs, abandoned);

@@ -84,6 +84,10 @@ uint64_t compute_cpu_agent(rochp_context *ctx);
 void shadow_free(rochp_context *ctx, shadow *s);
 /* Locked for the runtime's copy engines (s->agent set). */
 rochp_status shadow_lock(rochp_context *ctx, shadow *s);
+/* Starts an engine copy of a shadow into device memory (*done: its signal,
+ * 0 when it did not start). */
+rochp_status shadow_copy_out(rochp_context *ctx, shadow *s, void *dst, uint64_t dst_agent,
+                             uint64_t cpu, hsa_signal_t *done);
 /* With ctx->buffer_lock held: the buffers a journaled dispatch (its entry
  * and argument bytes) may have written are marked dirty. */
 void checkpoint_mark_dispatch(rochp_context *ctx, const rochp_journal_entry *e,

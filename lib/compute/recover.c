@@ -332,22 +332,7 @@ static rochp_status run_moves(plan *p, rochp_recovery_report *report)
         if (b->device == ROCHP_HOST && !m->migrate) {
             memcpy(dst, b->shadow.host, b->size);
         } else {
-            st = shadow_lock(ctx, &b->shadow);
-            if (st == ROCHP_OK && ctx->hsa.signal_create(1, 0, NULL, &m->done) != HSA_STATUS_SUCCESS)
-                st = rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
-                                      "rochp_recover: cannot create a signal");
-            if (st != ROCHP_OK)
-                break;
-            hsa_status_t hs = ctx->hsa.amd_memory_async_copy(dst, (hsa_agent_t){dst_agent},
-                                                             b->shadow.agent, (hsa_agent_t){cpu},
-                                                             b->size, 0, NULL, m->done);
-            if (hs != HSA_STATUS_SUCCESS) {
-                ctx->hsa.signal_destroy(m->done);
-                m->done.handle = 0;
-                st = rochp_set_errorf(ROCHP_ERROR_IO, "rochp_recover: a restore copy could not "
-                                                      "start: %s",
-                                      rochp_hsa_status_text(&ctx->hsa, hs));
-            }
+            st = shadow_copy_out(ctx, &b->shadow, dst, dst_agent, cpu, &m->done);
         }
     }
     /* Every started copy is waited for, so none outlives the plan. */
@@ -373,8 +358,13 @@ static rochp_status run_moves(plan *p, rochp_recovery_report *report)
             ctx->hsa.signal_destroy(m->done);
         m->done.handle = 0;
     }
-    if (st != ROCHP_OK)
+    if (st != ROCHP_OK) {
+        /* The buffers stay where they were (lost): their new memory goes. */
+        for (size_t i = 0; i < p->n_moves; i++)
+            if (p->moves[i].new_address)
+                ctx->hsa.amd_memory_pool_free(p->moves[i].new_address);
         return st;
+    }
     /* The moved buffers live on their targets from now on (the registry is
      * sorted by address: re-sorted). */
     pthread_mutex_lock(&ctx->buffer_lock);

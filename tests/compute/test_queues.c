@@ -8,23 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline_kernels.h"
 #include "rochp/rochp_dispatch.h"
 #include "sim_context.h"
 
 #define N 256u
 #define SECOND 1000000000ull
 #define DEADLINE (30 * SECOND)
-
-typedef struct chain_args {
-    uint32_t *data;
-    uint32_t n, step;
-} chain_args;
-
-typedef struct join_args {
-    uint32_t *out;
-    const uint32_t *a, *b;
-    uint32_t n, pad;
-} join_args;
 
 static rochp_kernel *g_chain, *g_join;
 static rochp_device_info g_devs[2];

@@ -13,23 +13,13 @@
 #include <string.h>
 
 #include "event_recorder.h"
+#include "pipeline_kernels.h"
 #include "rochp/rochp_dispatch.h"
 #include "sim_context.h"
 
 #define N 1024u
 #define ROUNDS 40u
 #define SECOND 1000000000ull
-
-typedef struct chain_args {
-    uint32_t *data;
-    uint32_t n, step;
-} chain_args;
-
-typedef struct join_args {
-    uint32_t *out;
-    const uint32_t *a, *b;
-    uint32_t n, pad;
-} join_args;
 
 static rochp_kernel *g_chain, *g_join;
 static rochp_launch g_launch;
