@@ -384,6 +384,32 @@ typedef struct rochp_recovery_report {
 ROCHP_API rochp_status rochp_recover(rochp_context *ctx, uint64_t timeout_ns,
                                      rochp_recovery_report *report);
 
+/* --- checkpoints in files --------------------------------------------------------------
+ * The last checkpoint written to a file descriptor (a file, a memfd a new
+ * process inherits, a pipe) with an application blob (its own progress),
+ * and made again in another context, typically of a new process: when no
+ * device can take a lost one's work, or when the kernel makes the process
+ * let go of its GPUs (exit or exec) before an unplug completes.  What is
+ * saved: every module, every buffer the checkpoint copied (its bytes then),
+ * every queue (options, and its next packet id then).  Loading places each
+ * on a present GPU of the same gfx target (the same ordinal among them when
+ * there is one; ROCHP_ERROR_NO_TARGET if none) and counts as a checkpoint.
+ * Objects have ids (rochp_buffer_id, rochp_queue_id, rochp_module_id) that
+ * the restored map translates to the new ones; they belong to the context. */
+typedef struct rochp_restored rochp_restored;
+
+ROCHP_API uint64_t rochp_buffer_id(const rochp_buffer *buffer);
+ROCHP_API uint64_t rochp_module_id(const rochp_module *module);
+/* A checkpoint that does not exist is ROCHP_ERROR_NOT_SUPPORTED. */
+ROCHP_API rochp_status rochp_checkpoint_save(rochp_context *ctx, int fd, const void *user,
+                                             size_t user_size);
+/* A file that is not a whole checkpoint is ROCHP_ERROR_MALFORMED. */
+ROCHP_API rochp_status rochp_checkpoint_load(rochp_context *ctx, int fd, rochp_restored **out);
+ROCHP_API rochp_buffer *rochp_restored_buffer(const rochp_restored *restored, uint64_t id);
+ROCHP_API rochp_module *rochp_restored_module(const rochp_restored *restored, uint64_t id);
+ROCHP_API const void *rochp_restored_user(const rochp_restored *restored, size_t *size);
+ROCHP_API void rochp_restored_free(rochp_restored *restored);
+
 /* Blocks until every event queued so far has been delivered to the
  * subscribers (not from a callback: ROCHP_ERROR_BUSY). */
 ROCHP_API rochp_status rochp_flush(rochp_context *ctx);

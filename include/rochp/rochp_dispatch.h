@@ -148,6 +148,9 @@ ROCHP_API rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id de
  * completions must not be used afterwards. */
 ROCHP_API rochp_status rochp_queue_destroy(rochp_queue *queue);
 ROCHP_API rochp_device_id rochp_queue_device(const rochp_queue *queue);
+ROCHP_API uint64_t rochp_queue_id(const rochp_queue *queue);
+/* The queue saved with this id (rochp_checkpoint_save), in the loaded map. */
+ROCHP_API rochp_queue *rochp_restored_queue(const rochp_restored *restored, uint64_t id);
 /* The kernel's object on the queue's device (loaded there on first use) and
  * sizes.  A kernarg segment larger than the queue's slots is
  * ROCHP_ERROR_TOO_LARGE. */

@@ -175,6 +175,7 @@ static rochp_status buffer_alloc_ungated(rochp_context *ctx, rochp_device_id dev
         return st;
     }
     b->ctx = ctx;
+    b->id = compute_new_id(ctx);
     b->size = size;
     b->device = device;
     pthread_mutex_lock(&ctx->buffer_lock);
@@ -239,6 +240,11 @@ rochp_status rochp_buffer_free(rochp_buffer *b)
     rochp_status st = buffer_free_ungated(b);
     pthread_mutex_unlock(&ctx->checkpoint_lock);
     return runtime_gate_leave(ctx, st);
+}
+
+uint64_t rochp_buffer_id(const rochp_buffer *b)
+{
+    return b ? b->id : 0;
 }
 
 void *rochp_buffer_address(const rochp_buffer *b)

@@ -3,6 +3,8 @@
 #ifndef ROCHP_COMPUTE_COMPUTE_H
 #define ROCHP_COMPUTE_COMPUTE_H
 
+#include <stdatomic.h>
+
 #include "core/context.h"
 #include "rochp/rochp_dispatch.h"
 
@@ -20,6 +22,7 @@ typedef struct shadow {
 
 struct rochp_buffer {
     rochp_context *ctx;
+    uint64_t id; /* rochp_buffer_id */
     void *address; /* NULL once the runtime that made it is gone */
     size_t size;
     rochp_device_id device;
@@ -33,6 +36,7 @@ struct rochp_buffer {
 struct rochp_queue {
     struct rochp_queue_ring ring; /* first: the inline path's view */
     rochp_context *ctx;
+    uint64_t id; /* rochp_queue_id */
     rochp_device_id device;
     rochp_queue_mode mode;
     hsa_queue_t *hsa_queue; /* NULL once the runtime went */
@@ -70,6 +74,17 @@ void queue_fail(rochp_queue *q, rochp_status why);
  * taking the runtime gate (for callers that hold it). */
 rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q, rochp_dispatch_kernel *out);
 rochp_status compute_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out);
+
+/* An id for a new buffer, queue or module: unique in the context. */
+static inline uint64_t compute_new_id(rochp_context *ctx)
+{
+    return atomic_fetch_add(&ctx->next_object_id, 1) + 1;
+}
+
+/* module.c -- with ctx->module_lock held: the context's modules in turn
+ * (NULL past the last), with their images and ids. */
+rochp_module *compute_module_next(rochp_context *ctx, rochp_module *after, const void **image,
+                                  size_t *size, uint64_t *id);
 
 /* buffer.c -- an async copy on the runtime's engines, waited for in slices
  * that end when either device is lost. */

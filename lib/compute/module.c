@@ -31,6 +31,7 @@ struct rochp_kernel {
 
 struct rochp_module {
     rochp_context *ctx;
+    uint64_t id; /* rochp_module_id */
     rochp_module *next;
     void *image;
     size_t size;
@@ -70,6 +71,7 @@ rochp_status rochp_module_load(rochp_context *ctx, const void *image, size_t siz
     for (uint32_t i = 0; i < md->n_kernels; i++)
         kernels[i] = (rochp_kernel){.module = m, .md = &md->kernels[i]};
     pthread_mutex_lock(&ctx->module_lock);
+    m->id = compute_new_id(ctx);
     m->next = ctx->modules;
     ctx->modules = m;
     pthread_mutex_unlock(&ctx->module_lock);
@@ -156,6 +158,23 @@ rochp_status rochp_module_free(rochp_module *m)
     rochp_context *ctx = m->ctx;
     runtime_gate_enter(ctx);
     return runtime_gate_leave(ctx, module_free_ungated(m));
+}
+
+uint64_t rochp_module_id(const rochp_module *m)
+{
+    return m ? m->id : 0;
+}
+
+rochp_module *compute_module_next(rochp_context *ctx, rochp_module *after, const void **image,
+                                  size_t *size, uint64_t *id)
+{
+    rochp_module *m = after ? after->next : ctx->modules;
+    if (m) {
+        *image = m->image;
+        *size = m->size;
+        *id = m->id;
+    }
+    return m;
 }
 
 uint32_t rochp_module_kernel_count(const rochp_module *m)

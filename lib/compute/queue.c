@@ -242,6 +242,7 @@ static rochp_status queue_create_ungated(rochp_context *ctx, rochp_device_id dev
     if (!q)
         return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_queue_create: no memory");
     q->ctx = ctx;
+    q->id = compute_new_id(ctx);
     q->device = device;
     q->mode = o.mode;
     uint64_t slots = o.mode == ROCHP_QUEUE_JOURNALED ? o.journal_length : o.packets;
@@ -315,6 +316,11 @@ rochp_status rochp_queue_destroy(rochp_queue *q)
     rochp_status st = queue_destroy_ungated(q);
     pthread_mutex_unlock(&ctx->checkpoint_lock);
     return runtime_gate_leave(ctx, st);
+}
+
+uint64_t rochp_queue_id(const rochp_queue *q)
+{
+    return q ? q->id : 0;
 }
 
 rochp_device_id rochp_queue_device(const rochp_queue *q)

@@ -96,6 +96,7 @@ struct rochp_context {
     pthread_mutex_t checkpoint_lock; /* compute/checkpoint.c */
     uint64_t checkpoints;   /* completed, under ctx->lock */
     uint64_t buffer_writes; /* copy and write calls so far, under buffer_lock */
+    _Atomic uint64_t next_object_id; /* buffers, queues and modules: 1, 2, 3... */
     bool reenumerate_pending; /* watcher thread only: the policy is owed a try */
     int wake_fd; /* eventfd: wakes the watcher (stop, rescan requests) */
     struct uevent_listener *uevents; /* NULL: polling only (flag, or no netlink here) */
