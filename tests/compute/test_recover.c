@@ -7,7 +7,7 @@
  * no compatible target, a plain queue that ran, a write call since the
  * checkpoint.
  *
- *   compute_recover [SEEDS]   (default 20 seeds) */
+ *   compute_recover [SEEDS [SOAKS]]   (defaults 20 and 100, each in two kernel modes) */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +208,82 @@ static void scenario(uint32_t seed, const char *kernel)
     test_remove_tmpdir(dir);
 }
 
+/* The soak: 10^4 dispatches (1,250 rounds of 8) over 1-4 GPUs (the three
+ * queues spread over them), a checkpoint at a random round, one of the
+ * GPUs in use unplugged at a random later round.  With another GPU of the
+ * gfx target, the pipeline finishes bit-identical to the CPU; with one GPU
+ * only, the application is told that no target exists. */
+static unsigned g_recovered, g_no_target;
+
+static void soak(uint32_t seed, const char *kernel)
+{
+    enum { SOAK_ROUNDS = 1250 };
+    srand(seed * 7u + 3u);
+    uint32_t gpus = 1 + (uint32_t)rand() % 4;
+    char dir[256];
+    rochp_device_info devs[4];
+    rochp_context *ctx = open_tree(dir, sizeof dir, "recover-soak", gpus, devs, kernel);
+    pipeline p;
+    rochp_queue_options o;
+    rochp_queue_options_init(&o);
+    o.mode = ROCHP_QUEUE_JOURNALED;
+    o.packets = 256;
+    o.journal_length = 8192;
+    for (uint32_t i = 0; i < 3; i++)
+        REQUIRE(rochp_queue_create(ctx, devs[i % gpus].id, &o, &p.q[i]) == ROCHP_OK);
+    p.a = words(ctx, devs[0 % gpus].id, 1);
+    p.b = words(ctx, devs[1 % gpus].id, 2);
+    p.c = words(ctx, devs[1 % gpus].id, 3);
+    p.out = words(ctx, devs[2 % gpus].id, 4);
+    uint32_t a[N], b[N], c[N], out[N];
+    for (uint32_t x = 0; x < N; x++) {
+        a[x] = 1 * 7919u + x;
+        b[x] = 2 * 7919u + x;
+        c[x] = 3 * 7919u + x;
+        out[x] = 4 * 7919u + x;
+    }
+    uint32_t at_checkpoint = 1 + (uint32_t)rand() % (SOAK_ROUNDS - 1);
+    uint32_t at_loss = at_checkpoint + (uint32_t)rand() % (SOAK_ROUNDS - at_checkpoint);
+    uint32_t lost = (uint32_t)rand() % (gpus < 3 ? gpus : 3); /* a GPU in use */
+    for (uint32_t r = 0; r < SOAK_ROUNDS; r++) {
+        if (r == at_checkpoint)
+            REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
+        if (r == at_loss) {
+            rochp_error err = {0};
+            REQUIRE(sim_unplug(dir, devs[lost].pci, 0, NULL, &err) == ROCHP_OK);
+            REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+            rochp_recovery_report rep;
+            rochp_status st = rochp_recover(ctx, 60 * SECOND, &rep);
+            if (gpus == 1) {
+                g_no_target++;
+                CHECK(st == ROCHP_ERROR_NO_TARGET);
+                CHECK_CONTAINS(rochp_last_error(), "no present device has its gfx target");
+                REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+                test_remove_tmpdir(dir);
+                return;
+            }
+            if (st != ROCHP_OK)
+                fprintf(stderr, "soak seed %u (%s, %u GPUs): %s\n", seed, kernel, gpus,
+                        rochp_last_error());
+            REQUIRE(st == ROCHP_OK);
+            CHECK_EQ_U64(rep.devices_lost, 1);
+            g_recovered++;
+        }
+        round_gpu(&p, r);
+        round_cpu(a, b, c, out, r);
+    }
+    for (int i = 0; i < 3; i++)
+        CHECK(rochp_completion_wait(&p.last[i], 60 * SECOND) == ROCHP_OK);
+    bool exact = same(p.a, a) && same(p.b, b) && same(p.c, c) && same(p.out, out);
+    if (!exact)
+        fprintf(stderr, "soak seed %u (%s, %u GPUs, checkpoint %u, loss %u of GPU %u): "
+                        "results differ\n",
+                seed, kernel, gpus, at_checkpoint, at_loss, lost);
+    CHECK(exact);
+    REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+    test_remove_tmpdir(dir);
+}
+
 /* Each refusal names its cause and changes nothing. */
 static void refusals(void)
 {
@@ -303,6 +379,11 @@ static void refusals(void)
 int main(int argc, char **argv)
 {
     uint32_t seeds = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 20;
+    /* Sanitizer builds run fewer soaks (ROCHP_TEST_SOAKS from CMake). */
+    const char *env = getenv("ROCHP_TEST_SOAKS");
+    uint32_t soaks = argc > 2   ? (uint32_t)strtoul(argv[2], NULL, 10)
+                     : env ? (uint32_t)strtoul(env, NULL, 10)
+                           : 100;
     REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){256, 1, 1}) ==
             ROCHP_OK);
     refusals();
@@ -312,5 +393,11 @@ int main(int argc, char **argv)
         scenario(s, "silent");
         scenario(s, "reset"); /* VRAM contents lost as well */
     }
+    for (uint32_t s = 1; s <= soaks; s++) {
+        soak(s, "silent");
+        soak(s, "reset");
+    }
+    fprintf(stderr, "soak: %u runs recovered bit-identical, %u told there is no target\n",
+            g_recovered, g_no_target);
     return check_result();
 }
