@@ -379,6 +379,17 @@ typedef struct rochp_recovery_report {
     uint64_t ns;
 } rochp_recovery_report;
 
+/* Where a lost device's work goes, if the application decides: candidates
+ * are the present devices of its gfx target, least loaded first; return
+ * one of their ids, or 0 to refuse (rochp_recover: ROCHP_ERROR_NO_TARGET).
+ * Called on the thread that calls rochp_recover, with no rochp lock held. */
+typedef rochp_device_id (*rochp_target_fn)(rochp_context *ctx, const rochp_device_info *lost,
+                                           const rochp_device_info *candidates, size_t n,
+                                           void *user);
+/* fn NULL: the default (the first candidate). */
+ROCHP_API rochp_status rochp_set_recovery_target(rochp_context *ctx, rochp_target_fn fn,
+                                                 void *user);
+
 /* timeout_ns bounds the wait for room while the journals are resubmitted.
  * report may be NULL. */
 ROCHP_API rochp_status rochp_recover(rochp_context *ctx, uint64_t timeout_ns,

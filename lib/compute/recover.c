@@ -8,7 +8,8 @@
  *      written by a copy or write call since the checkpoint (not journaled);
  *      no plain queue ran since it (no record); each lost device has a
  *      target: a present GPU of the same gfx target (the CRIU amdgpu rule
- *      starts there), the one holding the fewest buffer bytes;
+ *      starts there), the one holding the fewest buffer bytes, or the one
+ *      the application's callback picks among those;
  *   2. keep each journal's packets since the checkpoint, with their
  *      argument bytes, and give every queue's runtime objects back (the
  *      lost device's never complete; the others' packets must not run on
@@ -102,31 +103,83 @@ static uint64_t load_of(rochp_context *ctx, rochp_device_id id)
     return bytes;
 }
 
-/* The least loaded present GPU of the lost one's gfx target. */
+typedef struct candidate {
+    rochp_device_info info;
+    uint64_t load;
+} candidate;
+
+static int by_load(const void *a, const void *b)
+{
+    const candidate *x = a, *y = b;
+    return (x->load > y->load) - (x->load < y->load);
+}
+
+/* The present GPUs of the lost one's gfx target, least loaded first; the
+ * application's callback picks among them if it set one, else the first. */
 static rochp_status choose_target(plan *p, size_t lost)
 {
+    rochp_context *ctx = p->ctx;
     const rochp_device_info *l = &p->devices[lost];
-    rochp_device_id best = 0;
-    uint64_t best_load = UINT64_MAX;
-    pthread_mutex_lock(&p->ctx->buffer_lock);
+    candidate *c = calloc(p->n_devices + 1, sizeof *c);
+    rochp_device_info *infos = calloc(p->n_devices + 1, sizeof *infos);
+    if (!c || !infos) {
+        free(c);
+        free(infos);
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
+    }
+    size_t n = 0;
+    pthread_mutex_lock(&ctx->buffer_lock);
     for (size_t i = 0; i < p->n_devices; i++) {
         const rochp_device_info *d = &p->devices[i];
         if (d->state != ROCHP_DEVICE_PRESENT || !d->hsa_agent ||
             strcmp(d->gfx_target, l->gfx_target) != 0)
             continue;
-        uint64_t load = load_of(p->ctx, d->id) + p->target_bytes[i];
-        if (load < best_load) {
-            best = d->id;
-            best_load = load;
-        }
+        c[n].info = *d;
+        c[n++].load = load_of(ctx, d->id) + p->target_bytes[i];
     }
-    pthread_mutex_unlock(&p->ctx->buffer_lock);
-    if (!best)
-        return rochp_set_errorf(ROCHP_ERROR_NO_TARGET,
-                                "rochp_recover: device %llu (%s, %s) was lost and no present "
-                                "device has its gfx target to take its work",
-                                (unsigned long long)l->id, l->pci, l->gfx_target);
-    p->targets[lost] = best;
+    pthread_mutex_unlock(&ctx->buffer_lock);
+    qsort(c, n, sizeof *c, by_load);
+    for (size_t i = 0; i < n; i++)
+        infos[i] = c[i].info;
+    rochp_device_id best = n ? c[0].info.id : 0;
+    rochp_status st = ROCHP_OK;
+    pthread_mutex_lock(&ctx->lock);
+    rochp_target_fn fn = ctx->target_fn;
+    void *user = ctx->target_user;
+    pthread_mutex_unlock(&ctx->lock);
+    if (!n) {
+        st = rochp_set_errorf(ROCHP_ERROR_NO_TARGET,
+                              "rochp_recover: device %llu (%s, %s) was lost and no present "
+                              "device has its gfx target to take its work",
+                              (unsigned long long)l->id, l->pci, l->gfx_target);
+    } else if (fn) {
+        best = fn(ctx, l, infos, n, user);
+        bool listed = false;
+        for (size_t i = 0; i < n; i++)
+            listed |= infos[i].id == best;
+        if (!listed)
+            st = rochp_set_errorf(ROCHP_ERROR_NO_TARGET,
+                                  "rochp_recover: the application's target callback %s for lost "
+                                  "device %llu (%s)",
+                                  best ? "chose a device that is not a candidate" : "refused",
+                                  (unsigned long long)l->id, l->pci);
+    }
+    free(c);
+    free(infos);
+    if (st == ROCHP_OK)
+        p->targets[lost] = best;
+    return st;
+}
+
+rochp_status rochp_set_recovery_target(rochp_context *ctx, rochp_target_fn fn, void *user)
+{
+    if (!ctx)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_set_recovery_target: ctx is NULL");
+    pthread_mutex_lock(&ctx->lock);
+    ctx->target_fn = fn;
+    ctx->target_user = user;
+    pthread_mutex_unlock(&ctx->lock);
     return ROCHP_OK;
 }
 

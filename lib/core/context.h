@@ -97,6 +97,8 @@ struct rochp_context {
     uint64_t checkpoints;   /* completed, under ctx->lock */
     uint64_t buffer_writes; /* copy and write calls so far, under buffer_lock */
     _Atomic uint64_t next_object_id; /* buffers, queues and modules: 1, 2, 3... */
+    rochp_target_fn target_fn;       /* recovery's target choice, under ctx->lock */
+    void *target_user;
     bool reenumerate_pending; /* watcher thread only: the policy is owed a try */
     int wake_fd; /* eventfd: wakes the watcher (stop, rescan requests) */
     struct uevent_listener *uevents; /* NULL: polling only (flag, or no netlink here) */

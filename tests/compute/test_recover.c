@@ -284,6 +284,69 @@ static void soak(uint32_t seed, const char *kernel)
     test_remove_tmpdir(dir);
 }
 
+/* The application's target callback: given the candidates least loaded
+ * first, it takes the last; a callback that refuses gets NO_TARGET. */
+static size_t g_candidates;
+static uint64_t g_first_load_order_ok;
+
+static rochp_device_id pick_last(rochp_context *ctx, const rochp_device_info *lost,
+                                 const rochp_device_info *candidates, size_t n, void *user)
+{
+    (void)ctx;
+    (void)lost;
+    g_candidates = n;
+    g_first_load_order_ok = n == 2 && candidates[0].id == *(rochp_device_id *)user;
+    return n ? candidates[n - 1].id : 0;
+}
+
+static rochp_device_id refuse(rochp_context *ctx, const rochp_device_info *lost,
+                              const rochp_device_info *candidates, size_t n, void *user)
+{
+    (void)ctx;
+    (void)lost;
+    (void)candidates;
+    (void)n;
+    (void)user;
+    return 0;
+}
+
+static void target_callback(void)
+{
+    char dir[256];
+    rochp_device_info devs[3];
+    rochp_context *ctx = open_tree(dir, sizeof dir, "recover-callback", 3, devs, "silent");
+    rochp_queue_options o;
+    rochp_queue_options_init(&o);
+    o.mode = ROCHP_QUEUE_JOURNALED;
+    rochp_queue *q;
+    REQUIRE(rochp_queue_create(ctx, devs[1].id, &o, &q) == ROCHP_OK);
+    rochp_buffer *moved = words(ctx, devs[1].id, 1);
+    rochp_buffer *heavy;
+    REQUIRE(rochp_buffer_alloc(ctx, devs[0].id, 1 << 20, &heavy) == ROCHP_OK); /* GPU 0 loaded */
+    REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
+    rochp_error err = {0};
+    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+    rochp_device_id least = devs[2].id;
+    REQUIRE(rochp_set_recovery_target(ctx, pick_last, &least) == ROCHP_OK);
+    rochp_recovery_report rep;
+    REQUIRE(rochp_recover(ctx, 30 * SECOND, &rep) == ROCHP_OK);
+    CHECK_EQ_U64(g_candidates, 2);
+    CHECK(g_first_load_order_ok); /* GPU 2, empty, came first */
+    CHECK(rochp_buffer_device(moved) == devs[0].id); /* the callback's choice */
+    CHECK(rochp_queue_device(q) == devs[0].id);
+    /* Lose that one too: the callback refuses. */
+    REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
+    REQUIRE(sim_unplug(dir, devs[0].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+    REQUIRE(rochp_set_recovery_target(ctx, refuse, NULL) == ROCHP_OK);
+    CHECK(rochp_recover(ctx, 30 * SECOND, &rep) == ROCHP_ERROR_NO_TARGET);
+    CHECK_CONTAINS(rochp_last_error(), "callback refused");
+    CHECK(rochp_set_recovery_target(NULL, NULL, NULL) == ROCHP_ERROR_INVALID_ARGUMENT);
+    REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+    test_remove_tmpdir(dir);
+}
+
 /* Each refusal names its cause and changes nothing. */
 static void refusals(void)
 {
@@ -387,6 +450,7 @@ int main(int argc, char **argv)
     REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){256, 1, 1}) ==
             ROCHP_OK);
     refusals();
+    target_callback();
     REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){256, 1, 1}) ==
             ROCHP_OK);
     for (uint32_t s = 1; s <= seeds; s++) {
