@@ -13,26 +13,18 @@
 #include <hsa/hsa_ext_amd.h>
 
 #include "check.h"
+#include "hsa_agents.h"
 #include "ops.h"
 #include "tmpdir.h"
 
-typedef struct agents {
-    hsa_agent_t cpu[4], gpu[8];
-    int n_cpu, n_gpu;
-} agents;
-
 static hsa_status_t collect(hsa_agent_t a, void *data)
 {
-    agents *all = data;
+    const agents *all = data;
     hsa_device_type_t t;
     REQUIRE(hsa_agent_get_info(a, HSA_AGENT_INFO_DEVICE, &t) == HSA_STATUS_SUCCESS);
-    if (t == HSA_DEVICE_TYPE_CPU && all->n_cpu < 4)
-        all->cpu[all->n_cpu++] = a;
-    if (t == HSA_DEVICE_TYPE_GPU && all->n_gpu < 8)
-        all->gpu[all->n_gpu++] = a;
     /* CPUs come before GPUs, as ROCR orders them. */
     CHECK(t == HSA_DEVICE_TYPE_CPU ? all->n_gpu == 0 : 1);
-    return HSA_STATUS_SUCCESS;
+    return agents_collect(a, data);
 }
 
 static hsa_status_t stop_at_first(hsa_agent_t a, void *data)

@@ -16,28 +16,13 @@
 #include <hsa/hsa_ext_amd.h>
 
 #include "check.h"
+#include "hsa_agents.h"
 #include "ops.h"
 #include "tmpdir.h"
 
 #define COPY_DEADLINE_NS 30000000000ull
 #define SENTINEL ((void *)(uintptr_t)0x5e5e5e5e)
 
-typedef struct agents {
-    hsa_agent_t cpu[4], gpu[8];
-    int n_cpu, n_gpu;
-} agents;
-
-static hsa_status_t collect(hsa_agent_t a, void *data)
-{
-    agents *all = data;
-    hsa_device_type_t t;
-    REQUIRE(hsa_agent_get_info(a, HSA_AGENT_INFO_DEVICE, &t) == HSA_STATUS_SUCCESS);
-    if (t == HSA_DEVICE_TYPE_CPU && all->n_cpu < 4)
-        all->cpu[all->n_cpu++] = a;
-    if (t == HSA_DEVICE_TYPE_GPU && all->n_gpu < 8)
-        all->gpu[all->n_gpu++] = a;
-    return HSA_STATUS_SUCCESS;
-}
 
 typedef struct pools {
     hsa_amd_memory_pool_t p[8];
@@ -362,7 +347,7 @@ int main(void)
     test_not_initialized();
     REQUIRE(hsa_init() == HSA_STATUS_SUCCESS);
     agents all = {0};
-    REQUIRE(hsa_iterate_agents(collect, &all) == HSA_STATUS_SUCCESS);
+    REQUIRE(hsa_iterate_agents(agents_collect, &all) == HSA_STATUS_SUCCESS);
     REQUIRE(all.n_cpu >= 2 && all.n_gpu >= 2);
     test_lock_arguments(&all);
     test_lock_unmapped(&all);
