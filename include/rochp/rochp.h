@@ -349,6 +349,14 @@ typedef struct rochp_checkpoint_stats {
  * queue that failed is its status.  stats may be NULL. */
 ROCHP_API rochp_status rochp_checkpoint(rochp_context *ctx, uint64_t timeout_ns,
                                         rochp_checkpoint_stats *stats);
+/* Automatic checkpoints: one is due once every_packets packets were written
+ * on the context's queues, or every_ns passed, since the last (0: not by
+ * that measure; both 0: off).  It is taken at a safe point -- when a
+ * completion or queue wait of the application returns successfully -- and
+ * never makes that wait longer: if other work is still running or is
+ * dispatched meanwhile, it is skipped until a later safe point. */
+ROCHP_API rochp_status rochp_set_auto_checkpoint(rochp_context *ctx, uint64_t every_packets,
+                                                 uint64_t every_ns);
 /* Puts every buffer that has a shadow back as it was at the last checkpoint
  * (buffers_copied/bytes_copied: what was restored).  A buffer on a lost
  * device is ROCHP_ERROR_DEVICE_LOST. */

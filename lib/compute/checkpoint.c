@@ -393,6 +393,7 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
         stats->packets = packets;
         pthread_mutex_lock(&ctx->lock);
         ctx->checkpoints++;
+        ctx->last_checkpoint_ns = rochp_now_ns();
         pthread_mutex_unlock(&ctx->lock);
     }
     for (size_t i = 0; i < n_jobs; i++) {
@@ -427,6 +428,43 @@ rochp_status rochp_checkpoint(rochp_context *ctx, uint64_t timeout_ns,
     if (stats)
         *stats = local;
     return st;
+}
+
+/* --- automatic checkpoints ------------------------------------------------------------------ */
+rochp_status rochp_set_auto_checkpoint(rochp_context *ctx, uint64_t every_packets,
+                                       uint64_t every_ns)
+{
+    if (!ctx)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_set_auto_checkpoint: ctx is NULL");
+    pthread_mutex_lock(&ctx->lock);
+    ctx->auto_packets = every_packets;
+    ctx->auto_ns = every_ns;
+    pthread_mutex_unlock(&ctx->lock);
+    return ROCHP_OK;
+}
+
+/* A safe point (an application's wait just returned): a checkpoint is taken
+ * if one is due, without waiting -- work still running elsewhere or
+ * dispatched meanwhile skips it until a later safe point. */
+void checkpoint_safe_point(rochp_context *ctx)
+{
+    pthread_mutex_lock(&ctx->lock);
+    uint64_t every_packets = ctx->auto_packets, every_ns = ctx->auto_ns;
+    bool due = every_ns && rochp_now_ns() - ctx->last_checkpoint_ns >= every_ns;
+    pthread_mutex_unlock(&ctx->lock);
+    if (!due && every_packets) {
+        uint64_t since = 0;
+        runtime_gate_enter(ctx);
+        pthread_mutex_lock(&ctx->lock);
+        for (rochp_queue *q = ctx->queues; q; q = q->next)
+            since += queue_next_index(q) - q->checkpoint_index;
+        pthread_mutex_unlock(&ctx->lock);
+        runtime_gate_leave(ctx, ROCHP_OK);
+        due = since >= every_packets;
+    }
+    if (due)
+        (void)rochp_checkpoint(ctx, 0, NULL);
 }
 
 /* --- restore --------------------------------------------------------------------------------- */

@@ -99,6 +99,9 @@ uint64_t compute_cpu_agent(rochp_context *ctx);
 void shadow_free(rochp_context *ctx, shadow *s);
 /* Locked for the runtime's copy engines (s->agent set). */
 rochp_status shadow_lock(rochp_context *ctx, shadow *s);
+/* An application's wait just returned: checkpoint if one is due
+ * (rochp_set_auto_checkpoint), never waiting. */
+void checkpoint_safe_point(rochp_context *ctx);
 /* Starts an engine copy of a shadow into device memory (*done: its signal,
  * 0 when it did not start). */
 rochp_status shadow_copy_out(rochp_context *ctx, shadow *s, void *dst, uint64_t dst_agent,

@@ -486,7 +486,10 @@ rochp_status rochp_completion_wait(const rochp_completion *c, uint64_t timeout_n
                                 "rochp_completion_wait: packet %llu was never written on this "
                                 "queue",
                                 (unsigned long long)c->id);
-    return wait_count(q, c->id, timeout_ns, true);
+    rochp_status st = wait_count(q, c->id, timeout_ns, true);
+    if (st == ROCHP_OK)
+        checkpoint_safe_point(q->ctx);
+    return st;
 }
 
 rochp_status rochp_queue_wait_idle(rochp_queue *q, uint64_t timeout_ns)
@@ -494,7 +497,10 @@ rochp_status rochp_queue_wait_idle(rochp_queue *q, uint64_t timeout_ns)
     if (!q)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_queue_wait_idle: NULL queue");
     uint64_t w = written(q);
-    return w ? wait_count(q, w - 1, timeout_ns, true) : ROCHP_OK;
+    rochp_status st = w ? wait_count(q, w - 1, timeout_ns, true) : ROCHP_OK;
+    if (st == ROCHP_OK)
+        checkpoint_safe_point(q->ctx);
+    return st;
 }
 
 rochp_status rochp_queue_journal_length(const rochp_queue *q, uint64_t *count)

@@ -91,6 +91,7 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
     pthread_rwlock_init(&ctx->runtime_gate, &gate_attr);
     pthread_rwlockattr_destroy(&gate_attr);
     pthread_mutex_init(&ctx->checkpoint_lock, NULL);
+    ctx->last_checkpoint_ns = rochp_now_ns();
     pthread_mutex_init(&ctx->buffer_lock, NULL);
     pthread_mutex_init(&ctx->module_lock, NULL);
     ctx->wake_fd = -1;

@@ -95,6 +95,8 @@ struct rochp_context {
     pthread_rwlock_t runtime_gate;
     pthread_mutex_t checkpoint_lock; /* compute/checkpoint.c */
     uint64_t checkpoints;   /* completed, under ctx->lock */
+    uint64_t last_checkpoint_ns;       /* when the last completed (or creation), ctx->lock */
+    uint64_t auto_packets, auto_ns;    /* rochp_set_auto_checkpoint, ctx->lock */
     uint64_t buffer_writes; /* copy and write calls so far, under buffer_lock */
     _Atomic uint64_t next_object_id; /* buffers, queues and modules: 1, 2, 3... */
     rochp_target_fn target_fn;       /* recovery's target choice, under ctx->lock */

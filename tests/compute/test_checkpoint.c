@@ -147,6 +147,27 @@ int main(void)
         free(was[i]);
     }
 
+    /* Automatic: every 10 packets, at the application's waits. */
+    REQUIRE(rochp_checkpoint(g_ctx, 30 * SECOND, NULL) == ROCHP_OK);
+    REQUIRE(rochp_set_auto_checkpoint(g_ctx, 10, 0) == ROCHP_OK);
+    for (uint32_t step = 0; step < 25; step++) {
+        chain_args x = {pb, N, step};
+        rochp_completion done;
+        REQUIRE(rochp_dispatch(qj, &kc, &g_launch, &x, sizeof x, &done) == ROCHP_OK);
+        REQUIRE(rochp_completion_wait(&done, 30 * SECOND) == ROCHP_OK);
+    }
+    CHECK(rochp_queue_journal_length(qj, &len) == ROCHP_OK);
+    CHECK_EQ_U64(len, 5); /* checkpoints after the 10th and the 20th */
+    /* By time: due at once (1 ns), so each wait takes one. */
+    REQUIRE(rochp_set_auto_checkpoint(g_ctx, 0, 1) == ROCHP_OK);
+    chain_args once = {pb, N, 99};
+    REQUIRE(rochp_dispatch(qj, &kc, &g_launch, &once, sizeof once, NULL) == ROCHP_OK);
+    REQUIRE(rochp_queue_wait_idle(qj, 30 * SECOND) == ROCHP_OK);
+    CHECK(rochp_queue_journal_length(qj, &len) == ROCHP_OK);
+    CHECK_EQ_U64(len, 0);
+    REQUIRE(rochp_set_auto_checkpoint(g_ctx, 0, 0) == ROCHP_OK);
+    CHECK(rochp_set_auto_checkpoint(NULL, 1, 1) == ROCHP_ERROR_INVALID_ARGUMENT);
+
     /* A plain queue keeps no record: after it ran, everything is copied. */
     rochp_queue *qp;
     REQUIRE(rochp_queue_create(g_ctx, g_devs[0].id, NULL, &qp) == ROCHP_OK);
