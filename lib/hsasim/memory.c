@@ -410,16 +410,27 @@ SIM_API hsa_status_t hsa_amd_memory_async_copy(void *dst, hsa_agent_t dst_agent,
 {
     if (!sim_is_initialized())
         return HSA_STATUS_ERROR_NOT_INITIALIZED;
+    /* ROCR 5.2.3's order (hsa_ext_amd.cpp): pointers, the dependency list,
+     * agents, dependency signals, the completion signal (a 0 handle is an
+     * invalid argument, as Signal::Convert throws), and a 0-byte copy then
+     * succeeds without touching the completion signal. */
+    if (!dst || !src || (num_dep_signals && !dep_signals) || (!num_dep_signals && dep_signals))
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
     sim_agent *da = sim_agent_get(dst_agent), *sa = sim_agent_get(src_agent);
     if (!da || !sa)
         return HSA_STATUS_ERROR_INVALID_AGENT;
-    if (!dst || !src || (num_dep_signals && !dep_signals))
-        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
-    if (completion_signal.handle && !sim_signal_get(completion_signal))
-        return HSA_STATUS_ERROR_INVALID_SIGNAL;
-    for (uint32_t i = 0; i < num_dep_signals; i++)
+    for (uint32_t i = 0; i < num_dep_signals; i++) {
+        if (!dep_signals[i].handle)
+            return HSA_STATUS_ERROR_INVALID_ARGUMENT;
         if (!sim_signal_get(dep_signals[i]))
             return HSA_STATUS_ERROR_INVALID_SIGNAL;
+    }
+    if (!completion_signal.handle)
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    if (!sim_signal_get(completion_signal))
+        return HSA_STATUS_ERROR_INVALID_SIGNAL;
+    if (size == 0)
+        return HSA_STATUS_SUCCESS;
     copy_job *job = calloc(1, sizeof *job);
     if (!job)
         return HSA_STATUS_ERROR_OUT_OF_RESOURCES;

@@ -286,6 +286,20 @@ static void test_async_copy(const agents *all)
           HSA_STATUS_ERROR_INVALID_AGENT);
     CHECK(hsa_amd_memory_async_copy(a, all->gpu[0], host, all->cpu[0], 16, 1, NULL, first) ==
           HSA_STATUS_ERROR_INVALID_ARGUMENT);
+    /* As ROCR 5.2.3: a list without a count, a 0 dependency or completion
+     * handle are invalid arguments; a 0-byte copy succeeds and leaves the
+     * completion signal alone. */
+    CHECK(hsa_amd_memory_async_copy(a, all->gpu[0], host, all->cpu[0], 16, 0, &dep, first) ==
+          HSA_STATUS_ERROR_INVALID_ARGUMENT);
+    hsa_signal_t none = {0};
+    CHECK(hsa_amd_memory_async_copy(a, all->gpu[0], host, all->cpu[0], 16, 1, &none, first) ==
+          HSA_STATUS_ERROR_INVALID_ARGUMENT);
+    CHECK(hsa_amd_memory_async_copy(a, all->gpu[0], host, all->cpu[0], 16, 0, NULL, none) ==
+          HSA_STATUS_ERROR_INVALID_ARGUMENT);
+    hsa_signal_store_screlease(first, 5);
+    CHECK(hsa_amd_memory_async_copy(a, all->gpu[0], host, all->cpu[0], 0, 0, NULL, first) ==
+          HSA_STATUS_SUCCESS);
+    CHECK(hsa_signal_load_scacquire(first) == 5);
     CHECK(hsa_memory_copy(a, b, 4096) == HSA_STATUS_SUCCESS);
     CHECK(memcmp(a, host, 4096) == 0);
     hsa_signal_destroy(dep);
