@@ -376,10 +376,13 @@ static bool run_barrier(sim_queue *q, sim_signal **deps, uint32_t n, uint32_t n_
             return false;
         uint32_t zero = 0, m = 0;
         for (uint32_t i = 0; i < n; i++) {
+            /* Liveness first: a signal destroyed right after its last value
+             * was stored is then read with that value (0 counts). */
+            bool live = sim_signal_get(sim_signal_handle(deps[i])) == deps[i];
             hsa_signal_value_t v = hsa_signal_load_scacquire(sim_signal_handle(deps[i]));
             if (v == 0) {
                 zero++;
-            } else if (sim_signal_get(sim_signal_handle(deps[i])) == deps[i]) {
+            } else if (live) {
                 /* Destroyed signals keep their last value: never waited on
                  * (they would end the wait at once), never satisfied. */
                 wait_on[m] = deps[i];
