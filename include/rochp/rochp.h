@@ -102,6 +102,13 @@ enum {
      * the default action.  The process should then save what it needs and
      * exit or exec: the kernel finishes the unplug only when it lets go. */
     ROCHP_CONTEXT_SIGBUS_HANDLER = 1u << 3,
+    /* Recover by itself: an application's completion or queue wait that
+     * finds its queue's device lost runs rochp_recover there (a safe point)
+     * and goes on waiting, so it completes as if nothing happened; a
+     * recovery that cannot be done ends the wait with its status.  The
+     * application promises what rochp_recover needs: no other thread
+     * dispatches or writes buffers meanwhile. */
+    ROCHP_CONTEXT_AUTO_RECOVER = 1u << 4,
 };
 
 typedef struct rochp_options {

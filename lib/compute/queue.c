@@ -288,6 +288,10 @@ rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id device, cons
     return runtime_gate_leave(ctx, queue_create_ungated(ctx, device, options, out));
 }
 
+static uint64_t written(rochp_queue *q);
+static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns, bool take_gate,
+                               bool may_recover);
+
 static rochp_status queue_destroy_ungated(rochp_queue *q)
 {
     if (!q)
@@ -308,8 +312,11 @@ rochp_status rochp_queue_destroy(rochp_queue *q)
 {
     if (!q)
         return queue_destroy_ungated(q);
-    /* In-flight packets would read freed kernargs; a lost device's never end. */
-    (void)rochp_queue_wait_idle(q, 10ull * 1000 * 1000 * 1000);
+    /* In-flight packets would read freed kernargs; a lost device's never end
+     * (and destroying is no time to recover). */
+    uint64_t w = written(q);
+    if (w)
+        (void)wait_count(q, w - 1, 10ull * 1000 * 1000 * 1000, true, false);
     rochp_context *ctx = q->ctx;
     runtime_gate_enter(ctx);
     pthread_mutex_lock(&ctx->checkpoint_lock); /* not while a checkpoint holds it */
@@ -423,13 +430,17 @@ static rochp_status wait_slice(rochp_queue *q, uint64_t id, uint64_t slice_ns)
 }
 
 /* Until the queue has completed more than id packets, in slices so that a
- * failure meanwhile ends the wait (its packets never complete).  take_gate:
+ * failure meanwhile ends the wait (its packets never complete), unless the
+ * context recovers by itself (ROCHP_CONTEXT_AUTO_RECOVER): then this thread
+ * recovers once and waits on.  take_gate:
  * each slice holds the runtime gate, so a re-enumeration may come in
  * between; else the caller holds it (never both: the gate prefers writers,
  * so a second read lock could wait behind a waiting re-enumeration). */
-static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns, bool take_gate)
+static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns, bool take_gate,
+                               bool may_recover)
 {
     uint64_t start = rochp_now_ns();
+    bool recovered = false;
     for (;;) {
         uint64_t waited = rochp_now_ns() - start;
         uint64_t left = waited < timeout_ns ? timeout_ns - waited : 0;
@@ -440,6 +451,16 @@ static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns,
             st = runtime_gate_leave(q->ctx, wait_slice(q, id, slice));
         } else {
             st = wait_slice(q, id, slice);
+        }
+        if (st == ROCHP_ERROR_DEVICE_LOST && may_recover && !recovered &&
+            (q->ctx->flags & ROCHP_CONTEXT_AUTO_RECOVER)) {
+            /* A safe point: the waiting thread recovers, then waits on for
+             * the same packet (ids survive the rebuild). */
+            recovered = true;
+            st = rochp_recover(q->ctx, timeout_ns, NULL);
+            if (st != ROCHP_OK)
+                return st;
+            continue;
         }
         if (st != ROCHP_ERROR_TIMEOUT)
             return st;
@@ -454,7 +475,7 @@ static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns,
 
 rochp_status queue_wait_written(rochp_queue *q, uint64_t written, uint64_t timeout_ns)
 {
-    return written ? wait_count(q, written - 1, timeout_ns, false) : ROCHP_OK;
+    return written ? wait_count(q, written - 1, timeout_ns, false, false) : ROCHP_OK;
 }
 
 /* The queue's next id, or ring index (the runtime's memory: read under the
@@ -486,7 +507,7 @@ rochp_status rochp_completion_wait(const rochp_completion *c, uint64_t timeout_n
                                 "rochp_completion_wait: packet %llu was never written on this "
                                 "queue",
                                 (unsigned long long)c->id);
-    rochp_status st = wait_count(q, c->id, timeout_ns, true);
+    rochp_status st = wait_count(q, c->id, timeout_ns, true, true);
     if (st == ROCHP_OK)
         checkpoint_safe_point(q->ctx);
     return st;
@@ -497,7 +518,7 @@ rochp_status rochp_queue_wait_idle(rochp_queue *q, uint64_t timeout_ns)
     if (!q)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_queue_wait_idle: NULL queue");
     uint64_t w = written(q);
-    rochp_status st = w ? wait_count(q, w - 1, timeout_ns, true) : ROCHP_OK;
+    rochp_status st = w ? wait_count(q, w - 1, timeout_ns, true, true) : ROCHP_OK;
     if (st == ROCHP_OK)
         checkpoint_safe_point(q->ctx);
     return st;

@@ -73,7 +73,8 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
         memcpy(&opts, options, options->struct_size);
     }
     if (opts.flags & ~(uint32_t)(ROCHP_CONTEXT_NO_HSA | ROCHP_CONTEXT_NO_UEVENTS |
-                                 ROCHP_CONTEXT_AUTO_REENUMERATE | ROCHP_CONTEXT_SIGBUS_HANDLER))
+                                 ROCHP_CONTEXT_AUTO_REENUMERATE | ROCHP_CONTEXT_SIGBUS_HANDLER |
+                                 ROCHP_CONTEXT_AUTO_RECOVER))
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_context_create: unknown flags 0x%x", opts.flags);
 

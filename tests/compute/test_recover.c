@@ -347,6 +347,90 @@ static void target_callback(void)
     test_remove_tmpdir(dir);
 }
 
+/* Opens the gate once the work has moved: dispatched from the callback
+ * thread on the migrated event, after the recovery is done. */
+typedef struct gate_opener {
+    rochp_queue *gate;
+    rochp_dispatch_kernel kernel;
+    chain_args args;
+    rochp_status status;
+} gate_opener;
+
+static void open_gate(rochp_context *ctx, const rochp_event *e, void *user)
+{
+    (void)ctx;
+    (void)e;
+    gate_opener *g = user;
+    g->status = rochp_dispatch(g->gate, &g->kernel, &g_launch, &g->args, sizeof g->args, NULL);
+}
+
+/* ROCHP_CONTEXT_AUTO_RECOVER: the application only waits; the watcher
+ * finds the GPU gone, the wait recovers and completes with the right bytes. */
+static void auto_recover(void)
+{
+    char dir[256];
+    REQUIRE(test_make_tmpdir(dir, sizeof dir, "recover-auto") == 0);
+    rochp_error err = {0};
+    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
+    setenv("ROCHP_SYSFS_ROOT", dir, 1);
+    setenv("ROCHP_SIM_KERNEL", "silent", 1);
+    rochp_options opts;
+    rochp_options_init(&opts);
+    opts.hsa_runtime = HSASIM_PATH;
+    opts.flags = ROCHP_CONTEXT_AUTO_RECOVER | ROCHP_CONTEXT_NO_UEVENTS;
+    opts.poll_interval_ms = 20;
+    rochp_context *ctx;
+    REQUIRE(rochp_context_create(&opts, &ctx) == ROCHP_OK);
+    rochp_device_info devs[2];
+    size_t n = 0;
+    REQUIRE(rochp_device_list(ctx, devs, 2, &n) == ROCHP_OK && n == 2);
+    rochp_module *m;
+    REQUIRE(rochp_module_load_file(ctx, CHAIN_CO, &m) == ROCHP_OK);
+    rochp_kernel *chain;
+    REQUIRE(rochp_module_kernel(m, "chain_step", &chain) == ROCHP_OK);
+    rochp_queue_options o;
+    rochp_queue_options_init(&o);
+    o.mode = ROCHP_QUEUE_JOURNALED;
+    rochp_queue *q;
+    REQUIRE(rochp_queue_create(ctx, devs[1].id, &o, &q) == ROCHP_OK);
+    rochp_buffer *b = words(ctx, devs[1].id, 5);
+    uint32_t want[N];
+    for (uint32_t x = 0; x < N; x++)
+        want[x] = 5 * 7919u + x;
+    /* The work after the checkpoint waits behind a barrier on a packet of
+     * GPU 0's queue that is dispatched only once the work has moved (on the
+     * migrated event), so the loss finds it all undone. */
+    rochp_queue *gate;
+    REQUIRE(rochp_queue_create(ctx, devs[0].id, &o, &gate) == ROCHP_OK);
+    rochp_buffer *scratch = words(ctx, devs[0].id, 6);
+    REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
+    rochp_dispatch_kernel k, kg;
+    REQUIRE(rochp_kernel_bind(chain, q, &k) == ROCHP_OK);
+    REQUIRE(rochp_kernel_bind(chain, gate, &kg) == ROCHP_OK);
+    rochp_completion opens = {gate, 0}, last;
+    REQUIRE(rochp_dispatch_barrier(q, &opens, NULL) == ROCHP_OK);
+    gate_opener opener = {gate, kg, {rochp_buffer_address(scratch), N, 1}, ROCHP_ERROR_BUSY};
+    rochp_subscription sub;
+    REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_MIGRATED, open_gate, &opener, &sub) == ROCHP_OK);
+    for (uint32_t s = 0; s < 20; s++) {
+        chain_args a = {rochp_buffer_address(b), N, s};
+        REQUIRE(rochp_dispatch(q, &k, &g_launch, &a, sizeof a, &last) == ROCHP_OK);
+        chain_cpu(want, s);
+    }
+    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    /* No rescan, no rochp_recover: the wait does it all. */
+    rochp_status st = rochp_completion_wait(&last, 60 * SECOND);
+    if (st != ROCHP_OK)
+        fprintf(stderr, "auto recovery: %s\n", rochp_last_error());
+    CHECK(st == ROCHP_OK);
+    CHECK(rochp_buffer_device(b) == devs[0].id);
+    CHECK(same(b, want));
+    REQUIRE(rochp_flush(ctx) == ROCHP_OK);
+    CHECK(opener.status == ROCHP_OK);
+    REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+    test_remove_tmpdir(dir);
+}
+
 /* Each refusal names its cause and changes nothing. */
 static void refusals(void)
 {
@@ -451,6 +535,9 @@ int main(int argc, char **argv)
             ROCHP_OK);
     refusals();
     target_callback();
+    REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){256, 1, 1}) ==
+            ROCHP_OK);
+    auto_recover();
     REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){256, 1, 1}) ==
             ROCHP_OK);
     for (uint32_t s = 1; s <= seeds; s++) {
