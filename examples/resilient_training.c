@@ -12,7 +12,7 @@
  * the loop goes on from the saved step.  At the end it prints a checksum of
  * the weights, the same whether or not the run was interrupted.
  *   --die-at D   kill the process (SIGKILL) right after step D's dispatch
- *   --pause-at P after step P's checkpoint, print "paused" and wait for a
+ *   --pause-at P after step P's dispatch, print "paused" and wait for a
  *                line on stdin (a test unplugs the GPU meanwhile: under the
  *                current kernel the process then gets SIGBUS and must go)
  * Uses the public API only. */
@@ -142,19 +142,19 @@ static int run(rochp_context *ctx, const char *co, const char *path, uint32_t st
             fflush(stdout);
             raise(SIGKILL);
         }
+        if (step == pause_at) {
+            printf("paused\n");
+            fflush(stdout);
+            char line[16];
+            if (!fgets(line, sizeof line, stdin))
+                return 1;
+        }
         if ((step + 1) % every == 0) {
             TRY("wait", rochp_queue_wait_idle(queue, WAIT_NS));
             TRY("checkpoint", rochp_checkpoint(ctx, WAIT_NS, NULL));
             p.next_step = step + 1;
             if (save(ctx, path, &p) != 0)
                 return 1;
-            if (step == pause_at) {
-                printf("paused\n");
-                fflush(stdout);
-                char line[16];
-                if (!fgets(line, sizeof line, stdin))
-                    return 1;
-            }
         }
     }
     TRY("wait", rochp_queue_wait_idle(queue, WAIT_NS));

@@ -31,12 +31,12 @@ echo "$out" | grep -q "^resumed at step 125 " || { echo "did not resume at 125: 
 got=$(echo "$out" | checksum)
 [ "$got" = "$want" ] || { echo "after a kill: $got, want $want"; exit 1; }
 
-# Its GPU unplugged at step 75 under the sigbus behaviour: the process gets
+# Its GPU unplugged at step 80 under the sigbus behaviour: the process gets
 # SIGBUS and goes; a new one resumes on the other GPU.
 "$sim" create "$work/t3" --model mi210 --gpus 2 >/dev/null
 export ROCHP_SIM_KERNEL=sigbus
 mkfifo "$work/in"
-ROCHP_SYSFS_ROOT="$work/t3" "$example" "$co" "$work/s3" --steps 200 --every 25 --pause-at 74 \
+ROCHP_SYSFS_ROOT="$work/t3" "$example" "$co" "$work/s3" --steps 200 --every 25 --pause-at 80 \
     <"$work/in" >"$work/paused.out" 2>&1 &
 app=$!
 exec 3>"$work/in"
@@ -57,4 +57,4 @@ out=$(run "$work/t3" "$work/s3" --steps 200 --every 25)
 echo "$out" | grep -q "^resumed at step 75 " || { echo "did not resume at 75: $out"; exit 1; }
 got=$(echo "$out" | checksum)
 [ "$got" = "$want" ] || { echo "after an unplug: $got, want $want"; exit 1; }
-echo "checksum $want: uninterrupted, after a kill at 130, after an unplug of $pci (SIGBUS) at 75"
+echo "checksum $want: uninterrupted, after a kill at 130, after an unplug of $pci (SIGBUS) at 80"
