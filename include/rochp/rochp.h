@@ -401,6 +401,15 @@ typedef struct rochp_recovery_report {
 typedef rochp_device_id (*rochp_target_fn)(rochp_context *ctx, const rochp_device_info *lost,
                                            const rochp_device_info *candidates, size_t n,
                                            void *user);
+/* Which devices are candidates at all. */
+typedef enum rochp_target_rule {
+    ROCHP_TARGET_SAME_GFX = 0, /* the lost device's gfx target (the code objects run) */
+    /* and what CRIU's amdgpu plugin requires to restore onto a GPU: equal SIMD
+     * count, LDS size, wavefront size, CU layout, waves per SIMD, device id,
+     * SDMA and CP queue counts; firmware at least as new */
+    ROCHP_TARGET_CRIU = 1,
+} rochp_target_rule;
+ROCHP_API rochp_status rochp_set_recovery_rule(rochp_context *ctx, rochp_target_rule rule);
 /* fn NULL: the default (the first candidate). */
 ROCHP_API rochp_status rochp_set_recovery_target(rochp_context *ctx, rochp_target_fn fn,
                                                  void *user);

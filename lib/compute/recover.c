@@ -103,6 +103,40 @@ static uint64_t load_of(rochp_context *ctx, rochp_device_id id)
     return bytes;
 }
 
+/* Under ROCHP_TARGET_CRIU: may device to take lost's work?  why gets the
+ * first difference seen (for the message when none can). */
+static bool criu_compatible(rochp_context *ctx, rochp_device_id lost, rochp_device_id to,
+                            char *why, size_t why_size)
+{
+    pthread_mutex_lock(&ctx->lock);
+    bool ok = true;
+    const device_entry *l = registry_find(ctx, lost), *t = registry_find(ctx, to);
+    if (ctx->target_rule == ROCHP_TARGET_CRIU && l && t) {
+        for (int i = 0; i < CRIU_EQUAL_PROPS && ok; i++)
+            if (l->criu_equal[i] != t->criu_equal[i]) {
+                ok = false;
+                snprintf(why, why_size, "device %llu has %s %llu, not %llu",
+                         (unsigned long long)to, criu_equal_keys[i],
+                         (unsigned long long)t->criu_equal[i],
+                         (unsigned long long)l->criu_equal[i]);
+            }
+        for (int i = 0; i < CRIU_AT_LEAST_PROPS && ok; i++)
+            if (t->criu_at_least[i] < l->criu_at_least[i]) {
+                ok = false;
+                snprintf(why, why_size, "device %llu has %s %llu, older than %llu",
+                         (unsigned long long)to, criu_at_least_keys[i],
+                         (unsigned long long)t->criu_at_least[i],
+                         (unsigned long long)l->criu_at_least[i]);
+            }
+        if (ok && t->info.vram_bytes < l->info.vram_bytes) {
+            ok = false;
+            snprintf(why, why_size, "device %llu has less VRAM", (unsigned long long)to);
+        }
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return ok;
+}
+
 typedef struct candidate {
     rochp_device_info info;
     uint64_t load;
@@ -128,6 +162,7 @@ static rochp_status choose_target(plan *p, size_t lost)
         return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
     }
     size_t n = 0;
+    char why[160] = "";
     pthread_mutex_lock(&ctx->buffer_lock);
     for (size_t i = 0; i < p->n_devices; i++) {
         const rochp_device_info *d = &p->devices[i];
@@ -138,6 +173,12 @@ static rochp_status choose_target(plan *p, size_t lost)
         c[n++].load = load_of(ctx, d->id) + p->target_bytes[i];
     }
     pthread_mutex_unlock(&ctx->buffer_lock);
+    /* The rule reads the registry (ctx->lock, never with buffer_lock). */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (criu_compatible(ctx, l->id, c[i].info.id, why, sizeof why))
+            c[kept++] = c[i];
+    n = kept;
     qsort(c, n, sizeof *c, by_load);
     for (size_t i = 0; i < n; i++)
         infos[i] = c[i].info;
@@ -150,8 +191,9 @@ static rochp_status choose_target(plan *p, size_t lost)
     if (!n) {
         st = rochp_set_errorf(ROCHP_ERROR_NO_TARGET,
                               "rochp_recover: device %llu (%s, %s) was lost and no present "
-                              "device has its gfx target to take its work",
-                              (unsigned long long)l->id, l->pci, l->gfx_target);
+                              "device has its gfx target to take its work%s%s",
+                              (unsigned long long)l->id, l->pci, l->gfx_target,
+                              why[0] ? " under the CRIU rule: " : "", why);
     } else if (fn) {
         best = fn(ctx, l, infos, n, user);
         bool listed = false;
@@ -169,6 +211,17 @@ static rochp_status choose_target(plan *p, size_t lost)
     if (st == ROCHP_OK)
         p->targets[lost] = best;
     return st;
+}
+
+rochp_status rochp_set_recovery_rule(rochp_context *ctx, rochp_target_rule rule)
+{
+    if (!ctx || (rule != ROCHP_TARGET_SAME_GFX && rule != ROCHP_TARGET_CRIU))
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_set_recovery_rule: NULL ctx or unknown rule %d", (int)rule);
+    pthread_mutex_lock(&ctx->lock);
+    ctx->target_rule = rule;
+    pthread_mutex_unlock(&ctx->lock);
+    return ROCHP_OK;
 }
 
 rochp_status rochp_set_recovery_target(rochp_context *ctx, rochp_target_fn fn, void *user)

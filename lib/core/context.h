@@ -45,9 +45,17 @@
 #include "rochp/rochp.h"
 #include "topology/snapshot.h"
 
+/* The KFD properties CRIU's amdgpu plugin compares before restoring onto a
+ * GPU (plugins/amdgpu/amdgpu_plugin_topology.c): equal, then at least. */
+enum { CRIU_EQUAL_PROPS = 12, CRIU_AT_LEAST_PROPS = 2 };
+extern const char *const criu_equal_keys[CRIU_EQUAL_PROPS];
+extern const char *const criu_at_least_keys[CRIU_AT_LEAST_PROPS];
+
 typedef struct device_entry {
     rochp_device_info info;
     bool in_topology; /* in the last snapshot applied */
+    uint64_t criu_equal[CRIU_EQUAL_PROPS];     /* as last seen in the topology */
+    uint64_t criu_at_least[CRIU_AT_LEAST_PROPS];
 } device_entry;
 
 typedef struct event_node {
@@ -100,6 +108,7 @@ struct rochp_context {
     uint64_t buffer_writes; /* copy and write calls so far, under buffer_lock */
     _Atomic uint64_t next_object_id; /* buffers, queues and modules: 1, 2, 3... */
     rochp_target_fn target_fn;       /* recovery's target choice, under ctx->lock */
+    rochp_target_rule target_rule;
     void *target_user;
     bool reenumerate_pending; /* watcher thread only: the policy is owed a try */
     int wake_fd; /* eventfd: wakes the watcher (stop, rescan requests) */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "context.h"
+#include "topology/props.h"
 
 /* Ids are unique across contexts too: never reused in a process. */
 static _Atomic rochp_device_id next_device_id = 1;
@@ -46,6 +47,21 @@ static void partition_of(const topo_snapshot *snap, uint32_t node_pos, uint32_t 
     for (uint32_t k = 0; k < grp->n_nodes; k++)
         if (grp->nodes[k] == node_pos)
             *index = k;
+}
+
+const char *const criu_equal_keys[CRIU_EQUAL_PROPS] = {
+    "simd_count",        "lds_size_in_kb",     "wave_front_size",        "array_count",
+    "simd_arrays_per_engine", "cu_per_simd_array", "simd_per_cu",       "max_waves_per_simd",
+    "device_id",         "num_sdma_engines",   "num_sdma_xgmi_engines",  "num_cp_queues"};
+const char *const criu_at_least_keys[CRIU_AT_LEAST_PROPS] = {"fw_version", "sdma_fw_version"};
+
+/* What CRIU's rule compares, kept for when the device is gone. */
+static void remember_criu(device_entry *d, const topo_node *n)
+{
+    for (int i = 0; i < CRIU_EQUAL_PROPS; i++)
+        d->criu_equal[i] = topo_props_get_or(&n->props, criu_equal_keys[i], 0);
+    for (int i = 0; i < CRIU_AT_LEAST_PROPS; i++)
+        d->criu_at_least[i] = topo_props_get_or(&n->props, criu_at_least_keys[i], 0);
 }
 
 static void describe(rochp_device_info *info, const topo_snapshot *snap, uint32_t pos)
@@ -136,6 +152,7 @@ rochp_status registry_apply(rochp_context *ctx, const topo_snapshot *snap,
         }
         if (match) {
             describe(&match->info, snap, pos); /* renumbered nodes: new kfd_node */
+            remember_criu(match, &snap->nodes[pos]);
             continue;
         }
         /* Back: the same board's same partition, after it left. */
@@ -156,6 +173,7 @@ rochp_status registry_apply(rochp_context *ctx, const topo_snapshot *snap,
             type = ROCHP_EVENT_ARRIVED;
         }
         describe(&match->info, snap, pos);
+        remember_criu(match, &snap->nodes[pos]);
         match->in_topology = true;
         match->info.state = ROCHP_DEVICE_PRESENT;
         arrivals[n_arrivals] = (size_t)(match - ctx->devices);

@@ -9,6 +9,7 @@
  *
  *   compute_recover [SEEDS [SOAKS]]   (defaults 20 and 100, each in two kernel modes) */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -431,6 +432,66 @@ static void auto_recover(void)
     test_remove_tmpdir(dir);
 }
 
+/* Rewrites one KFD property of a node of the tree (before a context reads it). */
+static void set_property(const char *dir, unsigned node, const char *key, unsigned long value)
+{
+    char path[512], text[8192], out[8192] = "";
+    snprintf(path, sizeof path, "%s/topology/nodes/%u/properties", dir, node);
+    FILE *f = fopen(path, "r");
+    REQUIRE(f);
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char name[64];
+        if (sscanf(line, "%63s", name) == 1 && strcmp(name, key) == 0)
+            snprintf(out + strlen(out), sizeof out - strlen(out), "%s %lu\n", key, value);
+        else
+            snprintf(out + strlen(out), sizeof out - strlen(out), "%s\n", line);
+    }
+    f = fopen(path, "w");
+    REQUIRE(f && fputs(out, f) >= 0);
+    fclose(f);
+}
+
+/* ROCHP_TARGET_CRIU: GPUs of the same gfx target that differ in what CRIU's
+ * amdgpu plugin compares are no targets; the same-gfx rule takes them. */
+static void criu_rule(void)
+{
+    char dir[256];
+    REQUIRE(test_make_tmpdir(dir, sizeof dir, "recover-criu") == 0);
+    rochp_error err = {0};
+    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 3, 1, NULL, &err) == ROCHP_OK);
+    /* nodes 0-1 are CPUs, 2-4 the GPUs */
+    set_property(dir, 3, "simd_count", 400);
+    set_property(dir, 4, "fw_version", 50);
+    setenv("ROCHP_SYSFS_ROOT", dir, 1);
+    setenv("ROCHP_SIM_KERNEL", "silent", 1);
+    rochp_options opts;
+    rochp_options_init(&opts);
+    opts.hsa_runtime = HSASIM_PATH;
+    rochp_context *ctx;
+    REQUIRE(rochp_context_create(&opts, &ctx) == ROCHP_OK);
+    rochp_device_info devs[3];
+    size_t n = 0;
+    REQUIRE(rochp_device_list(ctx, devs, 3, &n) == ROCHP_OK && n == 3);
+    REQUIRE(rochp_set_recovery_rule(ctx, ROCHP_TARGET_CRIU) == ROCHP_OK);
+    rochp_buffer *b = words(ctx, devs[0].id, 8);
+    REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
+    REQUIRE(sim_unplug(dir, devs[0].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+    rochp_recovery_report rep;
+    CHECK(rochp_recover(ctx, 30 * SECOND, &rep) == ROCHP_ERROR_NO_TARGET);
+    CHECK_CONTAINS(rochp_last_error(), "under the CRIU rule");
+    CHECK(rochp_buffer_device(b) == devs[0].id); /* nothing changed */
+    REQUIRE(rochp_set_recovery_rule(ctx, ROCHP_TARGET_SAME_GFX) == ROCHP_OK);
+    CHECK(rochp_recover(ctx, 30 * SECOND, &rep) == ROCHP_OK);
+    CHECK(rochp_buffer_device(b) != devs[0].id);
+    CHECK(rochp_set_recovery_rule(ctx, (rochp_target_rule)9) == ROCHP_ERROR_INVALID_ARGUMENT);
+    REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+    test_remove_tmpdir(dir);
+}
+
 /* Each refusal names its cause and changes nothing. */
 static void refusals(void)
 {
@@ -535,6 +596,7 @@ int main(int argc, char **argv)
             ROCHP_OK);
     refusals();
     target_callback();
+    criu_rule();
     REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){256, 1, 1}) ==
             ROCHP_OK);
     auto_recover();
