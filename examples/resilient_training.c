@@ -4,8 +4,10 @@
  *   resilient_training CODE_OBJECT STATE_FILE [--steps S] [--every K]
  *                      [--die-at D] [--pause-at P]
  *
- * Each step updates the weights (chain_step of pipeline.co, order
- * sensitive) on a journaled queue; every K steps the loop checkpoints and
+ * Each step is five packets on two journaled queues (two GPUs when there
+ * are two): order-sensitive chain steps on weights a and b, and a join
+ * c = a + b behind a barrier on a's step (pipeline.co's kernels); every K
+ * steps the loop checkpoints and
  * saves the checkpoint with its step number to STATE_FILE (written aside,
  * then renamed: a crash never leaves half a file).  At start, an existing
  * STATE_FILE is loaded -- onto any present GPU of the same gfx target -- and
@@ -18,6 +20,7 @@
  * Uses the public API only. */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +38,9 @@
 typedef struct progress {
     uint32_t next_step;
     uint32_t reserved;
-    uint64_t weights_id, queue_id, module_id;
+    uint64_t module_id;
+    uint64_t buffer_ids[3]; /* weights a, b and their join c */
+    uint64_t queue_ids[2];
 } progress;
 
 static int fail(const char *what, rochp_status st)
@@ -74,13 +79,22 @@ static int save(rochp_context *ctx, const char *path, const progress *p)
     return 0;
 }
 
+static uint64_t fnv(uint64_t sum, const uint32_t *w)
+{
+    for (uint32_t x = 0; x < N; x++) {
+        sum ^= w[x];
+        sum *= 1099511628211ull;
+    }
+    return sum;
+}
+
 static int run(rochp_context *ctx, const char *co, const char *path, uint32_t steps,
                uint32_t every, uint32_t die_at, uint32_t pause_at)
 {
     progress p = {0};
     rochp_module *module = NULL;
-    rochp_buffer *weights = NULL;
-    rochp_queue *queue = NULL;
+    rochp_buffer *buf[3] = {NULL, NULL, NULL};
+    rochp_queue *q[2] = {NULL, NULL};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         rochp_restored *r = NULL;
@@ -97,47 +111,75 @@ static int run(rochp_context *ctx, const char *co, const char *path, uint32_t st
         }
         memcpy(&p, user, sizeof p);
         module = rochp_restored_module(r, p.module_id);
-        weights = rochp_restored_buffer(r, p.weights_id);
-        queue = rochp_restored_queue(r, p.queue_id);
+        for (int i = 0; i < 3; i++)
+            buf[i] = rochp_restored_buffer(r, p.buffer_ids[i]);
+        for (int i = 0; i < 2; i++)
+            q[i] = rochp_restored_queue(r, p.queue_ids[i]);
         rochp_restored_free(r);
-        if (!module || !weights || !queue) {
+        if (!module || !buf[0] || !buf[1] || !buf[2] || !q[0] || !q[1]) {
             fprintf(stderr, "resilient_training: %s misses an object\n", path);
             return 1;
         }
-        printf("resumed at step %u on device %" PRIu64 "\n", p.next_step,
-               rochp_queue_device(queue));
+        printf("resumed at step %u on device %" PRIu64 "\n", p.next_step, rochp_queue_device(q[0]));
     } else {
-        rochp_device_info dev;
+        /* Two GPUs when there are two: a's chain on the first, b's and the
+         * join on the second. */
+        rochp_device_info devs[2];
         size_t n = 0;
-        TRY("devices", rochp_device_list(ctx, &dev, 1, &n));
-        if (n == 0) {
+        TRY("devices", rochp_device_list(ctx, devs, 2, &n));
+        size_t present = 0;
+        for (size_t i = 0; i < n && i < 2; i++)
+            if (devs[i].state == ROCHP_DEVICE_PRESENT)
+                devs[present++] = devs[i];
+        if (present == 0) {
             fprintf(stderr, "resilient_training: no GPU\n");
             return 1;
         }
+        rochp_device_id dev[2] = {devs[0].id, devs[present > 1 ? 1 : 0].id};
         TRY("module", rochp_module_load_file(ctx, co, &module));
-        TRY("weights", rochp_buffer_alloc(ctx, dev.id, N * sizeof(uint32_t), &weights));
         uint32_t init[N];
-        for (uint32_t x = 0; x < N; x++)
-            init[x] = x * 2654435761u;
-        TRY("weights", rochp_buffer_write(weights, 0, init, sizeof init));
+        for (int i = 0; i < 3; i++) {
+            TRY("buffer", rochp_buffer_alloc(ctx, dev[i ? 1 : 0], N * sizeof(uint32_t), &buf[i]));
+            for (uint32_t x = 0; x < N; x++)
+                init[x] = x * 2654435761u + (uint32_t)i;
+            TRY("buffer", rochp_buffer_write(buf[i], 0, init, sizeof init));
+            p.buffer_ids[i] = rochp_buffer_id(buf[i]);
+        }
         rochp_queue_options o;
         rochp_queue_options_init(&o);
         o.mode = ROCHP_QUEUE_JOURNALED;
-        TRY("queue", rochp_queue_create(ctx, dev.id, &o, &queue));
-        p.weights_id = rochp_buffer_id(weights);
-        p.queue_id = rochp_queue_id(queue);
+        o.journal_length = 8192;
+        for (int i = 0; i < 2; i++) {
+            TRY("queue", rochp_queue_create(ctx, dev[i], &o, &q[i]));
+            p.queue_ids[i] = rochp_queue_id(q[i]);
+        }
         p.module_id = rochp_module_id(module);
-        printf("started on device %" PRIu64 " %s\n", dev.id, dev.pci);
+        printf("started on device %" PRIu64 " %s\n", devs[0].id, devs[0].pci);
     }
-    rochp_kernel *chain;
-    rochp_dispatch_kernel k;
+    rochp_kernel *chain, *join;
+    rochp_dispatch_kernel kc[2], kj;
     rochp_launch launch;
     TRY("kernel", rochp_module_kernel(module, "chain_step", &chain));
-    TRY("bind", rochp_kernel_bind(chain, queue, &k));
+    TRY("kernel", rochp_module_kernel(module, "join_add", &join));
+    for (int i = 0; i < 2; i++)
+        TRY("bind", rochp_kernel_bind(chain, q[i], &kc[i]));
+    TRY("bind", rochp_kernel_bind(join, q[1], &kj));
     TRY("launch", rochp_launch_init(&launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){256, 1, 1}));
+    /* Five packets a step: a's chain (after the previous join has read a),
+     * b's chain, and the join c = a + b after a's chain. */
+    rochp_completion a_done, joined;
+    bool first = true; /* after a start or a resume everything before is done */
     for (uint32_t step = p.next_step; step < steps; step++) {
-        chain_args a = {rochp_buffer_address(weights), N, step};
-        TRY("dispatch", rochp_dispatch(queue, &k, &launch, &a, sizeof a, NULL));
+        uint32_t *a = rochp_buffer_address(buf[0]), *b = rochp_buffer_address(buf[1]);
+        chain_args ca = {a, N, step}, cb = {b, N, 1000 + step};
+        join_args jc = {rochp_buffer_address(buf[2]), a, b, N, 0};
+        if (!first)
+            TRY("barrier", rochp_dispatch_barrier(q[0], &joined, NULL));
+        TRY("dispatch", rochp_dispatch(q[0], &kc[0], &launch, &ca, sizeof ca, &a_done));
+        TRY("dispatch", rochp_dispatch(q[1], &kc[1], &launch, &cb, sizeof cb, NULL));
+        TRY("barrier", rochp_dispatch_barrier(q[1], &a_done, NULL));
+        TRY("dispatch", rochp_dispatch(q[1], &kj, &launch, &jc, sizeof jc, &joined));
+        first = false;
         if (step == die_at) {
             fflush(stdout);
             raise(SIGKILL);
@@ -150,20 +192,21 @@ static int run(rochp_context *ctx, const char *co, const char *path, uint32_t st
                 return 1;
         }
         if ((step + 1) % every == 0) {
-            TRY("wait", rochp_queue_wait_idle(queue, WAIT_NS));
+            for (int i = 0; i < 2; i++)
+                TRY("wait", rochp_queue_wait_idle(q[i], WAIT_NS));
             TRY("checkpoint", rochp_checkpoint(ctx, WAIT_NS, NULL));
             p.next_step = step + 1;
             if (save(ctx, path, &p) != 0)
                 return 1;
         }
     }
-    TRY("wait", rochp_queue_wait_idle(queue, WAIT_NS));
-    uint32_t w[N];
-    TRY("read", rochp_buffer_read(weights, 0, w, sizeof w));
-    uint64_t sum = 1469598103934665603ull; /* FNV-1a */
-    for (uint32_t x = 0; x < N; x++) {
-        sum ^= w[x];
-        sum *= 1099511628211ull;
+    for (int i = 0; i < 2; i++)
+        TRY("wait", rochp_queue_wait_idle(q[i], WAIT_NS));
+    uint64_t sum = 1469598103934665603ull; /* FNV-1a over a, b, c */
+    for (int i = 0; i < 3; i++) {
+        uint32_t w[N];
+        TRY("read", rochp_buffer_read(buf[i], 0, w, sizeof w));
+        sum = fnv(sum, w);
     }
     printf("steps %u checksum %016" PRIx64 "\n", steps, sum);
     return 0;

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The sigbus behaviour, soaked: for each seed, examples/resilient_training
-# runs on 1-4 GPUs, its GPU is unplugged at a random step (the process gets
+# (a two-queue pipeline, 2,000 steps of 5 packets: 10^4 dispatches) runs on
+# 1-4 GPUs, its first GPU is unplugged at a random step (the process gets
 # SIGBUS and must go), and a new process resumes from the last checkpoint
 # file: with another GPU of the gfx target its checksum is the
 # uninterrupted run's; with none it is told so.
@@ -14,19 +15,19 @@ checksum() { sed -n 's/^steps [0-9]* checksum //p'; }
 
 "$sim" create "$work/base" --model mi210 --gpus 1 >/dev/null
 want=$(ROCHP_SYSFS_ROOT="$work/base" ROCHP_SIM_KERNEL=silent \
-    "$example" "$co" "$work/base.state" --steps 200 --every 25 | checksum)
+    "$example" "$co" "$work/base.state" --steps 2000 --every 250 | checksum)
 [ -n "$want" ] || { echo "no checksum from the uninterrupted run"; exit 1; }
 export ROCHP_SIM_KERNEL=sigbus
 resumed=0 told=0
 seed=1
 while [ "$seed" -le "$seeds" ]; do
     gpus=$((seed * 7 % 4 + 1))
-    at=$((seed * 37 % 199))
+    at=$((seed * 373 % 1999))
     t="$work/t$seed"
     "$sim" create "$t" --model mi210 --gpus "$gpus" >/dev/null
     rm -f "$work/in"
     mkfifo "$work/in"
-    ROCHP_SYSFS_ROOT="$t" "$example" "$co" "$t.state" --steps 200 --every 25 --pause-at "$at" \
+    ROCHP_SYSFS_ROOT="$t" "$example" "$co" "$t.state" --steps 2000 --every 250 --pause-at "$at" \
         <"$work/in" >"$t.out" 2>&1 &
     app=$!
     exec 3>"$work/in"
@@ -44,17 +45,17 @@ while [ "$seed" -le "$seeds" ]; do
     [ "$status" -ne 0 ] || { echo "seed $seed: the holder outlived the unplug"; exit 1; }
     if [ "$gpus" -eq 1 ]; then
         # No other GPU: resuming is refused, by name.
-        if ROCHP_SYSFS_ROOT="$t" "$example" "$co" "$t.state" --steps 200 --every 25 \
+        if ROCHP_SYSFS_ROOT="$t" "$example" "$co" "$t.state" --steps 2000 --every 250 \
             >"$t.again" 2>&1; then
             echo "seed $seed: resumed with no GPU left"; exit 1
         fi
-        if [ "$at" -ge 24 ]; then
+        if [ "$at" -ge 249 ]; then
             grep -q "no present device with gfx target gfx90a" "$t.again" ||
                 { echo "seed $seed: not told why"; cat "$t.again"; exit 1; }
         fi
         told=$((told + 1))
     else
-        out=$(ROCHP_SYSFS_ROOT="$t" "$example" "$co" "$t.state" --steps 200 --every 25)
+        out=$(ROCHP_SYSFS_ROOT="$t" "$example" "$co" "$t.state" --steps 2000 --every 250)
         got=$(echo "$out" | checksum)
         [ "$got" = "$want" ] || { echo "seed $seed ($gpus GPUs, step $at): $got, want $want"; exit 1; }
         resumed=$((resumed + 1))
