@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_tree.h"
 #include "ops.h"
 #include "rochp/rochp.h"
 
@@ -143,14 +144,8 @@ static double cpu_ms(void)
 int main(void)
 {
     char tree[256];
-    snprintf(tree, sizeof tree, "%s/rochp-bench-detect-XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    rochp_error err = {0};
-    if (!mkdtemp(tree) ||
-        sim_create_model(tree, sim_model_find("mi210"), 2, 1, NULL, &err) != ROCHP_OK) {
-        fprintf(stderr, "detection_latency: cannot make a tree: %s\n", err.message);
+    if (bench_make_tree("detect", "mi210", 2, tree, sizeof tree) != 0)
         return 1;
-    }
     static uint64_t lat[1000];
     char uevent_file[512];
     printf("{\"benchmark\":\"detection_latency\",\"uevent\":");
@@ -177,7 +172,5 @@ int main(void)
     printf("},\"idle\":{\"poll_interval_ms\":%d,\"seconds\":%.0f,\"cpu_ms\":%.3f,"
            "\"cpu_percent_of_one_core\":%.4f}}\n",
            ROCHP_DEFAULT_POLL_MS, seconds, cpu, cpu / (seconds * 1000) * 100);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tree);
-    return system(cmd) == 0 ? 0 : 1;
+    return bench_remove_tree(tree);
 }

@@ -31,6 +31,7 @@
 
 #include <hsa/hsa.h>
 
+#include "bench_tree.h"
 #include "ops.h"
 #include "rochp/rochp_dispatch.h"
 
@@ -104,14 +105,8 @@ static int setup(bench *b, char *dir, size_t dir_size)
     memset(b, 0, sizeof *b);
     const char *root = getenv("ROCHP_SYSFS_ROOT");
     if (!root || !*root) {
-        snprintf(dir, dir_size, "%s/rochp-bench-dispatch-XXXXXX",
-                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-        rochp_error err = {0};
-        if (!mkdtemp(dir) ||
-            sim_create_model(dir, sim_model_find("mi210"), 1, 1, NULL, &err) != ROCHP_OK) {
-            fprintf(stderr, "dispatch_overhead: cannot make a tree: %s\n", err.message);
+        if (bench_make_tree("dispatch", "mi210", 1, dir, dir_size) != 0)
             return 1;
-        }
         setenv("ROCHP_SYSFS_ROOT", dir, 1);
     }
     setenv("ROCHP_SIM_KERNEL", "silent", 1);
@@ -177,10 +172,7 @@ static void teardown(bench *b, const char *dir)
     rochp_context_destroy(b->ctx);
     if (dir[0]) {
         unsetenv("ROCHP_SYSFS_ROOT"); /* the callgrind run makes its own */
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "dispatch_overhead: could not remove %s\n", dir);
+        bench_remove_tree(dir);
     }
 }
 

@@ -14,6 +14,7 @@
 #include <hsa/hsa.h>
 #include <hsa/hsa_ext_amd.h>
 
+#include "bench_tree.h"
 #include "ops.h"
 
 static double cpu_ms(void)
@@ -53,14 +54,8 @@ int main(void)
     char dir[256] = "";
     const char *root = getenv("ROCHP_SYSFS_ROOT");
     if (!root || !*root) {
-        snprintf(dir, sizeof dir, "%s/rochp-bench-idle-XXXXXX",
-                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-        rochp_error err = {0};
-        if (!mkdtemp(dir) ||
-            sim_create_model(dir, sim_model_find("mi300x"), 2, 1, NULL, &err) != ROCHP_OK) {
-            fprintf(stderr, "hsasim_idle: cannot make a tree: %s\n", err.message);
+        if (bench_make_tree("idle", "mi300x", 2, dir, sizeof dir) != 0)
             return 1;
-        }
         setenv("ROCHP_SYSFS_ROOT", dir, 1);
     }
     if (hsa_init() != HSA_STATUS_SUCCESS) {
@@ -92,11 +87,5 @@ int main(void)
         hsa_queue_destroy(queues[i]);
     hsa_signal_destroy(sig);
     hsa_shut_down();
-    if (dir[0]) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            return 1;
-    }
-    return 0;
+    return dir[0] ? bench_remove_tree(dir) : 0;
 }

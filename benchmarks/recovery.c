@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_tree.h"
 #include "ops.h"
 #include "rochp/rochp_dispatch.h"
 
@@ -63,14 +64,9 @@ static int fail(const char *what);
 static int replay_once(replay_run *run)
 {
     char dir[256];
-    snprintf(dir, sizeof dir, "%s/rochp-bench-replay-XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
     rochp_error err = {0};
-    if (!mkdtemp(dir) ||
-        sim_create_model(dir, sim_model_find("mi300x"), 2, 1, NULL, &err) != ROCHP_OK) {
-        fprintf(stderr, "recovery: cannot make a tree: %s\n", err.message);
+    if (bench_make_tree("replay", "mi300x", 2, dir, sizeof dir) != 0)
         return 1;
-    }
     setenv("ROCHP_SYSFS_ROOT", dir, 1);
     rochp_options o;
     rochp_options_init(&o);
@@ -124,9 +120,7 @@ static int replay_once(replay_run *run)
     run->first_ms = (t2 - t0) * 1e3;
     run->replayed_ms = (t3 - t0) * 1e3;
     rochp_context_destroy(ctx);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : 1;
+    return bench_remove_tree(dir);
 }
 
 static int fail(const char *what)
@@ -156,14 +150,8 @@ int main(int argc, char **argv)
         return 2;
     }
     char dir[256];
-    snprintf(dir, sizeof dir, "%s/rochp-bench-recovery-XXXXXX",
-             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    rochp_error err = {0};
-    if (!mkdtemp(dir) ||
-        sim_create_model(dir, sim_model_find("mi300x"), gpus, 1, NULL, &err) != ROCHP_OK) {
-        fprintf(stderr, "recovery: cannot make a tree: %s\n", err.message);
+    if (bench_make_tree("recovery", "mi300x", gpus, dir, sizeof dir) != 0)
         return 1;
-    }
     setenv("ROCHP_SYSFS_ROOT", dir, 1);
     setenv("ROCHP_SIM_KERNEL", "silent", 1);
     rochp_options o;
@@ -240,7 +228,5 @@ int main(int argc, char **argv)
     free(pattern);
     free(restore);
     free(copy);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : 1;
+    return bench_remove_tree(dir);
 }
