@@ -47,7 +47,7 @@ typedef struct empty_args {
 typedef struct bench {
     rochp_context *ctx;
     rochp_queue *plain, *journaled;
-    rochp_dispatch_kernel kp, kj;
+    const rochp_dispatch_kernel *kp, *kj;
     hsa_queue_t *raw;
     hsa_signal_t raw_done;
     uint8_t *raw_kernargs;
@@ -79,12 +79,12 @@ static rochp_launch g_launch; /* one work-item */
 
 static NOINLINE rochp_status dispatch_plain(bench *b, const empty_args *args)
 {
-    return rochp_dispatch(b->plain, &b->kp, &g_launch, args, sizeof *args, NULL);
+    return rochp_dispatch(b->plain, b->kp, &g_launch, args, sizeof *args, NULL);
 }
 
 static NOINLINE rochp_status dispatch_journaled(bench *b, const empty_args *args)
 {
-    return rochp_dispatch(b->journaled, &b->kj, &g_launch, args, sizeof *args, NULL);
+    return rochp_dispatch(b->journaled, b->kj, &g_launch, args, sizeof *args, NULL);
 }
 
 static uint64_t now_ns(void)
@@ -158,7 +158,7 @@ static int setup(bench *b, char *dir, size_t dir_size)
     p->header = HSA_PACKET_TYPE_INVALID << HSA_PACKET_HEADER_TYPE;
     p->workgroup_size_x = p->workgroup_size_y = p->workgroup_size_z = 1;
     p->grid_size_x = p->grid_size_y = p->grid_size_z = 1;
-    p->kernel_object = b->kp.kernel_object;
+    p->kernel_object = b->kp->kernel_object;
     p->completion_signal = b->raw_done;
     return 0;
 }

@@ -88,7 +88,7 @@ static int replay_once(replay_run *run)
     qo.packets = 1024;
     qo.journal_length = 16384;
     rochp_queue *q;
-    rochp_dispatch_kernel bound;
+    const rochp_dispatch_kernel *bound;
     rochp_launch launch;
     if (rochp_queue_create(ctx, devs[1].id, &qo, &q) != ROCHP_OK ||
         rochp_kernel_bind(k, q, &bound) != ROCHP_OK ||
@@ -98,7 +98,7 @@ static int replay_once(replay_run *run)
     rochp_completion first = {q, 0}, last = {q, 0};
     for (uint32_t i = 0; i < run->packets; i++) {
         empty_args a = {i, i, i};
-        if (rochp_dispatch(q, &bound, &launch, &a, sizeof a, &last) != ROCHP_OK)
+        if (rochp_dispatch(q, bound, &launch, &a, sizeof a, &last) != ROCHP_OK)
             return fail("replay dispatch");
     }
     if (rochp_queue_wait_idle(q, 60ull * 1000000000ull) != ROCHP_OK)

@@ -157,7 +157,7 @@ static int run(rochp_context *ctx, const char *co, const char *path, uint32_t st
         printf("started on device %" PRIu64 " %s\n", devs[0].id, devs[0].pci);
     }
     rochp_kernel *chain, *join;
-    rochp_dispatch_kernel kc[2], kj;
+    const rochp_dispatch_kernel *kc[2], *kj;
     rochp_launch launch;
     TRY("kernel", rochp_module_kernel(module, "chain_step", &chain));
     TRY("kernel", rochp_module_kernel(module, "join_add", &join));
@@ -175,10 +175,10 @@ static int run(rochp_context *ctx, const char *co, const char *path, uint32_t st
         join_args jc = {rochp_buffer_address(buf[2]), a, b, N, 0};
         if (!first)
             TRY("barrier", rochp_dispatch_barrier(q[0], &joined, NULL));
-        TRY("dispatch", rochp_dispatch(q[0], &kc[0], &launch, &ca, sizeof ca, &a_done));
-        TRY("dispatch", rochp_dispatch(q[1], &kc[1], &launch, &cb, sizeof cb, NULL));
+        TRY("dispatch", rochp_dispatch(q[0], kc[0], &launch, &ca, sizeof ca, &a_done));
+        TRY("dispatch", rochp_dispatch(q[1], kc[1], &launch, &cb, sizeof cb, NULL));
         TRY("barrier", rochp_dispatch_barrier(q[1], &a_done, NULL));
-        TRY("dispatch", rochp_dispatch(q[1], &kj, &launch, &jc, sizeof jc, &joined));
+        TRY("dispatch", rochp_dispatch(q[1], kj, &launch, &jc, sizeof jc, &joined));
         first = false;
         if (step == die_at) {
             fflush(stdout);

@@ -83,7 +83,7 @@ static int run(rochp_context *ctx, const char *path, uint32_t steps, uint32_t n)
     rochp_queue *q0, *q1;
     TRY("queue 0", rochp_queue_create(ctx, d0, NULL, &q0));
     TRY("queue 1", rochp_queue_create(ctx, d1, NULL, &q1));
-    rochp_dispatch_kernel k0, k1, kj;
+    const rochp_dispatch_kernel *k0, *k1, *kj;
     TRY("bind", rochp_kernel_bind(chain, q0, &k0));
     TRY("bind", rochp_kernel_bind(chain, q1, &k1));
     TRY("bind", rochp_kernel_bind(join, q0, &kj));
@@ -94,12 +94,12 @@ static int run(rochp_context *ctx, const char *path, uint32_t steps, uint32_t n)
     rochp_completion done_b = {q1, 0}, done;
     for (uint32_t s = 0; s < steps; s++) {
         chain_args x = {a, n, s}, y = {b, n, 1000u + s};
-        TRY("dispatch", rochp_dispatch(q0, &k0, &launch, &x, sizeof x, NULL));
-        TRY("dispatch", rochp_dispatch(q1, &k1, &launch, &y, sizeof y, &done_b));
+        TRY("dispatch", rochp_dispatch(q0, k0, &launch, &x, sizeof x, NULL));
+        TRY("dispatch", rochp_dispatch(q1, k1, &launch, &y, sizeof y, &done_b));
     }
     TRY("barrier", rochp_dispatch_barrier(q0, &done_b, NULL));
     join_args j = {rochp_buffer_address(bout), a, b, n, 0};
-    TRY("dispatch", rochp_dispatch(q0, &kj, &launch, &j, sizeof j, &done));
+    TRY("dispatch", rochp_dispatch(q0, kj, &launch, &j, sizeof j, &done));
     TRY("wait", rochp_completion_wait(&done, WAIT_NS));
     TRY("download", rochp_buffer_read(bout, 0, got, bytes));
 

@@ -69,14 +69,18 @@ typedef struct rochp_launch {
     uint32_t grid[3];
 } rochp_launch;
 
-/* A kernel made ready for one queue (rochp_kernel_bind): what its packets
- * need.  The first 16 bytes are the packet's bytes 24..39. */
+/* A kernel bound to one queue (rochp_kernel_bind): what its packets need.
+ * The queue owns it (it lives until the queue is destroyed) and keeps it
+ * true: when a recovery moves the queue to another device, kernel_object
+ * becomes the kernel's object there, so dispatches made with it afterwards
+ * run the code loaded on the queue's current device.  Read-only for the
+ * application.  The first 16 bytes are the packet's bytes 24..39. */
 typedef struct rochp_dispatch_kernel {
     uint32_t private_segment_size;
     uint32_t group_segment_size;
-    uint64_t kernel_object;
-    uint32_t kernarg_size; /* from the metadata */
-    uint32_t reserved;
+    uint64_t kernel_object; /* on the queue's current device; 0 once its module was freed */
+    uint32_t kernarg_size;  /* the kernarg segment, hidden arguments included */
+    uint32_t args_min;      /* bytes of explicit arguments: the least a dispatch passes */
     rochp_kernel *kernel;
 } rochp_dispatch_kernel;
 
@@ -86,7 +90,11 @@ typedef struct rochp_completion {
     uint64_t id;
 } rochp_completion;
 
-enum { ROCHP_JOURNAL_DISPATCH = 1, ROCHP_JOURNAL_BARRIER = 2 };
+/* A journaled packet id is one of: a kernel dispatch; a barrier; or void, a
+ * reservation that failed (the queue had failed, its device was lost): the
+ * dispatch returned the failure and nothing was published, and a replay
+ * keeps the id with a packet that does nothing. */
+enum { ROCHP_JOURNAL_DISPATCH = 1, ROCHP_JOURNAL_BARRIER = 2, ROCHP_JOURNAL_VOID = 3 };
 
 /* One journaled packet.  A dispatch's args_size bytes of arguments are in
  * its kernarg slot (rochp_queue_journal_entry gives them); a barrier waits
@@ -99,7 +107,18 @@ typedef struct rochp_journal_entry {
     uint32_t reserved;
     rochp_queue *dep_queue;
     uint64_t dep_id;
+    uint64_t dep_queue_id; /* rochp_queue_id of dep_queue, which may be gone since */
 } rochp_journal_entry;
+
+/* What a barrier packet waits for, by ring slot (the journal keeps it only
+ * for journaled queues and only since the last checkpoint): how a wait
+ * tells a queue that waits for a failed queue's packet, which never
+ * completes, from one that is merely slow. */
+struct rochp_barrier_record {
+    rochp_queue *dep_queue;
+    uint64_t dep_id;
+    uint64_t ring_index; /* of the barrier; the slot's record is stale if it differs */
+};
 
 struct rochp_queue_ring {
     /* written by the inline path (the refreshed limit) */
@@ -111,6 +130,7 @@ struct rochp_queue_ring {
     const volatile int64_t *completion_value; /* the completion signal's amd_signal_t value */
     uint8_t *kernargs;
     rochp_journal_entry *journal; /* NULL: a plain queue */
+    struct rochp_barrier_record *barriers; /* one per packet slot */
     void (*doorbell_store)(hsa_signal_t signal, hsa_signal_value_t value);
     hsa_signal_t doorbell;
     hsa_signal_t completion;
@@ -124,6 +144,7 @@ struct rochp_queue_ring {
      * index + id_offset: a queue rebuilt by recovery keeps the numbering, its
      * completion signal starting that far down.  All else is in ring indexes. */
     uint64_t id_offset;
+    uint64_t queue_id; /* rochp_queue_id: barriers record their dependency by it too */
 };
 
 /* --- the queue API (library calls) ---------------------------------------------- */
@@ -144,29 +165,44 @@ ROCHP_API void rochp_queue_options_init(rochp_queue_options *options);
 /* A queue on a present device.  options NULL: plain, defaults. */
 ROCHP_API rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id device,
                                           const rochp_queue_options *options, rochp_queue **out);
-/* Waits (up to 10 s) for the queue's packets, then destroys it; its
- * completions must not be used afterwards. */
+/* Waits for the queue's packets (up to 10 s; not at all once the queue
+ * failed, or when its work waits for a packet of a failed queue, since such
+ * packets never complete), then destroys it with its bindings; its
+ * completions and bindings must not be used afterwards.  What it ran since
+ * the last checkpoint can no longer be replayed: until the next checkpoint,
+ * rochp_recover refuses (ROCHP_ERROR_NOT_SUPPORTED, naming the packets). */
 ROCHP_API rochp_status rochp_queue_destroy(rochp_queue *queue);
 ROCHP_API rochp_device_id rochp_queue_device(const rochp_queue *queue);
 ROCHP_API uint64_t rochp_queue_id(const rochp_queue *queue);
 /* The queue saved with this id (rochp_checkpoint_save), in the loaded map. */
 ROCHP_API rochp_queue *rochp_restored_queue(const rochp_restored *restored, uint64_t id);
-/* The kernel's object on the queue's device (loaded there on first use) and
- * sizes.  A kernarg segment larger than the queue's slots is
- * ROCHP_ERROR_TOO_LARGE. */
+/* The queue's binding of kernel (made on first use, then the same one):
+ * the kernel's object on the queue's device (loaded there on first use) and
+ * sizes, kept true by the queue across recoveries.  A kernarg segment larger
+ * than the queue's slots is ROCHP_ERROR_TOO_LARGE.  A binding belongs to its
+ * queue: dispatch it there only. */
 ROCHP_API rochp_status rochp_kernel_bind(rochp_kernel *kernel, rochp_queue *queue,
-                                         rochp_dispatch_kernel *out);
-/* Blocks until the packet completed (ROCHP_OK), timeout_ns passed
- * (ROCHP_ERROR_TIMEOUT; 0 polls) or its device is lost
- * (ROCHP_ERROR_DEVICE_LOST). */
+                                         const rochp_dispatch_kernel **out);
+/* Blocks until the packet completed (ROCHP_OK) or:
+ *   ROCHP_ERROR_TIMEOUT          timeout_ns passed (0 polls);
+ *   ROCHP_ERROR_DEVICE_LOST      its queue's device was lost, or its queue
+ *                                waits (a barrier) for a packet of a queue
+ *                                that failed, so it never completes;
+ *   ROCHP_ERROR_QUEUE_FAILED     the runtime stopped its queue (a kernel
+ *                                faulted);
+ *   ROCHP_ERROR_INVALID_ARGUMENT no such packet was written on the queue, or
+ *                                the queue is not a live queue;
+ * and, with ROCHP_CONTEXT_AUTO_RECOVER, when a lost device makes it recover
+ * first: what rochp_recover returns when it fails (ROCHP_ERROR_NO_TARGET,
+ * ROCHP_ERROR_NOT_SUPPORTED, ROCHP_ERROR_DEVICE_LOST, ...). */
 ROCHP_API rochp_status rochp_completion_wait(const rochp_completion *completion,
                                              uint64_t timeout_ns);
 /* Until every packet written so far has completed (same results). */
 ROCHP_API rochp_status rochp_queue_wait_idle(rochp_queue *queue, uint64_t timeout_ns);
 /* Journaled queues: packets recorded since the last checkpoint, and one of
- * them (index 0 = oldest) with its kernarg bytes (NULL for a barrier, and
- * once a re-enumeration took the runtime's memory; valid until then).  A
- * plain queue is ROCHP_ERROR_NOT_SUPPORTED. */
+ * them (index 0 = oldest) with its kernarg bytes (NULL for a barrier or a
+ * void entry, and once a re-enumeration took the runtime's memory; valid
+ * until then).  A plain queue is ROCHP_ERROR_NOT_SUPPORTED. */
 ROCHP_API rochp_status rochp_queue_journal_length(const rochp_queue *queue, uint64_t *count);
 ROCHP_API rochp_status rochp_queue_journal_entry(const rochp_queue *queue, uint64_t index,
                                                  rochp_journal_entry *entry,
@@ -180,6 +216,14 @@ ROCHP_API rochp_status rochp_queue_journal_truncate(rochp_queue *queue);
 /* Checks and packs launch geometry: every block dimension 1..1024 with at
  * most 1024 work-items in all, every grid dimension at least 1. */
 ROCHP_API rochp_status rochp_launch_init(rochp_launch *out, rochp_dim3 grid, rochp_dim3 block);
+
+/* Not API: the inline path's way out when a dispatch fails, so that the
+ * failure has its message (rochp_last_error) and a reserved packet id that
+ * will never be published is recorded as void.  Called only on failure. */
+ROCHP_API rochp_status rochp__dispatch_refused(rochp_queue *queue, rochp_status status,
+                                               const rochp_dispatch_kernel *k, size_t args_size);
+ROCHP_API rochp_status rochp__reservation_failed(rochp_queue *queue, uint64_t ring_index,
+                                                 rochp_status status);
 
 /* --- the inline path ------------------------------------------------------------------ */
 #define ROCHP_MIN_KERNARG_BYTES 16u
@@ -201,7 +245,7 @@ static inline uint64_t rochp__completed(const struct rochp_queue_ring *r)
  * limit was last computed: compute it again from the completion count and
  * spin until there is room (as ROCR's and HIP's own enqueue do).  The
  * failure is checked after each store of the limit, so that a limit stored
- * over the library's 0 is undone. */
+ * over the library's 0 is undone.  A failure gives the id back as void. */
 /* Out of line (but in the application, not librochp): the fast path then
  * keeps its few registers. */
 static __attribute__((noinline, cold, unused)) rochp_status
@@ -211,7 +255,8 @@ rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
         uint32_t failed = __atomic_load_n(&r->failed, __ATOMIC_SEQ_CST);
         if (failed != 0) {
             __atomic_store_n(&r->limit, 0, __ATOMIC_SEQ_CST);
-            return (rochp_status)-(int32_t)failed;
+            return rochp__reservation_failed((rochp_queue *)(void *)r, w,
+                                             (rochp_status) - (int32_t)failed);
         }
         /* in ring indexes, as the fast path compares */
         uint64_t limit = rochp__completed(r) - r->id_offset + r->mask + 1;
@@ -221,7 +266,8 @@ rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
             if (failed == 0)
                 return ROCHP_OK;
             __atomic_store_n(&r->limit, 0, __ATOMIC_SEQ_CST);
-            return (rochp_status)-(int32_t)failed;
+            return rochp__reservation_failed((rochp_queue *)(void *)r, w,
+                                             (rochp_status) - (int32_t)failed);
         }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
@@ -231,8 +277,10 @@ rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
 
 #define ROCHP__INLINE static inline __attribute__((always_inline))
 
-/* Takes a packet id: a plain queue the next one; a journaled one checks the
- * journal and takes it at once, as a full journal must not take an id. */
+/* Takes a packet id: a plain queue the next one; a journaled one first
+ * checks that the journal has room, as a full journal must not take an id.
+ * ROCHP_OK, or the refusal (nothing taken).  (A failed queue's dispatches
+ * take ids and are journaled void: checking first would cost the path.) */
 ROCHP__INLINE rochp_status rochp__take_id(struct rochp_queue_ring *r, bool journaled,
                                           uint64_t *ring_index)
 {
@@ -244,7 +292,8 @@ ROCHP__INLINE rochp_status rochp__take_id(struct rochp_queue_ring *r, bool journ
                                      r->slot_mask,
                                  0)) {
                 uint32_t failed = __atomic_load_n(&r->failed, __ATOMIC_RELAXED);
-                return failed ? (rochp_status)-(int32_t)failed : ROCHP_ERROR_JOURNAL_FULL;
+                *ring_index = 0;
+                return failed ? (rochp_status) - (int32_t)failed : ROCHP_ERROR_JOURNAL_FULL;
             }
         } while (!__atomic_compare_exchange_n(r->write_index, &w, w + 1, 1, __ATOMIC_RELAXED,
                                               __ATOMIC_RELAXED));
@@ -329,26 +378,30 @@ ROCHP__INLINE rochp_status rochp__dispatch(struct rochp_queue_ring *r, bool jour
     uint64_t w;
     rochp_status st = rochp__take_id(r, journaled, &w);
     if (__builtin_expect(st != ROCHP_OK, 0))
-        return st;
+        return rochp__dispatch_refused((rochp_queue *)(void *)r, st, k, args_size);
     if (!rochp__has_room(r, w))
         return rochp__dispatch_after_wait(r, journaled, k, launch, args, args_size, done, w);
     return rochp__write_dispatch(r, journaled, k, launch, args, args_size, done, w);
 }
 
-/* Dispatches kernel k (bound to this queue) with launch geometry, copying
- * args_size bytes of arguments from args into its kernarg slot (laid out as
- * the kernel's metadata says; hidden arguments are not filled in).  More
- * than the queue's kernarg_bytes is ROCHP_ERROR_INVALID_ARGUMENT.  done (may
- * be NULL) gets its completion.  Pass a constant args_size (sizeof): the
- * copy then compiles to a few moves. */
+/* Dispatches kernel k (the queue's binding, rochp_kernel_bind) with launch
+ * geometry, copying args_size bytes of arguments from args into its kernarg
+ * slot (laid out as the kernel's metadata says; hidden arguments are not
+ * filled in).  Fewer bytes than the kernel's explicit arguments
+ * (k->args_min) or more than the queue's kernarg_bytes is
+ * ROCHP_ERROR_INVALID_ARGUMENT; else ROCHP_ERROR_JOURNAL_FULL (journaled,
+ * nothing reserved), ROCHP_ERROR_DEVICE_LOST or ROCHP_ERROR_QUEUE_FAILED.
+ * done (may be NULL) gets its completion.  Pass a constant args_size
+ * (sizeof): the copy then compiles to a few moves. */
 ROCHP__INLINE rochp_status rochp_dispatch(rochp_queue *queue, const rochp_dispatch_kernel *k,
                                           const rochp_launch *launch, const void *args,
                                           size_t args_size, rochp_completion *done)
 {
     struct rochp_queue_ring *r = rochp__ring(queue);
-    if (!(__builtin_constant_p(args_size) && args_size <= ROCHP_MIN_KERNARG_BYTES) &&
-        __builtin_expect(args_size > r->kernarg_stride, 0))
-        return ROCHP_ERROR_INVALID_ARGUMENT;
+    if (__builtin_expect(args_size < k->args_min, 0) ||
+        (!(__builtin_constant_p(args_size) && args_size <= ROCHP_MIN_KERNARG_BYTES) &&
+         __builtin_expect(args_size > r->kernarg_stride, 0)))
+        return rochp__dispatch_refused(queue, ROCHP_ERROR_INVALID_ARGUMENT, k, args_size);
     if (__builtin_expect(r->journal != NULL, 0))
         return rochp__dispatch(r, true, k, launch, args, args_size, done);
     return rochp__dispatch(r, false, k, launch, args, args_size, done);
@@ -356,24 +409,32 @@ ROCHP__INLINE rochp_status rochp_dispatch(rochp_queue *queue, const rochp_dispat
 
 /* Packets after this one on queue wait until dep (a packet of any queue of
  * the context, on any device) has completed: an AMD barrier-value packet on
- * dep's completion signal. */
+ * dep's completion signal.  Fails as rochp_dispatch does. */
 static inline rochp_status rochp_dispatch_barrier(rochp_queue *queue, const rochp_completion *dep,
                                                   rochp_completion *done)
 {
     struct rochp_queue_ring *r = rochp__ring(queue);
     const struct rochp_queue_ring *d = rochp__ring(dep->queue);
-    uint64_t w;
+    uint64_t w = 0;
     rochp_status st = rochp__take_id(r, r->journal != NULL, &w);
-    if (st == ROCHP_OK && !rochp__has_room(r, w))
-        st = rochp__wait_room(r, w);
     if (st != ROCHP_OK)
-        return st;
+        return rochp__dispatch_refused(queue, st, NULL, 0);
+    if (!rochp__has_room(r, w)) {
+        st = rochp__wait_room(r, w);
+        if (st != ROCHP_OK)
+            return st;
+    }
+    struct rochp_barrier_record *b = &r->barriers[w & r->mask];
+    b->dep_queue = dep->queue;
+    b->dep_id = dep->id;
+    b->ring_index = w;
     if (r->journal) {
         rochp_journal_entry *e = &r->journal[w & r->slot_mask];
         memset(e, 0, sizeof *e);
         e->kind = ROCHP_JOURNAL_BARRIER;
         e->dep_queue = dep->queue;
         e->dep_id = dep->id;
+        e->dep_queue_id = d->queue_id;
     }
     hsa_amd_barrier_value_packet_t *p =
         (hsa_amd_barrier_value_packet_t *)(void *)&r->packets[w & r->mask];

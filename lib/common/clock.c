@@ -1,6 +1,6 @@
 #include <time.h>
 
-#include "core/context.h"
+#include "common/clock.h"
 
 uint64_t rochp_now_ns(void)
 {

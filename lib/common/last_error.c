@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "core/context.h"
+#include "common/last_error.h"
 
 static _Thread_local char last_error[ROCHP_ERROR_MESSAGE_MAX];
 

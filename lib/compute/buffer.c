@@ -92,6 +92,23 @@ rochp_status compute_device_agent(rochp_context *ctx, rochp_device_id device, ui
     return st;
 }
 
+rochp_status compute_device_usable(rochp_context *ctx, rochp_device_id device, const char *call)
+{
+    pthread_mutex_lock(&ctx->lock);
+    device_entry *d = registry_find(ctx, device);
+    char fault[sizeof d->fault] = "";
+    if (d)
+        memcpy(fault, d->fault, sizeof fault);
+    pthread_mutex_unlock(&ctx->lock);
+    if (!fault[0])
+        return ROCHP_OK;
+    return rochp_set_errorf(ROCHP_ERROR_QUEUE_FAILED,
+                            "%s: device %llu stopped this process's queues after a memory fault "
+                            "by its work (%s); the driver keeps them stopped for the rest of "
+                            "the process",
+                            call, (unsigned long long)device, fault);
+}
+
 static bool device_lost(rochp_context *ctx, rochp_device_id device)
 {
     if (device == ROCHP_HOST)
@@ -159,9 +176,9 @@ static size_t find_index(const rochp_context *ctx, const void *address)
 static rochp_status buffer_alloc_ungated(rochp_context *ctx, rochp_device_id device, size_t size,
                                 rochp_buffer **out)
 {
-    if (!ctx || !out || size == 0)
+    if (!out || size == 0)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_buffer_alloc: ctx and out must be set and size > 0");
+                                "rochp_buffer_alloc: out must be set and size > 0");
     *out = NULL;
     if (!ctx->hsa_up)
         return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
@@ -178,12 +195,18 @@ static rochp_status buffer_alloc_ungated(rochp_context *ctx, rochp_device_id dev
     b->id = compute_new_id(ctx);
     b->size = size;
     b->device = device;
+    if ((st = handle_add(b, HANDLE_BUFFER)) != ROCHP_OK) {
+        ctx->hsa.amd_memory_pool_free(b->address);
+        free(b);
+        return st;
+    }
     pthread_mutex_lock(&ctx->buffer_lock);
     if (ctx->n_buffers == ctx->cap_buffers) {
         size_t cap = ctx->cap_buffers ? ctx->cap_buffers * 2 : 64;
         rochp_buffer **grown = realloc(ctx->buffers, cap * sizeof *grown);
         if (!grown) {
             pthread_mutex_unlock(&ctx->buffer_lock);
+            handle_remove(b);
             ctx->hsa.amd_memory_pool_free(b->address);
             free(b);
             return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_buffer_alloc: out of memory");
@@ -202,16 +225,15 @@ static rochp_status buffer_alloc_ungated(rochp_context *ctx, rochp_device_id dev
 
 rochp_status rochp_buffer_alloc(rochp_context *ctx, rochp_device_id device, size_t size, rochp_buffer **out)
 {
-    if (!ctx)
-        return buffer_alloc_ungated(ctx, device, size, out);
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_buffer_alloc");
+    if (hst_ != ROCHP_OK)
+        return hst_;
     runtime_gate_enter(ctx);
     return runtime_gate_leave(ctx, buffer_alloc_ungated(ctx, device, size, out));
 }
 
 static rochp_status buffer_free_ungated(rochp_buffer *b)
 {
-    if (!b)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_free: NULL buffer");
     rochp_context *ctx = b->ctx;
     pthread_mutex_lock(&ctx->buffer_lock);
     for (size_t i = 0; i < ctx->n_buffers; i++) {
@@ -222,6 +244,7 @@ static rochp_status buffer_free_ungated(rochp_buffer *b)
             break;
         }
     }
+    handle_remove(b);
     pthread_mutex_unlock(&ctx->buffer_lock);
     if (b->address)
         ctx->hsa.amd_memory_pool_free(b->address);
@@ -232,8 +255,9 @@ static rochp_status buffer_free_ungated(rochp_buffer *b)
 
 rochp_status rochp_buffer_free(rochp_buffer *b)
 {
-    if (!b)
-        return buffer_free_ungated(b);
+    rochp_status hst = handle_check(b, HANDLE_BUFFER, "rochp_buffer_free");
+    if (hst != ROCHP_OK)
+        return hst;
     rochp_context *ctx = b->ctx;
     runtime_gate_enter(ctx);
     pthread_mutex_lock(&ctx->checkpoint_lock); /* not while a checkpoint holds it */
@@ -244,22 +268,22 @@ rochp_status rochp_buffer_free(rochp_buffer *b)
 
 uint64_t rochp_buffer_id(const rochp_buffer *b)
 {
-    return b ? b->id : 0;
+    return handle_live(b, HANDLE_BUFFER) ? b->id : 0;
 }
 
 void *rochp_buffer_address(const rochp_buffer *b)
 {
-    return b ? b->address : NULL;
+    return handle_live(b, HANDLE_BUFFER) ? b->address : NULL;
 }
 
 size_t rochp_buffer_size(const rochp_buffer *b)
 {
-    return b ? b->size : 0;
+    return handle_live(b, HANDLE_BUFFER) ? b->size : 0;
 }
 
 rochp_device_id rochp_buffer_device(const rochp_buffer *b)
 {
-    return b ? b->device : ROCHP_HOST;
+    return handle_live(b, HANDLE_BUFFER) ? b->device : ROCHP_HOST;
 }
 
 rochp_buffer *compute_buffer_at(rochp_context *ctx, const void *address)
@@ -276,9 +300,11 @@ rochp_buffer *compute_buffer_at(rochp_context *ctx, const void *address)
 rochp_status rochp_buffer_find(rochp_context *ctx, const void *address, rochp_buffer **out,
                                size_t *offset)
 {
-    if (!ctx || !out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_buffer_find: ctx and out must not be NULL");
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_buffer_find");
+    if (hst_ != ROCHP_OK)
+        return hst_;
+    if (!out)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_find: out is NULL");
     pthread_mutex_lock(&ctx->buffer_lock);
     size_t at = find_index(ctx, address);
     rochp_buffer *b = at ? ctx->buffers[at - 1] : NULL;
@@ -373,7 +399,12 @@ static rochp_status buffer_copy_ungated(rochp_buffer *dst, size_t dst_offset, co
 rochp_status rochp_buffer_copy(rochp_buffer *dst, size_t dst_offset, const rochp_buffer *src, size_t src_offset,
                                size_t size)
 {
-    if (!dst || !src || dst->ctx != src->ctx)
+    rochp_status hst = handle_check(dst, HANDLE_BUFFER, "rochp_buffer_copy (destination)");
+    if (hst == ROCHP_OK)
+        hst = handle_check(src, HANDLE_BUFFER, "rochp_buffer_copy (source)");
+    if (hst != ROCHP_OK)
+        return hst;
+    if (dst->ctx != src->ctx)
         return buffer_copy_ungated(dst, dst_offset, src, src_offset, size);
     rochp_context *ctx = dst->ctx;
     runtime_gate_enter(ctx);
@@ -426,8 +457,9 @@ static rochp_status buffer_write_ungated(rochp_buffer *dst, size_t offset, const
 
 rochp_status rochp_buffer_write(rochp_buffer *dst, size_t offset, const void *src, size_t size)
 {
-    if (!dst)
-        return buffer_write_ungated(dst, offset, src, size);
+    rochp_status hst = handle_check(dst, HANDLE_BUFFER, "rochp_buffer_write");
+    if (hst != ROCHP_OK)
+        return hst;
     rochp_context *ctx = dst->ctx;
     runtime_gate_enter(ctx);
     return runtime_gate_leave(ctx, buffer_write_ungated(dst, offset, src, size));
@@ -442,8 +474,9 @@ static rochp_status buffer_read_ungated(const rochp_buffer *src, size_t offset, 
 
 rochp_status rochp_buffer_read(const rochp_buffer *src, size_t offset, void *dst, size_t size)
 {
-    if (!src)
-        return buffer_read_ungated(src, offset, dst, size);
+    rochp_status hst = handle_check(src, HANDLE_BUFFER, "rochp_buffer_read");
+    if (hst != ROCHP_OK)
+        return hst;
     rochp_context *ctx = src->ctx;
     runtime_gate_enter(ctx);
     return runtime_gate_leave(ctx, buffer_read_ungated(src, offset, dst, size));
@@ -462,6 +495,7 @@ void buffers_invalidate(rochp_context *ctx)
 void buffers_free_all(rochp_context *ctx)
 {
     for (size_t i = 0; i < ctx->n_buffers; i++) {
+        handle_remove(ctx->buffers[i]);
         if (ctx->buffers[i]->address && ctx->hsa_up)
             ctx->hsa.amd_memory_pool_free(ctx->buffers[i]->address);
         shadow_free(ctx, &ctx->buffers[i]->shadow);

@@ -384,14 +384,16 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
             stats->bytes_copied += b->size;
         }
         pthread_mutex_unlock(&ctx->buffer_lock);
+        pthread_mutex_lock(&ctx->lock);
         for (size_t i = 0; i < n_cuts; i++) {
             rochp_queue *q = cuts[i].q;
             if (q->ring.journal)
                 __atomic_store_n(&q->ring.journal_start, cuts[i].cut, __ATOMIC_RELAXED);
             q->checkpoint_index = cuts[i].cut;
+            atomic_store(&q->voided, 0);
         }
         stats->packets = packets;
-        pthread_mutex_lock(&ctx->lock);
+        ctx->retired_packets = 0;
         ctx->checkpoints++;
         ctx->last_checkpoint_ns = rochp_now_ns();
         pthread_mutex_unlock(&ctx->lock);
@@ -413,8 +415,9 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
 rochp_status rochp_checkpoint(rochp_context *ctx, uint64_t timeout_ns,
                               rochp_checkpoint_stats *stats)
 {
-    if (!ctx)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_checkpoint: ctx is NULL");
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_checkpoint");
+    if (hst_ != ROCHP_OK)
+        return hst_;
     if (!ctx->hsa_up)
         return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_checkpoint: this context has no HSA runtime");
@@ -434,9 +437,9 @@ rochp_status rochp_checkpoint(rochp_context *ctx, uint64_t timeout_ns,
 rochp_status rochp_set_auto_checkpoint(rochp_context *ctx, uint64_t every_packets,
                                        uint64_t every_ns)
 {
-    if (!ctx)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_set_auto_checkpoint: ctx is NULL");
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_set_auto_checkpoint");
+    if (hst_ != ROCHP_OK)
+        return hst_;
     pthread_mutex_lock(&ctx->lock);
     ctx->auto_packets = every_packets;
     ctx->auto_ns = every_ns;
@@ -528,9 +531,9 @@ static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *st
 
 rochp_status rochp_checkpoint_restore(rochp_context *ctx, rochp_checkpoint_stats *stats)
 {
-    if (!ctx)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_checkpoint_restore: ctx is NULL");
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_checkpoint_restore");
+    if (hst_ != ROCHP_OK)
+        return hst_;
     if (!ctx->hsa_up)
         return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_checkpoint_restore: this context has no HSA runtime");

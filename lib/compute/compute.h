@@ -33,21 +33,51 @@ struct rochp_buffer {
     shadow shadow; /* host == NULL: none yet */
 };
 
+/* One incarnation of a queue's runtime objects: the HSA queue, its
+ * completion signal, the kernarg slots, and the host records that index by
+ * slot (journal, barrier records).  A queue gets a new one when recovery
+ * rebuilds it; recovery builds it beside the old one and swaps it in only
+ * once the replay went through, so a recovery that fails part-way leaves
+ * the queue as it was (stopped).  The runtime's queue error callback gets
+ * the incarnation, so an incarnation being built reports its own failure. */
+typedef struct queue_runtime {
+    struct rochp_queue *q;
+    struct rochp_queue_ring *ring; /* the ring it backs (the queue's, or a staged one) */
+    rochp_device_id device;
+    hsa_queue_t *hsa_queue;        /* NULL once the runtime that made it went */
+    hsa_signal_t completion;
+    void *kernargs;                /* kernarg pool memory; NULL with hsa_queue */
+    rochp_journal_entry *journal;  /* journaled queues: slot_mask + 1 entries */
+    struct rochp_barrier_record *barriers;
+    bool inactive;                 /* hsa_queue_inactivate'd: memory kept, nothing runs */
+} queue_runtime;
+
+/* A kernel's binding to a queue (rochp_kernel_bind): the application holds
+ * &pub; the queue keeps it true across recoveries.  Under ctx->lock. */
+typedef struct binding {
+    rochp_dispatch_kernel pub;
+    struct binding *next;
+} binding;
+
 struct rochp_queue {
     struct rochp_queue_ring ring; /* first: the inline path's view */
     rochp_context *ctx;
     uint64_t id; /* rochp_queue_id */
     rochp_device_id device;
     rochp_queue_mode mode;
-    hsa_queue_t *hsa_queue; /* NULL once the runtime went */
-    void *kernarg_memory;
+    queue_runtime *rt;
     /* The write index and completion value as they were when the runtime
      * went (re-enumeration), for the ring to point at from then on. */
     volatile uint64_t dead_write_index;
     int64_t dead_value;
     hsa_status_t error;       /* the runtime's report, under ctx->lock */
-    uint32_t packets, kernarg_bytes; /* as created */
+    char fault[160];          /* what stopped it, when not the device: under ctx->lock */
+    uint32_t packets, kernarg_bytes, journal_length; /* as created */
     uint64_t checkpoint_index; /* the ring's write index at the last checkpoint */
+    /* Plain queues: reservations that failed since the checkpoint (ids
+     * taken, nothing published: recovery need not replay them). */
+    _Atomic uint64_t voided;
+    binding *bindings;        /* under ctx->lock */
     struct rochp_queue *next; /* ctx->queues, under ctx->lock */
 };
 
@@ -63,17 +93,73 @@ static inline uint64_t queue_next_id(const rochp_queue *q)
     return queue_next_index(q) + q->ring.id_offset;
 }
 
-/* queue.c -- the queue's runtime objects, made anew (recovery) or given back. */
-rochp_status queue_attach(rochp_queue *q, rochp_device_id device, uint64_t agent,
-                          uint64_t id_offset);
-void queue_detach(rochp_queue *q);
+/* queue_runtime.c -- a new incarnation for q on device (its agent given),
+ * ids starting at id_offset, into *ring (not q's unless the caller passes
+ * it) and *out; the queue itself is not changed. */
+rochp_status queue_runtime_create(rochp_queue *q, rochp_device_id device, uint64_t agent,
+                                  uint64_t id_offset, struct rochp_queue_ring *ring,
+                                  queue_runtime **out);
+/* Gives the runtime objects back (if the runtime still has them) and frees
+ * the incarnation.  Not with ctx->lock held (hsa_queue_destroy waits for
+ * the runtime's callbacks, which take it). */
+void queue_runtime_destroy(rochp_context *ctx, queue_runtime *rt);
+/* Makes a staged incarnation the queue's (on device) and returns the old
+ * one for the caller to destroy. */
+queue_runtime *queue_runtime_install(rochp_queue *q, rochp_device_id device,
+                                     const struct rochp_queue_ring *ring, queue_runtime *rt);
+/* Stops the queue (failed with why; its runtime queue inactivated, memory
+ * kept, so its journal stays readable). */
+void queue_stop(rochp_queue *q, rochp_status why, const char *fault);
 /* Marks the queue failed (why) as the runtime's error or a loss would. */
 void queue_fail(rochp_queue *q, rochp_status why);
+/* A ring's failure as recorded (0: none). */
+static inline uint32_t ring_failed(const struct rochp_queue_ring *r)
+{
+    return __atomic_load_n(&r->failed, __ATOMIC_SEQ_CST);
+}
+void ring_fail(struct rochp_queue_ring *r, rochp_status why);
+/* Recovery's replay into a new ring, at ring index w (taken by the caller):
+ * a barrier on dep_signal's packet dep_id, and a packet that does nothing
+ * (journaled as void). */
+void ring_write_barrier(struct rochp_queue_ring *r, uint64_t w, rochp_queue *dep_queue,
+                        uint64_t dep_queue_id, hsa_signal_t dep_signal, uint64_t dep_id);
+void ring_write_nop(struct rochp_queue_ring *r, uint64_t w);
+
+/* queue.c -- rochp_queue_create with the first packet id given (a loaded
+ * checkpoint's queue goes on from its saved id). */
+rochp_status compute_queue_create(rochp_context *ctx, rochp_device_id device,
+                                  const rochp_queue_options *options, uint64_t first_id,
+                                  rochp_queue **out);
+/* With ctx->module_lock held: every binding of m's kernels forgets them
+ * (object 0, kernel NULL), as m goes. */
+void queues_forget_kernels(rochp_context *ctx, const rochp_module *m);
+
+/* queue_wait.c -- sets the message for a queue's failure status (DEVICE_LOST
+ * or QUEUE_FAILED: why, as recorded) and returns it. */
+rochp_status queue_failure_message(rochp_queue *q, rochp_status status);
+/* Until every packet written so far completed, it failed, or timeout_ns. */
+rochp_status queue_wait_all(rochp_queue *q, uint64_t timeout_ns);
+/* queue_wait.c -- with ctx->lock held: is q's oldest unfinished packet a
+ * barrier on a packet of a failed queue (directly, or through queues that
+ * wait in turn)?  Its status (the failed queue's), else ROCHP_OK; *culprit
+ * gets that queue. */
+rochp_status queue_blocked(rochp_context *ctx, rochp_queue *q, rochp_queue **culprit);
+/* With ctx->lock held: a queue of the context, or NULL (a pointer a journal
+ * kept may name a queue destroyed since). */
+rochp_queue *queue_find_locked(rochp_context *ctx, const rochp_queue *q);
 
 /* queue.c / module.c -- rochp_kernel_bind and rochp_kernel_object without
  * taking the runtime gate (for callers that hold it). */
-rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q, rochp_dispatch_kernel *out);
+rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
+                                 const rochp_dispatch_kernel **out);
 rochp_status compute_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out);
+/* The kernel's name (for messages). */
+const char *compute_kernel_name(const rochp_kernel *kernel);
+/* The bytes of a kernel's explicit arguments (the end of the last one). */
+uint32_t compute_kernel_args_min(const rochp_kernel *kernel);
+/* The module a kernel belongs to, and its context. */
+rochp_module *compute_kernel_module(const rochp_kernel *kernel);
+rochp_context *compute_kernel_context(const rochp_kernel *kernel);
 
 /* An id for a new buffer, queue or module: unique in the context. */
 static inline uint64_t compute_new_id(rochp_context *ctx)
@@ -93,6 +179,9 @@ rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_age
                                  rochp_device_id src_device, size_t size);
 /* With ctx->buffer_lock held: the buffer holding address, or NULL. */
 rochp_buffer *compute_buffer_at(rochp_context *ctx, const void *address);
+/* ROCHP_OK, or why the process cannot run work on a present device (the
+ * driver stopped its queues there after a memory fault: QUEUE_FAILED). */
+rochp_status compute_device_usable(rochp_context *ctx, rochp_device_id device, const char *call);
 /* The CPU agent of the runtime (0: none). */
 uint64_t compute_cpu_agent(rochp_context *ctx);
 /* checkpoint.c */

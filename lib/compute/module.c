@@ -41,12 +41,32 @@ struct rochp_module {
     size_t n_agents, cap_agents;
 };
 
+static void unregister(const rochp_module *m)
+{
+    for (uint32_t i = 0; i < m->md->n_kernels; i++)
+        handle_remove(&m->kernels[i]);
+    handle_remove(m);
+}
+
+static rochp_status register_handles(const rochp_module *m)
+{
+    rochp_status st = handle_add(m, HANDLE_MODULE);
+    for (uint32_t i = 0; i < m->md->n_kernels && st == ROCHP_OK; i++)
+        st = handle_add(&m->kernels[i], HANDLE_KERNEL);
+    if (st != ROCHP_OK)
+        unregister(m);
+    return st;
+}
+
 rochp_status rochp_module_load(rochp_context *ctx, const void *image, size_t size,
                                rochp_module **out)
 {
-    if (!ctx || !image || !size || !out)
+    rochp_status hst = handle_check(ctx, HANDLE_CONTEXT, "rochp_module_load");
+    if (hst != ROCHP_OK)
+        return hst;
+    if (!image || !size || !out)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_module_load: NULL context, image or out, or size 0");
+                                "rochp_module_load: NULL image or out, or size 0");
     *out = NULL;
     char why[SIM_CO_ERROR_MAX];
     sim_co_metadata *md = NULL;
@@ -70,6 +90,14 @@ rochp_status rochp_module_load(rochp_context *ctx, const void *image, size_t siz
     m->kernels = kernels;
     for (uint32_t i = 0; i < md->n_kernels; i++)
         kernels[i] = (rochp_kernel){.module = m, .md = &md->kernels[i]};
+    hst = register_handles(m);
+    if (hst != ROCHP_OK) {
+        free(m);
+        free(copy);
+        free(kernels);
+        sim_co_metadata_free(md);
+        return hst;
+    }
     pthread_mutex_lock(&ctx->module_lock);
     m->id = compute_new_id(ctx);
     m->next = ctx->modules;
@@ -81,6 +109,9 @@ rochp_status rochp_module_load(rochp_context *ctx, const void *image, size_t siz
 
 rochp_status rochp_module_load_file(rochp_context *ctx, const char *path, rochp_module **out)
 {
+    rochp_status hst = handle_check(ctx, HANDLE_CONTEXT, "rochp_module_load_file");
+    if (hst != ROCHP_OK)
+        return hst;
     if (!path)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_module_load_file: NULL path");
     FILE *f = fopen(path, "rb");
@@ -126,6 +157,7 @@ static void destroy_executables(rochp_module *m, bool runtime_up)
 
 static void module_destroy(rochp_module *m, bool runtime_up)
 {
+    unregister(m);
     destroy_executables(m, runtime_up);
     free(m->agents);
     free(m->kernels);
@@ -134,18 +166,61 @@ static void module_destroy(rochp_module *m, bool runtime_up)
     free(m);
 }
 
-static rochp_status module_free_ungated(rochp_module *m)
+/* With ctx->lock held: a queue whose journal since the last checkpoint
+ * names one of m's kernels (a recovery would dispatch it again), or whose
+ * unfinished packets may run one; NULL when none.  *why says which. */
+static rochp_queue *user_of(rochp_context *ctx, const rochp_module *m, const char **why)
 {
-    if (!m)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_module_free: NULL module");
+    for (rochp_queue *q = ctx->queues; q; q = q->next) {
+        struct rochp_queue_ring *r = &q->ring;
+        uint64_t end = queue_next_index(q);
+        if (r->journal) {
+            for (uint64_t w = r->journal_start; w < end; w++) {
+                const rochp_journal_entry *e = &r->journal[w & r->slot_mask];
+                if (e->kind == ROCHP_JOURNAL_DISPATCH && e->kernel &&
+                    e->kernel->module == m) {
+                    *why = "its journal since the last checkpoint dispatches one of the "
+                           "module's kernels, which a recovery would run again (checkpoint "
+                           "first)";
+                    return q;
+                }
+            }
+        }
+        if (rochp__completed(r) - r->id_offset < end && !ring_failed(r)) {
+            for (binding *b = q->bindings; b; b = b->next)
+                if (b->pub.kernel && b->pub.kernel->module == m) {
+                    *why = "it has packets not yet completed that may run the module's "
+                           "kernels (wait for them first)";
+                    return q;
+                }
+        }
+    }
+    return NULL;
+}
+
+static rochp_status module_free_gated(rochp_module *m)
+{
     rochp_context *ctx = m->ctx;
     pthread_mutex_lock(&ctx->module_lock);
+    pthread_mutex_lock(&ctx->lock);
+    const char *why = NULL;
+    rochp_queue *q = user_of(ctx, m, &why);
+    uint64_t qid = q ? q->id : 0, qdev = q ? q->device : 0;
+    pthread_mutex_unlock(&ctx->lock);
+    if (q) {
+        pthread_mutex_unlock(&ctx->module_lock);
+        return rochp_set_errorf(ROCHP_ERROR_BUSY,
+                                "rochp_module_free: queue %llu (device %llu) still needs the "
+                                "module: %s",
+                                (unsigned long long)qid, (unsigned long long)qdev, why);
+    }
     for (rochp_module **p = &ctx->modules; *p; p = &(*p)->next) {
         if (*p == m) {
             *p = m->next;
             break;
         }
     }
+    queues_forget_kernels(ctx, m);
     module_destroy(m, ctx->hsa_up);
     pthread_mutex_unlock(&ctx->module_lock);
     return ROCHP_OK;
@@ -153,16 +228,20 @@ static rochp_status module_free_ungated(rochp_module *m)
 
 rochp_status rochp_module_free(rochp_module *m)
 {
-    if (!m)
-        return module_free_ungated(m);
+    rochp_status st = handle_check(m, HANDLE_MODULE, "rochp_module_free");
+    if (st != ROCHP_OK)
+        return st;
     rochp_context *ctx = m->ctx;
     runtime_gate_enter(ctx);
-    return runtime_gate_leave(ctx, module_free_ungated(m));
+    pthread_mutex_lock(&ctx->checkpoint_lock); /* a checkpoint reads the journals' kernels */
+    st = module_free_gated(m);
+    pthread_mutex_unlock(&ctx->checkpoint_lock);
+    return runtime_gate_leave(ctx, st);
 }
 
 uint64_t rochp_module_id(const rochp_module *m)
 {
-    return m ? m->id : 0;
+    return handle_live(m, HANDLE_MODULE) ? m->id : 0;
 }
 
 rochp_module *compute_module_next(rochp_context *ctx, rochp_module *after, const void **image,
@@ -179,12 +258,42 @@ rochp_module *compute_module_next(rochp_context *ctx, rochp_module *after, const
 
 uint32_t rochp_module_kernel_count(const rochp_module *m)
 {
-    return m ? m->md->n_kernels : 0;
+    return handle_live(m, HANDLE_MODULE) ? m->md->n_kernels : 0;
+}
+
+uint32_t compute_kernel_args_min(const rochp_kernel *kernel)
+{
+    uint32_t end = 0;
+    for (uint32_t a = 0; a < kernel->md->n_args; a++) {
+        const sim_co_arg *arg = &kernel->md->args[a];
+        const char *kind = arg->value_kind_name ? arg->value_kind_name : "";
+        if (strncmp(kind, "hidden_", 7) != 0 && arg->offset + arg->size > end)
+            end = arg->offset + arg->size;
+    }
+    return end;
+}
+
+const char *compute_kernel_name(const rochp_kernel *kernel)
+{
+    return kernel->md->name ? kernel->md->name : "?";
+}
+
+rochp_module *compute_kernel_module(const rochp_kernel *kernel)
+{
+    return kernel->module;
+}
+
+rochp_context *compute_kernel_context(const rochp_kernel *kernel)
+{
+    return kernel->module->ctx;
 }
 
 rochp_status rochp_module_kernel_at(rochp_module *m, uint32_t index, rochp_kernel **out)
 {
-    if (!m || !out)
+    rochp_status st = handle_check(m, HANDLE_MODULE, "rochp_module_kernel_at");
+    if (st != ROCHP_OK)
+        return st;
+    if (!out)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_module_kernel_at: NULL module or out");
     if (index >= m->md->n_kernels)
@@ -197,7 +306,10 @@ rochp_status rochp_module_kernel_at(rochp_module *m, uint32_t index, rochp_kerne
 
 rochp_status rochp_module_kernel(rochp_module *m, const char *name, rochp_kernel **out)
 {
-    if (!m || !name || !out)
+    rochp_status st = handle_check(m, HANDLE_MODULE, "rochp_module_kernel");
+    if (st != ROCHP_OK)
+        return st;
+    if (!name || !out)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_module_kernel: NULL module, name or out");
     for (uint32_t i = 0; i < m->md->n_kernels; i++) {
@@ -213,7 +325,10 @@ rochp_status rochp_module_kernel(rochp_module *m, const char *name, rochp_kernel
 
 rochp_status rochp_kernel_get_info(const rochp_kernel *kernel, rochp_kernel_info *out)
 {
-    if (!kernel || !out)
+    rochp_status st = handle_check(kernel, HANDLE_KERNEL, "rochp_kernel_get_info");
+    if (st != ROCHP_OK)
+        return st;
+    if (!out)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_kernel_get_info: NULL argument");
     const sim_co_kernel *k = kernel->md;
     *out = (rochp_kernel_info){.name = k->name,
@@ -228,7 +343,10 @@ rochp_status rochp_kernel_get_info(const rochp_kernel *kernel, rochp_kernel_info
 
 rochp_status rochp_kernel_get_arg(const rochp_kernel *kernel, uint32_t index, rochp_kernel_arg *out)
 {
-    if (!kernel || !out)
+    rochp_status st = handle_check(kernel, HANDLE_KERNEL, "rochp_kernel_get_arg");
+    if (st != ROCHP_OK)
+        return st;
+    if (!out)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_kernel_get_arg: NULL argument");
     const sim_co_kernel *k = kernel->md;
     if (index >= k->n_args)
@@ -342,8 +460,9 @@ rochp_status compute_kernel_object(rochp_kernel *kernel, rochp_device_id device,
 
 rochp_status rochp_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out)
 {
-    if (!kernel)
-        return compute_kernel_object(kernel, device, out);
+    rochp_status st = handle_check(kernel, HANDLE_KERNEL, "rochp_kernel_object");
+    if (st != ROCHP_OK)
+        return st;
     rochp_context *ctx = kernel->module->ctx;
     runtime_gate_enter(ctx);
     return runtime_gate_leave(ctx, compute_kernel_object(kernel, device, out));

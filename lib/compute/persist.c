@@ -334,17 +334,10 @@ static rochp_status load_queue(rochp_context *ctx, int fd, rochp_restored *r)
     o.kernarg_bytes = fq.kernarg_bytes;
     o.journal_length = fq.journal_length;
     rochp_queue *q;
-    st = rochp_queue_create(ctx, dev, &o, &q); /* checks every option */
+    /* Checks every option; the ids go on from where the saved queue was. */
+    st = compute_queue_create(ctx, dev, &o, fq.next_id, &q);
     if (st != ROCHP_OK)
         return st;
-    /* The ids go on from where the saved queue was: attached again so. */
-    uint64_t agent;
-    runtime_gate_enter(ctx);
-    queue_detach(q);
-    st = compute_device_agent(ctx, dev, &agent);
-    if (st == ROCHP_OK)
-        st = queue_attach(q, dev, agent, fq.next_id);
-    runtime_gate_leave(ctx, ROCHP_OK);
     r->queues[r->n_queues++] = (id_map){fq.id, q};
     return st;
 }

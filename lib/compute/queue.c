@@ -1,20 +1,14 @@
 /* Queues: an HSA AQL queue rochp owns, with its completion signal, its
  * kernarg slots and (journaled) its journal; the dispatch path itself is
- * inline in include/rochp/rochp_dispatch.h and reads only the ring.
+ * inline in include/rochp/rochp_dispatch.h and reads only the ring.  This
+ * file: options, creation and destruction, bindings, the journal calls and
+ * what the inline path calls when a dispatch fails.  The runtime objects
+ * are queue_runtime.c's, the waits queue_wait.c's.
  *
- * The ring's write index and packets are ROCR's own (the amd_queue_t the
- * hsa_queue_t starts, as AqlQueue lays it out; hsa_queue_add_write_index_*
- * is an atomic add on write_dispatch_id); the completion value is the
- * signal's amd_signal_t value, which hsa_signal_load_* reads.
- *
- * The queue list is under ctx->lock, and so is a queue's failure status as
- * the library writes it (the inline path reads it relaxed): a device's loss
- * fails its queues in the same step.  The queue error callback runs on the
- * runtime's thread and takes ctx->lock, so no thread holding ctx->lock may
- * wait for the runtime's queue threads (hsa_queue_destroy is called without
- * it). */
+ * The queue list and each queue's bindings are under ctx->lock. */
 #include <hsa/amd_hsa_queue.h>
 #include <hsa/amd_hsa_signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,127 +92,24 @@ static rochp_status read_options(const rochp_queue_options *in, rochp_queue_opti
     return ROCHP_OK;
 }
 
-/* Records why the queue is dead; the inline path sees it at its next
- * reservation (the limit of 0 sends it to the slow side, which reads this).
- * The first reason stays. */
-void queue_fail(rochp_queue *q, rochp_status why)
-{
-    uint32_t none = 0;
-    __atomic_compare_exchange_n(&q->ring.failed, &none, (uint32_t)-why, false, __ATOMIC_SEQ_CST,
-                                __ATOMIC_SEQ_CST);
-    __atomic_store_n(&q->ring.limit, 0, __ATOMIC_SEQ_CST);
-}
-
-/* The runtime's thread: the queue is dead.  HSA_STATUS_ERROR is how ROCR
- * reports a device that went (removal, fatal halt); anything else is this
- * queue's own fault (a kernel trapped or touched bad memory). */
-static void queue_error(hsa_status_t status, hsa_queue_t *source, void *data)
-{
-    (void)source;
-    rochp_queue *q = data;
-    rochp_context *ctx = q->ctx;
-    pthread_mutex_lock(&ctx->lock);
-    q->error = status;
-    if (status == HSA_STATUS_ERROR) {
-        device_entry *d = registry_find(ctx, q->device);
-        if (d)
-            registry_mark_lost(ctx, d, ROCHP_REASON_QUEUE_ERROR);
-        queue_fail(q, ROCHP_ERROR_DEVICE_LOST);
-    } else {
-        queue_fail(q, ROCHP_ERROR_QUEUE_FAILED);
-    }
-    pthread_mutex_unlock(&ctx->lock);
-}
-
-/* Gives the runtime objects back (if the runtime still has them); the
- * journal stays. */
-void queue_detach(rochp_queue *q)
-{
-    rochp_context *ctx = q->ctx;
-    if (q->hsa_queue) {
-        ctx->hsa.queue_destroy(q->hsa_queue);
-        ctx->hsa.signal_destroy(q->ring.completion);
-        if (q->kernarg_memory)
-            ctx->hsa.amd_memory_pool_free(q->kernarg_memory);
-    }
-    q->hsa_queue = NULL;
-    q->kernarg_memory = NULL;
-}
-
 static void release(rochp_queue *q)
 {
-    queue_detach(q);
-    free(q->ring.journal);
+    queue_runtime_destroy(q->ctx, q->rt);
+    for (binding *b = q->bindings; b;) {
+        binding *next = b->next;
+        free(b);
+        b = next;
+    }
     free(q);
 }
 
-/* New runtime objects for the queue on device (its agent given): an AQL
- * queue, a completion signal standing at id_offset completed packets, and
- * zeroed kernarg slots; the ring points at them, empty, with ids starting at
- * id_offset.  The journal is kept (its entries, if any, are the caller's). */
-rochp_status queue_attach(rochp_queue *q, rochp_device_id device, uint64_t agent,
-                          uint64_t id_offset)
-{
-    rochp_context *ctx = q->ctx;
-    struct rochp_queue_ring *r = &q->ring;
-    uint64_t slots = r->slot_mask + 1;
-    hsa_signal_t completion;
-    hsa_status_t hs = ctx->hsa.signal_create(ROCHP_COMPLETION_BASE - (int64_t)id_offset, 0, NULL,
-                                             &completion);
-    if (hs != HSA_STATUS_SUCCESS)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
-                                "rochp_queue_create: cannot create the completion signal: %s",
-                                rochp_hsa_status_text(&ctx->hsa, hs));
-    void *kernargs = NULL;
-    uint64_t kernarg_agent;
-    rochp_status st = compute_pool_memory(ctx, device, true, slots * q->kernarg_bytes, &kernargs,
-                                          &kernarg_agent);
-    if (st != ROCHP_OK) {
-        ctx->hsa.signal_destroy(completion);
-        return st;
-    }
-    memset(kernargs, 0, slots * q->kernarg_bytes);
-    hsa_queue_t *hq = NULL;
-    hs = ctx->hsa.queue_create((hsa_agent_t){agent}, q->packets, HSA_QUEUE_TYPE_MULTI, queue_error,
-                               q, UINT32_MAX, UINT32_MAX, &hq);
-    if (hs != HSA_STATUS_SUCCESS) {
-        ctx->hsa.amd_memory_pool_free(kernargs);
-        ctx->hsa.signal_destroy(completion);
-        pthread_mutex_lock(&ctx->lock);
-        device_entry *d = registry_find(ctx, device);
-        bool lost = d && d->info.state != ROCHP_DEVICE_PRESENT;
-        pthread_mutex_unlock(&ctx->lock);
-        return rochp_set_errorf(lost ? ROCHP_ERROR_DEVICE_LOST : ROCHP_ERROR_OUT_OF_MEMORY,
-                                "rochp_queue_create: hsa_queue_create on device %llu: %s",
-                                (unsigned long long)device, rochp_hsa_status_text(&ctx->hsa, hs));
-    }
-    q->hsa_queue = hq;
-    q->kernarg_memory = kernargs;
-    q->device = device;
-    q->error = HSA_STATUS_SUCCESS;
-    r->packets = hq->base_address;
-    r->write_index = &((amd_queue_t *)(void *)hq)->write_dispatch_id;
-    r->completion = completion;
-    r->completion_value = &((const amd_signal_t *)(uintptr_t)completion.handle)->value;
-    r->kernargs = kernargs;
-    r->doorbell_store = ctx->hsa.signal_store_screlease;
-    r->doorbell = hq->doorbell_signal;
-    r->mask = hq->size - 1;
-    r->id_offset = id_offset;
-    r->journal_start = __atomic_load_n(r->write_index, __ATOMIC_RELAXED);
-    q->checkpoint_index = r->journal_start;
-    __atomic_store_n(&r->failed, 0, __ATOMIC_SEQ_CST);
-    /* nothing completed, nothing in flight */
-    __atomic_store_n(&r->limit, r->journal_start + hq->size, __ATOMIC_SEQ_CST);
-    return ROCHP_OK;
-}
-
+/* With the runtime gate held. */
 static rochp_status queue_create_ungated(rochp_context *ctx, rochp_device_id device,
-                                const rochp_queue_options *options, rochp_queue **out)
+                                         const rochp_queue_options *options, uint64_t first_id,
+                                         rochp_queue **out)
 {
-    if (!ctx || !out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_queue_create: ctx and out must be set");
+    if (!out)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_queue_create: out is NULL");
     *out = NULL;
     if (!ctx->hsa_up)
         return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
@@ -234,38 +125,30 @@ static rochp_status queue_create_ungated(rochp_context *ctx, rochp_device_id dev
     st = compute_device_agent(ctx, device, &agent);
     if (st != ROCHP_OK)
         return st;
+    st = compute_device_usable(ctx, device, "rochp_queue_create");
+    if (st != ROCHP_OK)
+        return st;
 
     /* The limit the inline path writes gets a cache line of its own. */
     rochp_queue *q = aligned_alloc(64, (sizeof *q + 63) & ~(size_t)63);
-    if (q)
-        memset(q, 0, sizeof *q);
     if (!q)
         return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_queue_create: no memory");
+    memset(q, 0, sizeof *q);
     q->ctx = ctx;
     q->id = compute_new_id(ctx);
     q->device = device;
     q->mode = o.mode;
-    uint64_t slots = o.mode == ROCHP_QUEUE_JOURNALED ? o.journal_length : o.packets;
-    if (o.mode == ROCHP_QUEUE_JOURNALED) {
-        q->ring.journal = calloc(slots, sizeof *q->ring.journal);
-        if (!q->ring.journal) {
-            free(q);
-            return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
-                                    "rochp_queue_create: no memory for a %u-entry journal",
-                                    o.journal_length);
-        }
-    }
     q->packets = o.packets;
     q->kernarg_bytes = o.kernarg_bytes;
-    q->ring.kernarg_stride = o.kernarg_bytes;
-    q->ring.kernarg_shift = (uint32_t)__builtin_ctz(o.kernarg_bytes);
-    q->ring.slot_mask = slots - 1;
-    st = queue_attach(q, device, agent, 0);
+    q->journal_length = o.journal_length;
+    st = queue_runtime_create(q, device, agent, first_id, &q->ring, &q->rt);
+    if (st == ROCHP_OK && (st = handle_add(q, HANDLE_QUEUE)) != ROCHP_OK)
+        queue_runtime_destroy(ctx, q->rt);
     if (st != ROCHP_OK) {
-        free(q->ring.journal);
         free(q);
         return st;
     }
+    q->checkpoint_index = q->ring.journal_start;
 
     /* Listed only while the device is still there: a loss in between fails it now. */
     pthread_mutex_lock(&ctx->lock);
@@ -279,67 +162,71 @@ static rochp_status queue_create_ungated(rochp_context *ctx, rochp_device_id dev
     return ROCHP_OK;
 }
 
-rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id device, const rochp_queue_options *options,
-                                rochp_queue **out)
+rochp_status compute_queue_create(rochp_context *ctx, rochp_device_id device,
+                                  const rochp_queue_options *options, uint64_t first_id,
+                                  rochp_queue **out)
 {
-    if (!ctx)
-        return queue_create_ungated(ctx, device, options, out);
+    rochp_status st = handle_check(ctx, HANDLE_CONTEXT, "rochp_queue_create");
+    if (st != ROCHP_OK)
+        return st;
     runtime_gate_enter(ctx);
-    return runtime_gate_leave(ctx, queue_create_ungated(ctx, device, options, out));
+    return runtime_gate_leave(ctx, queue_create_ungated(ctx, device, options, first_id, out));
 }
 
-static uint64_t written(rochp_queue *q);
-static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns, bool take_gate,
-                               bool may_recover);
-
-static rochp_status queue_destroy_ungated(rochp_queue *q)
+rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id device,
+                                const rochp_queue_options *options, rochp_queue **out)
 {
-    if (!q)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_queue_destroy: NULL queue");
+    return compute_queue_create(ctx, device, options, 0, out);
+}
+
+rochp_status rochp_queue_destroy(rochp_queue *q)
+{
+    rochp_status st = handle_check(q, HANDLE_QUEUE, "rochp_queue_destroy");
+    if (st != ROCHP_OK)
+        return st;
+    /* In-flight packets would read freed kernargs.  The wait ends at once
+     * for a queue that failed or waits for one that did (its packets never
+     * complete), and destroying is no time to recover. */
+    (void)queue_wait_all(q, 10ull * 1000 * 1000 * 1000);
     rochp_context *ctx = q->ctx;
+    runtime_gate_enter(ctx);
+    pthread_mutex_lock(&ctx->checkpoint_lock); /* not while a checkpoint holds it */
     pthread_mutex_lock(&ctx->lock);
     for (rochp_queue **p = &ctx->queues; *p; p = &(*p)->next)
         if (*p == q) {
             *p = q->next;
             break;
         }
+    handle_remove(q);
+    /* What it ran since the checkpoint, no recovery can replay now. */
+    uint64_t ran = queue_next_index(q) - q->checkpoint_index - atomic_load(&q->voided);
+    if (q->ring.journal) {
+        ran = 0;
+        for (uint64_t w = q->ring.journal_start; w < queue_next_index(q); w++)
+            ran += q->ring.journal[w & q->ring.slot_mask].kind != ROCHP_JOURNAL_VOID;
+    }
+    ctx->retired_packets += ran;
     pthread_mutex_unlock(&ctx->lock);
     release(q);
-    return ROCHP_OK;
-}
-
-rochp_status rochp_queue_destroy(rochp_queue *q)
-{
-    if (!q)
-        return queue_destroy_ungated(q);
-    /* In-flight packets would read freed kernargs; a lost device's never end
-     * (and destroying is no time to recover). */
-    uint64_t w = written(q);
-    if (w)
-        (void)wait_count(q, w - 1, 10ull * 1000 * 1000 * 1000, true, false);
-    rochp_context *ctx = q->ctx;
-    runtime_gate_enter(ctx);
-    pthread_mutex_lock(&ctx->checkpoint_lock); /* not while a checkpoint holds it */
-    rochp_status st = queue_destroy_ungated(q);
     pthread_mutex_unlock(&ctx->checkpoint_lock);
     return runtime_gate_leave(ctx, st);
 }
 
 uint64_t rochp_queue_id(const rochp_queue *q)
 {
-    return q ? q->id : 0;
+    return handle_live(q, HANDLE_QUEUE) ? q->id : 0;
 }
 
 rochp_device_id rochp_queue_device(const rochp_queue *q)
 {
-    return q ? q->device : 0;
+    return handle_live(q, HANDLE_QUEUE) ? q->device : 0;
 }
 
-rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q, rochp_dispatch_kernel *out)
+/* --- bindings ------------------------------------------------------------------------------ */
+/* The kernel's binding on q made (with its object on q's device) or found. */
+rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
+                                 const rochp_dispatch_kernel **out)
 {
-    if (!kernel || !q || !out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_kernel_bind: kernel, queue and out must be set");
     rochp_kernel_info info;
     rochp_status st = rochp_kernel_get_info(kernel, &info);
     if (st != ROCHP_OK)
@@ -349,25 +236,79 @@ rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q, rochp_dis
                                 "rochp_kernel_bind: %s takes %u bytes of arguments, the queue's "
                                 "slots hold %u (rochp_queue_options.kernarg_bytes)",
                                 info.name, info.kernarg_size, q->ring.kernarg_stride);
+    rochp_context *ctx = q->ctx;
+    pthread_mutex_lock(&ctx->lock);
+    binding *found = NULL;
+    for (binding *b = q->bindings; b && !found; b = b->next)
+        if (b->pub.kernel == kernel)
+            found = b;
+    rochp_device_id device = q->device;
+    pthread_mutex_unlock(&ctx->lock);
+    if (found) {
+        *out = &found->pub;
+        return ROCHP_OK;
+    }
     uint64_t object;
-    st = compute_kernel_object(kernel, q->device, &object);
+    st = compute_kernel_object(kernel, device, &object);
     if (st != ROCHP_OK)
         return st;
-    memset(out, 0, sizeof *out);
-    out->kernel_object = object;
-    out->kernarg_size = info.kernarg_size;
-    out->group_segment_size = info.group_segment_size;
-    out->private_segment_size = info.private_segment_size;
-    out->kernel = kernel;
+    binding *b = calloc(1, sizeof *b);
+    if (!b)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_kernel_bind: out of memory");
+    b->pub.kernel_object = object;
+    b->pub.kernarg_size = info.kernarg_size;
+    b->pub.args_min = compute_kernel_args_min(kernel);
+    b->pub.group_segment_size = info.group_segment_size;
+    b->pub.private_segment_size = info.private_segment_size;
+    b->pub.kernel = kernel;
+    pthread_mutex_lock(&ctx->lock);
+    /* Another thread may have bound it meanwhile: one binding per kernel. */
+    for (binding *o = q->bindings; o && !found; o = o->next)
+        if (o->pub.kernel == kernel)
+            found = o;
+    if (!found) {
+        b->next = q->bindings;
+        q->bindings = b;
+        found = b;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    free(b);
+    *out = &found->pub;
     return ROCHP_OK;
 }
 
-rochp_status rochp_kernel_bind(rochp_kernel *kernel, rochp_queue *q, rochp_dispatch_kernel *out)
+rochp_status rochp_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
+                               const rochp_dispatch_kernel **out)
 {
-    if (!q)
-        return compute_kernel_bind(kernel, q, out);
+    rochp_status st = handle_check(q, HANDLE_QUEUE, "rochp_kernel_bind");
+    if (st == ROCHP_OK)
+        st = handle_check(kernel, HANDLE_KERNEL, "rochp_kernel_bind");
+    if (st == ROCHP_OK && !out)
+        st = rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_kernel_bind: out is NULL");
+    if (st != ROCHP_OK)
+        return st;
+    *out = NULL;
+    if (compute_kernel_context(kernel) != q->ctx)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_kernel_bind: the kernel and the queue belong to different "
+                                "contexts");
     runtime_gate_enter(q->ctx);
     return runtime_gate_leave(q->ctx, compute_kernel_bind(kernel, q, out));
+}
+
+void queues_forget_kernels(rochp_context *ctx, const rochp_module *m)
+{
+    pthread_mutex_lock(&ctx->lock);
+    for (rochp_queue *q = ctx->queues; q; q = q->next)
+        for (binding *b = q->bindings; b; b = b->next)
+            if (b->pub.kernel && compute_kernel_module(b->pub.kernel) == m) {
+                /* A dispatch with it now faults (object 0), as on a GPU
+                 * whose code was unloaded; the memory stays the queue's. */
+                b->pub.kernel_object = 0;
+                b->pub.kernel = NULL;
+            }
+    pthread_mutex_unlock(&ctx->lock);
 }
 
 rochp_status rochp_launch_init(rochp_launch *out, rochp_dim3 grid, rochp_dim3 block)
@@ -394,100 +335,50 @@ rochp_status rochp_launch_init(rochp_launch *out, rochp_dim3 grid, rochp_dim3 bl
     return ROCHP_OK;
 }
 
-static rochp_status failure(rochp_queue *q)
+/* --- what the inline path calls when a dispatch fails ------------------------------------ */
+rochp_status rochp__dispatch_refused(rochp_queue *q, rochp_status status,
+                                     const rochp_dispatch_kernel *k, size_t args_size)
 {
-    uint32_t failed = __atomic_load_n(&q->ring.failed, __ATOMIC_RELAXED);
-    if (!failed)
-        return ROCHP_OK;
-    rochp_context *ctx = q->ctx;
-    pthread_mutex_lock(&ctx->lock);
-    hsa_status_t error = q->error;
-    pthread_mutex_unlock(&ctx->lock);
-    if (failed == (uint32_t)-ROCHP_ERROR_QUEUE_FAILED)
-        return rochp_set_errorf(ROCHP_ERROR_QUEUE_FAILED,
-                                "the queue on device %llu failed: %s",
-                                (unsigned long long)q->device,
-                                rochp_hsa_status_text(&ctx->hsa, error));
-    return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
-                            "device %llu of the queue has been lost (or the runtime restarted)",
-                            (unsigned long long)q->device);
-}
-
-/* One look at packet id: ROCHP_OK when it completed, ROCHP_ERROR_TIMEOUT
- * when it has not after waiting up to slice_ns, or the queue's failure. */
-static rochp_status wait_slice(rochp_queue *q, uint64_t id, uint64_t slice_ns)
-{
-    if (rochp__completed(&q->ring) > id)
-        return ROCHP_OK;
-    rochp_status st = failure(q);
-    if (st != ROCHP_OK || slice_ns == 0)
-        return st != ROCHP_OK ? st : ROCHP_ERROR_TIMEOUT;
-    if (q->hsa_queue)
-        q->ctx->hsa.signal_wait_scacquire(q->ring.completion, HSA_SIGNAL_CONDITION_LT,
-                                          ROCHP_COMPLETION_BASE - (int64_t)id, slice_ns,
-                                          HSA_WAIT_STATE_BLOCKED);
-    return rochp__completed(&q->ring) > id ? ROCHP_OK : ROCHP_ERROR_TIMEOUT;
-}
-
-/* Until the queue has completed more than id packets, in slices so that a
- * failure meanwhile ends the wait (its packets never complete), unless the
- * context recovers by itself (ROCHP_CONTEXT_AUTO_RECOVER): then this thread
- * recovers once and waits on.  take_gate:
- * each slice holds the runtime gate, so a re-enumeration may come in
- * between; else the caller holds it (never both: the gate prefers writers,
- * so a second read lock could wait behind a waiting re-enumeration). */
-static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns, bool take_gate,
-                               bool may_recover)
-{
-    uint64_t start = rochp_now_ns();
-    bool recovered = false;
-    for (;;) {
-        uint64_t waited = rochp_now_ns() - start;
-        uint64_t left = waited < timeout_ns ? timeout_ns - waited : 0;
-        uint64_t slice = left < WAIT_SLICE_NS ? left : WAIT_SLICE_NS;
-        rochp_status st;
-        if (take_gate) {
-            runtime_gate_enter(q->ctx);
-            st = runtime_gate_leave(q->ctx, wait_slice(q, id, slice));
-        } else {
-            st = wait_slice(q, id, slice);
-        }
-        if (st == ROCHP_ERROR_DEVICE_LOST && may_recover && !recovered &&
-            (q->ctx->flags & ROCHP_CONTEXT_AUTO_RECOVER)) {
-            /* A safe point: the waiting thread recovers, then waits on for
-             * the same packet (ids survive the rebuild). */
-            recovered = true;
-            st = rochp_recover(q->ctx, timeout_ns, NULL);
-            if (st != ROCHP_OK)
-                return st;
-            continue;
-        }
-        if (st != ROCHP_ERROR_TIMEOUT)
-            return st;
-        if (left == 0)
-            return rochp_set_errorf(ROCHP_ERROR_TIMEOUT,
-                                    "packet %llu of the queue on device %llu has not completed "
-                                    "after %llu ns",
-                                    (unsigned long long)id, (unsigned long long)q->device,
-                                    (unsigned long long)(rochp_now_ns() - start));
+    switch (status) {
+    case ROCHP_ERROR_INVALID_ARGUMENT:
+        if (args_size > q->ring.kernarg_stride)
+            return rochp_set_errorf(status,
+                                    "rochp_dispatch: %zu bytes of arguments, the queue's kernarg "
+                                    "slots hold %u (rochp_queue_options.kernarg_bytes)",
+                                    args_size, q->ring.kernarg_stride);
+        return rochp_set_errorf(status,
+                                "rochp_dispatch: %zu bytes of arguments, kernel %s takes %u "
+                                "bytes of explicit arguments",
+                                args_size,
+                                k && k->kernel ? compute_kernel_name(k->kernel) : "(freed)",
+                                k ? k->args_min : 0);
+    case ROCHP_ERROR_JOURNAL_FULL:
+        return rochp_set_errorf(status,
+                                "the journal of queue %llu holds %llu packets since the last "
+                                "checkpoint, its length: checkpoint first (nothing was "
+                                "dispatched)",
+                                (unsigned long long)q->id,
+                                (unsigned long long)(q->ring.slot_mask + 1));
+    default:
+        return queue_failure_message(q, status);
     }
 }
 
-rochp_status queue_wait_written(rochp_queue *q, uint64_t written, uint64_t timeout_ns)
+rochp_status rochp__reservation_failed(rochp_queue *q, uint64_t ring_index, rochp_status status)
 {
-    return written ? wait_count(q, written - 1, timeout_ns, false, false) : ROCHP_OK;
+    struct rochp_queue_ring *r = &q->ring;
+    if (r->journal) {
+        /* The id is taken; a replay must not see what the slot held. */
+        rochp_journal_entry *e = &r->journal[ring_index & r->slot_mask];
+        memset(e, 0, sizeof *e);
+        e->kind = ROCHP_JOURNAL_VOID;
+    } else {
+        atomic_fetch_add(&q->voided, 1);
+    }
+    return queue_failure_message(q, status);
 }
 
-/* The queue's next id, or ring index (the runtime's memory: read under the
- * gate). */
-static uint64_t written(rochp_queue *q)
-{
-    runtime_gate_enter(q->ctx);
-    uint64_t id = queue_next_id(q);
-    runtime_gate_leave(q->ctx, ROCHP_OK);
-    return id;
-}
-
+/* --- the journal ---------------------------------------------------------------------------- */
 static uint64_t written_index(rochp_queue *q)
 {
     runtime_gate_enter(q->ctx);
@@ -496,41 +387,17 @@ static uint64_t written_index(rochp_queue *q)
     return w;
 }
 
-rochp_status rochp_completion_wait(const rochp_completion *c, uint64_t timeout_ns)
-{
-    if (!c || !c->queue)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_completion_wait: NULL completion or queue");
-    rochp_queue *q = c->queue;
-    if (c->id >= written(q))
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_completion_wait: packet %llu was never written on this "
-                                "queue",
-                                (unsigned long long)c->id);
-    rochp_status st = wait_count(q, c->id, timeout_ns, true, true);
-    if (st == ROCHP_OK)
-        checkpoint_safe_point(q->ctx);
-    return st;
-}
-
-rochp_status rochp_queue_wait_idle(rochp_queue *q, uint64_t timeout_ns)
-{
-    if (!q)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_queue_wait_idle: NULL queue");
-    uint64_t w = written(q);
-    rochp_status st = w ? wait_count(q, w - 1, timeout_ns, true, true) : ROCHP_OK;
-    if (st == ROCHP_OK)
-        checkpoint_safe_point(q->ctx);
-    return st;
-}
-
 rochp_status rochp_queue_journal_length(const rochp_queue *q, uint64_t *count)
 {
-    if (!q || !count)
+    rochp_status st = handle_check(q, HANDLE_QUEUE, "rochp_queue_journal_length");
+    if (st != ROCHP_OK)
+        return st;
+    if (!count)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_queue_journal_length: NULL argument");
+                                "rochp_queue_journal_length: count is NULL");
     if (!q->ring.journal)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED, "a plain queue keeps no journal");
+        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                "rochp_queue_journal_length: a plain queue keeps no journal");
     *count = written_index((rochp_queue *)q) -
              __atomic_load_n(&q->ring.journal_start, __ATOMIC_RELAXED);
     return ROCHP_OK;
@@ -550,9 +417,9 @@ rochp_status rochp_queue_journal_entry(const rochp_queue *q, uint64_t index,
         return rochp_set_errorf(ROCHP_ERROR_NOT_FOUND,
                                 "rochp_queue_journal_entry: index %llu, the journal holds %llu",
                                 (unsigned long long)index, (unsigned long long)n);
+    runtime_gate_enter(q->ctx);
     uint64_t slot = (q->ring.journal_start + index) & q->ring.slot_mask;
     *entry = q->ring.journal[slot];
-    runtime_gate_enter(q->ctx);
     /* NULL too once the runtime that held the slots went. */
     if (kernargs)
         *kernargs = entry->kind == ROCHP_JOURNAL_DISPATCH && q->ring.kernargs
@@ -563,11 +430,12 @@ rochp_status rochp_queue_journal_entry(const rochp_queue *q, uint64_t index,
 
 rochp_status rochp_queue_journal_truncate(rochp_queue *q)
 {
-    if (!q)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_queue_journal_truncate: NULL queue");
+    rochp_status st = handle_check(q, HANDLE_QUEUE, "rochp_queue_journal_truncate");
+    if (st != ROCHP_OK)
+        return st;
     if (!q->ring.journal)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED, "a plain queue keeps no journal");
+        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                "rochp_queue_journal_truncate: a plain queue keeps no journal");
     /* A slot is still safe from reuse until its packet completed: the ring
      * check of the inline path keeps ids within a ring of the completed
      * count, and the journal is at least a ring long. */
@@ -575,6 +443,7 @@ rochp_status rochp_queue_journal_truncate(rochp_queue *q)
     return ROCHP_OK;
 }
 
+/* --- the context's queues ------------------------------------------------------------------- */
 void queues_mark_lost(rochp_context *ctx, rochp_device_id device)
 {
     for (rochp_queue *q = ctx->queues; q; q = q->next)
@@ -582,11 +451,22 @@ void queues_mark_lost(rochp_context *ctx, rochp_device_id device)
             queue_fail(q, ROCHP_ERROR_DEVICE_LOST);
 }
 
+void queues_mark_faulted(rochp_context *ctx, rochp_device_id device, const char *fault)
+{
+    for (rochp_queue *q = ctx->queues; q; q = q->next) {
+        if (q->device != device)
+            continue;
+        queue_fail(q, ROCHP_ERROR_QUEUE_FAILED);
+        if (!q->fault[0])
+            snprintf(q->fault, sizeof q->fault, "%s", fault);
+    }
+}
+
 void queues_before_shut_down(rochp_context *ctx)
 {
     pthread_mutex_lock(&ctx->lock);
     for (rochp_queue *q = ctx->queues; q; q = q->next) {
-        if (!q->hsa_queue)
+        if (!q->rt || !q->rt->hsa_queue)
             continue;
         q->dead_write_index = *q->ring.write_index;
         q->dead_value = *q->ring.completion_value;
@@ -599,15 +479,15 @@ void queues_invalidate(rochp_context *ctx)
     pthread_mutex_lock(&ctx->lock);
     for (rochp_queue *q = ctx->queues; q; q = q->next) {
         queue_fail(q, ROCHP_ERROR_DEVICE_LOST);
-        if (!q->hsa_queue)
+        if (!q->rt || !q->rt->hsa_queue)
             continue;
         /* The queue's indexes, signal and kernargs went with the runtime:
          * readers see their last values from now on. */
         q->ring.write_index = &q->dead_write_index;
         q->ring.completion_value = &q->dead_value;
         q->ring.kernargs = NULL;
-        q->hsa_queue = NULL;
-        q->kernarg_memory = NULL;
+        q->rt->hsa_queue = NULL;
+        q->rt->kernargs = NULL;
     }
     pthread_mutex_unlock(&ctx->lock);
 }
@@ -617,6 +497,8 @@ void queues_free_all(rochp_context *ctx)
     pthread_mutex_lock(&ctx->lock);
     rochp_queue *q = ctx->queues;
     ctx->queues = NULL;
+    for (rochp_queue *o = q; o; o = o->next)
+        handle_remove(o);
     pthread_mutex_unlock(&ctx->lock);
     while (q) {
         rochp_queue *next = q->next;

@@ -125,8 +125,10 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
         teardown(ctx);
         return st;
     }
-    if (ctx->hsa_up && ((st = hsa_devices_match(ctx)) != ROCHP_OK ||
-                        (st = hsa_devices_register(ctx)) != ROCHP_OK)) {
+    if ((st = handle_add(ctx, HANDLE_CONTEXT)) != ROCHP_OK ||
+        (ctx->hsa_up && ((st = hsa_devices_match(ctx)) != ROCHP_OK ||
+                         (st = hsa_devices_register(ctx)) != ROCHP_OK))) {
+        handle_remove(ctx);
         teardown(ctx); /* the message is set */
         return st;
     }
@@ -140,6 +142,7 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
     if (st == ROCHP_OK)
         st = watcher_start(ctx);
     if (st != ROCHP_OK) {
+        handle_remove(ctx);
         teardown(ctx);
         return st;
     }
@@ -149,36 +152,40 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
 
 rochp_status rochp_context_destroy(rochp_context *ctx)
 {
-    if (!ctx)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_context_destroy: ctx is NULL");
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_context_destroy");
+    if (hst_ != ROCHP_OK)
+        return hst_;
     if (delivery_on_callback_thread(ctx))
         return rochp_set_errorf(ROCHP_ERROR_BUSY,
                                 "rochp_context_destroy from one of the context's own callbacks "
                                 "would wait for itself; destroy it from another thread");
+    handle_remove(ctx);
     teardown(ctx);
     return ROCHP_OK;
 }
 
 rochp_status rochp_rescan(rochp_context *ctx)
 {
-    if (!ctx)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_rescan: ctx is NULL");
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_rescan");
+    if (hst_ != ROCHP_OK)
+        return hst_;
     return watcher_rescan(ctx, ROCHP_REASON_TOPOLOGY);
 }
 
 rochp_status rochp_reenumerate(rochp_context *ctx)
 {
-    if (!ctx)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_reenumerate: ctx is NULL");
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_reenumerate");
+    if (hst_ != ROCHP_OK)
+        return hst_;
     return hsa_devices_reenumerate(ctx, true, NULL);
 }
 
 rochp_status rochp_device_report_fault(rochp_context *ctx, rochp_device_id device,
                                        rochp_event_reason reason)
 {
-    if (!ctx)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_device_report_fault: ctx is NULL");
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_device_report_fault");
+    if (hst_ != ROCHP_OK)
+        return hst_;
     if (reason != ROCHP_REASON_QUEUE_ERROR && reason != ROCHP_REASON_WATCHDOG)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_device_report_fault: reason %d is not one an application "
@@ -197,10 +204,12 @@ rochp_status rochp_device_report_fault(rochp_context *ctx, rochp_device_id devic
 rochp_status rochp_device_list(rochp_context *ctx, rochp_device_info *out, size_t capacity,
                                size_t *count)
 {
-    if (!ctx || !count || (capacity && !out))
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_device_list");
+    if (hst_ != ROCHP_OK)
+        return hst_;
+    if (!count || (capacity && !out))
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_device_list: ctx and count must be set, and out when "
-                                "capacity > 0");
+                                "rochp_device_list: count must be set, and out when capacity > 0");
     pthread_mutex_lock(&ctx->lock);
     *count = ctx->n_devices;
     for (size_t i = 0; i < ctx->n_devices && i < capacity; i++)
@@ -211,9 +220,11 @@ rochp_status rochp_device_list(rochp_context *ctx, rochp_device_info *out, size_
 
 rochp_status rochp_device_get(rochp_context *ctx, rochp_device_id id, rochp_device_info *out)
 {
-    if (!ctx || !out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_device_get: ctx and out must not be NULL");
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_device_get");
+    if (hst_ != ROCHP_OK)
+        return hst_;
+    if (!out)
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_device_get: out is NULL");
     pthread_mutex_lock(&ctx->lock);
     device_entry *d = registry_find(ctx, id);
     if (d)

@@ -40,7 +40,10 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "common/clock.h"
 #include "common/error.h"
+#include "common/handles.h"
+#include "common/last_error.h"
 #include "hsa/hsa_table.h"
 #include "rochp/rochp.h"
 #include "topology/snapshot.h"
@@ -54,6 +57,13 @@ extern const char *const criu_at_least_keys[CRIU_AT_LEAST_PROPS];
 typedef struct device_entry {
     rochp_device_info info;
     bool in_topology; /* in the last snapshot applied */
+    /* A loss whose event waits (up to LOSS_HOLD_NS) for a SIGBUS that would
+     * explain it: 0, or the reason it was first seen with. */
+    rochp_event_reason held_reason;
+    uint64_t held_since_ns;
+    /* A memory fault by this process's work (not the device's): the driver
+     * stops the process's queues on the device for good.  "" when none. */
+    char fault[160];
     uint64_t criu_equal[CRIU_EQUAL_PROPS];     /* as last seen in the topology */
     uint64_t criu_at_least[CRIU_AT_LEAST_PROPS];
 } device_entry;
@@ -107,6 +117,9 @@ struct rochp_context {
     uint64_t auto_packets, auto_ns;    /* rochp_set_auto_checkpoint, ctx->lock */
     uint64_t buffer_writes; /* copy and write calls so far, under buffer_lock */
     _Atomic uint64_t next_object_id; /* buffers, queues and modules: 1, 2, 3... */
+    /* Packets that queues destroyed since the last checkpoint had run: no
+     * recovery can replay them (under ctx->lock). */
+    uint64_t retired_packets;
     rochp_target_fn target_fn;       /* recovery's target choice, under ctx->lock */
     rochp_target_rule target_rule;
     void *target_user;
@@ -124,13 +137,6 @@ struct rochp_context {
     uint64_t sigbus_seen; /* SIGBUS count already acted on (watcher thread only) */
 };
 
-/* Thread-local failure message (last_error.c); returns status. */
-rochp_status rochp_set_error(rochp_status status, const rochp_error *err);
-rochp_status rochp_set_errorf(rochp_status status, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-uint64_t rochp_now_ns(void);
-
 /* registry.c -- with ctx->lock held: apply a snapshot, queueing the events
  * it implies (losses first, then arrivals, in node order).  initial: fill
  * the registry without events (the devices present at creation). */
@@ -140,6 +146,11 @@ rochp_status registry_apply(rochp_context *ctx, const topo_snapshot *snap,
  * than the topology; queues its lost event unless it is already lost. */
 void registry_mark_lost(rochp_context *ctx, device_entry *d, rochp_event_reason reason);
 device_entry *registry_find(rochp_context *ctx, rochp_device_id id);
+/* How long a loss's event may wait for a SIGBUS that explains it. */
+#define LOSS_HOLD_NS (100ull * 1000 * 1000)
+/* With ctx->lock held: queues the held losses whose time is up; returns
+ * when the next one is due (UINT64_MAX: none held). */
+uint64_t registry_release_held(rochp_context *ctx, uint64_t now_ns);
 void registry_free(rochp_context *ctx);
 
 /* delivery.c */
@@ -177,8 +188,9 @@ static inline rochp_status runtime_gate_leave(rochp_context *ctx, rochp_status s
 rochp_status sigbus_attach(rochp_context *ctx);
 void sigbus_detach(rochp_context *ctx);
 uint64_t sigbus_count(void);
-/* hsa_devices.c: asks every present GPU for a page; the ones that refuse
- * are lost with reason (the devices going away after a SIGBUS). */
+/* hsa_devices.c: asks every present GPU (and every lost one whose event is
+ * held) for a page; the ones that refuse are lost with reason (the devices
+ * going away after a SIGBUS). */
 void hsa_devices_probe(rochp_context *ctx, rochp_event_reason reason);
 
 /* compute/buffer.c */
@@ -195,6 +207,9 @@ rochp_status compute_pool_memory(rochp_context *ctx, rochp_device_id device, boo
 /* compute/queue.c -- with ctx->lock held: the device's queues fail with
  * ROCHP_ERROR_DEVICE_LOST (their inline paths see it on the next packet). */
 void queues_mark_lost(rochp_context *ctx, rochp_device_id device);
+/* With ctx->lock held: the device's queues fail with ROCHP_ERROR_QUEUE_FAILED
+ * (a memory fault by the process's work; fault says what). */
+void queues_mark_faulted(rochp_context *ctx, rochp_device_id device, const char *fault);
 /* Before a shut-down that may end the runtime: note each queue's indexes
  * while its memory is there.  Then, if it did end, queues_invalidate: every
  * queue fails and reads the noted values from now on. */

@@ -95,9 +95,12 @@ void delivery_free(rochp_context *ctx)
 rochp_status rochp_subscribe(rochp_context *ctx, uint32_t mask, rochp_event_fn fn, void *user,
                              rochp_subscription *out)
 {
-    if (!ctx || !fn || !out)
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_subscribe");
+    if (hst_ != ROCHP_OK)
+        return hst_;
+    if (!fn || !out)
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_subscribe: ctx, fn and out must not be NULL");
+                                "rochp_subscribe: fn and out must not be NULL");
     if (mask == 0 || (mask & ~(uint32_t)ROCHP_EVENT_ALL))
         return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_subscribe: mask 0x%x is not a set of ROCHP_EVENT_* bits",
@@ -128,8 +131,9 @@ rochp_status rochp_subscribe(rochp_context *ctx, uint32_t mask, rochp_event_fn f
 
 rochp_status rochp_unsubscribe(rochp_context *ctx, rochp_subscription subscription_id)
 {
-    if (!ctx)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_unsubscribe: ctx is NULL");
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_unsubscribe");
+    if (hst_ != ROCHP_OK)
+        return hst_;
     pthread_mutex_lock(&ctx->lock);
     size_t i = 0;
     while (i < ctx->n_subs && ctx->subs[i].id != subscription_id)
@@ -164,11 +168,13 @@ rochp_status rochp_on_device_arrived(rochp_context *ctx, rochp_event_fn fn, void
 
 rochp_status rochp_flush(rochp_context *ctx)
 {
-    if (!ctx)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_flush: ctx is NULL");
+    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_flush");
+    if (hst_ != ROCHP_OK)
+        return hst_;
     if (delivery_on_callback_thread(ctx))
         return rochp_set_errorf(ROCHP_ERROR_BUSY,
-                                "rochp_flush from a callback would wait for itself");
+                                "rochp_flush from a callback of this context would wait for "
+                                "itself (the callback thread delivers the events it waits for)");
     pthread_mutex_lock(&ctx->lock);
     uint64_t target = ctx->queued_seq;
     while (ctx->delivered_seq < target && !ctx->closing)

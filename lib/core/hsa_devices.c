@@ -23,19 +23,55 @@ static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static rochp_context **live;
 static size_t n_live, cap_live;
 
+/* A memory fault whose reasons are all the program's own bad access (ROCR's
+ * VMFaultHandler fills the mask from KFD's HsaMemoryAccessFault: page not
+ * present, read-only, no-execute, host-only; imprecise only qualifies
+ * them), not the device's (ECC, hang): the device is not lost.  KFD's
+ * VM-fault path (kfd_int_process_v9.c, event_interrupt_wq_v9) evicts every
+ * queue of the process on that device, so those fail, by name. */
+static bool program_fault(const hsa_amd_event_t *event, char *what, size_t what_size)
+{
+    const uint32_t program = HSA_AMD_MEMORY_FAULT_PAGE_NOT_PRESENT |
+                             HSA_AMD_MEMORY_FAULT_READ_ONLY | HSA_AMD_MEMORY_FAULT_NX |
+                             HSA_AMD_MEMORY_FAULT_HOST_ONLY | HSA_AMD_MEMORY_FAULT_IMPRECISE;
+    if (event->event_type != HSA_AMD_GPU_MEMORY_FAULT_EVENT)
+        return false;
+    uint32_t mask = event->memory_fault.fault_reason_mask;
+    if (!(mask & ~HSA_AMD_MEMORY_FAULT_IMPRECISE) || (mask & ~program))
+        return false;
+    snprintf(what, what_size, "a kernel touched 0x%llx: %s",
+             (unsigned long long)event->memory_fault.virtual_address,
+             mask & HSA_AMD_MEMORY_FAULT_PAGE_NOT_PRESENT ? "page not present"
+             : mask & HSA_AMD_MEMORY_FAULT_READ_ONLY      ? "write to a read-only page"
+             : mask & HSA_AMD_MEMORY_FAULT_NX             ? "execute of a no-execute page"
+                                                          : "host-only memory");
+    return true;
+}
+
 static hsa_status_t on_system_event(const hsa_amd_event_t *event, void *data)
 {
     (void)data;
     /* Both event kinds (memory fault; HW exception in ROCm >= 6) start with
      * the agent. */
     uint64_t agent = event->memory_fault.agent.handle;
+    char what[128];
+    bool fault = program_fault(event, what, sizeof what);
     pthread_mutex_lock(&live_lock);
     for (size_t i = 0; i < n_live; i++) {
         rochp_context *ctx = live[i];
         pthread_mutex_lock(&ctx->lock);
-        for (size_t k = 0; k < ctx->n_devices; k++)
-            if (agent && ctx->devices[k].info.hsa_agent == agent)
-                registry_mark_lost(ctx, &ctx->devices[k], ROCHP_REASON_SYSTEM_EVENT);
+        for (size_t k = 0; k < ctx->n_devices; k++) {
+            device_entry *d = &ctx->devices[k];
+            if (!agent || d->info.hsa_agent != agent)
+                continue;
+            if (!fault) {
+                registry_mark_lost(ctx, d, ROCHP_REASON_SYSTEM_EVENT);
+                continue;
+            }
+            if (!d->fault[0])
+                snprintf(d->fault, sizeof d->fault, "%s", what);
+            queues_mark_faulted(ctx, d->info.id, what);
+        }
         pthread_mutex_unlock(&ctx->lock);
     }
     pthread_mutex_unlock(&live_lock);
@@ -286,9 +322,11 @@ void hsa_devices_probe(rochp_context *ctx, rochp_event_reason reason)
     uint64_t agents[256];
     size_t n = 0;
     pthread_mutex_lock(&ctx->lock);
-    for (size_t i = 0; i < ctx->n_devices && n < 256; i++)
-        if (ctx->devices[i].info.state == ROCHP_DEVICE_PRESENT && ctx->devices[i].info.hsa_agent)
-            agents[n++] = ctx->devices[i].info.hsa_agent;
+    for (size_t i = 0; i < ctx->n_devices && n < 256; i++) {
+        const device_entry *d = &ctx->devices[i];
+        if ((d->info.state == ROCHP_DEVICE_PRESENT || d->held_reason) && d->info.hsa_agent)
+            agents[n++] = d->info.hsa_agent;
+    }
     pthread_mutex_unlock(&ctx->lock);
     for (size_t k = 0; k < n; k++) {
         probe_state p = {.hsa = &ctx->hsa};

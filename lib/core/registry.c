@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "context.h"
 #include "topology/props.h"
@@ -106,13 +107,63 @@ static rochp_status emit(rochp_context *ctx, device_entry *d, rochp_event_type t
     return delivery_queue(ctx, &e);
 }
 
+/* Under the current kernel a hot-unplug stops the process's queues (queue
+ * errors, system events) around the time it sends SIGBUS, in no promised
+ * order; the loss is the SIGBUS's, and the application must know it, since
+ * it must then let go of the GPU.  So where the SIGBUS handler is on, a
+ * loss first seen another way fails the device's queues at once but holds
+ * its event up to LOSS_HOLD_NS for a SIGBUS to claim it (the watcher
+ * probes the held devices then), after which it goes out as first seen. */
+static bool held_for_sigbus(const rochp_context *ctx, rochp_event_reason reason)
+{
+    return (ctx->flags & ROCHP_CONTEXT_SIGBUS_HANDLER) &&
+           (reason == ROCHP_REASON_QUEUE_ERROR || reason == ROCHP_REASON_SYSTEM_EVENT);
+}
+
 void registry_mark_lost(rochp_context *ctx, device_entry *d, rochp_event_reason reason)
 {
-    if (d->info.state == ROCHP_DEVICE_LOST)
-        return; /* the first source wins; later ones fold into its event */
+    if (d->info.state == ROCHP_DEVICE_LOST) {
+        /* The first source wins and later ones fold into its event -- but
+         * a SIGBUS claims a held one. */
+        if (d->held_reason && reason == ROCHP_REASON_SIGBUS) {
+            d->held_reason = 0;
+            emit(ctx, d, ROCHP_EVENT_LOST, reason);
+        }
+        return;
+    }
     d->info.state = ROCHP_DEVICE_LOST;
     queues_mark_lost(ctx, d->info.id);
+    if (held_for_sigbus(ctx, reason)) {
+        d->held_reason = reason;
+        d->held_since_ns = rochp_now_ns();
+        if (ctx->wake_fd >= 0) {
+            uint64_t one = 1;
+            if (write(ctx->wake_fd, &one, sizeof one) < 0) {
+                /* a full eventfd is awake already */
+            }
+        }
+        return;
+    }
     emit(ctx, d, ROCHP_EVENT_LOST, reason);
+}
+
+uint64_t registry_release_held(rochp_context *ctx, uint64_t now_ns)
+{
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < ctx->n_devices; i++) {
+        device_entry *d = &ctx->devices[i];
+        if (!d->held_reason)
+            continue;
+        uint64_t due = d->held_since_ns + LOSS_HOLD_NS;
+        if (now_ns >= due) {
+            rochp_event_reason reason = d->held_reason;
+            d->held_reason = 0;
+            emit(ctx, d, ROCHP_EVENT_LOST, reason);
+        } else if (due < next) {
+            next = due;
+        }
+    }
+    return next;
 }
 
 rochp_status registry_apply(rochp_context *ctx, const topo_snapshot *snap,

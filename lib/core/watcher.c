@@ -59,7 +59,14 @@ static void *watcher_main(void *arg)
     while (!closing(ctx)) {
         struct pollfd fds[2] = {{ctx->wake_fd, POLLIN, 0},
                                 {ctx->uevents ? uevent_fd(ctx->uevents) : -1, POLLIN, 0}};
-        int n = poll(fds, ctx->uevents ? 2 : 1, (int)ctx->poll_ms);
+        /* A held loss (registry.c) is due before the period may be. */
+        pthread_mutex_lock(&ctx->lock);
+        uint64_t now = rochp_now_ns(), due = registry_release_held(ctx, now);
+        pthread_mutex_unlock(&ctx->lock);
+        int timeout = (int)ctx->poll_ms;
+        if (due != UINT64_MAX && (due - now) / 1000000 + 1 < (uint64_t)timeout)
+            timeout = (int)((due - now) / 1000000 + 1);
+        int n = poll(fds, ctx->uevents ? 2 : 1, timeout);
         if (n < 0 && errno != EINTR)
             break;
         if (closing(ctx))
@@ -90,6 +97,9 @@ static void *watcher_main(void *arg)
             ctx->sigbus_seen = sigbus;
             hsa_devices_probe(ctx, ROCHP_REASON_SIGBUS);
         }
+        pthread_mutex_lock(&ctx->lock);
+        registry_release_held(ctx, rochp_now_ns());
+        pthread_mutex_unlock(&ctx->lock);
         if (rescan) {
             pthread_mutex_lock(&ctx->lock);
             uint64_t before = ctx->arrivals;

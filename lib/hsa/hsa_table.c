@@ -32,6 +32,7 @@ static const struct {
     ENTRY(signal_store_screlease, "hsa_signal_store_screlease"),
     ENTRY(queue_create, "hsa_queue_create"),
     ENTRY(queue_destroy, "hsa_queue_destroy"),
+    ENTRY(queue_inactivate, "hsa_queue_inactivate"),
     ENTRY(code_object_reader_create_from_memory, "hsa_code_object_reader_create_from_memory"),
     ENTRY(code_object_reader_destroy, "hsa_code_object_reader_destroy"),
     ENTRY(executable_create_alt, "hsa_executable_create_alt"),

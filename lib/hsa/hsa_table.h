@@ -57,6 +57,7 @@ typedef struct rochp_hsa {
                                  void *data, uint32_t private_segment_size,
                                  uint32_t group_segment_size, hsa_queue_t **queue);
     hsa_status_t (*queue_destroy)(hsa_queue_t *queue);
+    hsa_status_t (*queue_inactivate)(hsa_queue_t *queue);
     hsa_status_t (*code_object_reader_create_from_memory)(const void *code_object, size_t size,
                                                           hsa_code_object_reader_t *reader);
     hsa_status_t (*code_object_reader_destroy)(hsa_code_object_reader_t reader);

@@ -97,14 +97,14 @@ int main(void)
     o.mode = ROCHP_QUEUE_JOURNALED;
     rochp_queue *qj;
     REQUIRE(rochp_queue_create(g_ctx, g_devs[1].id, &o, &qj) == ROCHP_OK);
-    rochp_dispatch_kernel kc, kj;
+    const rochp_dispatch_kernel *kc, *kj;
     REQUIRE(rochp_kernel_bind(g_chain, qj, &kc) == ROCHP_OK);
     REQUIRE(rochp_kernel_bind(g_join, qj, &kj) == ROCHP_OK);
     uint32_t *pa = rochp_buffer_address(a), *pb = rochp_buffer_address(b),
              *pc = rochp_buffer_address(c);
     for (uint32_t step = 0; step < 10; step++) {
         chain_args x = {pb, N, step};
-        REQUIRE(rochp_dispatch(qj, &kc, &g_launch, &x, sizeof x, NULL) == ROCHP_OK);
+        REQUIRE(rochp_dispatch(qj, kc, &g_launch, &x, sizeof x, NULL) == ROCHP_OK);
     }
     s = checkpoint_ok();
     CHECK_EQ_U64(s.buffers_copied, 1); /* b: chain_step's data is read-write */
@@ -114,7 +114,7 @@ int main(void)
     CHECK(rochp_queue_journal_length(qj, &len) == ROCHP_OK);
     CHECK_EQ_U64(len, 0); /* truncated */
     join_args j = {pc, pa, pb, N, 0};
-    REQUIRE(rochp_dispatch(qj, &kj, &g_launch, &j, sizeof j, NULL) == ROCHP_OK);
+    REQUIRE(rochp_dispatch(qj, kj, &g_launch, &j, sizeof j, NULL) == ROCHP_OK);
     s = checkpoint_ok();
     CHECK_EQ_U64(s.buffers_copied, 1); /* c only: a and b are read-only there */
     CHECK_EQ_U64(s.bytes_copied, SC);
@@ -125,10 +125,10 @@ int main(void)
          *at_big = contents(big);
     for (uint32_t step = 100; step < 105; step++) {
         chain_args x = {pb, N, step};
-        REQUIRE(rochp_dispatch(qj, &kc, &g_launch, &x, sizeof x, NULL) == ROCHP_OK);
+        REQUIRE(rochp_dispatch(qj, kc, &g_launch, &x, sizeof x, NULL) == ROCHP_OK);
     }
     j = (join_args){pa, pb, pc, N, 0};
-    REQUIRE(rochp_dispatch(qj, &kj, &g_launch, &j, sizeof j, NULL) == ROCHP_OK);
+    REQUIRE(rochp_dispatch(qj, kj, &g_launch, &j, sizeof j, NULL) == ROCHP_OK);
     REQUIRE(rochp_queue_wait_idle(qj, 30 * SECOND) == ROCHP_OK);
     REQUIRE(rochp_buffer_write(h, 0, &word, sizeof word) == ROCHP_OK);
     void *now_b = contents(b);
@@ -153,7 +153,7 @@ int main(void)
     for (uint32_t step = 0; step < 25; step++) {
         chain_args x = {pb, N, step};
         rochp_completion done;
-        REQUIRE(rochp_dispatch(qj, &kc, &g_launch, &x, sizeof x, &done) == ROCHP_OK);
+        REQUIRE(rochp_dispatch(qj, kc, &g_launch, &x, sizeof x, &done) == ROCHP_OK);
         REQUIRE(rochp_completion_wait(&done, 30 * SECOND) == ROCHP_OK);
     }
     CHECK(rochp_queue_journal_length(qj, &len) == ROCHP_OK);
@@ -161,7 +161,7 @@ int main(void)
     /* By time: due at once (1 ns), so each wait takes one. */
     REQUIRE(rochp_set_auto_checkpoint(g_ctx, 0, 1) == ROCHP_OK);
     chain_args once = {pb, N, 99};
-    REQUIRE(rochp_dispatch(qj, &kc, &g_launch, &once, sizeof once, NULL) == ROCHP_OK);
+    REQUIRE(rochp_dispatch(qj, kc, &g_launch, &once, sizeof once, NULL) == ROCHP_OK);
     REQUIRE(rochp_queue_wait_idle(qj, 30 * SECOND) == ROCHP_OK);
     CHECK(rochp_queue_journal_length(qj, &len) == ROCHP_OK);
     CHECK_EQ_U64(len, 0);
@@ -171,10 +171,10 @@ int main(void)
     /* A plain queue keeps no record: after it ran, everything is copied. */
     rochp_queue *qp;
     REQUIRE(rochp_queue_create(g_ctx, g_devs[0].id, NULL, &qp) == ROCHP_OK);
-    rochp_dispatch_kernel kp;
+    const rochp_dispatch_kernel *kp;
     REQUIRE(rochp_kernel_bind(g_chain, qp, &kp) == ROCHP_OK);
     chain_args x = {pa, N, 1};
-    REQUIRE(rochp_dispatch(qp, &kp, &g_launch, &x, sizeof x, NULL) == ROCHP_OK);
+    REQUIRE(rochp_dispatch(qp, kp, &g_launch, &x, sizeof x, NULL) == ROCHP_OK);
     s = checkpoint_ok();
     CHECK_EQ_U64(s.buffers_copied, 5);
     CHECK_EQ_U64(s.bytes_copied, all);

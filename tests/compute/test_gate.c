@@ -68,7 +68,7 @@ static void *work(void *arg)
         st = rochp_queue_create(g_ctx, g_dev, NULL, &q);
         account(w, st);
         if (st == ROCHP_OK) {
-            rochp_dispatch_kernel k;
+            const rochp_dispatch_kernel *k;
             account(w, rochp_kernel_bind(g_kernel, q, &k));
             st = rochp_queue_wait_idle(q, 1000000000ull);
             account(w, st);
@@ -124,7 +124,7 @@ int main(void)
     /* The new runtime: a dispatch runs. */
     rochp_queue *q;
     REQUIRE(rochp_queue_create(g_ctx, g_dev, NULL, &q) == ROCHP_OK);
-    rochp_dispatch_kernel k;
+    const rochp_dispatch_kernel *k;
     REQUIRE(rochp_kernel_bind(g_kernel, q, &k) == ROCHP_OK);
     rochp_buffer *b;
     REQUIRE(rochp_buffer_alloc(g_ctx, g_dev, 64 * sizeof(uint32_t), &b) == ROCHP_OK);
@@ -138,7 +138,7 @@ int main(void)
         uint32_t n, step;
     } args = {rochp_buffer_address(b), 64, 5};
     rochp_completion c;
-    REQUIRE(rochp_dispatch(q, &k, &launch, &args, sizeof args, &c) == ROCHP_OK);
+    REQUIRE(rochp_dispatch(q, k, &launch, &args, sizeof args, &c) == ROCHP_OK);
     CHECK(rochp_completion_wait(&c, 30ull * 1000000000ull) == ROCHP_OK);
     REQUIRE(rochp_buffer_read(b, 0, got, sizeof got) == ROCHP_OK);
     for (uint32_t x = 0; x < 64; x++)

@@ -59,7 +59,7 @@ int main(void)
     REQUIRE(rochp_queue_create(ctx, devs[1].id, &o, &q) == ROCHP_OK);
     rochp_kernel *chain;
     REQUIRE(rochp_module_kernel(m, "chain_step", &chain) == ROCHP_OK);
-    rochp_dispatch_kernel k;
+    const rochp_dispatch_kernel *k;
     REQUIRE(rochp_kernel_bind(chain, q, &k) == ROCHP_OK);
     rochp_launch launch;
     REQUIRE(rochp_launch_init(&launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){256, 1, 1}) ==
@@ -67,7 +67,7 @@ int main(void)
     rochp_completion c;
     for (uint32_t s = 0; s < 7; s++) {
         chain_args a = {rochp_buffer_address(b1), N, s};
-        REQUIRE(rochp_dispatch(q, &k, &launch, &a, sizeof a, &c) == ROCHP_OK);
+        REQUIRE(rochp_dispatch(q, k, &launch, &a, sizeof a, &c) == ROCHP_OK);
     }
     REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
     for (uint32_t s = 0; s < 7; s++)
@@ -125,7 +125,7 @@ int main(void)
     REQUIRE(rochp_module_kernel(rm, "chain_step", &rchain) == ROCHP_OK);
     REQUIRE(rochp_kernel_bind(rchain, rq, &k) == ROCHP_OK);
     chain_args a = {rochp_buffer_address(r1), N, 7};
-    REQUIRE(rochp_dispatch(rq, &k, &launch, &a, sizeof a, &c) == ROCHP_OK);
+    REQUIRE(rochp_dispatch(rq, k, &launch, &a, sizeof a, &c) == ROCHP_OK);
     CHECK_EQ_U64(c.id, 7);
     CHECK(rochp_completion_wait(&c, 30 * SECOND) == ROCHP_OK);
     for (uint32_t x = 0; x < N; x++)

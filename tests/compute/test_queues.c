@@ -90,12 +90,15 @@ static void test_options(rochp_context *ctx)
     rochp_queue_options_init(&o);
     o.kernarg_bytes = 16;
     REQUIRE(rochp_queue_create(ctx, g_devs[0].id, &o, &q) == ROCHP_OK);
-    rochp_dispatch_kernel k;
+    const rochp_dispatch_kernel *k;
     CHECK(rochp_kernel_bind(g_join, q, &k) == ROCHP_ERROR_TOO_LARGE);
     CHECK_CONTAINS(rochp_last_error(), "join_add takes 28 bytes");
     CHECK(rochp_kernel_bind(g_chain, q, &k) == ROCHP_OK);
-    CHECK_EQ_U64(k.kernarg_size, 16);
-    CHECK(k.kernel == g_chain && k.kernel_object != 0);
+    CHECK_EQ_U64(k->kernarg_size, 16);
+    CHECK_EQ_U64(k->args_min, 16);
+    CHECK(k->kernel == g_chain && k->kernel_object != 0);
+    const rochp_dispatch_kernel *again;
+    CHECK(rochp_kernel_bind(g_chain, q, &again) == ROCHP_OK && again == k);
     uint64_t len;
     CHECK(rochp_queue_journal_length(q, &len) == ROCHP_ERROR_NOT_SUPPORTED);
     rochp_completion never = {q, 0};
@@ -105,7 +108,7 @@ static void test_options(rochp_context *ctx)
     /* More argument bytes than a slot holds: refused before anything is written. */
     uint8_t big[32] = {0};
     size_t big_size = sizeof big;
-    CHECK(rochp_dispatch(q, &k, &g_launch, big, big_size, NULL) == ROCHP_ERROR_INVALID_ARGUMENT);
+    CHECK(rochp_dispatch(q, k, &g_launch, big, big_size, NULL) == ROCHP_ERROR_INVALID_ARGUMENT);
     CHECK(rochp_completion_wait(&never, 0) == ROCHP_ERROR_INVALID_ARGUMENT);
     rochp_launch l;
     CHECK(rochp_launch_init(&l, (rochp_dim3){1, 1, 1}, (rochp_dim3){1025, 1, 1}) ==
@@ -129,7 +132,7 @@ static void test_many(rochp_context *ctx)
     rochp_queue *q[QUEUES];
     rochp_buffer *b[QUEUES];
     uint32_t *data[QUEUES];
-    rochp_dispatch_kernel k[QUEUES];
+    const rochp_dispatch_kernel *k[QUEUES];
     for (int i = 0; i < QUEUES; i++) {
         rochp_device_id dev = g_devs[i % 2].id;
         q[i] = make_queue(ctx, dev, i == 3 ? ROCHP_QUEUE_JOURNALED : ROCHP_QUEUE_PLAIN, 64,
@@ -141,7 +144,7 @@ static void test_many(rochp_context *ctx)
     for (uint32_t s = 0; s < PER_QUEUE; s++)
         for (int i = 0; i < QUEUES; i++) {
             chain_args a = {data[i], N, s + 1000u * (uint32_t)i};
-            REQUIRE(rochp_dispatch(q[i], &k[i], &g_launch, &a, sizeof a, &last[i]) == ROCHP_OK);
+            REQUIRE(rochp_dispatch(q[i], k[i], &g_launch, &a, sizeof a, &last[i]) == ROCHP_OK);
         }
     for (int i = 0; i < QUEUES; i++) {
         CHECK(rochp_completion_wait(&last[i], DEADLINE) == ROCHP_OK);
@@ -172,7 +175,7 @@ static void test_cross_queue(rochp_context *ctx)
     uint32_t *a = device_words(ctx, g_devs[0].id, &ba);
     uint32_t *b = device_words(ctx, g_devs[1].id, &bb);
     uint32_t *out = device_words(ctx, g_devs[1].id, &bo);
-    rochp_dispatch_kernel ka, kb, kj;
+    const rochp_dispatch_kernel *ka, *kb, *kj;
     REQUIRE(rochp_kernel_bind(g_chain, qa, &ka) == ROCHP_OK);
     REQUIRE(rochp_kernel_bind(g_chain, qb, &kb) == ROCHP_OK);
     REQUIRE(rochp_kernel_bind(g_join, qj, &kj) == ROCHP_OK);
@@ -181,15 +184,15 @@ static void test_cross_queue(rochp_context *ctx)
         rochp_completion ca, cb, cj;
         for (uint32_t s = 0; s < 7; s++) {
             chain_args x = {a, N, round * 7 + s}, y = {b, N, 5000 + round * 7 + s};
-            REQUIRE(rochp_dispatch(qa, &ka, &g_launch, &x, sizeof x, &ca) == ROCHP_OK);
-            REQUIRE(rochp_dispatch(qb, &kb, &g_launch, &y, sizeof y, &cb) == ROCHP_OK);
+            REQUIRE(rochp_dispatch(qa, ka, &g_launch, &x, sizeof x, &ca) == ROCHP_OK);
+            REQUIRE(rochp_dispatch(qb, kb, &g_launch, &y, sizeof y, &cb) == ROCHP_OK);
         }
         chain_expect(want_a, round * 7, 7);
         chain_expect(want_b, 5000 + round * 7, 7);
         REQUIRE(rochp_dispatch_barrier(qj, &ca, NULL) == ROCHP_OK);
         REQUIRE(rochp_dispatch_barrier(qj, &cb, NULL) == ROCHP_OK);
         join_args j = {out, a, b, N, 0};
-        REQUIRE(rochp_dispatch(qj, &kj, &g_launch, &j, sizeof j, &cj) == ROCHP_OK);
+        REQUIRE(rochp_dispatch(qj, kj, &g_launch, &j, sizeof j, &cj) == ROCHP_OK);
         CHECK(rochp_completion_wait(&cj, DEADLINE) == ROCHP_OK);
         /* The chains may go on meanwhile only after the join: wait for them too. */
         CHECK(rochp_completion_done(&ca) && rochp_completion_done(&cb));
@@ -228,7 +231,7 @@ static void test_cross_queue(rochp_context *ctx)
     CHECK(!rochp_completion_done(&cj));
     for (uint32_t s = 0; s < 3; s++) {
         chain_args x = {a, N, 9000 + s};
-        REQUIRE(rochp_dispatch(qa, &ka, &g_launch, &x, sizeof x, NULL) == ROCHP_OK);
+        REQUIRE(rochp_dispatch(qa, ka, &g_launch, &x, sizeof x, NULL) == ROCHP_OK);
     }
     CHECK(rochp_completion_wait(&cj, DEADLINE) == ROCHP_OK);
     CHECK(rochp_queue_wait_idle(qa, DEADLINE) == ROCHP_OK);
@@ -247,15 +250,15 @@ static void test_journal_full(rochp_context *ctx)
     rochp_queue *q = make_queue(ctx, g_devs[0].id, ROCHP_QUEUE_JOURNALED, 64, 64);
     rochp_buffer *b;
     uint32_t *data = device_words(ctx, g_devs[0].id, &b);
-    rochp_dispatch_kernel k;
+    const rochp_dispatch_kernel *k;
     REQUIRE(rochp_kernel_bind(g_chain, q, &k) == ROCHP_OK);
     rochp_completion c;
     for (uint32_t s = 0; s < 64; s++) {
         chain_args a = {data, N, s};
-        REQUIRE(rochp_dispatch(q, &k, &g_launch, &a, sizeof a, &c) == ROCHP_OK);
+        REQUIRE(rochp_dispatch(q, k, &g_launch, &a, sizeof a, &c) == ROCHP_OK);
     }
     chain_args a = {data, N, 64};
-    CHECK(rochp_dispatch(q, &k, &g_launch, &a, sizeof a, &c) == ROCHP_ERROR_JOURNAL_FULL);
+    CHECK(rochp_dispatch(q, k, &g_launch, &a, sizeof a, &c) == ROCHP_ERROR_JOURNAL_FULL);
     CHECK_EQ_U64(c.id, 63); /* untouched */
     CHECK(rochp_dispatch_barrier(q, &c, NULL) == ROCHP_ERROR_JOURNAL_FULL);
     CHECK(rochp_queue_wait_idle(q, DEADLINE) == ROCHP_OK);
@@ -296,13 +299,13 @@ static void *produce(void *arg)
 static void test_producers(rochp_context *ctx)
 {
     rochp_queue *q = make_queue(ctx, g_devs[1].id, ROCHP_QUEUE_PLAIN, 64, 0);
-    rochp_dispatch_kernel k;
+    const rochp_dispatch_kernel *k;
     REQUIRE(rochp_kernel_bind(g_chain, q, &k) == ROCHP_OK);
     rochp_buffer *b[PRODUCERS];
     producer p[PRODUCERS];
     pthread_t t[PRODUCERS];
     for (uint32_t i = 0; i < PRODUCERS; i++)
-        p[i] = (producer){q, &k, device_words(ctx, g_devs[1].id, &b[i]), 100000 * i, ROCHP_OK,
+        p[i] = (producer){q, k, device_words(ctx, g_devs[1].id, &b[i]), 100000 * i, ROCHP_OK,
                           {NULL, 0}};
     for (uint32_t i = 0; i < PRODUCERS; i++)
         REQUIRE(pthread_create(&t[i], NULL, produce, &p[i]) == 0);
@@ -345,10 +348,10 @@ static void test_fault(rochp_context *ctx)
     q = make_queue(ctx, g_devs[0].id, ROCHP_QUEUE_PLAIN, 64, 0);
     rochp_buffer *b;
     uint32_t *data = device_words(ctx, g_devs[0].id, &b);
-    rochp_dispatch_kernel k;
+    const rochp_dispatch_kernel *k;
     REQUIRE(rochp_kernel_bind(g_chain, q, &k) == ROCHP_OK);
     chain_args ok = {data, N, 7};
-    REQUIRE(rochp_dispatch(q, &k, &g_launch, &ok, sizeof ok, &c) == ROCHP_OK);
+    REQUIRE(rochp_dispatch(q, k, &g_launch, &ok, sizeof ok, &c) == ROCHP_OK);
     CHECK(rochp_completion_wait(&c, DEADLINE) == ROCHP_OK);
     CHECK(rochp_queue_destroy(q) == ROCHP_OK);
     CHECK(rochp_buffer_free(b) == ROCHP_OK);
@@ -362,7 +365,7 @@ static void test_loss(rochp_context *ctx, const char *dir)
     rochp_queue *q1 = make_queue(ctx, g_devs[1].id, ROCHP_QUEUE_PLAIN, 64, 0);
     rochp_buffer *b1;
     uint32_t *data = device_words(ctx, g_devs[1].id, &b1);
-    rochp_dispatch_kernel k1;
+    const rochp_dispatch_kernel *k1;
     REQUIRE(rochp_kernel_bind(g_chain, q1, &k1) == ROCHP_OK);
     /* In flight on device 0 when it goes: a barrier on what never comes. */
     rochp_completion never = {q1, 1u << 30}, stuck;
@@ -378,7 +381,7 @@ static void test_loss(rochp_context *ctx, const char *dir)
 
     chain_args a = {data, N, 3};
     rochp_completion c;
-    REQUIRE(rochp_dispatch(q1, &k1, &g_launch, &a, sizeof a, &c) == ROCHP_OK);
+    REQUIRE(rochp_dispatch(q1, k1, &g_launch, &a, sizeof a, &c) == ROCHP_OK);
     CHECK(rochp_completion_wait(&c, DEADLINE) == ROCHP_OK);
     uint32_t want[N] = {0}, got[N];
     chain_expect(want, 3, 1);
