@@ -39,7 +39,10 @@ typedef enum rochp_status {
     ROCHP_ERROR_MALFORMED = -5,
     /* A file, a count or a number is beyond the limits rochp accepts. */
     ROCHP_ERROR_TOO_LARGE = -6,
-    /* The KFD topology kept changing while it was read; try again later. */
+    /* Something else holds what the call needs, for now: the topology kept
+     * changing while it was read, another component holds the runtime, a
+     * call from a callback would wait for itself, a queue's journal still
+     * names a module...; rochp_last_error() says which.  Try again later. */
     ROCHP_ERROR_BUSY = -7,
     /* The operation is not supported in this configuration. */
     ROCHP_ERROR_NOT_SUPPORTED = -8,
@@ -50,8 +53,11 @@ typedef enum rochp_status {
     /* A journaled queue recorded as many packets as it can hold since the
      * last checkpoint: nothing was dispatched; checkpoint first. */
     ROCHP_ERROR_JOURNAL_FULL = -11,
-    /* The runtime reported the queue dead for a fault of its own (a kernel
-     * trapped or touched bad memory); the device is fine.  Make a new queue. */
+    /* The queue is dead for a fault of its own work (a kernel trapped, ran an
+     * illegal instruction, or touched memory it may not); the device is not
+     * lost (no lost event).  After a memory fault the driver stops every
+     * queue of the process on that device for good (KFD's VM-fault
+     * handling): those fail with this too, and so does a new queue there. */
     ROCHP_ERROR_QUEUE_FAILED = -12,
     /* A device with managed work was lost and no present device can take it
      * (none has its gfx target). */

@@ -135,6 +135,7 @@ struct rochp_context {
 
     int sigbus_slot;      /* in sigbus.c's table, or -1 */
     uint64_t sigbus_seen; /* SIGBUS count already acted on (watcher thread only) */
+    uint64_t last_sigbus_ns; /* when the watcher last saw a new one (ctx->lock) */
 };
 
 /* registry.c -- with ctx->lock held: apply a snapshot, queueing the events

@@ -95,6 +95,9 @@ static void *watcher_main(void *arg)
         uint64_t sigbus = sigbus_count();
         if (sigbus != ctx->sigbus_seen) {
             ctx->sigbus_seen = sigbus;
+            pthread_mutex_lock(&ctx->lock);
+            ctx->last_sigbus_ns = rochp_now_ns();
+            pthread_mutex_unlock(&ctx->lock);
             hsa_devices_probe(ctx, ROCHP_REASON_SIGBUS);
         }
         pthread_mutex_lock(&ctx->lock);

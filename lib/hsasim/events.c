@@ -146,7 +146,17 @@ static void lose_agent(sim_agent *a, kernel_mode mode)
 /* --- where the tree is ----------------------------------------------------------- */
 
 static char root[4096];
-static int holder_fd = -1; /* kept for the process's life, closed by exec */
+
+/* One hold per tree the process initialised the runtime over (a process may
+ * run over several trees in turn, as tests do; KFD has one, but a process
+ * holds it for its life): each kept for the process's life, closed by exec. */
+enum { MAX_HOLDS = 32 };
+static struct hold {
+    char root[4096];
+    int fd;
+} holds[MAX_HOLDS];
+static int n_holds;
+static int holder_fd = -1; /* the current tree's */
 
 static uint64_t identity_of(const topo_node *n)
 {
@@ -154,12 +164,40 @@ static uint64_t identity_of(const topo_node *n)
 }
 
 /* A child forked without exec has no KFD state of its own (it belongs to
- * the parent's address space): it must not keep the parent's hold. */
+ * the parent's address space): it must not keep the parent's holds. */
 static void drop_hold_in_child(void)
 {
-    if (holder_fd >= 0)
-        close(holder_fd);
+    for (int i = 0; i < n_holds; i++)
+        close(holds[i].fd);
+    n_holds = 0;
     holder_fd = -1;
+}
+
+/* The current tree's hold, made if this process has none there yet. */
+static int hold_for_root(void)
+{
+    for (int i = 0; i < n_holds; i++)
+        if (strcmp(holds[i].root, root) == 0)
+            return holds[i].fd;
+    if (n_holds == MAX_HOLDS)
+        return -1;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.rochp-sim/holders/%ld", root, (long)getpid());
+    int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || ftruncate(fd, 0) != 0) {
+        close(fd); /* another process reuses our pid's stale file: it is gone */
+        return -1;
+    }
+    char exe[1024] = "?";
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0)
+        exe[n] = '\0';
+    dprintf(fd, "pid %ld\nexe %s\n", (long)getpid(), exe);
+    snprintf(holds[n_holds].root, sizeof holds[n_holds].root, "%s", root);
+    holds[n_holds++].fd = fd;
+    return fd;
 }
 
 /* Records this process as a holder of every GPU present now. */
@@ -176,24 +214,9 @@ static void register_holder(void)
         return; /* a read-only tree (a capture): nobody can unplug it anyway */
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
         return;
-    if (holder_fd < 0) {
-        snprintf(path, sizeof path, "%s/.rochp-sim/holders/%ld", root, (long)getpid());
-        holder_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (holder_fd < 0)
-            return;
-        if (flock(holder_fd, LOCK_EX | LOCK_NB) != 0) {
-            close(holder_fd); /* another process reuses our pid's stale file: it is gone */
-            holder_fd = -1;
-            return;
-        }
-        if (ftruncate(holder_fd, 0) != 0)
-            return;
-        char exe[1024] = "?";
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (n > 0)
-            exe[n] = '\0';
-        dprintf(holder_fd, "pid %ld\nexe %s\n", (long)getpid(), exe);
-    }
+    holder_fd = hold_for_root();
+    if (holder_fd < 0)
+        return;
     for (uint32_t i = 0; i < sim_rt.n_agents; i++)
         if (sim_rt.agents[i].type == HSA_DEVICE_TYPE_GPU)
             dprintf(holder_fd, "gpu %" PRIu64 "\n", identity_of(&sim_rt.agents[i].node));
@@ -326,7 +349,9 @@ void sim_events_start(void)
     snprintf(path, sizeof path, "%s/topology", root);
     if (inotify_fd >= 0)
         inotify_add_watch(inotify_fd, path, IN_MOVED_TO | IN_CLOSE_WRITE);
-    /* A notice already there belongs to an earlier fault. */
+    /* A notice already there belongs to an earlier fault; none: this tree's
+     * first is yet to come (an earlier tree's count does not carry over). */
+    last_fault_seq = 0;
     snprintf(path, sizeof path, "%s/.rochp-sim/fault", root);
     FILE *f = fopen(path, "re");
     if (f) {
