@@ -1,6 +1,9 @@
 # Shared by test_install.sh and test_build_tree.sh (sourced): building the
 # consumer project (tests/packaging/consumer) and running what it built.
-# Needs $src (rochp's source tree), $cc and $scratch.
+# Needs $src (rochp's source tree), $cc and $scratch.  $ROCHP_CONSUMER_CFLAGS
+# (may be empty) are added to every compilation and link: a sanitizer build's
+# -fsanitize flags.
+cflags=${ROCHP_CONSUMER_CFLAGS:-}
 
 fail() {
     echo "FAIL: $*"
@@ -14,7 +17,7 @@ consumer_build() {
     dir=$1 with=$2
     shift 2
     cmake -S "$src/tests/packaging/consumer" -B "$dir" -DCMAKE_C_COMPILER="$cc" \
-        -DCONSUMER_LIBRARY="$with" -DEXAMPLE_SOURCE="$src/examples/version.c" "$@" \
+        -DCMAKE_C_FLAGS="$cflags" -DCONSUMER_LIBRARY="$with" -DEXAMPLE_SOURCE="$src/examples/version.c" "$@" \
         >"$dir.log" 2>&1 || { cat "$dir.log"; fail "consumer ($with) did not configure"; }
     cmake --build "$dir" >>"$dir.log" 2>&1 || { cat "$dir.log"; fail "consumer ($with) did not build"; }
     . "$dir/consumer-paths.sh"
@@ -45,10 +48,10 @@ pc_build_run() {
     what=$1 libdir=$2
     flags=$(pkg-config --cflags --libs rochp) || fail "$what: pkg-config rochp failed"
     # shellcheck disable=SC2086
-    "$cc" -o "$scratch/pc-version" "$src/examples/version.c" $flags ||
+    "$cc" $cflags -o "$scratch/pc-version" "$src/examples/version.c" $flags ||
         fail "$what: version.c did not build with $flags"
     # shellcheck disable=SC2086
-    "$cc" -Wall -Wextra -Werror -I"$src/tests/packaging/consumer" -o "$scratch/pc-dispatch" \
+    "$cc" $cflags -Wall -Wextra -Werror -I"$src/tests/packaging/consumer" -o "$scratch/pc-dispatch" \
         "$src/tests/packaging/consumer/dispatch.c" $flags ||
         fail "$what: dispatch.c did not build with $flags"
     LD_LIBRARY_PATH=$libdir consumer_run "$what" "$scratch/pc-version" "$scratch/pc-dispatch" \

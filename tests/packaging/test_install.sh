@@ -104,7 +104,7 @@ target_link_libraries(version PRIVATE rochp::rochp)
 find_package(rochp COMPONENTS sim)
 message(STATUS "rochp_FOUND with sim: [\${rochp_FOUND}] [\${rochp_NOT_FOUND_MESSAGE}]")
 CMAKE
-cmake -S "$scratch/nosim" -B "$scratch/nosim/build" -DCMAKE_C_COMPILER="$cc" \
+cmake -S "$scratch/nosim" -B "$scratch/nosim/build" -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="$cflags" \
     -DCMAKE_PREFIX_PATH="$prefix2" >"$scratch/nosim.log" 2>&1 ||
     { cat "$scratch/nosim.log"; fail "find_package(rochp) without sim did not configure"; }
 grep -q "^-- rochp_FOUND with sim: \[0\] \[component sim is not installed (install rochp with it: cmake --install BUILD --component sim)\]$" "$scratch/nosim.log" ||
