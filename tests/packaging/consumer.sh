@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC2154 # $src, $cc, $scratch and consumer-paths.sh's variables
 # Shared by test_install.sh and test_build_tree.sh (sourced): building the
 # consumer project (tests/packaging/consumer) and running what it built.
 # Needs $src (rochp's source tree), $cc and $scratch.  $ROCHP_CONSUMER_CFLAGS
@@ -20,6 +21,7 @@ consumer_build() {
         -DCMAKE_C_FLAGS="$cflags" -DCONSUMER_LIBRARY="$with" -DEXAMPLE_SOURCE="$src/examples/version.c" "$@" \
         >"$dir.log" 2>&1 || { cat "$dir.log"; fail "consumer ($with) did not configure"; }
     cmake --build "$dir" >>"$dir.log" 2>&1 || { cat "$dir.log"; fail "consumer ($with) did not build"; }
+    # shellcheck disable=SC1091
     . "$dir/consumer-paths.sh"
 }
 

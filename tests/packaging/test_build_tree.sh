@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2154 # consumer-paths.sh's variables, read by consumer_build
 # The consumer project (tests/packaging/consumer) against the build tree,
 # nothing installed: through find_package(rochp COMPONENTS sim) with
 # rochp_DIR=BUILD_DIR, through CMake's pkg_check_modules and through the
@@ -10,6 +11,7 @@ set -eu
 src=$1 build=$2 cc=$3
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/rochp-build-tree-XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
+# shellcheck source=consumer.sh
 . "$src/tests/packaging/consumer.sh"
 unset CMAKE_PREFIX_PATH
 

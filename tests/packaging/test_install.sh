@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2154 # consumer-paths.sh's variables, read by consumer_build
 # Installs rochp (every component) into a scratch prefix: exactly the files
 # it must, librochp.so exporting only rochp_* (versioned ROCHP_0.1).  Then the
 # consumer project (tests/packaging/consumer: examples/version.c, a host
@@ -14,6 +15,7 @@ set -eu
 src=$1 build=$2 cc=$3 bin=$4 lib=$5 inc=$6 share=$7
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/rochp-install-XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
+# shellcheck source=consumer.sh
 . "$src/tests/packaging/consumer.sh"
 
 # installed: PREFIX -> its files and links, sorted
@@ -44,12 +46,15 @@ $share/rochp/hostco_registry.c"
 # the per-configuration target files), one for one.
 expect() {
     got=$(installed "$2")
+    root=$2
+    missing=$(echo "$1" | while read -r f; do
+        # shellcheck disable=SC2086 # the glob is expanded
+        set -- "$root"/$f
+        [ -e "$1" ] || echo "$f"
+    done)
+    [ -z "$missing" ] || fail "not installed: $missing (installed: $got)"
     n_want=$(echo "$1" | grep -c .)
     n_got=$(echo "$got" | grep -c .)
-    for f in $(echo "$1"); do
-        # shellcheck disable=SC2086
-        [ -e "$2"/$f ] || fail "not installed: $f (installed: $got)"
-    done
     [ "$n_want" = "$n_got" ] || fail "installed $n_got files, not $n_want: $got"
 }
 
