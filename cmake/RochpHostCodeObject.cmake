@@ -21,8 +21,15 @@
 # target <target>_kernels, to which include directories, definitions or
 # libraries may be added.
 #
-# Including this file also defines rochp-hostco-gen (tools/hostco) and the
-# interface target rochp_msgpack (msgpack-c, Debian's libmsgpack-dev).
+# Two ways in:
+# - In rochp's own build (or a project that adds rochp's source), including
+#   this file also defines rochp-hostco-gen (tools/hostco, alias
+#   rochp::rochp-hostco-gen), the interface target rochp_hostco (alias
+#   rochp::hostco: the kernel headers and hostco_registry.c) and the
+#   interface target rochp_msgpack (msgpack-c, Debian's libmsgpack-dev).
+# - In another project, find_package(rochp COMPONENTS sim) imports
+#   rochp::rochp-hostco-gen and rochp::hostco from an install or a build tree
+#   and then includes this file: nothing is built but the kernels.
 
 include_guard(GLOBAL)
 
@@ -50,7 +57,9 @@ macro(rochp_hostco_find_msgpack)
     endif()
   endif()
 endmacro()
-rochp_hostco_find_msgpack()
+if(NOT TARGET rochp::rochp-hostco-gen)
+  rochp_hostco_find_msgpack()
+endif()
 
 if(CMAKE_OBJCOPY)
   set(ROCHP_OBJCOPY "${CMAKE_OBJCOPY}" CACHE FILEPATH "objcopy used for host code objects")
@@ -58,8 +67,26 @@ else()
   find_program(ROCHP_OBJCOPY NAMES objcopy llvm-objcopy REQUIRED)
 endif()
 
-if(NOT TARGET rochp-hostco-gen)
-  add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/../tools/hostco ${PROJECT_BINARY_DIR}/tools/hostco)
+if(NOT TARGET rochp::rochp-hostco-gen)
+  include(GNUInstallDirs)
+  get_filename_component(ROCHP_HOSTCO_ROOT_ ${CMAKE_CURRENT_LIST_DIR}/.. ABSOLUTE)
+  if(NOT EXISTS ${ROCHP_HOSTCO_ROOT_}/tools/hostco/CMakeLists.txt)
+    message(FATAL_ERROR "RochpHostCodeObject.cmake: outside rochp's source tree, use "
+      "find_package(rochp COMPONENTS sim), which includes this file")
+  endif()
+  add_subdirectory(${ROCHP_HOSTCO_ROOT_}/tools/hostco ${PROJECT_BINARY_DIR}/tools/hostco)
+  add_executable(rochp::rochp-hostco-gen ALIAS rochp-hostco-gen)
+  # What every host code object compiles with: the kernel headers and the
+  # registry the generator reads (installed with the sim component).
+  add_library(rochp_hostco INTERFACE)
+  target_include_directories(rochp_hostco INTERFACE
+    $<BUILD_INTERFACE:${ROCHP_HOSTCO_ROOT_}/lib/hsasim/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_sources(rochp_hostco INTERFACE
+    $<BUILD_INTERFACE:${ROCHP_HOSTCO_ROOT_}/tools/hostco/hostco_registry.c>
+    $<INSTALL_INTERFACE:$<INSTALL_PREFIX>/${CMAKE_INSTALL_DATADIR}/rochp/hostco_registry.c>)
+  set_target_properties(rochp_hostco PROPERTIES EXPORT_NAME hostco)
+  add_library(rochp::hostco ALIAS rochp_hostco)
 endif()
 
 function(rochp_add_host_code_object target)
@@ -79,12 +106,9 @@ function(rochp_add_host_code_object target)
     set(target_args --target ${arg_TARGET_ID})
   endif()
 
-  # This file's directory: include_guard keeps variables set at include time
-  # out of other directories' scopes.
-  get_filename_component(root ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/.. ABSOLUTE)
   set(kernels ${target}_kernels)
-  add_library(${kernels} SHARED ${arg_SOURCES} ${root}/tools/hostco/hostco_registry.c)
-  target_include_directories(${kernels} PRIVATE ${root}/lib/hsasim/include)
+  add_library(${kernels} SHARED ${arg_SOURCES})
+  target_link_libraries(${kernels} PRIVATE rochp::hostco)
   # Only the "<name>.kd" descriptors are exported; no soname, so that two
   # copies loaded from memory files are never taken for one library.
   set_target_properties(${kernels} PROPERTIES
@@ -99,8 +123,9 @@ function(rochp_add_host_code_object target)
   set(msgpack ${dir}/${target}.metadata.msgpack)
   set(out ${dir}/${arg_OUTPUT_NAME})
   add_custom_command(OUTPUT ${note} ${msgpack}
-    COMMAND rochp-hostco-gen ${target_args} --msgpack ${msgpack} $<TARGET_FILE:${kernels}> ${note}
-    DEPENDS ${kernels} rochp-hostco-gen
+    COMMAND rochp::rochp-hostco-gen ${target_args} --msgpack ${msgpack} $<TARGET_FILE:${kernels}>
+            ${note}
+    DEPENDS ${kernels} rochp::rochp-hostco-gen
     COMMENT "Host code object ${arg_OUTPUT_NAME}: AMDGPU metadata note"
     VERBATIM)
   # Two steps: objcopy applies section options before it adds sections.
