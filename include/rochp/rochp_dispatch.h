@@ -219,7 +219,9 @@ ROCHP_API rochp_status rochp_launch_init(rochp_launch *out, rochp_dim3 grid, roc
 
 /* Not API: the inline path's way out when a dispatch fails, so that the
  * failure has its message (rochp_last_error) and a reserved packet id that
- * will never be published is recorded as void.  Called only on failure. */
+ * will never be published is recorded as void.  Called only on failure;
+ * they return the status given (the inline path returns its own, so that a
+ * compiler sees every failure is one). */
 ROCHP_API rochp_status rochp__dispatch_refused(rochp_queue *queue, rochp_status status,
                                                const rochp_dispatch_kernel *k, size_t args_size);
 ROCHP_API rochp_status rochp__reservation_failed(rochp_queue *queue, uint64_t ring_index,
@@ -255,8 +257,9 @@ rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
         uint32_t failed = __atomic_load_n(&r->failed, __ATOMIC_SEQ_CST);
         if (failed != 0) {
             __atomic_store_n(&r->limit, 0, __ATOMIC_SEQ_CST);
-            return rochp__reservation_failed((rochp_queue *)(void *)r, w,
-                                             (rochp_status) - (int32_t)failed);
+            (void)rochp__reservation_failed((rochp_queue *)(void *)r, w,
+                                            (rochp_status) - (int32_t)failed);
+            return (rochp_status) - (int32_t)failed;
         }
         /* in ring indexes, as the fast path compares */
         uint64_t limit = rochp__completed(r) - r->id_offset + r->mask + 1;
@@ -266,8 +269,9 @@ rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
             if (failed == 0)
                 return ROCHP_OK;
             __atomic_store_n(&r->limit, 0, __ATOMIC_SEQ_CST);
-            return rochp__reservation_failed((rochp_queue *)(void *)r, w,
-                                             (rochp_status) - (int32_t)failed);
+            (void)rochp__reservation_failed((rochp_queue *)(void *)r, w,
+                                            (rochp_status) - (int32_t)failed);
+            return (rochp_status) - (int32_t)failed;
         }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
@@ -284,7 +288,7 @@ rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
 ROCHP__INLINE rochp_status rochp__take_id(struct rochp_queue_ring *r, bool journaled,
                                           uint64_t *ring_index)
 {
-    uint64_t w;
+    uint64_t w = 0;
     if (journaled) {
         w = __atomic_load_n(r->write_index, __ATOMIC_RELAXED);
         do {
@@ -375,10 +379,12 @@ ROCHP__INLINE rochp_status rochp__dispatch(struct rochp_queue_ring *r, bool jour
                                            const rochp_launch *launch, const void *args,
                                            size_t args_size, rochp_completion *done)
 {
-    uint64_t w;
+    uint64_t w = 0;
     rochp_status st = rochp__take_id(r, journaled, &w);
-    if (__builtin_expect(st != ROCHP_OK, 0))
-        return rochp__dispatch_refused((rochp_queue *)(void *)r, st, k, args_size);
+    if (__builtin_expect(st != ROCHP_OK, 0)) {
+        (void)rochp__dispatch_refused((rochp_queue *)(void *)r, st, k, args_size);
+        return st;
+    }
     if (!rochp__has_room(r, w))
         return rochp__dispatch_after_wait(r, journaled, k, launch, args, args_size, done, w);
     return rochp__write_dispatch(r, journaled, k, launch, args, args_size, done, w);
@@ -400,8 +406,10 @@ ROCHP__INLINE rochp_status rochp_dispatch(rochp_queue *queue, const rochp_dispat
     struct rochp_queue_ring *r = rochp__ring(queue);
     if (__builtin_expect(args_size < k->args_min, 0) ||
         (!(__builtin_constant_p(args_size) && args_size <= ROCHP_MIN_KERNARG_BYTES) &&
-         __builtin_expect(args_size > r->kernarg_stride, 0)))
-        return rochp__dispatch_refused(queue, ROCHP_ERROR_INVALID_ARGUMENT, k, args_size);
+         __builtin_expect(args_size > r->kernarg_stride, 0))) {
+        (void)rochp__dispatch_refused(queue, ROCHP_ERROR_INVALID_ARGUMENT, k, args_size);
+        return ROCHP_ERROR_INVALID_ARGUMENT;
+    }
     if (__builtin_expect(r->journal != NULL, 0))
         return rochp__dispatch(r, true, k, launch, args, args_size, done);
     return rochp__dispatch(r, false, k, launch, args, args_size, done);
@@ -417,8 +425,10 @@ static inline rochp_status rochp_dispatch_barrier(rochp_queue *queue, const roch
     const struct rochp_queue_ring *d = rochp__ring(dep->queue);
     uint64_t w = 0;
     rochp_status st = rochp__take_id(r, r->journal != NULL, &w);
-    if (st != ROCHP_OK)
-        return rochp__dispatch_refused(queue, st, NULL, 0);
+    if (st != ROCHP_OK) {
+        (void)rochp__dispatch_refused(queue, st, NULL, 0);
+        return st;
+    }
     if (!rochp__has_room(r, w)) {
         st = rochp__wait_room(r, w);
         if (st != ROCHP_OK)

@@ -52,7 +52,7 @@ static int run(rochp_context *ctx, const char *path)
     TRY("upload", rochp_buffer_write(bin, 0, in, sizeof in));
 
     rochp_queue *queue;
-    rochp_dispatch_kernel k;
+    const rochp_dispatch_kernel *k;
     rochp_launch launch;
     TRY("queue", rochp_queue_create(ctx, dev.id, NULL, &queue));
     TRY("bind", rochp_kernel_bind(kernel, queue, &k));
@@ -60,7 +60,7 @@ static int run(rochp_context *ctx, const char *path)
     TRY("launch", rochp_launch_init(&launch, grid, block));
     affine_args args = {rochp_buffer_address(bout), rochp_buffer_address(bin), N, A};
     rochp_completion done;
-    TRY("dispatch", rochp_dispatch(queue, &k, &launch, &args, sizeof args, &done));
+    TRY("dispatch", rochp_dispatch(queue, k, &launch, &args, sizeof args, &done));
     TRY("wait", rochp_completion_wait(&done, WAIT_NS));
     TRY("download", rochp_buffer_read(bout, 0, out, sizeof out));
 
