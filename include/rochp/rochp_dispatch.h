@@ -226,6 +226,11 @@ ROCHP_API rochp_status rochp__dispatch_refused(rochp_queue *queue, rochp_status 
                                                const rochp_dispatch_kernel *k, size_t args_size);
 ROCHP_API rochp_status rochp__reservation_failed(rochp_queue *queue, uint64_t ring_index,
                                                  rochp_status status);
+/* ROCHP_OK, or ROCHP_ERROR_DEVICE_LOST when the queue waits (a barrier) for
+ * a packet of a failed queue: a full ring would never drain.  Asked by the
+ * inline path's wait for room every ROCHP__STALL_SPINS + 1 spins. */
+ROCHP_API rochp_status rochp__room_stalled(rochp_queue *queue);
+#define ROCHP__STALL_SPINS 0x3fffu
 
 /* --- the inline path ------------------------------------------------------------------ */
 #define ROCHP_MIN_KERNARG_BYTES 16u
@@ -253,6 +258,7 @@ static inline uint64_t rochp__completed(const struct rochp_queue_ring *r)
 static __attribute__((noinline, cold, unused)) rochp_status
 rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
 {
+    uint32_t spins = 0;
     for (;;) {
         uint32_t failed = __atomic_load_n(&r->failed, __ATOMIC_SEQ_CST);
         if (failed != 0) {
@@ -272,6 +278,15 @@ rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
             (void)rochp__reservation_failed((rochp_queue *)(void *)r, w,
                                             (rochp_status) - (int32_t)failed);
             return (rochp_status) - (int32_t)failed;
+        }
+        /* Now and then: does the queue wait (a barrier) for a failed
+         * queue's packet?  Then its ring never drains. */
+        if ((++spins & ROCHP__STALL_SPINS) == 0) {
+            rochp_status stalled = rochp__room_stalled((rochp_queue *)(void *)r);
+            if (stalled != ROCHP_OK) {
+                (void)rochp__reservation_failed((rochp_queue *)(void *)r, w, stalled);
+                return stalled;
+            }
         }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();

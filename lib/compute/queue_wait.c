@@ -129,6 +129,18 @@ static rochp_status failure(rochp_queue *q)
                             st == ROCHP_ERROR_QUEUE_FAILED ? "failed" : "was lost");
 }
 
+rochp_status rochp__room_stalled(rochp_queue *q)
+{
+    rochp_context *ctx = q->ctx;
+    rochp_queue *culprit = NULL;
+    runtime_gate_enter(ctx);
+    pthread_mutex_lock(&ctx->lock);
+    rochp_status st = queue_blocked(ctx, q, &culprit);
+    pthread_mutex_unlock(&ctx->lock);
+    runtime_gate_leave(ctx, ROCHP_OK);
+    return st == ROCHP_OK ? ROCHP_OK : ROCHP_ERROR_DEVICE_LOST;
+}
+
 /* One look at packet id: ROCHP_OK when it completed, ROCHP_ERROR_TIMEOUT
  * when it has not after waiting up to slice_ns, or the failure. */
 static rochp_status wait_slice(rochp_queue *q, uint64_t id, uint64_t slice_ns)
