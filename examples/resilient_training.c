@@ -8,8 +8,9 @@
  * are two): order-sensitive chain steps on weights a and b, and a join
  * c = a + b behind a barrier on a's step (pipeline.co's kernels); every K
  * steps the loop checkpoints and
- * saves the checkpoint with its step number to STATE_FILE (written aside,
- * then renamed: a crash never leaves half a file).  At start, an existing
+ * saves the checkpoint with its step number to STATE_FILE
+ * (rochp_checkpoint_save_path: written aside, then renamed, so that a crash
+ * never leaves half a file).  At start, an existing
  * STATE_FILE is loaded -- onto any present GPU of the same gfx target -- and
  * the loop goes on from the saved step.  At the end it prints a checksum of
  * the weights, the same whether or not the run was interrupted.
@@ -59,24 +60,8 @@ static int fail(const char *what, rochp_status st)
 
 static int save(rochp_context *ctx, const char *path, const progress *p)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        perror(tmp);
-        return 1;
-    }
-    rochp_status st = rochp_checkpoint_save(ctx, fd, p, sizeof *p);
-    if (st == ROCHP_OK && fsync(fd) != 0)
-        st = ROCHP_ERROR_IO;
-    close(fd);
-    if (st != ROCHP_OK)
-        return fail("save", st);
-    if (rename(tmp, path) != 0) {
-        perror(path);
-        return 1;
-    }
-    return 0;
+    rochp_status st = rochp_checkpoint_save_path(ctx, path, p, sizeof *p);
+    return st == ROCHP_OK ? 0 : fail("save", st);
 }
 
 static uint64_t fnv(uint64_t sum, const uint32_t *w)

@@ -18,6 +18,7 @@ libhsakmt-dev
 libnuma-dev
 libelf-dev
 libmsgpack-dev
+libxxhash-dev
 rocminfo
 "
 

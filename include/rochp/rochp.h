@@ -432,19 +432,39 @@ ROCHP_API rochp_status rochp_recover(rochp_context *ctx, uint64_t timeout_ns,
  * device can take a lost one's work, or when the kernel makes the process
  * let go of its GPUs (exit or exec) before an unplug completes.  What is
  * saved: every module, every buffer the checkpoint copied (its bytes then),
- * every queue (options, and its next packet id then).  Loading places each
- * on a present GPU of the same gfx target (the same ordinal among them when
- * there is one; ROCHP_ERROR_NO_TARGET if none) and counts as a checkpoint.
- * Objects have ids (rochp_buffer_id, rochp_queue_id, rochp_module_id) that
- * the restored map translates to the new ones; they belong to the context. */
+ * every queue (options, and its next packet id then), each with a checksum
+ * (XXH3), as is the header.  Loading places each on a present GPU of the
+ * same gfx target (the same ordinal among them when there is one;
+ * ROCHP_ERROR_NO_TARGET if none) and counts as a checkpoint.  Objects have
+ * ids (rochp_buffer_id, rochp_queue_id, rochp_module_id) that the restored
+ * map translates to the new ones; they belong to the context. */
 typedef struct rochp_restored rochp_restored;
 
 ROCHP_API uint64_t rochp_buffer_id(const rochp_buffer *buffer);
 ROCHP_API uint64_t rochp_module_id(const rochp_module *module);
-/* A checkpoint that does not exist is ROCHP_ERROR_NOT_SUPPORTED. */
+/* Writes from the descriptor's position.  A checkpoint that does not exist
+ * is ROCHP_ERROR_NOT_SUPPORTED. */
 ROCHP_API rochp_status rochp_checkpoint_save(rochp_context *ctx, int fd, const void *user,
                                              size_t user_size);
-/* A file that is not a whole checkpoint is ROCHP_ERROR_MALFORMED. */
+/* Saves to a file so that a crash or a failure never leaves half of one:
+ * the checkpoint is written to a temporary beside it, path + ".tmp.XXXXXX"
+ * (same directory, so that the rename is atomic; mode 0600, or that of the
+ * file it replaces), flushed (fsync), renamed over path, and the directory
+ * flushed.  On failure the temporary is removed and a file already at path
+ * stays as it was, whole -- except when only the directory's flush failed:
+ * then path holds the new checkpoint, which a crash might still undo.  A
+ * crash before the rename can leave the temporary behind. */
+ROCHP_API rochp_status rochp_checkpoint_save_path(rochp_context *ctx, const char *path,
+                                                  const void *user, size_t user_size);
+/* Reads one checkpoint from the descriptor's position and checks all of it
+ * -- sizes against the file's length before allocating, checksums, ids,
+ * gfx targets, where each object can go -- before making anything.  A file
+ * that is not a whole, intact checkpoint of this library's format
+ * (truncated, corrupted, another format version) is ROCHP_ERROR_MALFORMED,
+ * the message naming the section ("header", "user blob", "module K of N",
+ * "buffer K of N (id I)", "queue table") and what is wrong with it.  A
+ * failed load changes nothing: what it made before a later step failed (a
+ * device lost meanwhile: ROCHP_ERROR_DEVICE_LOST; memory) is freed again. */
 ROCHP_API rochp_status rochp_checkpoint_load(rochp_context *ctx, int fd, rochp_restored **out);
 ROCHP_API rochp_buffer *rochp_restored_buffer(const rochp_restored *restored, uint64_t id);
 ROCHP_API rochp_module *rochp_restored_module(const rochp_restored *restored, uint64_t id);

@@ -3,103 +3,42 @@
  * kernel behaviour where the process must let go of the GPUs (exit or
  * exec) before the unplug completes.
  *
- * What is written: an application blob (its own progress, e.g. the step
- * number), every module's code object, every buffer that has a shadow (its
- * bytes as at the checkpoint, its device's gfx target and ordinal), and
- * every queue's options, device and next packet id at the checkpoint.
- * Loading makes them again in the given context -- each on a present GPU
- * of the same gfx target, the same ordinal among those when there is one --
- * with the buffers' bytes, shadows already in place (the loaded state is a
- * checkpoint) and the queues' ids going on from where they were; a
- * rochp_restored maps the saved ids to the new objects.
+ * What is written (format: persist_format.h): an application blob (its own
+ * progress, e.g. the step number), every module's code object, every buffer
+ * that has a shadow (its bytes as at the checkpoint, its device's gfx target
+ * and ordinal), and every queue's options, device and next packet id at the
+ * checkpoint, each section with its checksum.
  *
- * Format (host byte order; a reader checks magic, version and every size,
- * so a truncated or foreign file is ROCHP_ERROR_MALFORMED, never a crash):
- *   header  "ROCHPCK1", u32 version, u32 0, u64 modules, buffers, queues, user bytes
- *   user    bytes
- *   module  u64 id, u64 size, bytes
- *   buffer  u64 id, u64 ordinal (0: host, k: k-th GPU), char gfx[32], u64 size, bytes
- *   queue   u64 id, u32 mode, packets, kernarg_bytes, journal_length, u64 ordinal,
- *           char gfx[32], u64 next id */
+ * Loading reads the whole checkpoint first (never more memory than the
+ * bytes that arrived, bounded by the file's size where it has one), checks
+ * all of it (persist_parse: sizes, checksums, ids, placements) and where it
+ * can go (persist_plan_make), and only then makes the objects
+ * (persist_instantiate), which undoes itself if one cannot be made: a
+ * refused load leaves the context as it was. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "compute/compute.h"
+#include "compute/persist_load.h"
 
-#define MAGIC "ROCHPCK1"
-#define VERSION 1u
-#define MAX_COUNT (1u << 20)
-#define MAX_BYTES (1ull << 40)
-#define GFX_LEN 32
+/* A pipe's bytes are taken in steps of at least this, doubling. */
+#define READ_STEP ((size_t)1 << 20)
 
-typedef struct file_header {
-    char magic[8];
-    uint32_t version, reserved;
-    uint64_t modules, buffers, queues, user_size;
-} file_header;
-
-typedef struct file_buffer {
-    uint64_t id, ordinal;
-    char gfx[GFX_LEN];
-    uint64_t size;
-} file_buffer;
-
-typedef struct file_queue {
-    uint64_t id;
-    uint32_t mode, packets, kernarg_bytes, journal_length;
-    uint64_t ordinal;
-    char gfx[GFX_LEN];
-    uint64_t next_id;
-} file_queue;
-
-typedef struct id_map {
-    uint64_t id;
-    void *object;
-} id_map;
-
-struct rochp_restored {
-    void *user;
-    size_t user_size;
-    id_map *modules, *buffers, *queues;
-    size_t n_modules, n_buffers, n_queues;
-};
-
-/* --- plain I/O ---------------------------------------------------------------------------------- */
-static rochp_status write_all(int fd, const void *data, size_t size)
+/* --- save --------------------------------------------------------------------------------------- */
+static rochp_status fd_sink(void *arg, const void *data, size_t size, rochp_error *err)
 {
+    int fd = *(const int *)arg;
     const char *p = data;
     while (size) {
         ssize_t n = write(fd, p, size);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return rochp_set_errorf(ROCHP_ERROR_IO, "rochp_checkpoint_save: write: %s",
-                                    n < 0 ? strerror(errno) : "no progress");
-        p += n;
-        size -= (size_t)n;
-    }
-    return ROCHP_OK;
-}
-
-static rochp_status read_all(int fd, void *data, size_t size, const char *what)
-{
-    char *p = data;
-    while (size) {
-        ssize_t n = read(fd, p, size);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return rochp_set_errorf(ROCHP_ERROR_IO, "rochp_checkpoint_load: reading %s: %s",
-                                    what, strerror(errno));
-        if (n == 0)
-            return rochp_set_errorf(ROCHP_ERROR_MALFORMED,
-                                    "rochp_checkpoint_load: the checkpoint ends inside %s "
-                                    "(truncated)",
-                                    what);
+            return rochp_fail(err, n < 0 ? rochp_status_from_errno(errno) : ROCHP_ERROR_IO,
+                              "write: %s", n < 0 ? strerror(errno) : "no progress");
         p += n;
         size -= (size_t)n;
     }
@@ -108,28 +47,115 @@ static rochp_status read_all(int fd, void *data, size_t size, const char *what)
 
 /* A device's place: 0 for the host, else its 1-based ordinal among the
  * context's devices of its gfx target. */
-static uint64_t ordinal_of(rochp_context *ctx, rochp_device_id device, char gfx[GFX_LEN])
+static uint64_t ordinal_of(const rochp_device_info *devs, size_t n, rochp_device_id device,
+                           char gfx[PERSIST_GFX_LEN])
 {
-    memset(gfx, 0, GFX_LEN);
+    memset(gfx, 0, PERSIST_GFX_LEN);
     if (device == ROCHP_HOST)
         return 0;
-    rochp_device_info devs[256], me;
-    size_t n = 0;
-    if (rochp_device_get(ctx, device, &me) != ROCHP_OK ||
-        rochp_device_list(ctx, devs, 256, &n) != ROCHP_OK)
+    const rochp_device_info *me = NULL;
+    for (size_t i = 0; i < n && !me; i++)
+        if (devs[i].id == device)
+            me = &devs[i];
+    if (!me)
         return 1;
-    snprintf(gfx, GFX_LEN, "%s", me.gfx_target);
+    snprintf(gfx, PERSIST_GFX_LEN, "%s", me->gfx_target);
     uint64_t k = 0;
-    for (size_t i = 0; i < n && i < 256; i++) {
-        if (strcmp(devs[i].gfx_target, me.gfx_target) == 0)
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(devs[i].gfx_target, me->gfx_target) == 0)
             k++;
         if (devs[i].id == device)
-            return k;
+            break;
     }
-    return 1;
+    return k;
 }
 
-/* --- save ------------------------------------------------------------------------------------- */
+/* The context's devices, for ordinals (at most 256, as the format). */
+typedef struct device_table {
+    rochp_device_info devs[PERSIST_MAX_ORDINAL];
+    size_t n;
+} device_table;
+
+/* Copies of the modules' images: a module may be freed while the file is
+ * written (only buffers and queues wait for checkpoint_lock). */
+static rochp_status collect_modules(rochp_context *ctx, persist_image *img)
+{
+    const void *image;
+    size_t size, n = 0;
+    uint64_t id;
+    rochp_status st = ROCHP_OK;
+    pthread_mutex_lock(&ctx->module_lock);
+    for (rochp_module *m = compute_module_next(ctx, NULL, &image, &size, &id); m;
+         m = compute_module_next(ctx, m, &image, &size, &id))
+        n++;
+    img->modules = calloc(n + 1, sizeof *img->modules);
+    for (rochp_module *m = compute_module_next(ctx, NULL, &image, &size, &id);
+         m && img->modules && st == ROCHP_OK; m = compute_module_next(ctx, m, &image, &size, &id)) {
+        uint8_t *copy = malloc(size);
+        if (!copy)
+            st = ROCHP_ERROR_OUT_OF_MEMORY;
+        else
+            memcpy(copy, image, size);
+        img->modules[img->n_modules++] = (persist_module){id, copy, size};
+    }
+    pthread_mutex_unlock(&ctx->module_lock);
+    if (!img->modules || st != ROCHP_OK)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
+    return ROCHP_OK;
+}
+
+/* The buffers with a shadow: it stays as it is while checkpoint_lock is
+ * held, so the bytes are written from it directly. */
+static rochp_status collect_buffers(rochp_context *ctx, const device_table *t, persist_image *img)
+{
+    pthread_mutex_lock(&ctx->buffer_lock);
+    img->buffers = calloc(ctx->n_buffers + 1, sizeof *img->buffers);
+    for (size_t i = 0; i < ctx->n_buffers && img->buffers; i++) {
+        const rochp_buffer *b = ctx->buffers[i];
+        if (!b->shadow.host)
+            continue;
+        persist_buffer *pb = &img->buffers[img->n_buffers++];
+        pb->id = b->id;
+        pb->ordinal = ordinal_of(t->devs, t->n, b->device, pb->gfx);
+        pb->bytes = b->shadow.host;
+        pb->size = b->size;
+    }
+    pthread_mutex_unlock(&ctx->buffer_lock);
+    if (!img->buffers)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
+    return ROCHP_OK;
+}
+
+static rochp_status collect_queues(rochp_context *ctx, const device_table *t, persist_image *img)
+{
+    pthread_mutex_lock(&ctx->lock);
+    size_t n = 0;
+    for (rochp_queue *q = ctx->queues; q; q = q->next)
+        n++;
+    img->queues = calloc(n + 1, sizeof *img->queues);
+    for (rochp_queue *q = ctx->queues; q && img->queues; q = q->next) {
+        persist_queue *pq = &img->queues[img->n_queues++];
+        pq->id = q->id;
+        pq->mode = (uint32_t)q->mode;
+        pq->packets = q->packets;
+        pq->kernarg_bytes = q->kernarg_bytes;
+        pq->journal_length = q->ring.journal ? (uint32_t)(q->ring.slot_mask + 1) : 0;
+        pq->next_id = q->checkpoint_index + q->ring.id_offset;
+        pq->ordinal = ordinal_of(t->devs, t->n, q->device, pq->gfx);
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    if (!img->queues)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
+    return ROCHP_OK;
+}
+
+static void release_collected(persist_image *img)
+{
+    for (size_t i = 0; i < img->n_modules; i++)
+        free((void *)img->modules[i].image);
+    persist_image_free(img);
+}
+
 static rochp_status save_gated(rochp_context *ctx, int fd, const void *user, size_t user_size)
 {
     pthread_mutex_lock(&ctx->lock);
@@ -139,88 +165,27 @@ static rochp_status save_gated(rochp_context *ctx, int fd, const void *user, siz
         return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_checkpoint_save: there is no checkpoint to save "
                                 "(rochp_checkpoint first)");
-    file_header h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, MAGIC, sizeof h.magic);
-    h.version = VERSION;
-    h.user_size = user_size;
-    const void *image;
-    size_t size;
-    uint64_t id;
-    pthread_mutex_lock(&ctx->module_lock);
-    for (rochp_module *m = compute_module_next(ctx, NULL, &image, &size, &id); m;
-         m = compute_module_next(ctx, m, &image, &size, &id))
-        h.modules++;
-    pthread_mutex_unlock(&ctx->module_lock);
-    pthread_mutex_lock(&ctx->buffer_lock);
-    for (size_t i = 0; i < ctx->n_buffers; i++)
-        h.buffers += ctx->buffers[i]->shadow.host != NULL;
-    pthread_mutex_unlock(&ctx->buffer_lock);
-    pthread_mutex_lock(&ctx->lock);
-    for (rochp_queue *q = ctx->queues; q; q = q->next)
-        h.queues++;
-    pthread_mutex_unlock(&ctx->lock);
-
-    rochp_status st = write_all(fd, &h, sizeof h);
-    if (st == ROCHP_OK && user_size)
-        st = write_all(fd, user, user_size);
-    /* Modules and buffers stay put meanwhile: checkpoint_lock keeps frees out. */
-    pthread_mutex_lock(&ctx->module_lock);
-    for (rochp_module *m = compute_module_next(ctx, NULL, &image, &size, &id); m && st == ROCHP_OK;
-         m = compute_module_next(ctx, m, &image, &size, &id)) {
-        uint64_t head[2] = {id, size};
-        st = write_all(fd, head, sizeof head);
-        if (st == ROCHP_OK)
-            st = write_all(fd, image, size);
-    }
-    pthread_mutex_unlock(&ctx->module_lock);
-    pthread_mutex_lock(&ctx->buffer_lock);
-    size_t n = ctx->n_buffers;
-    rochp_buffer **list = malloc((n + 1) * sizeof *list);
-    if (list)
-        memcpy(list, ctx->buffers, n * sizeof *list);
-    pthread_mutex_unlock(&ctx->buffer_lock);
-    if (!list)
+    device_table *t = malloc(sizeof *t);
+    if (!t)
         return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
-    for (size_t i = 0; i < n && st == ROCHP_OK; i++) {
-        rochp_buffer *b = list[i];
-        if (!b->shadow.host)
-            continue;
-        file_buffer fb;
-        memset(&fb, 0, sizeof fb);
-        fb.id = b->id;
-        fb.ordinal = ordinal_of(ctx, b->device, fb.gfx);
-        fb.size = b->size;
-        st = write_all(fd, &fb, sizeof fb);
-        if (st == ROCHP_OK)
-            st = write_all(fd, b->shadow.host, b->size);
+    rochp_status st = rochp_device_list(ctx, t->devs, PERSIST_MAX_ORDINAL, &t->n);
+    if (t->n > PERSIST_MAX_ORDINAL)
+        t->n = PERSIST_MAX_ORDINAL;
+    persist_image img = {.user = user, .user_size = user_size};
+    if (st == ROCHP_OK)
+        st = collect_modules(ctx, &img);
+    if (st == ROCHP_OK)
+        st = collect_buffers(ctx, t, &img);
+    if (st == ROCHP_OK)
+        st = collect_queues(ctx, t, &img);
+    free(t);
+    if (st == ROCHP_OK) {
+        rochp_error err = {0};
+        st = persist_write(&img, fd_sink, &fd, &err);
+        if (st != ROCHP_OK)
+            rochp_set_errorf(st, "rochp_checkpoint_save: %s", err.message);
     }
-    free(list);
-    pthread_mutex_lock(&ctx->lock);
-    size_t nq = 0;
-    for (rochp_queue *q = ctx->queues; q; q = q->next)
-        nq++;
-    file_queue *fq = calloc(nq + 1, sizeof *fq);
-    rochp_device_id *qdev = calloc(nq + 1, sizeof *qdev);
-    size_t k = 0;
-    for (rochp_queue *q = ctx->queues; q && fq && qdev; q = q->next, k++) {
-        fq[k].id = q->id;
-        fq[k].mode = q->mode;
-        fq[k].packets = q->packets;
-        fq[k].kernarg_bytes = q->kernarg_bytes;
-        fq[k].journal_length = q->ring.journal ? (uint32_t)(q->ring.slot_mask + 1) : 0;
-        fq[k].next_id = q->checkpoint_index + q->ring.id_offset;
-        qdev[k] = q->device;
-    }
-    pthread_mutex_unlock(&ctx->lock);
-    if (!fq || !qdev)
-        st = rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
-    for (size_t i = 0; i < nq && st == ROCHP_OK; i++) {
-        fq[i].ordinal = ordinal_of(ctx, qdev[i], fq[i].gfx);
-        st = write_all(fd, &fq[i], sizeof fq[i]);
-    }
-    free(fq);
-    free(qdev);
+    release_collected(&img);
     return st;
 }
 
@@ -237,182 +202,111 @@ rochp_status rochp_checkpoint_save(rochp_context *ctx, int fd, const void *user,
     return runtime_gate_leave(ctx, st);
 }
 
-/* --- load ------------------------------------------------------------------------------------- */
-/* Ordinal 0: the host; else the k-th present GPU of gfx (else the first).
- * false: none. */
-static bool place(rochp_context *ctx, const char gfx[GFX_LEN], uint64_t ordinal,
-                  rochp_device_id *out)
+/* --- load --------------------------------------------------------------------------------------- */
+/* Up to size bytes; fewer only at the end of the file. */
+static rochp_status read_upto(int fd, uint8_t *p, size_t size, size_t *got)
 {
-    *out = ROCHP_HOST;
-    if (ordinal == 0)
-        return true;
-    rochp_device_info devs[256];
-    size_t n = 0;
-    if (rochp_device_list(ctx, devs, 256, &n) != ROCHP_OK)
-        return false;
-    rochp_device_id first = 0;
-    uint64_t k = 0;
-    for (size_t i = 0; i < n && i < 256; i++) {
-        if (strncmp(devs[i].gfx_target, gfx, GFX_LEN) != 0 ||
-            devs[i].state != ROCHP_DEVICE_PRESENT || !devs[i].hsa_agent)
+    *got = 0;
+    while (*got < size) {
+        ssize_t n = read(fd, p + *got, size - *got);
+        if (n < 0 && errno == EINTR)
             continue;
-        if (!first)
-            first = devs[i].id;
-        if (++k == ordinal) {
-            *out = devs[i].id;
-            return true;
-        }
+        if (n < 0)
+            return rochp_set_errorf(rochp_status_from_errno(errno),
+                                    "rochp_checkpoint_load: read: %s", strerror(errno));
+        if (n == 0)
+            break;
+        *got += (size_t)n;
     }
-    *out = first;
-    return first != 0;
-}
-
-static rochp_status no_place(const char gfx[GFX_LEN], const char *what)
-{
-    return rochp_set_errorf(ROCHP_ERROR_NO_TARGET,
-                            "rochp_checkpoint_load: no present device with gfx target %.*s for "
-                            "a saved %s",
-                            GFX_LEN, gfx, what);
-}
-
-static rochp_status load_buffer(rochp_context *ctx, int fd, rochp_restored *r)
-{
-    file_buffer fb;
-    rochp_status st = read_all(fd, &fb, sizeof fb, "a buffer's header");
-    if (st != ROCHP_OK)
-        return st;
-    if (fb.size == 0 || fb.size > MAX_BYTES)
-        return rochp_set_errorf(ROCHP_ERROR_MALFORMED,
-                                "rochp_checkpoint_load: a buffer of %llu bytes",
-                                (unsigned long long)fb.size);
-    rochp_device_id dev;
-    if (!place(ctx, fb.gfx, fb.ordinal, &dev))
-        return no_place(fb.gfx, "buffer");
-    /* The bytes go to the shadow first: the loaded state is a checkpoint. */
-    shadow s = {0};
-    void *p = mmap(NULL, fb.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
-                                "rochp_checkpoint_load: no memory for %llu bytes",
-                                (unsigned long long)fb.size);
-    s.host = p;
-    s.size = fb.size;
-    st = read_all(fd, s.host, fb.size, "a buffer's bytes");
-    rochp_buffer *b = NULL;
-    if (st == ROCHP_OK)
-        st = rochp_buffer_alloc(ctx, dev, fb.size, &b);
-    if (st == ROCHP_OK)
-        st = rochp_buffer_write(b, 0, s.host, fb.size);
-    if (st != ROCHP_OK) {
-        if (b)
-            rochp_buffer_free(b);
-        shadow_free(ctx, &s);
-        return st;
-    }
-    pthread_mutex_lock(&ctx->buffer_lock);
-    b->shadow = s;
-    b->dirty = false;
-    b->written_by_call = false;
-    pthread_mutex_unlock(&ctx->buffer_lock);
-    r->buffers[r->n_buffers++] = (id_map){fb.id, b};
     return ROCHP_OK;
 }
 
-static rochp_status load_queue(rochp_context *ctx, int fd, rochp_restored *r)
+static rochp_status truncated(uint64_t have, uint64_t want)
 {
-    file_queue fq;
-    rochp_status st = read_all(fd, &fq, sizeof fq, "a queue");
-    if (st != ROCHP_OK)
-        return st;
-    rochp_device_id dev;
-    if (!place(ctx, fq.gfx, fq.ordinal ? fq.ordinal : 1, &dev))
-        return no_place(fq.gfx, "queue");
-    rochp_queue_options o;
-    rochp_queue_options_init(&o);
-    o.mode = (rochp_queue_mode)fq.mode;
-    o.packets = fq.packets;
-    o.kernarg_bytes = fq.kernarg_bytes;
-    o.journal_length = fq.journal_length;
-    rochp_queue *q;
-    /* Checks every option; the ids go on from where the saved queue was. */
-    st = compute_queue_create(ctx, dev, &o, fq.next_id, &q);
-    if (st != ROCHP_OK)
-        return st;
-    r->queues[r->n_queues++] = (id_map){fq.id, q};
-    return st;
+    return rochp_set_errorf(ROCHP_ERROR_MALFORMED,
+                            "rochp_checkpoint_load: header: the file has %llu bytes, its header "
+                            "says %llu (truncated)",
+                            (unsigned long long)have, (unsigned long long)want);
 }
 
-static rochp_status load_gated(rochp_context *ctx, int fd, rochp_restored *r)
+/* The rest of a checkpoint of total bytes whose header is in *data.  sized:
+ * the file is known to hold them; else (a pipe) at most twice the memory
+ * of the bytes that came, plus one step. */
+static rochp_status read_rest(int fd, uint8_t **data, uint64_t total, bool sized)
 {
-    file_header h;
-    rochp_status st = read_all(fd, &h, sizeof h, "the header");
-    if (st != ROCHP_OK)
-        return st;
-    if (memcmp(h.magic, MAGIC, sizeof h.magic) != 0)
-        return rochp_set_errorf(ROCHP_ERROR_MALFORMED,
-                                "rochp_checkpoint_load: not a rochp checkpoint (bad magic)");
-    if (h.version != VERSION)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
-                                "rochp_checkpoint_load: checkpoint format version %u, this "
-                                "library reads %u",
-                                h.version, VERSION);
-    if (h.modules > MAX_COUNT || h.buffers > MAX_COUNT || h.queues > MAX_COUNT ||
-        h.user_size > MAX_BYTES)
-        return rochp_set_errorf(ROCHP_ERROR_MALFORMED,
-                                "rochp_checkpoint_load: %llu modules, %llu buffers, %llu queues, "
-                                "%llu user bytes: beyond what a checkpoint holds",
-                                (unsigned long long)h.modules, (unsigned long long)h.buffers,
-                                (unsigned long long)h.queues, (unsigned long long)h.user_size);
-    r->modules = calloc(h.modules + 1, sizeof *r->modules);
-    r->buffers = calloc(h.buffers + 1, sizeof *r->buffers);
-    r->queues = calloc(h.queues + 1, sizeof *r->queues);
-    r->user = malloc(h.user_size + 1);
-    if (!r->modules || !r->buffers || !r->queues || !r->user)
+    size_t have = PERSIST_HEADER_BYTES, cap = PERSIST_HEADER_BYTES;
+    for (;;) {
+        if (have == total)
+            return ROCHP_OK;
+        if (have == cap) {
+            size_t step = sized ? (size_t)total : cap < READ_STEP ? READ_STEP : cap;
+            cap = total - cap < step ? (size_t)total : cap + step;
+            uint8_t *grown = realloc(*data, cap);
+            if (!grown)
+                return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+                                        "rochp_checkpoint_load: no memory for %zu bytes", cap);
+            *data = grown;
+        }
+        size_t got;
+        rochp_status st = read_upto(fd, *data + have, cap - have, &got);
+        if (st != ROCHP_OK)
+            return st;
+        have += got;
+        if (have < cap)
+            return truncated(have, total);
+    }
+}
+
+/* The whole checkpoint from fd's position: the header checked first, and
+ * its size against what a file holds before anything is allocated. */
+static rochp_status read_checkpoint(int fd, uint8_t **out, size_t *size)
+{
+    *out = NULL;
+    uint8_t *data = malloc(PERSIST_HEADER_BYTES);
+    if (!data)
         return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_load: out of memory");
-    r->user_size = h.user_size;
-    st = read_all(fd, r->user, h.user_size, "the application's data");
-    for (uint64_t i = 0; i < h.modules && st == ROCHP_OK; i++) {
-        uint64_t head[2];
-        st = read_all(fd, head, sizeof head, "a module's header");
-        if (st == ROCHP_OK && (head[1] == 0 || head[1] > MAX_BYTES))
-            st = rochp_set_errorf(ROCHP_ERROR_MALFORMED,
-                                  "rochp_checkpoint_load: a module of %llu bytes",
-                                  (unsigned long long)head[1]);
-        void *image = st == ROCHP_OK ? malloc(head[1]) : NULL;
-        if (st == ROCHP_OK && !image)
-            st = rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
-                                  "rochp_checkpoint_load: out of memory");
-        if (st == ROCHP_OK)
-            st = read_all(fd, image, head[1], "a module's code object");
-        rochp_module *m = NULL;
-        if (st == ROCHP_OK)
-            st = rochp_module_load(ctx, image, head[1], &m);
-        free(image);
-        if (st == ROCHP_OK)
-            r->modules[r->n_modules++] = (id_map){head[0], m};
+    size_t got;
+    persist_header h;
+    rochp_error err = {0};
+    rochp_status st = read_upto(fd, data, PERSIST_HEADER_BYTES, &got);
+    if (st == ROCHP_OK && persist_parse_header(data, got, PERSIST_CHECK_SUMS, &h, &err) != ROCHP_OK)
+        st = rochp_set_errorf(err.status, "rochp_checkpoint_load: %s", err.message);
+    struct stat sb;
+    bool sized = st == ROCHP_OK && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (sized) {
+        off_t at = lseek(fd, 0, SEEK_CUR);
+        uint64_t rest = at >= 0 && sb.st_size >= at ? (uint64_t)(sb.st_size - at) : 0;
+        if (h.total_size - PERSIST_HEADER_BYTES > rest)
+            st = truncated(PERSIST_HEADER_BYTES + rest, h.total_size);
     }
-    for (uint64_t i = 0; i < h.buffers && st == ROCHP_OK; i++)
-        st = load_buffer(ctx, fd, r);
-    for (uint64_t i = 0; i < h.queues && st == ROCHP_OK; i++)
-        st = load_queue(ctx, fd, r);
-    if (st == ROCHP_OK) {
-        /* The loaded state is a checkpoint (its shadows are in place). */
-        pthread_mutex_lock(&ctx->lock);
-        ctx->checkpoints++;
-        pthread_mutex_unlock(&ctx->lock);
+    if (st == ROCHP_OK && h.total_size > SIZE_MAX)
+        st = truncated(SIZE_MAX, h.total_size);
+    if (st == ROCHP_OK)
+        st = read_rest(fd, &data, h.total_size, sized);
+    if (st != ROCHP_OK) {
+        free(data);
+        return st;
     }
-    return st;
+    *out = data;
+    *size = (size_t)h.total_size;
+    return ROCHP_OK;
 }
 
-void rochp_restored_free(rochp_restored *r)
+static rochp_status load_bytes(rochp_context *ctx, const uint8_t *data, size_t size,
+                               rochp_restored **out)
 {
-    if (!r)
-        return;
-    free(r->user);
-    free(r->modules);
-    free(r->buffers);
-    free(r->queues);
-    free(r);
+    persist_image img;
+    rochp_error err = {0};
+    if (persist_parse(data, size, PERSIST_CHECK_SUMS, &img, &err) != ROCHP_OK)
+        return rochp_set_errorf(err.status, "rochp_checkpoint_load: %s", err.message);
+    persist_plan plan;
+    rochp_status st = persist_plan_make(ctx, &img, &plan);
+    if (st == ROCHP_OK) {
+        st = persist_instantiate(ctx, &img, &plan, out);
+        persist_plan_free(&plan);
+    }
+    persist_image_free(&img);
+    return st;
 }
 
 rochp_status rochp_checkpoint_load(rochp_context *ctx, int fd, rochp_restored **out)
@@ -425,20 +319,29 @@ rochp_status rochp_checkpoint_load(rochp_context *ctx, int fd, rochp_restored **
     if (!ctx->hsa_up)
         return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_checkpoint_load: this context has no HSA runtime");
-    rochp_restored *r = calloc(1, sizeof *r);
-    if (!r)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_load: out of memory");
-    rochp_status st = load_gated(ctx, fd, r);
-    if (st != ROCHP_OK) {
-        /* What was made stays in the context (freed with it); the map goes. */
-        rochp_restored_free(r);
+    uint8_t *data;
+    size_t size;
+    rochp_status st = read_checkpoint(fd, &data, &size);
+    if (st != ROCHP_OK)
         return st;
-    }
-    *out = r;
-    return ROCHP_OK;
+    st = load_bytes(ctx, data, size, out);
+    free(data);
+    return st;
 }
 
-static void *lookup(const id_map *map, size_t n, uint64_t id)
+/* --- the restored map --------------------------------------------------------------------------- */
+void rochp_restored_free(rochp_restored *r)
+{
+    if (!r)
+        return;
+    free(r->user);
+    free(r->modules);
+    free(r->buffers);
+    free(r->queues);
+    free(r);
+}
+
+static void *lookup(const persist_ref *map, size_t n, uint64_t id)
 {
     for (size_t i = 0; i < n; i++)
         if (map[i].id == id)

@@ -1,26 +1,146 @@
 /* Checkpoints in files: a save loaded into a second context gives the same
  * bytes in every buffer, the queue's ids going on, the application blob;
- * and every bad input is refused by name: no checkpoint to save, a file cut
- * short at each place, a foreign or newer file, no GPU of the gfx target. */
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
+ * the file is laid out as documented (every checksum right); another
+ * format version and a machine without the gfx target are refused by name;
+ * rochp_checkpoint_save_path replaces a file whole or leaves it as it was,
+ * with no temporary behind.  (Corrupt, truncated and forged files, and
+ * loads that fail part way: test_persist_fail.c.) */
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "pipeline_kernels.h"
+#include "persist_util.h"
 #include "rochp/rochp_dispatch.h"
 #include "sim_context.h"
 
 #define N 2048u
-#define SECOND 1000000000ull
 
-static int memfd_with(const void *data, size_t size)
+/* The names in dir, sorted, joined by spaces. */
+static void list_dir(const char *dir, char *out, size_t size)
 {
-    int fd = memfd_create("rochp-test", 0);
-    REQUIRE(fd >= 0);
-    REQUIRE(write(fd, data, size) == (ssize_t)size);
-    REQUIRE(lseek(fd, 0, SEEK_SET) == 0);
-    return fd;
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    REQUIRE(n >= 0);
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (names[i]->d_name[0] != '.' || (strcmp(names[i]->d_name, ".") != 0 &&
+                                           strcmp(names[i]->d_name, "..") != 0)) {
+            size_t used = strlen(out);
+            snprintf(out + used, size - used, "%s%s", used ? " " : "", names[i]->d_name);
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
+static unsigned char *read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    REQUIRE(f);
+    REQUIRE(fseek(f, 0, SEEK_END) == 0);
+    long n = ftell(f);
+    REQUIRE(n >= 0 && fseek(f, 0, SEEK_SET) == 0);
+    unsigned char *bytes = malloc((size_t)n + 1);
+    REQUIRE(bytes && fread(bytes, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    *size = (size_t)n;
+    return bytes;
+}
+
+static void check_same_file(const char *path, const unsigned char *want, size_t want_size)
+{
+    size_t size;
+    unsigned char *got = read_file(path, &size);
+    CHECK_EQ_U64(size, want_size);
+    CHECK(size == want_size && memcmp(got, want, size) == 0);
+    free(got);
+}
+
+/* rochp_checkpoint_save_path: saves; every failure leaves the file there as
+ * it was and nothing else in its directory. */
+static void test_save_path(rochp_context *ctx, const unsigned char *file, size_t size,
+                           const char *blob, size_t blob_size)
+{
+    char dir[256], path[300], sub[300], names[512];
+    REQUIRE(test_make_tmpdir(dir, sizeof dir, "persist-path") == 0);
+    snprintf(path, sizeof path, "%s/state.ckpt", dir);
+    CHECK(rochp_checkpoint_save_path(ctx, NULL, NULL, 0) == ROCHP_ERROR_INVALID_ARGUMENT);
+    REQUIRE(rochp_checkpoint_save_path(ctx, path, blob, blob_size) == ROCHP_OK);
+    check_same_file(path, file, size); /* what rochp_checkpoint_save writes */
+    list_dir(dir, names, sizeof names);
+    CHECK_EQ_STR(names, "state.ckpt");
+    struct stat sb;
+    REQUIRE(stat(path, &sb) == 0);
+    CHECK_EQ_U64(sb.st_mode & 0777, 0600);
+    /* Replacing keeps the mode of the file replaced. */
+    REQUIRE(chmod(path, 0644) == 0);
+    REQUIRE(rochp_checkpoint_save_path(ctx, path, blob, blob_size) == ROCHP_OK);
+    REQUIRE(stat(path, &sb) == 0);
+    CHECK_EQ_U64(sb.st_mode & 0777, 0644);
+
+    /* A write that fails part way (the file size limit: EFBIG). */
+    struct rlimit old_fsize, small = {4096, 4096};
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old_fsize) == 0);
+    small.rlim_max = old_fsize.rlim_max;
+    void (*old_xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    rochp_status st = rochp_checkpoint_save_path(ctx, path, "other", 6);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &old_fsize) == 0);
+    signal(SIGXFSZ, old_xfsz);
+    CHECK(st == ROCHP_ERROR_TOO_LARGE);
+    CHECK_CONTAINS(rochp_last_error(), "state.ckpt.tmp.");
+    CHECK_CONTAINS(rochp_last_error(), "File too large");
+    check_same_file(path, file, size);
+    list_dir(dir, names, sizeof names);
+    CHECK_EQ_STR(names, "state.ckpt");
+
+    /* A rename that fails after the write (a directory where the file goes). */
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    REQUIRE(mkdir(sub, 0755) == 0);
+    st = rochp_checkpoint_save_path(ctx, sub, blob, blob_size);
+    CHECK(st == ROCHP_ERROR_IO);
+    CHECK_CONTAINS(rochp_last_error(), "cannot rename the new checkpoint over");
+    list_dir(dir, names, sizeof names);
+    CHECK_EQ_STR(names, "state.ckpt sub");
+    list_dir(sub, names, sizeof names);
+    CHECK_EQ_STR(names, "");
+
+    /* Directories no one may write in, root included; a missing one. */
+    CHECK(rochp_checkpoint_save_path(ctx, "/proc/rochp-test.ckpt", blob, blob_size) != ROCHP_OK);
+    CHECK_CONTAINS(rochp_last_error(), "cannot create /proc/rochp-test.ckpt.tmp.");
+    snprintf(sub, sizeof sub, "%s/missing/state.ckpt", dir);
+    CHECK(rochp_checkpoint_save_path(ctx, sub, blob, blob_size) == ROCHP_ERROR_NOT_FOUND);
+    CHECK_CONTAINS(rochp_last_error(), "cannot open the directory");
+    list_dir(dir, names, sizeof names);
+    CHECK_EQ_STR(names, "state.ckpt sub");
+    check_same_file(path, file, size);
+    test_remove_tmpdir(dir);
+}
+
+/* Another format version is refused by its number, before anything else. */
+static void test_versions(rochp_context *ctx, const unsigned char *file, size_t size)
+{
+    unsigned char *bad = malloc(size);
+    REQUIRE(bad);
+    const uint32_t versions[] = {1, 3, 0x102};
+    const char *says[] = {"checkpoint file version 1; this library reads 2",
+                          "checkpoint file version 3; this library reads 2",
+                          "checkpoint file version 258; this library reads 2"};
+    for (int i = 0; i < 3; i++) {
+        memcpy(bad, file, size);
+        for (int b = 0; b < 4; b++)
+            bad[8 + b] = (unsigned char)(versions[i] >> (8 * b));
+        resign_header(bad);
+        int fd = memfd_with(bad, size);
+        rochp_restored *r = (rochp_restored *)bad;
+        CHECK(rochp_checkpoint_load(ctx, fd, &r) == ROCHP_ERROR_MALFORMED);
+        CHECK_CONTAINS(rochp_last_error(), says[i]);
+        CHECK(r == NULL);
+        close(fd);
+    }
+    free(bad);
 }
 
 int main(void)
@@ -83,6 +203,14 @@ int main(void)
     uint64_t id0 = rochp_buffer_id(b0), id1 = rochp_buffer_id(b1), idh = rochp_buffer_id(h);
     uint64_t idq = rochp_queue_id(q), idm = rochp_module_id(m);
     CHECK(id0 && id1 && idh && idq && idm && id0 != id1);
+    /* As documented: header, blob, the module, three buffers, the queue table. */
+    file_section sections[MAX_SECTIONS];
+    CHECK_EQ_U64(walk_file(file, (size_t)size, sections), 7);
+    CHECK_EQ_U64(sections[1].bulk_size, sizeof blob);
+    CHECK_EQ_STR(sections[2].name, "module 1 of 1");
+    CHECK_EQ_U64(sections[3].bulk_size + sections[4].bulk_size + sections[5].bulk_size,
+                 3 * N * 4);
+    CHECK_EQ_U64(le64(file + 48), 1); /* queues */
 
     /* A second context loads it. */
     rochp_options opts;
@@ -96,6 +224,7 @@ int main(void)
     if (st != ROCHP_OK)
         fprintf(stderr, "load: %s\n", rochp_last_error());
     REQUIRE(st == ROCHP_OK);
+    CHECK_EQ_U64(lseek(fd, 0, SEEK_CUR), size); /* read to the checkpoint's end */
     close(fd);
     size_t user_size = 0;
     CHECK(memcmp(rochp_restored_user(r, &user_size), blob, sizeof blob) == 0);
@@ -138,35 +267,13 @@ int main(void)
     CHECK_EQ_U64(cs.buffers_copied, 1);
     rochp_restored_free(r);
 
-    /* Cut short anywhere: malformed, never a crash. */
-    size_t cuts[] = {0, 10, 47, 48, 60, (size_t)size / 2, (size_t)size - 1};
-    for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
-        fd = memfd_with(file, cuts[i]);
-        CHECK(rochp_checkpoint_load(ctx2, fd, &r) == ROCHP_ERROR_MALFORMED);
-        CHECK_CONTAINS(rochp_last_error(), "truncated");
-        CHECK(r == NULL);
-        close(fd);
-    }
-    unsigned char *bad = malloc((size_t)size);
-    REQUIRE(bad);
-    memcpy(bad, file, (size_t)size);
-    bad[0] = 'X';
-    fd = memfd_with(bad, (size_t)size);
-    CHECK(rochp_checkpoint_load(ctx2, fd, &r) == ROCHP_ERROR_MALFORMED);
-    CHECK_CONTAINS(rochp_last_error(), "bad magic");
-    close(fd);
-    memcpy(bad, file, (size_t)size);
-    bad[8] = 2; /* version */
-    fd = memfd_with(bad, (size_t)size);
-    CHECK(rochp_checkpoint_load(ctx2, fd, &r) == ROCHP_ERROR_NOT_SUPPORTED);
-    CHECK_CONTAINS(rochp_last_error(), "version 2");
-    close(fd);
-    memcpy(bad, file, (size_t)size);
-    memset(bad + 16, 0xff, 8); /* module count */
-    fd = memfd_with(bad, (size_t)size);
-    CHECK(rochp_checkpoint_load(ctx2, fd, &r) == ROCHP_ERROR_MALFORMED);
-    close(fd);
-    free(bad);
+    /* The same state saved twice is the same file. */
+    size_t again_size;
+    unsigned char *again = save_bytes(ctx, blob, sizeof blob, &again_size);
+    CHECK(again_size == (size_t)size && memcmp(again, file, again_size) == 0);
+    free(again);
+    test_versions(ctx2, file, (size_t)size);
+    test_save_path(ctx, file, (size_t)size, blob, sizeof blob);
     REQUIRE(rochp_context_destroy(ctx2) == ROCHP_OK);
     REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
     test_remove_tmpdir(dir);
@@ -174,8 +281,11 @@ int main(void)
     /* No GPU of the saved gfx target (an RX 7900 XTX machine). */
     ctx = test_sim_context(dir, sizeof dir, "persist-other", "rx7900xtx", 1, "silent");
     fd = memfd_with(file, (size_t)size);
+    census none = take_census(ctx);
     CHECK(rochp_checkpoint_load(ctx, fd, &r) == ROCHP_ERROR_NO_TARGET);
-    CHECK_CONTAINS(rochp_last_error(), "gfx90a");
+    CHECK_CONTAINS(rochp_last_error(), "no present device with gfx target gfx90a for saved "
+                                       "buffer ");
+    CHECK_CENSUS(ctx, none);
     close(fd);
     REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
     test_remove_tmpdir(dir);

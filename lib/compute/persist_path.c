@@ -1,0 +1,109 @@
+/* rochp_checkpoint_save_path: a checkpoint file replaced whole or not at
+ * all.  The new file is written aside in the same directory (a rename
+ * within one directory is atomic), flushed to the disk, renamed over the
+ * old one, and the directory flushed so that the rename itself survives a
+ * crash.  Until the rename the old file is untouched; after any failure
+ * before it the temporary is removed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "compute/compute.h"
+
+#define TEMP_SUFFIX ".tmp.XXXXXX"
+
+static rochp_status io_error(const char *what, const char *path)
+{
+    int e = errno;
+    return rochp_set_errorf(rochp_status_from_errno(e), "rochp_checkpoint_save_path: %s %s: %s",
+                            what, path, strerror(e));
+}
+
+/* The directory that holds path, opened for its fsync. */
+static rochp_status open_directory(const char *path, int *out)
+{
+    *out = -1;
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+                                "rochp_checkpoint_save_path: out of memory");
+    *out = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    rochp_status st = *out < 0 ? io_error("cannot open the directory", dir) : ROCHP_OK;
+    free(dir);
+    return st;
+}
+
+/* The checkpoint into the temporary: written, then on the disk. */
+static rochp_status write_temp(rochp_context *ctx, int fd, const char *temp, const char *path,
+                               const void *user, size_t user_size)
+{
+    struct stat old;
+    /* A replaced file keeps its permissions (mkostemp made 0600). */
+    if (stat(path, &old) == 0 && S_ISREG(old.st_mode) && fchmod(fd, old.st_mode & 07777) != 0)
+        return io_error("cannot set the mode of", temp);
+    rochp_status st = rochp_checkpoint_save(ctx, fd, user, user_size);
+    if (st != ROCHP_OK) {
+        char cause[ROCHP_ERROR_MESSAGE_MAX];
+        snprintf(cause, sizeof cause, "%s", rochp_last_error());
+        return rochp_set_errorf(st, "rochp_checkpoint_save_path: %s: %s", temp, cause);
+    }
+    if (fsync(fd) != 0)
+        return io_error("cannot flush", temp);
+    return ROCHP_OK;
+}
+
+static rochp_status save_aside(rochp_context *ctx, const char *path, int dir, const void *user,
+                               size_t user_size)
+{
+    size_t n = strlen(path) + sizeof TEMP_SUFFIX;
+    char *temp = malloc(n);
+    if (!temp)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+                                "rochp_checkpoint_save_path: out of memory");
+    snprintf(temp, n, "%s" TEMP_SUFFIX, path);
+    int fd = mkostemp(temp, O_CLOEXEC);
+    rochp_status st = fd < 0 ? io_error("cannot create", temp) : ROCHP_OK;
+    if (st == ROCHP_OK) {
+        st = write_temp(ctx, fd, temp, path, user, user_size);
+        if (close(fd) != 0 && st == ROCHP_OK)
+            st = io_error("cannot close", temp);
+        if (st == ROCHP_OK && rename(temp, path) != 0)
+            st = io_error("cannot rename the new checkpoint over", path);
+        if (st != ROCHP_OK)
+            unlink(temp);
+    }
+    free(temp);
+    /* The rename is on the disk only once its directory is. */
+    if (st == ROCHP_OK && fsync(dir) != 0)
+        st = io_error("saved, but cannot flush the directory of", path);
+    return st;
+}
+
+rochp_status rochp_checkpoint_save_path(rochp_context *ctx, const char *path, const void *user,
+                                        size_t user_size)
+{
+    if (!ctx || !path || !*path || (user_size && !user))
+        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_checkpoint_save_path: ctx, a path and user (when "
+                                "user_size > 0) must be given");
+    /* Nothing to save leaves no temporary either. */
+    pthread_mutex_lock(&ctx->lock);
+    uint64_t checkpoints = ctx->checkpoints;
+    pthread_mutex_unlock(&ctx->lock);
+    if (!checkpoints)
+        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                "rochp_checkpoint_save_path: there is no checkpoint to save "
+                                "(rochp_checkpoint first)");
+    int dir;
+    rochp_status st = open_directory(path, &dir);
+    if (st != ROCHP_OK)
+        return st;
+    st = save_aside(ctx, path, dir, user, user_size);
+    close(dir);
+    return st;
+}
