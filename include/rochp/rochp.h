@@ -266,6 +266,9 @@ typedef struct rochp_buffer rochp_buffer;
 
 ROCHP_API rochp_status rochp_buffer_alloc(rochp_context *ctx, rochp_device_id device, size_t size,
                                           rochp_buffer **out);
+/* A buffer a journal still passes to a kernel (a journaled dispatch since
+ * the last checkpoint) is ROCHP_ERROR_BUSY: a recovery would run that
+ * packet again on it.  Checkpoint first. */
 ROCHP_API rochp_status rochp_buffer_free(rochp_buffer *buffer);
 /* The buffer's address for kernels (and for the host, on host buffers). */
 ROCHP_API void *rochp_buffer_address(const rochp_buffer *buffer);
@@ -371,8 +374,12 @@ ROCHP_API rochp_status rochp_checkpoint(rochp_context *ctx, uint64_t timeout_ns,
 ROCHP_API rochp_status rochp_set_auto_checkpoint(rochp_context *ctx, uint64_t every_packets,
                                                  uint64_t every_ns);
 /* Puts every buffer that has a shadow back as it was at the last checkpoint
- * (buffers_copied/bytes_copied: what was restored).  A buffer on a lost
- * device is ROCHP_ERROR_DEVICE_LOST. */
+ * (buffers_copied/bytes_copied: what was restored), once the queues' work
+ * written before it completed (up to 30 s).  The work since the checkpoint
+ * is undone, so the journals start over: a later recovery replays only what
+ * is dispatched after the restore.  A buffer on a lost device, or work that
+ * cannot complete, is ROCHP_ERROR_DEVICE_LOST (nothing changed when a device
+ * was lost before the copies started). */
 ROCHP_API rochp_status rochp_checkpoint_restore(rochp_context *ctx,
                                                 rochp_checkpoint_stats *stats);
 

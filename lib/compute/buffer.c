@@ -120,6 +120,25 @@ static bool device_lost(rochp_context *ctx, rochp_device_id device)
     return lost;
 }
 
+/* Memory of device made through agent: gone with the device, and gone too
+ * when the device came back since (it has another agent, or none yet, and
+ * the memory went with the first). */
+static bool memory_gone(rochp_context *ctx, rochp_device_id device, uint64_t agent)
+{
+    if (device == ROCHP_HOST)
+        return false;
+    pthread_mutex_lock(&ctx->lock);
+    device_entry *d = registry_find(ctx, device);
+    bool gone = !d || d->info.state != ROCHP_DEVICE_PRESENT || d->info.hsa_agent != agent;
+    pthread_mutex_unlock(&ctx->lock);
+    return gone;
+}
+
+bool compute_buffer_reachable(rochp_buffer *b)
+{
+    return b->address && !memory_gone(b->ctx, b->device, b->agent);
+}
+
 /* Raw pool memory for a device (or the host, or host kernarg memory),
  * opened to every agent. */
 rochp_status compute_pool_memory(rochp_context *ctx, rochp_device_id device, bool kernarg,
@@ -235,6 +254,13 @@ rochp_status rochp_buffer_alloc(rochp_context *ctx, rochp_device_id device, size
 static rochp_status buffer_free_ungated(rochp_buffer *b)
 {
     rochp_context *ctx = b->ctx;
+    uint64_t user = 0;
+    if (queues_journal_uses(ctx, b->address, b->size, &user))
+        return rochp_set_errorf(ROCHP_ERROR_BUSY,
+                                "rochp_buffer_free: the journal of queue %llu passes buffer %llu "
+                                "to a kernel since the last checkpoint, which a recovery would "
+                                "run again (checkpoint first)",
+                                (unsigned long long)user, (unsigned long long)b->id);
     pthread_mutex_lock(&ctx->buffer_lock);
     for (size_t i = 0; i < ctx->n_buffers; i++) {
         if (ctx->buffers[i] == b) {
@@ -329,7 +355,7 @@ rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_age
                                  rochp_device_id dst_device, const void *src, uint64_t src_agent,
                                  rochp_device_id src_device, size_t size)
 {
-    if (device_lost(ctx, dst_device) || device_lost(ctx, src_device))
+    if (memory_gone(ctx, dst_device, dst_agent) || memory_gone(ctx, src_device, src_agent))
         return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST, "a device of the copy has been lost");
     hsa_signal_t done;
     if (ctx->hsa.signal_create(1, 0, NULL, &done) != HSA_STATUS_SUCCESS)
@@ -343,13 +369,13 @@ rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_age
     }
     while (ctx->hsa.signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, 100 * 1000 * 1000,
                                           HSA_WAIT_STATE_BLOCKED) != 0) {
-        if (device_lost(ctx, dst_device) || device_lost(ctx, src_device))
+        if (memory_gone(ctx, dst_device, dst_agent) || memory_gone(ctx, src_device, src_agent))
             /* The engine may still hold the signal: it goes with the runtime. */
             return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                     "a device of the copy was lost before it completed");
     }
     ctx->hsa.signal_destroy(done);
-    if (device_lost(ctx, dst_device) || device_lost(ctx, src_device))
+    if (memory_gone(ctx, dst_device, dst_agent) || memory_gone(ctx, src_device, src_agent))
         return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                 "a device of the copy was lost while it ran");
     return ROCHP_OK;

@@ -33,6 +33,8 @@
 #include "compute/compute.h"
 
 #define CHECKPOINT_SLICE_NS (100ull * 1000 * 1000)
+/* A restore first waits this long for the work on the buffers it puts back. */
+#define RESTORE_WAIT_NS (30ull * 1000 * 1000 * 1000)
 
 typedef struct cut_queue {
     rochp_queue *q;
@@ -234,18 +236,17 @@ static bool mark_journaled(rochp_context *ctx, const cut_queue *cuts, size_t n, 
 }
 
 /* --- copies ------------------------------------------------------------------------------------ */
-static bool device_present(rochp_context *ctx, rochp_device_id device);
 
 static rochp_status start_copy(rochp_context *ctx, copy_job *j, uint64_t cpu)
 {
     rochp_buffer *b = j->b;
     /* rochp may know of a loss before the runtime does, which would still
      * copy: the registry is asked before and after each copy. */
-    if (!device_present(ctx, b->device))
+    if (!compute_buffer_reachable(b))
         return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
-                                "checkpoint: device %llu, which holds a buffer to copy, has been "
-                                "lost; the previous checkpoint stands",
-                                (unsigned long long)b->device);
+                                "checkpoint: device %llu, which held buffer %llu, has been lost "
+                                "(its memory with it); the previous checkpoint stands",
+                                (unsigned long long)b->device, (unsigned long long)b->id);
     rochp_status st = shadow_alloc(ctx, b->size, numa_node_of(ctx, b->device), &j->fresh);
     if (st != ROCHP_OK)
         return st;
@@ -275,14 +276,6 @@ static rochp_status start_copy(rochp_context *ctx, copy_job *j, uint64_t cpu)
     return ROCHP_OK;
 }
 
-static bool device_present(rochp_context *ctx, rochp_device_id device)
-{
-    rochp_device_info info;
-    return device == ROCHP_HOST ||
-           (rochp_device_get(ctx, device, &info) == ROCHP_OK &&
-            info.state == ROCHP_DEVICE_PRESENT);
-}
-
 /* Waits for every started copy; a lost device's copy never ends, and its
  * shadow may still be written by the engine: *abandoned marks it kept. */
 static rochp_status wait_copies(rochp_context *ctx, copy_job *jobs, size_t n, bool *abandoned)
@@ -294,7 +287,7 @@ static rochp_status wait_copies(rochp_context *ctx, copy_job *jobs, size_t n, bo
             continue;
         while (ctx->hsa.signal_wait_scacquire(j->done, HSA_SIGNAL_CONDITION_EQ, 0,
                                               CHECKPOINT_SLICE_NS, HSA_WAIT_STATE_BLOCKED) != 0) {
-            if (!device_present(ctx, j->b->device)) {
+            if (!compute_buffer_reachable(j->b)) {
                 abandoned[i] = true;
                 st = rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                       "checkpoint: device %llu was lost while its buffers were "
@@ -309,7 +302,7 @@ static rochp_status wait_copies(rochp_context *ctx, copy_job *jobs, size_t n, bo
         }
     }
     for (size_t i = 0; i < n && st == ROCHP_OK; i++)
-        if (!device_present(ctx, jobs[i].b->device))
+        if (!compute_buffer_reachable(jobs[i].b))
             st = rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                   "checkpoint: device %llu was lost while its buffers were "
                                   "copied; the previous checkpoint stands",
@@ -471,9 +464,23 @@ void checkpoint_safe_point(rochp_context *ctx)
 }
 
 /* --- restore --------------------------------------------------------------------------------- */
+/* The buffers go back to the checkpoint, and so does the work's record:
+ * what the queues ran before the restore is undone, so a recovery must not
+ * replay it -- the checkpoint stands for the queues' current ids from now on
+ * (journals start over, plain queues count as not having run). */
 static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *stats)
 {
     uint64_t t0 = rochp_now_ns();
+    /* Nothing may still run on the buffers being put back. */
+    cut_queue *cuts = NULL;
+    size_t n_cuts = 0;
+    rochp_status cut = take_cut(ctx, &cuts, &n_cuts);
+    if (cut == ROCHP_OK)
+        cut = wait_cut(cuts, n_cuts, RESTORE_WAIT_NS);
+    if (cut != ROCHP_OK) {
+        free(cuts);
+        return cut;
+    }
     pthread_mutex_lock(&ctx->buffer_lock);
     size_t n = ctx->n_buffers, n_jobs = 0;
     copy_job *jobs = calloc(n + 1, sizeof *jobs);
@@ -496,7 +503,7 @@ static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *st
             memcpy(b->address, b->shadow.host, b->size);
             continue;
         }
-        if (!device_present(ctx, b->device)) {
+        if (!compute_buffer_reachable(b)) {
             st = rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                   "rochp_checkpoint_restore: device %llu has been lost",
                                   (unsigned long long)b->device);
@@ -519,7 +526,18 @@ static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *st
             stats->bytes_copied += jobs[i].b->size;
         }
         pthread_mutex_unlock(&ctx->buffer_lock);
+        pthread_mutex_lock(&ctx->lock);
+        for (size_t i = 0; i < n_cuts; i++) {
+            rochp_queue *q = cuts[i].q;
+            if (q->ring.journal)
+                __atomic_store_n(&q->ring.journal_start, cuts[i].cut, __ATOMIC_RELAXED);
+            q->checkpoint_index = cuts[i].cut;
+            atomic_store(&q->voided, 0);
+        }
+        ctx->retired_packets = 0;
+        pthread_mutex_unlock(&ctx->lock);
     }
+    free(cuts);
     for (size_t i = 0; i < n_jobs; i++)
         if (jobs[i].done.handle && !abandoned[i])
             ctx->hsa.signal_destroy(jobs[i].done);

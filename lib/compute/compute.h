@@ -130,6 +130,9 @@ void ring_write_nop(struct rochp_queue_ring *r, uint64_t w);
 rochp_status compute_queue_create(rochp_context *ctx, rochp_device_id device,
                                   const rochp_queue_options *options, uint64_t first_id,
                                   rochp_queue **out);
+/* Does a journal since the checkpoint pass a pointer into the range to a
+ * kernel?  (Takes ctx->lock.) */
+bool queues_journal_uses(rochp_context *ctx, const void *address, size_t size, uint64_t *queue);
 /* With ctx->module_lock held: every binding of m's kernels forgets them
  * (object 0, kernel NULL), as m goes. */
 void queues_forget_kernels(rochp_context *ctx, const rochp_module *m);
@@ -153,6 +156,10 @@ rochp_queue *queue_find_locked(rochp_context *ctx, const rochp_queue *q);
 rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
                                  const rochp_dispatch_kernel **out);
 rochp_status compute_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out);
+/* The kernel's arguments, and whether argument index is a 64-bit global
+ * buffer pointer (at *offset). */
+uint32_t compute_kernel_arg_count(const rochp_kernel *kernel);
+bool compute_kernel_pointer_arg(const rochp_kernel *kernel, uint32_t index, uint32_t *offset);
 /* The kernel's name (for messages). */
 const char *compute_kernel_name(const rochp_kernel *kernel);
 /* The bytes of a kernel's explicit arguments (the end of the last one). */
@@ -177,6 +184,9 @@ rochp_module *compute_module_next(rochp_context *ctx, rochp_module *after, const
 rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
                                  rochp_device_id dst_device, const void *src, uint64_t src_agent,
                                  rochp_device_id src_device, size_t size);
+/* Is the buffer's memory still there (its device present, with the agent
+ * that made it)?  Takes ctx->lock. */
+bool compute_buffer_reachable(rochp_buffer *b);
 /* With ctx->buffer_lock held: the buffer holding address, or NULL. */
 rochp_buffer *compute_buffer_at(rochp_context *ctx, const void *address);
 /* ROCHP_OK, or why the process cannot run work on a present device (the

@@ -273,6 +273,18 @@ uint32_t compute_kernel_args_min(const rochp_kernel *kernel)
     return end;
 }
 
+uint32_t compute_kernel_arg_count(const rochp_kernel *kernel)
+{
+    return kernel->md->n_args;
+}
+
+bool compute_kernel_pointer_arg(const rochp_kernel *kernel, uint32_t index, uint32_t *offset)
+{
+    const sim_co_arg *a = &kernel->md->args[index];
+    *offset = a->offset;
+    return a->value_kind == HSASIM_VK_GLOBAL_BUFFER && a->size == sizeof(uint64_t);
+}
+
 const char *compute_kernel_name(const rochp_kernel *kernel)
 {
     return kernel->md->name ? kernel->md->name : "?";

@@ -378,6 +378,42 @@ rochp_status rochp__reservation_failed(rochp_queue *q, uint64_t ring_index, roch
     return queue_failure_message(q, status);
 }
 
+/* Does a journal since the last checkpoint pass a pointer into [address,
+ * +size) to a kernel (per its metadata: a global buffer argument)?  *queue
+ * gets the first such queue's id. */
+bool queues_journal_uses(rochp_context *ctx, const void *address, size_t size, uint64_t *queue)
+{
+    uintptr_t base = (uintptr_t)address;
+    bool used = false;
+    pthread_mutex_lock(&ctx->lock);
+    for (rochp_queue *q = ctx->queues; q && !used && address; q = q->next) {
+        struct rochp_queue_ring *r = &q->ring;
+        if (!r->journal || !r->kernargs)
+            continue;
+        uint64_t end = queue_next_index(q);
+        for (uint64_t w = r->journal_start; w < end && !used; w++) {
+            uint64_t slot = w & r->slot_mask;
+            const rochp_journal_entry *e = &r->journal[slot];
+            if (e->kind != ROCHP_JOURNAL_DISPATCH || !e->kernel)
+                continue;
+            const uint8_t *args = r->kernargs + (slot << r->kernarg_shift);
+            for (uint32_t a = 0; a < compute_kernel_arg_count(e->kernel) && !used; a++) {
+                uint32_t offset;
+                if (!compute_kernel_pointer_arg(e->kernel, a, &offset) ||
+                    offset + sizeof(uint64_t) > e->args_size)
+                    continue;
+                uint64_t v;
+                memcpy(&v, args + offset, sizeof v);
+                used = v >= base && v - base < size;
+            }
+        }
+        if (used)
+            *queue = q->id;
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    return used;
+}
+
 /* --- the journal ---------------------------------------------------------------------------- */
 static uint64_t written_index(rochp_queue *q)
 {

@@ -512,6 +512,9 @@ static rochp_status recover_gated(rochp_context *ctx, uint64_t timeout_ns,
     uint64_t t0 = rochp_now_ns();
     rochp_device_id excluded[64];
     size_t n_excluded = 0;
+    /* What the topology says now: a loss the watcher has not read yet
+     * must not be recovered onto. */
+    (void)watcher_rescan(ctx, ROCHP_REASON_TOPOLOGY);
     for (;;) {
         plan p;
         memset(&p, 0, sizeof p);

@@ -18,10 +18,17 @@ size_t plan_device_index(const plan *p, rochp_device_id id)
     return SIZE_MAX;
 }
 
+/* Lost, or back without an agent in this runtime (it left and returned):
+ * either way the objects made on it before are dead. */
+static bool gone(const rochp_device_info *d)
+{
+    return d->state != ROCHP_DEVICE_PRESENT || !d->hsa_agent;
+}
+
 static bool is_lost(const plan *p, rochp_device_id id)
 {
     size_t i = plan_device_index(p, id);
-    return i != SIZE_MAX && p->devices[i].state != ROCHP_DEVICE_PRESENT;
+    return i != SIZE_MAX && gone(&p->devices[i]);
 }
 
 static bool is_excluded(const plan *p, rochp_device_id id)
@@ -204,7 +211,7 @@ rochp_status plan_targets(plan *p, bool *any)
     rochp_context *ctx = p->ctx;
     *any = false;
     for (size_t i = 0; i < p->n_devices; i++) {
-        if (p->devices[i].state == ROCHP_DEVICE_PRESENT)
+        if (!gone(&p->devices[i]))
             continue;
         bool owns = false;
         pthread_mutex_lock(&ctx->lock);

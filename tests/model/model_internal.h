@@ -1,0 +1,26 @@
+/* The model test's functions, shared by its files. */
+#ifndef ROCHP_TESTS_MODEL_INTERNAL_H
+#define ROCHP_TESTS_MODEL_INTERNAL_H
+
+#include "model.h"
+
+bool model_chance(model *m, uint32_t percent);
+m_gpu *model_gpu(model *m, rochp_device_id dev);
+bool model_dev_gone(model *m, rochp_device_id dev);
+bool model_dev_usable(model *m, rochp_device_id dev);
+int model_usable_gpus(model *m);
+bool model_any_gone(model *m);
+bool model_queue_dead(model *m, const m_queue *q);
+bool model_any_stopped(model *m);
+bool model_lost_work(model *m);
+rochp_status model_recovery_status(model *m, const char **why);
+void model_recovered(model *m);
+void model_recovery_failed(model *m);
+void model_note_auto_recovery(model *m);
+void model_check_all(model *m, const char *when);
+void model_learn(model *m, m_buffer *b);
+
+/* model_ops.c: one random operation. */
+void model_step(model *m);
+
+#endif
