@@ -123,8 +123,42 @@ void sim_queues_shutdown(void);
  * none accepting it, ROCR's message and abort(), as ROCR does. */
 void sim_events_memory_fault(sim_agent *agent, uint64_t address);
 
+/* --- what a GPU may touch ------------------------------------------------------ */
+/* [lo, hi): a range of memory whose accessibility was decided as a whole (an
+ * allocation, a locked range, a loaded code object's segment). */
+typedef struct sim_range {
+    uintptr_t lo, hi;
+} sim_range;
+
 /* --- code objects (executable.c) ------------------------------------------------ */
-/* Nothing shared yet: executables reach the processor only through kernel
- * object addresses (include/hsasim/kernel.h). */
+/* What the descriptor address of a dispatch is for an agent. */
+typedef enum sim_code_kind {
+    SIM_CODE_NONE,   /* nothing of a code object loaded for the agent */
+    SIM_CODE_MAPPED, /* code object memory of the agent, but no kernel to run there */
+    SIM_CODE_KERNEL, /* a kernel of a frozen executable loaded for the agent */
+} sim_code_kind;
+
+struct hsasim_dispatch; /* include/hsasim/kernel.h */
+
+/* A kernel as the packet processor needs it.  ptr_args (cap_ptr_args
+ * entries) belongs to the caller; sim_code_find_kernel grows it. */
+typedef struct sim_kernel_info {
+    void (*fn)(const void *kernarg, const struct hsasim_dispatch *d);
+    uint32_t kernarg_size;
+    uint32_t n_ptr_args;   /* global_buffer arguments per the metadata note */
+    uint32_t *ptr_args;    /* their kernarg offsets */
+    uint32_t cap_ptr_args;
+} sim_kernel_info;
+
+/* Looks up kernel_object for the agent (its handle).  SIM_CODE_KERNEL fills
+ * *info (or gives SIM_CODE_NONE when it cannot grow info->ptr_args). */
+sim_code_kind sim_code_find_kernel(uint64_t kernel_object, uint64_t agent, sim_kernel_info *info);
+/* Whether [addr, addr + len) lies in a segment of a code object loaded for
+ * the agent; *out is that segment. */
+bool sim_code_accessible(uint64_t agent, uintptr_t addr, size_t len, sim_range *out);
+/* Moves when a code object is unloaded: a SIM_CODE_KERNEL answer (or a
+ * segment) stays good while it does not. */
+uint64_t sim_code_generation(void);
+
 
 #endif
