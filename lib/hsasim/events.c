@@ -115,6 +115,8 @@ static void lose_agent(sim_agent *a, kernel_mode mode)
     int expected = 0;
     if (!atomic_compare_exchange_strong(&a->dead, &expected, 1))
         return; /* each loss once */
+    /* Its memory is gone from every GPU's reach (sim_memory_accessible). */
+    sim_memory_access_changed();
     switch (mode) {
     case KERNEL_SILENT:
         sim_queues_kill_agent(a, HSA_STATUS_SUCCESS); /* stop, no callback */

@@ -75,6 +75,13 @@ bool sim_is_initialized(void);
 /* The agent behind a handle, or NULL when invalid (or the runtime is down). */
 sim_agent *sim_agent_get(hsa_agent_t agent);
 
+/* What names a device across runtime restarts: PCI domain and location_id
+ * (node numbers and agent handles change, DESIGN.md section 1). */
+static inline uint64_t sim_agent_identity(const sim_agent *a)
+{
+    return (uint64_t)a->node.domain << 16 | a->node.location_id;
+}
+
 /* --- signals (signal.c) ------------------------------------------------------ */
 typedef struct sim_signal sim_signal;
 /* The signal behind a handle, or NULL when invalid. */
@@ -123,12 +130,27 @@ void sim_queues_shutdown(void);
  * none accepting it, ROCR's message and abort(), as ROCR does. */
 void sim_events_memory_fault(sim_agent *agent, uint64_t address);
 
-/* --- what a GPU may touch ------------------------------------------------------ */
+/* --- what a GPU may touch (memory.c, host_lock.c, executable.c) ----------------- */
 /* [lo, hi): a range of memory whose accessibility was decided as a whole (an
  * allocation, a locked range, a loaded code object's segment). */
 typedef struct sim_range {
     uintptr_t lo, hi;
 } sim_range;
+
+/* Whether the GPU page tables of agent map all of [addr, addr + len)
+ * (len >= 1): its own memory, memory it was granted, host memory locked for
+ * the GPUs, code objects loaded for it (memory.c has the rules).  When true,
+ * *out is the whole range the answer holds for, for the caller to cache. */
+bool sim_memory_accessible(const sim_agent *agent, uintptr_t addr, size_t len, sim_range *out);
+/* Moves whenever some agent may lose access to some memory (a free, an
+ * allow-access, an unlock, a device loss): an answer of
+ * sim_memory_accessible stays true while this does not move, and while
+ * sim_code_generation does not either (code segments). */
+uint64_t sim_memory_generation(void);
+void sim_memory_access_changed(void);
+/* host_lock.c: the locked host range holding [addr, addr + len) for the GPU
+ * of that identity (sim_agent_identity). */
+bool sim_host_lock_accessible(uint64_t identity, uintptr_t addr, size_t len, sim_range *out);
 
 /* --- code objects (executable.c) ------------------------------------------------ */
 /* What the descriptor address of a dispatch is for an agent. */
@@ -159,6 +181,5 @@ bool sim_code_accessible(uint64_t agent, uintptr_t addr, size_t len, sim_range *
 /* Moves when a code object is unloaded: a SIM_CODE_KERNEL answer (or a
  * segment) stays good while it does not. */
 uint64_t sim_code_generation(void);
-
 
 #endif
