@@ -56,6 +56,9 @@ struct sim_agent {
     uint32_t n_pools;
     sim_pool pools[SIM_MAX_POOLS];
     _Atomic int dead;    /* the device left: queues stopped, nothing completes */
+    /* A GPU VM fault evicted this process's queues on the device, for good
+     * (queue.c, "VM faults"): queues created afterwards never run either. */
+    _Atomic int vm_evicted;
 };
 #define SIM_AGENT_MAGIC 0x544e454741534853ull
 
@@ -126,8 +129,9 @@ void sim_queues_shutdown(void);
 
 /* --- system events (events.c) --------------------------------------------------- */
 /* A GPU memory fault at address (the CP or waves touched memory that is not
- * mapped): HSA_AMD_GPU_MEMORY_FAULT_EVENT to the registered handlers; with
- * none accepting it, ROCR's message and abort(), as ROCR does. */
+ * mapped for the agent): HSA_AMD_GPU_MEMORY_FAULT_EVENT to the registered
+ * handlers, at the address's 4 KiB page as KFD reports it; with none
+ * accepting it, ROCR's message and abort(), as ROCR does. */
 void sim_events_memory_fault(sim_agent *agent, uint64_t address);
 
 /* --- what a GPU may touch (memory.c, host_lock.c, executable.c) ----------------- */

@@ -379,7 +379,11 @@ SIM_API hsa_status_t hsa_amd_memory_fill(void *ptr, uint32_t value, size_t count
  *
  * A copy whose dependencies are met runs unless the runtime is stopping or
  * either of its agents is gone; a copy touching a gone device never
- * completes, like the device's engine.  sim_copies_stop (last shut_down)
+ * completes, like the device's engine.  Nor does a copy on the engine of a
+ * GPU whose queues a VM fault evicted: ROCR's SDMA queues and blit-kernel
+ * queues are the process's queues on that device too, and KFD's
+ * evict_process_queues_cpsch evicts every queue of the process there
+ * (queue.c, "VM faults").  sim_copies_stop (last shut_down)
  * stops and joins every thread; copies not yet started are dropped.
  *
  * Locks: copy_lock guards the engine list and every engine's queue; idle
@@ -392,6 +396,7 @@ typedef struct copy_job {
     const void *src;
     size_t size;
     sim_agent *dst_agent, *src_agent;
+    const sim_agent *engine; /* the GPU whose engine runs it; NULL: host -> host */
     uint32_t n_deps;
     hsa_signal_t *deps;
     hsa_signal_t completion;
@@ -426,7 +431,8 @@ static void run_job(copy_job *job)
                                          100 * 1000 * 1000, HSA_WAIT_STATE_BLOCKED) >= 1)
             ;
     /* A copy touching a gone device never completes, like its engine. */
-    if (!atomic_load(&copy_stop) && !job->dst_agent->dead && !job->src_agent->dead) {
+    if (!atomic_load(&copy_stop) && !job->dst_agent->dead && !job->src_agent->dead &&
+        !(job->engine && atomic_load(&job->engine->vm_evicted))) {
         memmove(job->dst, job->src, job->size);
         if (job->completion.handle)
             hsa_signal_subtract_screlease(job->completion, 1);
@@ -598,6 +604,7 @@ SIM_API hsa_status_t hsa_amd_memory_async_copy(void *dst, hsa_agent_t dst_agent,
     const sim_agent *engine = sa->type == HSA_DEVICE_TYPE_GPU   ? sa
                               : da->type == HSA_DEVICE_TYPE_GPU ? da
                                                                 : NULL;
+    job->engine = engine;
     hsa_status_t st = engine_submit(engine, job);
     if (st != HSA_STATUS_SUCCESS)
         job_free(job);
