@@ -611,6 +611,10 @@ SIM_API hsa_status_t hsa_amd_agent_memory_pool_get_info(hsa_agent_t agent,
         return HSA_STATUS_ERROR_INVALID_ARGUMENT;
     switch ((int)attribute) {
     case HSA_AMD_AGENT_MEMORY_POOL_INFO_ACCESS: {
+        /* ROCR 5.2.3 MemoryRegion::GetAccessInfo: the owner, ALLOWED_BY_DEFAULT;
+         * system memory, ALLOWED_BY_DEFAULT for CPUs and DISALLOWED_BY_DEFAULT
+         * for GPUs (hsa_amd_memory_pool_allocate maps it to no GPU: memory.c);
+         * another device's coarse-grained memory, DISALLOWED_BY_DEFAULT. */
         hsa_amd_memory_pool_access_t access;
         if (p->owner == a)
             access = p->kind == SIM_POOL_GROUP && a->type != HSA_DEVICE_TYPE_GPU
@@ -619,7 +623,8 @@ SIM_API hsa_status_t hsa_amd_agent_memory_pool_get_info(hsa_agent_t agent,
         else if (p->kind == SIM_POOL_GROUP)
             access = HSA_AMD_MEMORY_POOL_ACCESS_NEVER_ALLOWED;
         else if (p->owner->type == HSA_DEVICE_TYPE_CPU)
-            access = HSA_AMD_MEMORY_POOL_ACCESS_ALLOWED_BY_DEFAULT;
+            access = a->type == HSA_DEVICE_TYPE_CPU ? HSA_AMD_MEMORY_POOL_ACCESS_ALLOWED_BY_DEFAULT
+                                                    : HSA_AMD_MEMORY_POOL_ACCESS_DISALLOWED_BY_DEFAULT;
         else
             access = HSA_AMD_MEMORY_POOL_ACCESS_DISALLOWED_BY_DEFAULT;
         *(hsa_amd_memory_pool_access_t *)value = access;

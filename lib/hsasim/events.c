@@ -89,19 +89,31 @@ static bool raise_event(const hsa_amd_event_t *event)
     return handled;
 }
 
+/* What ROCR 5.2.3's Runtime::VMFaultHandler makes of KFD's memory exception
+ * for a page the GPU's page tables do not map.  KFD (kfd_int_process_v9.c
+ * event_interrupt_wq_v9, kfd_events.c kfd_signal_vm_fault_event) reports
+ * va = page_addr << PAGE_SHIFT, the faulting 4 KiB page, with NotPresent
+ * from the protection fault's VALID bit and imprecise = 0; the handler turns
+ * NotPresent into HSA_AMD_MEMORY_FAULT_PAGE_NOT_PRESENT, calls every
+ * handler, and when none returned success prints its message (unless
+ * HSA_ENABLE_VM_FAULT_MESSAGE=0) and aborts.  The message names the node and
+ * the agent handle. */
 void sim_events_memory_fault(sim_agent *agent, uint64_t address)
 {
+    uint64_t page = address & ~(uint64_t)4095;
     hsa_amd_event_t event;
     memset(&event, 0, sizeof event);
     event.event_type = HSA_AMD_GPU_MEMORY_FAULT_EVENT;
     event.memory_fault.agent = (hsa_agent_t){(uint64_t)(uintptr_t)agent};
-    event.memory_fault.virtual_address = address;
+    event.memory_fault.virtual_address = page;
     event.memory_fault.fault_reason_mask = HSA_AMD_MEMORY_FAULT_PAGE_NOT_PRESENT;
     if (!raise_event(&event)) {
-        fprintf(stderr,
-                "Memory access fault by GPU node-%u (Agent handle: %p) on address %p. Reason: "
-                "Page not present or supervisor privilege.\n",
-                agent->node_id, (void *)agent, (void *)(uintptr_t)address);
+        const char *quiet = getenv("HSA_ENABLE_VM_FAULT_MESSAGE");
+        if (!quiet || strcmp(quiet, "0") != 0)
+            fprintf(stderr,
+                    "Memory access fault by GPU node-%u (Agent handle: %p) on address %p. Reason: "
+                    "Page not present or supervisor privilege.\n",
+                    agent->node_id, (void *)agent, (void *)(uintptr_t)page);
         abort(); /* ROCR's VM fault handler when nobody handles the event */
     }
 }
@@ -115,6 +127,8 @@ static void lose_agent(sim_agent *a, kernel_mode mode)
     int expected = 0;
     if (!atomic_compare_exchange_strong(&a->dead, &expected, 1))
         return; /* each loss once */
+    /* Its memory is gone from every GPU's reach (sim_memory_accessible). */
+    sim_memory_access_changed();
     switch (mode) {
     case KERNEL_SILENT:
         sim_queues_kill_agent(a, HSA_STATUS_SUCCESS); /* stop, no callback */

@@ -122,6 +122,8 @@ typedef struct sim_symbol {
     uint32_t kernarg_size, kernarg_align, group_size, private_size, wavefront_size;
     uint32_t object_size, object_align;
     bool dynamic_callstack;
+    uint32_t n_ptr_args; /* global_buffer arguments (metadata note): their offsets */
+    uint32_t *ptr_args;
     /* variables */
     hsa_variable_allocation_t allocation;
     hsa_variable_segment_t segment;
@@ -133,6 +135,8 @@ typedef struct sim_loaded {
     void *dl;
     int fd;
     hsa_agent_t agent;
+    size_t n_segments;
+    sim_range *segments; /* its PT_LOAD segments as mapped */
 } sim_loaded;
 
 struct sim_executable {
@@ -220,6 +224,217 @@ static void live_remove(const void *p)
     }
 }
 
+/* --- what the packet processors see of code objects ------------------------------------------
+ *
+ * A GPU reaches an agent code object's memory through its own page tables
+ * only: ROCR 5.2.3 puts the segments of a code object loaded for a
+ * base-profile (discrete) agent in that agent's local memory
+ * (amd_loader_context.cpp LoaderContext::SegmentAlloc, RegionMemory::
+ * AgentLocal), which MemoryRegion::AllocateImpl maps to the owning GPU
+ * alone.  So a kernel object is a kernel only for the agent its code object
+ * was loaded for; on any other GPU the CP's fetch of the descriptor is a VM
+ * fault.  The segment is mapped from the load on, but its contents are
+ * copied from a host staging buffer only at hsa_executable_freeze
+ * (RegionMemory::Copy writes the staging copy, RegionMemory::Freeze DMAs it
+ * over): before that the descriptor is readable memory without a kernel.
+ *
+ * Two indexes, both sorted by address and under loader_lock: the kernel
+ * descriptors of every loaded code object, and every PT_LOAD segment of
+ * every loaded copy.  code_gen moves (under the lock, exclusively held)
+ * whenever entries go, so that the processors may cache what they found. */
+
+typedef struct kernel_ref {
+    uintptr_t addr; /* the descriptor */
+    const sim_symbol *sym;
+    const sim_executable *ex;
+} kernel_ref;
+
+typedef struct segment_ref {
+    sim_range r;
+    uint64_t agent;
+    const sim_loaded *owner;
+} segment_ref;
+
+static kernel_ref *kernel_index;
+static size_t n_kernel_index, cap_kernel_index;
+static segment_ref *segment_index;
+static size_t n_segment_index, cap_segment_index;
+static _Atomic uint64_t code_gen;
+
+uint64_t sim_code_generation(void)
+{
+    return atomic_load_explicit(&code_gen, memory_order_acquire);
+}
+
+/* Both: callers hold loader_lock (shared is enough).  Index of the first
+ * entry whose address is > addr. */
+static size_t kernel_upper(uintptr_t addr)
+{
+    size_t lo = 0, hi = n_kernel_index;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (kernel_index[mid].addr <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static size_t segment_upper(uintptr_t addr)
+{
+    size_t lo = 0, hi = n_segment_index;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (segment_index[mid].r.lo <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The segment of a code object loaded for agent holding [addr, addr + len).
+ * Copies loaded for different agents are different mappings, so segments
+ * never overlap: the one starting last at or before addr is the only
+ * candidate. */
+static const segment_ref *segment_find(uint64_t agent, uintptr_t addr, size_t len)
+{
+    size_t i = segment_upper(addr);
+    if (i == 0)
+        return NULL;
+    const segment_ref *s = &segment_index[i - 1];
+    if (s->agent != agent || addr >= s->r.hi || len > s->r.hi - addr)
+        return NULL;
+    return s;
+}
+
+/* Callers hold loader_lock exclusively.  Only fails for lack of memory. */
+static bool index_reserve(size_t kernels, size_t segments)
+{
+    if (n_kernel_index + kernels > cap_kernel_index) {
+        size_t cap = cap_kernel_index ? cap_kernel_index : 32;
+        while (cap < n_kernel_index + kernels)
+            cap *= 2;
+        kernel_ref *grown = realloc(kernel_index, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        kernel_index = grown;
+        cap_kernel_index = cap;
+    }
+    if (n_segment_index + segments > cap_segment_index) {
+        size_t cap = cap_segment_index ? cap_segment_index : 32;
+        while (cap < n_segment_index + segments)
+            cap *= 2;
+        segment_ref *grown = realloc(segment_index, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        segment_index = grown;
+        cap_segment_index = cap;
+    }
+    return true;
+}
+
+/* After index_reserve: a loaded copy's segments and its kernels. */
+static void index_add(const sim_executable *ex, const sim_loaded *l, sim_symbol *const *syms,
+                      size_t n_syms)
+{
+    for (size_t i = 0; i < l->n_segments; i++) {
+        size_t at = segment_upper(l->segments[i].lo);
+        memmove(&segment_index[at + 1], &segment_index[at],
+                (n_segment_index - at) * sizeof *segment_index);
+        segment_index[at] = (segment_ref){l->segments[i], l->agent.handle, l};
+        n_segment_index++;
+    }
+    for (size_t i = 0; i < n_syms; i++) {
+        if (syms[i]->kind != HSA_SYMBOL_KIND_KERNEL)
+            continue;
+        size_t at = kernel_upper((uintptr_t)syms[i]->address);
+        memmove(&kernel_index[at + 1], &kernel_index[at],
+                (n_kernel_index - at) * sizeof *kernel_index);
+        kernel_index[at] = (kernel_ref){(uintptr_t)syms[i]->address, syms[i], ex};
+        n_kernel_index++;
+    }
+}
+
+/* Callers hold loader_lock exclusively: everything of ex leaves both
+ * indexes, and the processors' caches with them. */
+static void index_remove(const sim_executable *ex)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n_kernel_index; i++)
+        if (kernel_index[i].ex != ex)
+            kernel_index[k++] = kernel_index[i];
+    n_kernel_index = k;
+    k = 0;
+    for (size_t i = 0; i < n_segment_index; i++) {
+        bool mine = false;
+        for (size_t j = 0; j < ex->n_loaded && !mine; j++)
+            mine = segment_index[i].owner == ex->loaded[j];
+        if (!mine)
+            segment_index[k++] = segment_index[i];
+    }
+    n_segment_index = k;
+    if (n_kernel_index == 0) {
+        free(kernel_index);
+        kernel_index = NULL;
+        cap_kernel_index = 0;
+    }
+    if (n_segment_index == 0) {
+        free(segment_index);
+        segment_index = NULL;
+        cap_segment_index = 0;
+    }
+    atomic_fetch_add_explicit(&code_gen, 1, memory_order_release);
+}
+
+sim_code_kind sim_code_find_kernel(uint64_t kernel_object, uint64_t agent, sim_kernel_info *info)
+{
+    uintptr_t addr = (uintptr_t)kernel_object;
+    sim_code_kind kind = SIM_CODE_NONE;
+    pthread_rwlock_rdlock(&loader_lock);
+    size_t i = kernel_upper(addr);
+    const kernel_ref *k = i ? &kernel_index[i - 1] : NULL;
+    if (k && k->addr == addr && k->sym->agent.handle == agent) {
+        kind = SIM_CODE_MAPPED; /* until frozen: see the top of this section */
+        if (k->ex->state == HSA_EXECUTABLE_STATE_FROZEN) {
+            const sim_symbol *s = k->sym;
+            const hsasim_kernel_object *kd = (const hsasim_kernel_object *)addr;
+            if (s->n_ptr_args > info->cap_ptr_args) {
+                uint32_t *grown = realloc(info->ptr_args, s->n_ptr_args * sizeof *grown);
+                if (grown) {
+                    info->ptr_args = grown;
+                    info->cap_ptr_args = s->n_ptr_args;
+                }
+            }
+            if (s->n_ptr_args <= info->cap_ptr_args) {
+                info->fn = kd->fn;
+                info->kernarg_size = kd->kernarg_size;
+                info->n_ptr_args = s->n_ptr_args;
+                if (s->n_ptr_args)
+                    memcpy(info->ptr_args, s->ptr_args, s->n_ptr_args * sizeof *s->ptr_args);
+                kind = SIM_CODE_KERNEL;
+            } else {
+                kind = SIM_CODE_NONE;
+            }
+        }
+    } else if (segment_find(agent, addr, 1)) {
+        kind = SIM_CODE_MAPPED;
+    }
+    pthread_rwlock_unlock(&loader_lock);
+    return kind;
+}
+
+bool sim_code_accessible(uint64_t agent, uintptr_t addr, size_t len, sim_range *out)
+{
+    pthread_rwlock_rdlock(&loader_lock);
+    const segment_ref *s = segment_find(agent, addr, len);
+    if (s)
+        *out = s->r;
+    pthread_rwlock_unlock(&loader_lock);
+    return s != NULL;
+}
+
 /* --- symbols ------------------------------------------------------------------------- */
 
 static int symbol_cmp_key(bool is_agent, const char *name, uint64_t agent, const sim_symbol *s)
@@ -258,6 +473,7 @@ static void symbol_free(sim_symbol *s)
 {
     if (s) {
         free(s->name);
+        free(s->ptr_args);
         free(s);
     }
 }
@@ -276,12 +492,14 @@ static void unload(sim_loaded *l)
         if (still) {
             dlclose(still);
             co_log("a code object could not be unloaded; keeping %s", path);
+            free(l->segments);
             free(l);
             return;
         }
     }
     if (l->fd >= 0)
         close(l->fd);
+    free(l->segments);
     free(l);
 }
 
@@ -471,6 +689,7 @@ SIM_API hsa_status_t hsa_executable_destroy(hsa_executable_t executable)
         for (size_t i = 0; i < ex->n_symbols; i++)
             live_remove(ex->symbols[i]);
         live_remove(ex);
+        index_remove(ex);
     }
     pthread_rwlock_unlock(&loader_lock);
     if (!ex)
@@ -494,6 +713,7 @@ void sim_executables_release_all(void)
         for (size_t j = 0; j < doomed[i]->n_symbols; j++)
             live_remove(doomed[i]->symbols[j]);
         live_remove(doomed[i]);
+        index_remove(doomed[i]);
     }
     pthread_rwlock_unlock(&loader_lock);
     for (size_t i = 0; i < k; i++)
@@ -752,6 +972,15 @@ static hsa_status_t kernel_symbol(load_ctx *c, const char *symbol, const sim_co_
     s->dynamic_callstack = md ? md->uses_dynamic_stack : false;
     s->object_size = (uint32_t)es->st_size;
     s->object_align = 64;
+    /* The pointers the processor checks at dispatch: every global_buffer
+     * argument the note declares (a kernel without metadata has none). */
+    for (uint32_t i = 0; md && i < md->n_args; i++)
+        s->n_ptr_args += md->args[i].value_kind == HSASIM_VK_GLOBAL_BUFFER;
+    if (s->n_ptr_args && !(s->ptr_args = malloc(s->n_ptr_args * sizeof *s->ptr_args)))
+        return HSA_STATUS_ERROR_OUT_OF_RESOURCES; /* s is freed with c->syms */
+    for (uint32_t i = 0, k = 0; md && i < md->n_args; i++)
+        if (md->args[i].value_kind == HSASIM_VK_GLOBAL_BUFFER)
+            s->ptr_args[k++] = md->args[i].offset;
     return HSA_STATUS_SUCCESS;
 }
 
@@ -779,6 +1008,36 @@ static hsa_status_t variable_symbol(load_ctx *c, const sim_co_symbol *ds)
     s->var_align = ds->section_align > UINT32_MAX ? 0 : (uint32_t)ds->section_align;
     s->var_const = (ds->section_flags & SHF_WRITE) != 0; /* sic: ROCR's Symbol::IsConst */
     return HSA_STATUS_SUCCESS;
+}
+
+typedef struct segments_of {
+    const char *name; /* the object's name in the link map */
+    sim_loaded *loaded;
+    bool failed;
+} segments_of;
+
+static int collect_segments(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    segments_of *w = data;
+    if (!info->dlpi_name || strcmp(info->dlpi_name, w->name) != 0)
+        return 0;
+    size_t n = 0;
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++)
+        n += info->dlpi_phdr[i].p_type == PT_LOAD && info->dlpi_phdr[i].p_memsz;
+    w->loaded->segments = n ? calloc(n, sizeof *w->loaded->segments) : NULL;
+    if (n && !w->loaded->segments) {
+        w->failed = true;
+        return 1;
+    }
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !ph->p_memsz)
+            continue;
+        uintptr_t lo = (uintptr_t)info->dlpi_addr + (uintptr_t)ph->p_vaddr;
+        w->loaded->segments[w->loaded->n_segments++] = (sim_range){lo, lo + (uintptr_t)ph->p_memsz};
+    }
+    return 1;
 }
 
 static hsa_status_t write_memfd(const uint8_t *data, size_t size, int *out)
@@ -904,6 +1163,13 @@ static hsa_status_t load_image(const uint8_t *data, size_t size, hsa_agent_t age
     }
     c->lm_name = lm->l_name;
     c->agent = agent;
+    /* Where the copy lies: the memory the agent's page tables map for it. */
+    segments_of w = {lm->l_name, c->loaded, false};
+    dl_iterate_phdr(collect_segments, &w);
+    if (w.failed) {
+        st = HSA_STATUS_ERROR_OUT_OF_RESOURCES;
+        goto out;
+    }
 
     for (uint32_t i = 0; i < md->n_kernels && st == HSA_STATUS_SUCCESS; i++)
         st = kernel_symbol(c, md->kernels[i].symbol, &md->kernels[i]);
@@ -999,7 +1265,8 @@ static hsa_status_t load_code_object(hsa_executable_t executable, hsa_agent_t ag
                 loaded = realloc(ex->loaded, (ex->n_loaded + 1) * sizeof *loaded);
                 if (loaded)
                     ex->loaded = loaded;
-                if (!syms || !loaded || !live_reserve(c.n_syms))
+                if (!syms || !loaded || !live_reserve(c.n_syms) ||
+                    !index_reserve(c.n_syms, c.loaded->n_segments))
                     st = HSA_STATUS_ERROR_OUT_OF_RESOURCES;
             }
             if (st == HSA_STATUS_SUCCESS) {
@@ -1008,6 +1275,7 @@ static hsa_status_t load_code_object(hsa_executable_t executable, hsa_agent_t ag
                     live_add(c.syms[i], OBJ_SYMBOL);
                 }
                 qsort(ex->symbols, ex->n_symbols, sizeof *ex->symbols, symbol_cmp);
+                index_add(ex, c.loaded, c.syms, c.n_syms);
                 ex->loaded[ex->n_loaded++] = c.loaded;
                 if (loaded_code_object)
                     loaded_code_object->handle = (uint64_t)(uintptr_t)c.loaded;

@@ -49,8 +49,17 @@
  * hsa_amd_memory_pool_allocate returned (libhsakmt finds its own buffer there
  * instead of a userptr; hsasim counts it like any host range).
  *
- * Nothing here makes memory more or less accessible to the simulated GPUs:
- * the registry only keeps ROCR's counting, for unlock to follow.
+ * What the GPUs see (sim_host_lock_accessible, for the packet processors):
+ * a locked range is mapped to EVERY GPU of the process, whichever agents the
+ * lock names, as long as it names one (or none: all).  libhsakmt 5.2.3
+ * registers a userptr without a node list (hsaKmtRegisterMemoryWithFlags ->
+ * fmm_register_memory(..., NULL, 0, ...)), and fmm_map_to_gpu_nodes then
+ * ignores the nodes ROCR asks for: "For userptr, we ignore the nodes array
+ * and map all registered nodes", which for an unregistered list is
+ * all_gpu_id_array (_fmm_map_to_gpu, "not specified, not registered: map all
+ * GPUs").  So each lock records the identities of the GPUs present when it
+ * was taken (locks outlive the runtime, agents do not), and the range stays
+ * mapped to them until its count drops to zero.
  *
  * Locks: lock_mutex guards the registry (locks, n_locks, cap_locks).  It is
  * a leaf: taken after the runtime's checks (which take sim_rt.lock) are done,
@@ -67,6 +76,8 @@ typedef struct host_lock {
     uintptr_t start; /* host_ptr as given */
     size_t size;     /* size as given */
     uint64_t count;  /* locks of exactly this range not yet unlocked */
+    uint64_t *gpus;  /* sim_agent_identity of the GPUs it is mapped to */
+    size_t n_gpus;
 } host_lock;
 
 static pthread_mutex_t lock_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -95,8 +106,9 @@ static bool range_mapped(uintptr_t start, size_t size)
     }
 }
 
-/* Counts one more lock of exactly [start, start + size). */
-static hsa_status_t registry_add(uintptr_t start, size_t size)
+/* Counts one more lock of exactly [start, start + size), mapped to gpus
+ * (taken over) when it is the first. */
+static hsa_status_t registry_add(uintptr_t start, size_t size, uint64_t *gpus, size_t n_gpus)
 {
     hsa_status_t st = HSA_STATUS_SUCCESS;
     pthread_mutex_lock(&lock_mutex);
@@ -104,7 +116,7 @@ static hsa_status_t registry_add(uintptr_t start, size_t size)
     while (i < n_locks && !(locks[i].start == start && locks[i].size == size))
         i++;
     if (i < n_locks) {
-        locks[i].count++;
+        locks[i].count++; /* libhsakmt: the mapping stays as it is */
     } else {
         if (n_locks == cap_locks) {
             size_t ncap = cap_locks ? cap_locks * 2 : 16;
@@ -116,10 +128,13 @@ static hsa_status_t registry_add(uintptr_t start, size_t size)
                 st = HSA_STATUS_ERROR_OUT_OF_RESOURCES;
             }
         }
-        if (st == HSA_STATUS_SUCCESS)
-            locks[n_locks++] = (host_lock){start, size, 1};
+        if (st == HSA_STATUS_SUCCESS) {
+            locks[n_locks++] = (host_lock){start, size, 1, gpus, n_gpus};
+            gpus = NULL;
+        }
     }
     pthread_mutex_unlock(&lock_mutex);
+    free(gpus);
     return st;
 }
 
@@ -135,7 +150,9 @@ static void registry_drop(uintptr_t start)
             n++;
         }
     if (n == 1 && --locks[found].count == 0) {
+        free(locks[found].gpus);
         locks[found] = locks[--n_locks];
+        sim_memory_access_changed(); /* unmapped from the GPUs */
         if (n_locks == 0) {
             free(locks); /* an empty registry holds no memory */
             locks = NULL;
@@ -145,6 +162,36 @@ static void registry_drop(uintptr_t start)
     pthread_mutex_unlock(&lock_mutex);
 }
 
+bool sim_host_lock_accessible(uint64_t identity, uintptr_t addr, size_t len, sim_range *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&lock_mutex);
+    for (size_t i = 0; i < n_locks && !found; i++) {
+        const host_lock *l = &locks[i];
+        if (addr < l->start || addr - l->start >= l->size || len > l->size - (addr - l->start))
+            continue;
+        for (size_t k = 0; k < l->n_gpus && !found; k++)
+            found = l->gpus[k] == identity;
+        if (found)
+            *out = (sim_range){l->start, l->start + l->size};
+    }
+    pthread_mutex_unlock(&lock_mutex);
+    return found;
+}
+
+/* The identities of every GPU of the runtime (see the top). */
+static hsa_status_t all_gpus(uint64_t **out, size_t *n)
+{
+    *n = 0;
+    pthread_mutex_lock(&sim_rt.lock);
+    *out = malloc((sim_rt.n_agents ? sim_rt.n_agents : 1) * sizeof **out);
+    for (uint32_t i = 0; *out && i < sim_rt.n_agents; i++)
+        if (sim_rt.agents[i].type == HSA_DEVICE_TYPE_GPU)
+            (*out)[(*n)++] = sim_agent_identity(&sim_rt.agents[i]);
+    pthread_mutex_unlock(&sim_rt.lock);
+    return *out ? HSA_STATUS_SUCCESS : HSA_STATUS_ERROR_OUT_OF_RESOURCES;
+}
+
 /* MemoryRegion::Lock from its agent checks on (the runtime is up and the
  * arguments have passed the entry point's checks; *agent_ptr is NULL). */
 static hsa_status_t lock_range(void *host_ptr, size_t size, const hsa_agent_t *agents,
@@ -152,30 +199,36 @@ static hsa_status_t lock_range(void *host_ptr, size_t size, const hsa_agent_t *a
 {
     if (num_agent < 0)
         return HSA_STATUS_ERROR_INVALID_ARGUMENT; /* ROCR reads past the array: undefined */
+    uint64_t *gpus = NULL;
+    size_t n_gpus = 0;
+    hsa_status_t st = all_gpus(&gpus, &n_gpus);
+    if (st != HSA_STATUS_SUCCESS)
+        return st;
     bool any_gpu = false;
     if (num_agent == 0) {
-        /* Every GPU. */
-        pthread_mutex_lock(&sim_rt.lock);
-        for (uint32_t i = 0; i < sim_rt.n_agents && !any_gpu; i++)
-            any_gpu = sim_rt.agents[i].type == HSA_DEVICE_TYPE_GPU;
-        pthread_mutex_unlock(&sim_rt.lock);
+        any_gpu = n_gpus > 0; /* every GPU */
     } else {
         for (int i = 0; i < num_agent; i++) {
             sim_agent *a = sim_agent_get(agents[i]);
-            if (!a)
+            if (!a) {
+                free(gpus);
                 return HSA_STATUS_ERROR_INVALID_AGENT;
+            }
             any_gpu |= a->type == HSA_DEVICE_TYPE_GPU;
         }
     }
     if (!any_gpu) {
         /* No GPU to map to: nothing is registered. */
+        free(gpus);
         *agent_ptr = host_ptr;
         return HSA_STATUS_SUCCESS;
     }
     /* hsaKmtRegisterMemoryWithFlags fails: ROCR returns HSA_STATUS_ERROR. */
-    if (!range_mapped((uintptr_t)host_ptr, size))
+    if (!range_mapped((uintptr_t)host_ptr, size)) {
+        free(gpus);
         return HSA_STATUS_ERROR;
-    hsa_status_t st = registry_add((uintptr_t)host_ptr, size);
+    }
+    st = registry_add((uintptr_t)host_ptr, size, gpus, n_gpus);
     if (st == HSA_STATUS_SUCCESS)
         *agent_ptr = host_ptr; /* ROCR: the userptr's GPU address (see the top) */
     return st;

@@ -56,6 +56,9 @@ struct sim_agent {
     uint32_t n_pools;
     sim_pool pools[SIM_MAX_POOLS];
     _Atomic int dead;    /* the device left: queues stopped, nothing completes */
+    /* A GPU VM fault evicted this process's queues on the device, for good
+     * (queue.c, "VM faults"): queues created afterwards never run either. */
+    _Atomic int vm_evicted;
 };
 #define SIM_AGENT_MAGIC 0x544e454741534853ull
 
@@ -74,6 +77,13 @@ extern sim_runtime sim_rt;
 bool sim_is_initialized(void);
 /* The agent behind a handle, or NULL when invalid (or the runtime is down). */
 sim_agent *sim_agent_get(hsa_agent_t agent);
+
+/* What names a device across runtime restarts: PCI domain and location_id
+ * (node numbers and agent handles change, DESIGN.md section 1). */
+static inline uint64_t sim_agent_identity(const sim_agent *a)
+{
+    return (uint64_t)a->node.domain << 16 | a->node.location_id;
+}
 
 /* --- signals (signal.c) ------------------------------------------------------ */
 typedef struct sim_signal sim_signal;
@@ -119,12 +129,61 @@ void sim_queues_shutdown(void);
 
 /* --- system events (events.c) --------------------------------------------------- */
 /* A GPU memory fault at address (the CP or waves touched memory that is not
- * mapped): HSA_AMD_GPU_MEMORY_FAULT_EVENT to the registered handlers; with
- * none accepting it, ROCR's message and abort(), as ROCR does. */
+ * mapped for the agent): HSA_AMD_GPU_MEMORY_FAULT_EVENT to the registered
+ * handlers, at the address's 4 KiB page as KFD reports it; with none
+ * accepting it, ROCR's message and abort(), as ROCR does. */
 void sim_events_memory_fault(sim_agent *agent, uint64_t address);
 
+/* --- what a GPU may touch (memory.c, host_lock.c, executable.c) ----------------- */
+/* [lo, hi): a range of memory whose accessibility was decided as a whole (an
+ * allocation, a locked range, a loaded code object's segment). */
+typedef struct sim_range {
+    uintptr_t lo, hi;
+} sim_range;
+
+/* Whether the GPU page tables of agent map all of [addr, addr + len)
+ * (len >= 1): its own memory, memory it was granted, host memory locked for
+ * the GPUs, code objects loaded for it (memory.c has the rules).  When true,
+ * *out is the whole range the answer holds for, for the caller to cache. */
+bool sim_memory_accessible(const sim_agent *agent, uintptr_t addr, size_t len, sim_range *out);
+/* Moves whenever some agent may lose access to some memory (a free, an
+ * allow-access, an unlock, a device loss): an answer of
+ * sim_memory_accessible stays true while this does not move, and while
+ * sim_code_generation does not either (code segments). */
+uint64_t sim_memory_generation(void);
+void sim_memory_access_changed(void);
+/* host_lock.c: the locked host range holding [addr, addr + len) for the GPU
+ * of that identity (sim_agent_identity). */
+bool sim_host_lock_accessible(uint64_t identity, uintptr_t addr, size_t len, sim_range *out);
+
 /* --- code objects (executable.c) ------------------------------------------------ */
-/* Nothing shared yet: executables reach the processor only through kernel
- * object addresses (include/hsasim/kernel.h). */
+/* What the descriptor address of a dispatch is for an agent. */
+typedef enum sim_code_kind {
+    SIM_CODE_NONE,   /* nothing of a code object loaded for the agent */
+    SIM_CODE_MAPPED, /* code object memory of the agent, but no kernel to run there */
+    SIM_CODE_KERNEL, /* a kernel of a frozen executable loaded for the agent */
+} sim_code_kind;
+
+struct hsasim_dispatch; /* include/hsasim/kernel.h */
+
+/* A kernel as the packet processor needs it.  ptr_args (cap_ptr_args
+ * entries) belongs to the caller; sim_code_find_kernel grows it. */
+typedef struct sim_kernel_info {
+    void (*fn)(const void *kernarg, const struct hsasim_dispatch *d);
+    uint32_t kernarg_size;
+    uint32_t n_ptr_args;   /* global_buffer arguments per the metadata note */
+    uint32_t *ptr_args;    /* their kernarg offsets */
+    uint32_t cap_ptr_args;
+} sim_kernel_info;
+
+/* Looks up kernel_object for the agent (its handle).  SIM_CODE_KERNEL fills
+ * *info (or gives SIM_CODE_NONE when it cannot grow info->ptr_args). */
+sim_code_kind sim_code_find_kernel(uint64_t kernel_object, uint64_t agent, sim_kernel_info *info);
+/* Whether [addr, addr + len) lies in a segment of a code object loaded for
+ * the agent; *out is that segment. */
+bool sim_code_accessible(uint64_t agent, uintptr_t addr, size_t len, sim_range *out);
+/* Moves when a code object is unloaded: a SIM_CODE_KERNEL answer (or a
+ * segment) stays good while it does not. */
+uint64_t sim_code_generation(void);
 
 #endif

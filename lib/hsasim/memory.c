@@ -1,12 +1,33 @@
 /* hsasim memory: pools are backed by host memory (anonymous mappings, so a
- * simulated reset can wipe a GPU's "VRAM"), allocations are tracked per pool,
- * and async copies run on one copy engine (thread) per GPU, each in
- * submission order after the copies' dependency signals reach 0, as SDMA
- * engines would (which engine: see "async copies" below).
+ * simulated reset can wipe a GPU's "VRAM"), allocations are tracked in
+ * address order with the GPUs whose page tables map them, and async copies
+ * run on one copy engine (thread) per GPU, each in submission order after
+ * the copies' dependency signals reach 0, as SDMA engines would (which
+ * engine: see "async copies" below).
+ *
+ * Which GPUs map an allocation, as ROCR 5.2.3 and its libhsakmt decide it:
+ *  - hsa_amd_memory_pool_allocate passes AllocateRestrict (hsa_ext_amd.cpp):
+ *    MemoryRegion::AllocateImpl maps device memory to its owner GPU only and
+ *    system memory (fine-grained, coarse-grained and kernarg pools alike) to
+ *    no GPU at all;
+ *  - hsa_memory_allocate passes AllocateNoFlags (hsa.cpp): device memory
+ *    again to its owner, system memory to every GPU (Runtime::gpu_ids());
+ *  - hsa_amd_agents_allow_access (Runtime::AllowAccess, MemoryRegion::
+ *    AllowAccess) maps the allocation to exactly the GPUs listed, plus the
+ *    owner for device memory: libhsakmt's fmm_map_to_gpu_nodes unmaps the
+ *    GPUs not in the list.  A list of CPUs only leaves system memory mapped
+ *    to no GPU (MakeKfdMemoryUnresident).  The pointer must be the start of
+ *    an allocation (allocation_map_.find): anything else, HSA_STATUS_ERROR,
+ *    and only then are the agents checked (INVALID_AGENT).
+ * That matches what hsa_amd_agent_memory_pool_get_info reports
+ * (agents.c): ALLOWED_BY_DEFAULT for the owner's own pools only.
+ * sim_memory_accessible adds host memory locked for the GPUs (host_lock.c)
+ * and code object segments (executable.c), and refuses the memory of a GPU
+ * that has left: its page tables, and the memory, are gone.
  *
  * Locks: mem_lock guards the allocation list; copy_lock guards the copy
  * engines and their queues.  Neither is held while waiting on a signal or
- * copying. */
+ * copying, nor while another module's lock is taken. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +38,83 @@
 sim_pool *sim_pool_get(uint64_t handle);
 
 typedef struct allocation {
-    void *ptr;
+    uintptr_t base;
     size_t size;
     sim_pool *pool;
+    uint64_t *gpus; /* a bit per agent index: the GPUs whose page tables map it */
 } allocation;
 
 static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
-static allocation *allocs;
+static allocation *allocs; /* by base address */
 static size_t n_allocs, cap_allocs;
+static _Atomic uint64_t access_gen;
+
+uint64_t sim_memory_generation(void)
+{
+    return atomic_load_explicit(&access_gen, memory_order_acquire);
+}
+
+void sim_memory_access_changed(void)
+{
+    atomic_fetch_add_explicit(&access_gen, 1, memory_order_release);
+}
+
+/* Agents are fixed between init and shut_down, and so are these masks. */
+static size_t mask_words(void)
+{
+    return (sim_rt.n_agents + 63) / 64;
+}
+
+static size_t agent_index(const sim_agent *a)
+{
+    return (size_t)(a - sim_rt.agents);
+}
+
+static bool mask_has(const uint64_t *mask, size_t i)
+{
+    return (mask[i / 64] >> (i % 64)) & 1;
+}
+
+static void mask_set(uint64_t *mask, size_t i)
+{
+    mask[i / 64] |= 1ull << (i % 64);
+}
+
+static bool is_device_memory(const sim_pool *p)
+{
+    return p->kind == SIM_POOL_VRAM_COARSE || p->kind == SIM_POOL_VRAM_FINE;
+}
+
+/* Index of the first allocation whose base is > addr (mem_lock held). */
+static size_t alloc_upper(uintptr_t addr)
+{
+    size_t lo = 0, hi = n_allocs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (allocs[mid].base <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The allocation holding addr, or NULL (mem_lock held). */
+static allocation *alloc_containing(uintptr_t addr)
+{
+    size_t i = alloc_upper(addr);
+    if (i == 0)
+        return NULL;
+    allocation *a = &allocs[i - 1];
+    return addr - a->base < a->size ? a : NULL;
+}
+
+/* The allocation starting at addr, or NULL (mem_lock held). */
+static allocation *alloc_at(uintptr_t addr)
+{
+    allocation *a = alloc_containing(addr);
+    return a && a->base == addr ? a : NULL;
+}
 
 static uint64_t pool_used(const sim_pool *p)
 {
@@ -35,13 +125,23 @@ static uint64_t pool_used(const sim_pool *p)
     return used;
 }
 
-static hsa_status_t pool_allocate(sim_pool *p, size_t size, void **ptr)
+/* map_all_gpus: system memory mapped to every GPU (hsa_memory_allocate). */
+static hsa_status_t pool_allocate(sim_pool *p, size_t size, bool map_all_gpus, void **ptr)
 {
     if (p->kind == SIM_POOL_GROUP)
         return HSA_STATUS_ERROR_INVALID_ALLOCATION; /* ROCR: group memory is not allocatable */
     if (size == 0)
         return HSA_STATUS_ERROR_INVALID_ARGUMENT;
     size_t rounded = (size + 4095) & ~(size_t)4095;
+    uint64_t *gpus = calloc(mask_words(), sizeof *gpus);
+    if (!gpus)
+        return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
+    if (is_device_memory(p))
+        mask_set(gpus, agent_index(p->owner));
+    else if (map_all_gpus)
+        for (uint32_t i = 0; i < sim_rt.n_agents; i++)
+            if (sim_rt.agents[i].type == HSA_DEVICE_TYPE_GPU)
+                mask_set(gpus, i);
     pthread_mutex_lock(&mem_lock);
     hsa_status_t st = HSA_STATUS_SUCCESS;
     if (rounded < size || pool_used(p) + rounded > p->size) {
@@ -62,43 +162,59 @@ static hsa_status_t pool_allocate(sim_pool *p, size_t size, void **ptr)
         if (m == MAP_FAILED) {
             st = HSA_STATUS_ERROR_OUT_OF_RESOURCES;
         } else {
-            allocs[n_allocs++] = (allocation){m, rounded, p};
+            size_t at = alloc_upper((uintptr_t)m);
+            memmove(&allocs[at + 1], &allocs[at], (n_allocs - at) * sizeof *allocs);
+            allocs[at] = (allocation){(uintptr_t)m, rounded, p, gpus};
+            n_allocs++;
+            gpus = NULL;
             *ptr = m;
         }
     }
     pthread_mutex_unlock(&mem_lock);
+    free(gpus);
     return st;
 }
 
 static hsa_status_t pool_free(void *ptr)
 {
     pthread_mutex_lock(&mem_lock);
-    for (size_t i = 0; i < n_allocs; i++) {
-        if (allocs[i].ptr == ptr) {
-            munmap(ptr, allocs[i].size);
-            allocs[i] = allocs[--n_allocs];
-            pthread_mutex_unlock(&mem_lock);
-            return HSA_STATUS_SUCCESS;
-        }
+    allocation *a = alloc_at((uintptr_t)ptr);
+    if (!a) {
+        pthread_mutex_unlock(&mem_lock);
+        return HSA_STATUS_ERROR_INVALID_ALLOCATION;
     }
+    munmap(ptr, a->size);
+    free(a->gpus);
+    size_t at = (size_t)(a - allocs);
+    memmove(&allocs[at], &allocs[at + 1], (n_allocs - at - 1) * sizeof *allocs);
+    n_allocs--;
+    sim_memory_access_changed();
     pthread_mutex_unlock(&mem_lock);
-    return HSA_STATUS_ERROR_INVALID_ALLOCATION;
+    return HSA_STATUS_SUCCESS;
 }
 
-/* The allocation containing [ptr, ptr + size), or NULL. */
-static bool find_range(const void *ptr, size_t size, allocation *out)
+bool sim_memory_accessible(const sim_agent *agent, uintptr_t addr, size_t len, sim_range *out)
 {
-    bool found = false;
+    if (len == 0 || addr > UINTPTR_MAX - (len - 1))
+        return false;
     pthread_mutex_lock(&mem_lock);
-    for (size_t i = 0; i < n_allocs && !found; i++) {
-        const char *base = allocs[i].ptr;
-        if ((const char *)ptr >= base && (const char *)ptr + size <= base + allocs[i].size) {
-            *out = allocs[i];
-            found = true;
-        }
+    const allocation *a = alloc_containing(addr);
+    bool in_alloc = a != NULL, ok = false;
+    if (a) {
+        const sim_agent *owner = a->pool->owner;
+        ok = len <= a->size - (addr - a->base) && mask_has(a->gpus, agent_index(agent)) &&
+             !(owner->type == HSA_DEVICE_TYPE_GPU && atomic_load(&owner->dead));
+        *out = (sim_range){a->base, a->base + a->size};
     }
     pthread_mutex_unlock(&mem_lock);
-    return found;
+    if (ok)
+        return true;
+    /* Host memory locked for the GPUs; a pool allocation that is locked too
+     * (libhsakmt then maps its own buffer to them). */
+    if (sim_host_lock_accessible(sim_agent_identity(agent), addr, len, out))
+        return true;
+    return !in_alloc &&
+           sim_code_accessible((uint64_t)(uintptr_t)agent, addr, len, out);
 }
 
 /* A GPU reset loses VRAM contents: every allocation in the agent's device
@@ -109,7 +225,7 @@ void sim_memory_lose_vram(sim_agent *agent)
     pthread_mutex_lock(&mem_lock);
     for (size_t i = 0; i < n_allocs; i++)
         if (allocs[i].pool->owner == agent && allocs[i].pool->kind == SIM_POOL_VRAM_COARSE)
-            memset(allocs[i].ptr, 0xa5, allocs[i].size);
+            memset((void *)allocs[i].base, 0xa5, allocs[i].size);
     pthread_mutex_unlock(&mem_lock);
 }
 
@@ -118,11 +234,14 @@ void sim_memory_release_all(void);
 void sim_memory_release_all(void)
 {
     pthread_mutex_lock(&mem_lock);
-    for (size_t i = 0; i < n_allocs; i++)
-        munmap(allocs[i].ptr, allocs[i].size);
+    for (size_t i = 0; i < n_allocs; i++) {
+        munmap((void *)allocs[i].base, allocs[i].size);
+        free(allocs[i].gpus);
+    }
     free(allocs);
     allocs = NULL;
     n_allocs = cap_allocs = 0;
+    sim_memory_access_changed();
     pthread_mutex_unlock(&mem_lock);
 }
 
@@ -138,7 +257,7 @@ SIM_API hsa_status_t hsa_amd_memory_pool_allocate(hsa_amd_memory_pool_t memory_p
         return HSA_STATUS_ERROR_INVALID_ARGUMENT;
     if (p->owner->dead)
         return HSA_STATUS_ERROR_OUT_OF_RESOURCES; /* a gone device has no memory to give */
-    return pool_allocate(p, size, ptr);
+    return pool_allocate(p, size, false, ptr); /* AllocateRestrict */
 }
 
 SIM_API hsa_status_t hsa_amd_memory_pool_free(void *ptr)
@@ -159,7 +278,7 @@ SIM_API hsa_status_t hsa_memory_allocate(hsa_region_t region, size_t size, void 
         return HSA_STATUS_ERROR_INVALID_REGION;
     if (!ptr)
         return HSA_STATUS_ERROR_INVALID_ARGUMENT;
-    return pool_allocate(p, size, ptr);
+    return pool_allocate(p, size, true, ptr); /* AllocateNoFlags */
 }
 
 SIM_API hsa_status_t hsa_memory_free(void *ptr)
@@ -174,13 +293,39 @@ SIM_API hsa_status_t hsa_amd_agents_allow_access(uint32_t num_agents, const hsa_
         return HSA_STATUS_ERROR_NOT_INITIALIZED;
     if (num_agents == 0 || !agents || flags || !ptr)
         return HSA_STATUS_ERROR_INVALID_ARGUMENT;
-    for (uint32_t i = 0; i < num_agents; i++)
-        if (!sim_agent_get(agents[i]))
+    pthread_mutex_lock(&mem_lock);
+    bool known = alloc_at((uintptr_t)ptr) != NULL;
+    pthread_mutex_unlock(&mem_lock);
+    if (!known)
+        return HSA_STATUS_ERROR; /* Runtime::AllowAccess: not in allocation_map_ */
+    uint64_t *gpus = calloc(mask_words(), sizeof *gpus);
+    if (!gpus)
+        return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
+    for (uint32_t i = 0; i < num_agents; i++) {
+        sim_agent *a = sim_agent_get(agents[i]);
+        if (!a) {
+            free(gpus);
             return HSA_STATUS_ERROR_INVALID_AGENT;
-    allocation a;
-    /* ROCR accepts pointers it did not allocate (system memory) too. */
-    (void)find_range(ptr, 1, &a);
-    return HSA_STATUS_SUCCESS;
+        }
+        if (a->type == HSA_DEVICE_TYPE_GPU)
+            mask_set(gpus, agent_index(a));
+    }
+    hsa_status_t st = HSA_STATUS_SUCCESS;
+    pthread_mutex_lock(&mem_lock);
+    allocation *a = alloc_at((uintptr_t)ptr);
+    if (!a) {
+        st = HSA_STATUS_ERROR; /* freed meanwhile */
+    } else {
+        if (is_device_memory(a->pool))
+            mask_set(gpus, agent_index(a->pool->owner));
+        free(a->gpus);
+        a->gpus = gpus;
+        gpus = NULL;
+        sim_memory_access_changed();
+    }
+    pthread_mutex_unlock(&mem_lock);
+    free(gpus);
+    return st;
 }
 
 SIM_API hsa_status_t hsa_memory_copy(void *dst, const void *src, size_t size)
@@ -234,7 +379,11 @@ SIM_API hsa_status_t hsa_amd_memory_fill(void *ptr, uint32_t value, size_t count
  *
  * A copy whose dependencies are met runs unless the runtime is stopping or
  * either of its agents is gone; a copy touching a gone device never
- * completes, like the device's engine.  sim_copies_stop (last shut_down)
+ * completes, like the device's engine.  Nor does a copy on the engine of a
+ * GPU whose queues a VM fault evicted: ROCR's SDMA queues and blit-kernel
+ * queues are the process's queues on that device too, and KFD's
+ * evict_process_queues_cpsch evicts every queue of the process there
+ * (queue.c, "VM faults").  sim_copies_stop (last shut_down)
  * stops and joins every thread; copies not yet started are dropped.
  *
  * Locks: copy_lock guards the engine list and every engine's queue; idle
@@ -247,6 +396,7 @@ typedef struct copy_job {
     const void *src;
     size_t size;
     sim_agent *dst_agent, *src_agent;
+    const sim_agent *engine; /* the GPU whose engine runs it; NULL: host -> host */
     uint32_t n_deps;
     hsa_signal_t *deps;
     hsa_signal_t completion;
@@ -281,7 +431,8 @@ static void run_job(copy_job *job)
                                          100 * 1000 * 1000, HSA_WAIT_STATE_BLOCKED) >= 1)
             ;
     /* A copy touching a gone device never completes, like its engine. */
-    if (!atomic_load(&copy_stop) && !job->dst_agent->dead && !job->src_agent->dead) {
+    if (!atomic_load(&copy_stop) && !job->dst_agent->dead && !job->src_agent->dead &&
+        !(job->engine && atomic_load(&job->engine->vm_evicted))) {
         memmove(job->dst, job->src, job->size);
         if (job->completion.handle)
             hsa_signal_subtract_screlease(job->completion, 1);
@@ -453,6 +604,7 @@ SIM_API hsa_status_t hsa_amd_memory_async_copy(void *dst, hsa_agent_t dst_agent,
     const sim_agent *engine = sa->type == HSA_DEVICE_TYPE_GPU   ? sa
                               : da->type == HSA_DEVICE_TYPE_GPU ? da
                                                                 : NULL;
+    job->engine = engine;
     hsa_status_t st = engine_submit(engine, job);
     if (st != HSA_STATUS_SUCCESS)
         job_free(job);

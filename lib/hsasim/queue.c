@@ -27,6 +27,64 @@
  * once per work-group, in order; barrier-AND/OR wait on their dependent
  * signals (0 handles ignored).
  *
+ * What a dispatch may touch (checked before the kernel runs, as strictly as
+ * a GPU without XNACK would fault; the rules of each kind of memory are in
+ * memory.c, host_lock.c and executable.c):
+ *  - kernel_object must be the descriptor of a kernel of an executable
+ *    loaded for this queue's agent and frozen.  Another agent's kernel
+ *    object, a static struct, any address the agent's page tables do not
+ *    map: the CP's fetch of the descriptor faults (a VM fault, below).  An
+ *    address they do map that holds no kernel (inside a code object, an
+ *    allocation of the agent, the descriptor of an executable not yet
+ *    frozen, whose contents ROCR copies in at freeze): the waves run
+ *    garbage, HSA_STATUS_ERROR_ILLEGAL_INSTRUCTION to the queue's callback,
+ *    no VM fault, the device stays usable.  kernel_object 0:
+ *    HSA_STATUS_ERROR_INVALID_CODE_OBJECT (the CP's own check).
+ *  - The kernarg segment, kernarg_address for the kernel's kernarg segment
+ *    size, must be mapped for the agent (the first byte that is not is the
+ *    fault address).
+ *  - Every global_buffer argument of the kernel's metadata note that is not
+ *    NULL must point into memory mapped for the agent (where it points, not
+ *    how far the kernel reads: the note does not say).
+ *  - Mapped for the agent: its own pools' allocations; another pool's
+ *    allocation once hsa_amd_agents_allow_access named the agent (system
+ *    memory from hsa_memory_allocate is mapped to every GPU from the start);
+ *    host memory locked with hsa_amd_memory_lock(_to_pool) for any GPU
+ *    (libhsakmt maps userptrs to all GPUs); the segments of code objects
+ *    loaded for the agent.  Never: plain host memory (malloc, stack,
+ *    statics), memory freed or unlocked, memory of a GPU that has left.
+ * A kernel without a metadata note is only checked for its descriptor and
+ * kernarg segment.  The answers are cached per queue (four ranges and the
+ * last kernel) while the memory and code generations stand still, so the
+ * checks cost a few loads per dispatch.
+ *
+ * VM faults, as KFD and ROCR 5.2.3 make them: KFD's interrupt handler
+ * (kfd_int_process_v9.c event_interrupt_wq_v9; in later kernels through
+ * kfd_debug.c kfd_set_dbg_ev_from_interrupt) calls kfd_dqm_evict_pasid, i.e.
+ * evict_process_queues_cpsch, which evicts EVERY queue of the process on
+ * that device, then kfd_signal_vm_fault_event raises the memory exception,
+ * which ROCR's Runtime::VMFaultHandler turns into
+ * HSA_AMD_GPU_MEMORY_FAULT_EVENT (events.c: the agent, the faulting 4 KiB
+ * page, HSA_AMD_MEMORY_FAULT_PAGE_NOT_PRESENT) or, when no handler returns
+ * success, "Memory access fault by GPU node-N ..." and abort().  The
+ * eviction is never undone: a VM fault adds one to qpd->evicted that no
+ * restore takes back (restore_process_queues_cpsch only decrements while
+ * the count is above 1; kfd_dqm_evict_pasid_mes: "make sure the process
+ * stays evicted before its terminated"), and create_queue_cpsch creates
+ * every later queue of the process on the device evicted (is_evicted =
+ * !!qpd->evicted).  So in hsasim the other queues of the process on the
+ * agent stop (STOP_EVICT: their in-flight packets never complete, nothing
+ * after them runs, no callback), hsa_queue_create on the agent still
+ * succeeds but the queue never runs, and the agent's copy engine stops
+ * (memory.c).  Queues on other agents go on.  The faulting queue gets
+ * HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION on its callback after the
+ * event, as hsasim always did; ROCR 5.2.3 itself sends a page fault to no
+ * queue (its trap handler, amd_gpu_shaders.h, leaves XNACK errors to "the
+ * VM interrupt") and reserves that status for aperture violations.  A queue
+ * that another fault evicted first reports nothing.  Not modelled: the
+ * eviction outliving hsa_shut_down (the KFD process lives as long as the
+ * address space); the agents are rebuilt at the next hsa_init.
+ *
  * Vendor-specific packets: AMD's barrier-value (hsa_ext_amd.h,
  * hsa_amd_barrier_value_packet_t, AmdFormat HSA_AMD_PACKET_TYPE_BARRIER_VALUE)
  * is supported; ROCR documents it for kernel dispatch queues of GPU agents
@@ -69,15 +127,11 @@
 #include "hsasim.h"
 #include "hsasim/kernel.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 
 /* ROCR GpuAgent limits (amd_gpu_agent.h minAqlSize_/maxAqlSize_). */
@@ -93,10 +147,22 @@
 #define STOP_KILL 4u      /* sim_queues_kill_agent: report kill_status */
 #define STOP_KILL_DONE 8u /* ... reported */
 #define STOP_DESTROY 16u  /* hsa_queue_destroy: the thread exits */
+#define STOP_EVICT 32u    /* a VM fault on the agent evicted it: no callback, for good */
 
 #define SIM_QUEUE_MAGIC 0x4555455551534853ull
 
 typedef void (*queue_callback)(hsa_status_t, hsa_queue_t *, void *);
+
+/* The last ranges the agent was found to reach, valid while neither
+ * generation moves (hsasim.h sim_memory_accessible).  Four: a dispatch
+ * touches its kernarg segment and a few buffers, the same ones again and
+ * again. */
+#define ACCESS_CACHE 4
+typedef struct access_cache {
+    uint64_t memory_gen, code_gen;
+    unsigned n, next;
+    sim_range ranges[ACCESS_CACHE];
+} access_cache;
 
 struct sim_queue {
     amd_queue_t amd; /* hsa_queue_t* points here */
@@ -121,6 +187,10 @@ struct sim_queue {
     size_t group_cap;
     void *private_mem;
     size_t private_cap;
+    access_cache access;   /* memory the agent may touch, as last found */
+    uint64_t kernel_object; /* the kernel last found (0: none) ... */
+    uint64_t kernel_gen;    /* ... while sim_code_generation() was this */
+    sim_kernel_info kernel;
 };
 _Static_assert(offsetof(struct sim_queue, amd) == 0, "hsa_queue_t* is the amd_queue_t");
 
@@ -187,42 +257,87 @@ static void report_error(sim_queue *q, hsa_status_t status)
         default_error_handler(status, &q->amd.hsa_queue);
 }
 
-/* --- reading a kernel object without faulting ------------------------------------ */
-static bool range_mapped(const void *p, size_t n)
+/* --- what the queue's GPU may touch ------------------------------------------------------- */
+
+/* Forgets what may no longer hold: once per packet, before gpu_maps. */
+static void access_cache_revalidate(sim_queue *q)
 {
-    long page = sysconf(_SC_PAGESIZE);
-    uintptr_t start = (uintptr_t)p & ~(uintptr_t)(page - 1);
-    uintptr_t end = (uintptr_t)p + n;
-    unsigned char vec[4];
-    size_t len = end - start;
-    if ((len + (size_t)page - 1) / (size_t)page > sizeof vec)
-        return false;
-    return mincore((void *)start, len, vec) == 0;
+    access_cache *c = &q->access;
+    uint64_t mg = sim_memory_generation(), cg = sim_code_generation();
+    if (c->memory_gen != mg || c->code_gen != cg) {
+        c->memory_gen = mg;
+        c->code_gen = cg;
+        c->n = c->next = 0;
+    }
 }
 
-static bool safe_read(void *dst, const void *src, size_t n)
+/* Whether the agent's page tables map the byte at addr; *range: the whole
+ * range that answer holds for. */
+static bool gpu_maps(sim_queue *q, uintptr_t addr, sim_range *range)
 {
-    struct iovec local = {dst, n};
-    struct iovec remote = {(void *)(uintptr_t)src, n};
-    ssize_t r = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-    if (r == (ssize_t)n)
-        return true;
-    if (r < 0 && (errno == ENOSYS || errno == EPERM) && range_mapped(src, n)) {
-        memcpy(dst, src, n);
-        return true;
+    access_cache *c = &q->access;
+    for (unsigned i = 0; i < c->n; i++)
+        if (addr >= c->ranges[i].lo && addr < c->ranges[i].hi) {
+            *range = c->ranges[i];
+            return true;
+        }
+    if (!sim_memory_accessible(q->agent, addr, 1, range))
+        return false;
+    c->ranges[c->next] = *range;
+    c->next = (c->next + 1) % ACCESS_CACHE;
+    if (c->n < ACCESS_CACHE)
+        c->n++;
+    return true;
+}
+
+/* Whether all of [addr, addr + len) is mapped; if not, *bad is the first
+ * byte that is not (the fault address). */
+static bool gpu_maps_all(sim_queue *q, uintptr_t addr, size_t len, uintptr_t *bad)
+{
+    while (len) {
+        sim_range r;
+        if (!gpu_maps(q, addr, &r)) {
+            *bad = addr;
+            return false;
+        }
+        size_t n = r.hi - addr < len ? r.hi - addr : len;
+        addr += n;
+        len -= n;
     }
-    return false;
+    return true;
+}
+
+/* The kernel at kernel_object for this queue's agent, in q->kernel. */
+static sim_code_kind find_kernel(sim_queue *q, uint64_t kernel_object)
+{
+    uint64_t cg = sim_code_generation();
+    if (q->kernel_object == kernel_object && q->kernel_gen == cg)
+        return SIM_CODE_KERNEL;
+    q->kernel_object = 0;
+    sim_code_kind kind =
+        sim_code_find_kernel(kernel_object, (uint64_t)(uintptr_t)q->agent, &q->kernel);
+    if (kind == SIM_CODE_KERNEL) {
+        q->kernel_object = kernel_object;
+        q->kernel_gen = cg;
+    }
+    return kind;
 }
 
 /* --- packet validation ----------------------------------------------------------------- */
 typedef struct dispatch_plan {
-    hsasim_kernel_object ko;
+    hsasim_kernel_fn fn;
     uint32_t dims;
     uint32_t grid[3], wg[3], groups[3];
 } dispatch_plan;
 
-/* Errors as the CP reports them, translated by ROCR (AqlQueue::ExceptionHandler). */
-static hsa_status_t check_dispatch(const hsa_kernel_dispatch_packet_t *p, dispatch_plan *plan)
+/* Errors as the CP and the waves meet them, in that order: the packet's
+ * fields (reported by the CP, translated by ROCR's AqlQueue::
+ * DynamicScratchHandler), then the descriptor, the kernarg segment and the
+ * global_buffer arguments, each of which must be mapped for the agent (see
+ * the top of the file).  HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION means a
+ * VM fault at *fault_at. */
+static hsa_status_t check_dispatch(sim_queue *q, const hsa_kernel_dispatch_packet_t *p,
+                                   dispatch_plan *plan, uint64_t *fault_at)
 {
     uint32_t dims = (p->setup >> HSA_KERNEL_DISPATCH_PACKET_SETUP_DIMENSIONS) &
                     ((1u << HSA_KERNEL_DISPATCH_PACKET_SETUP_WIDTH_DIMENSIONS) - 1);
@@ -246,13 +361,41 @@ static hsa_status_t check_dispatch(const hsa_kernel_dispatch_packet_t *p, dispat
         return HSA_STATUS_ERROR_INVALID_ALLOCATION; /* ..._GROUP_SEGMENT_SIZE_INVALID */
     if (p->kernel_object == 0)
         return HSA_STATUS_ERROR_INVALID_CODE_OBJECT; /* EC_QUEUE_PACKET_DISPATCH_CODE_INVALID */
-    /* Unreadable: the CP faults fetching the descriptor; readable but not a
-     * host kernel: the waves execute garbage. */
-    if (p->kernel_object % _Alignof(hsasim_kernel_object) != 0 ||
-        !safe_read(&plan->ko, (const void *)(uintptr_t)p->kernel_object, sizeof plan->ko))
-        return (hsa_status_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION;
-    if (plan->ko.magic != HSASIM_KERNEL_MAGIC || plan->ko.fn == NULL)
-        return (hsa_status_t)HSA_STATUS_ERROR_ILLEGAL_INSTRUCTION;
+    const hsa_status_t vm_fault_status = (hsa_status_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION;
+    sim_range r;
+    access_cache_revalidate(q);
+    sim_code_kind kind = find_kernel(q, p->kernel_object);
+    if (kind != SIM_CODE_KERNEL) {
+        /* Mapped (a 64-byte descriptor never straddles a page) but not a
+         * kernel: the waves run whatever is there; unmapped: the CP's fetch
+         * faults. */
+        if (kind == SIM_CODE_MAPPED || gpu_maps(q, (uintptr_t)p->kernel_object, &r))
+            return (hsa_status_t)HSA_STATUS_ERROR_ILLEGAL_INSTRUCTION;
+        *fault_at = p->kernel_object;
+        return vm_fault_status;
+    }
+    const sim_kernel_info *k = &q->kernel;
+    const uint8_t *kernarg = p->kernarg_address;
+    uintptr_t bad;
+    if (k->kernarg_size && !gpu_maps_all(q, (uintptr_t)kernarg, k->kernarg_size, &bad)) {
+        *fault_at = bad;
+        return vm_fault_status;
+    }
+    /* Pointer arguments, where they point (not how far the kernel goes from
+     * there: the metadata does not say).  NULL is what a kernel gets for an
+     * argument it does not use; dereferencing it would fault anyway. */
+    for (uint32_t i = 0; i < k->n_ptr_args; i++) {
+        uint32_t off = k->ptr_args[i];
+        uint64_t ptr;
+        if (off > k->kernarg_size || k->kernarg_size - off < sizeof ptr)
+            continue; /* not within the segment: nothing of the packet's there */
+        memcpy(&ptr, kernarg + off, sizeof ptr);
+        if (ptr && !gpu_maps(q, (uintptr_t)ptr, &r)) {
+            *fault_at = ptr;
+            return vm_fault_status;
+        }
+    }
+    plan->fn = k->fn;
     plan->dims = dims;
     for (uint32_t d = 0; d < 3; d++) {
         plan->grid[d] = grid[d];
@@ -357,7 +500,7 @@ static bool run_dispatch(sim_queue *q, const hsa_kernel_dispatch_packet_t *p,
                     memset(q->group_mem, 0, gsize);
                 if (psize)
                     memset(q->private_mem, 0, psize);
-                plan->ko.fn(kernarg, &d);
+                plan->fn(kernarg, &d);
             }
     return !q_stopped(q);
 }
@@ -497,6 +640,38 @@ static void stop_wait(sim_queue *q, uint32_t seen)
 
 static void queue_free(sim_queue *q);
 
+/* A VM fault of q's agent at address, as KFD handles it (see the top):
+ * every queue of the process on the device is evicted, for good, then the
+ * memory exception is raised.  False when q had been evicted already (by
+ * another queue's fault on the device): it was off the hardware before it
+ * could fault, so nothing is reported for it.  False too on a device that
+ * has left (its own memory is gone with it): it raises no interrupt, and
+ * its queues are being stopped as the loss says (sim_queues_kill_agent). */
+static bool vm_fault(sim_queue *q, uint64_t address)
+{
+    sim_agent *a = q->agent;
+    if (atomic_load(&a->dead))
+        return false;
+    pthread_mutex_lock(&g_queue_lock);
+    bool first = !(atomic_load_explicit(&q->stop, memory_order_acquire) & STOP_EVICT);
+    if (first) {
+        atomic_store(&a->vm_evicted, 1);
+        for (sim_queue *o = g_queues; o; o = o->next) {
+            if (o->agent != a)
+                continue;
+            /* Under o->lock: once set, no packet of o completes. */
+            pthread_mutex_lock(&o->lock);
+            atomic_fetch_or_explicit(&o->stop, STOP_EVICT, memory_order_seq_cst);
+            pthread_mutex_unlock(&o->lock);
+            sim_signal_kick(o->doorbell);
+        }
+    }
+    pthread_mutex_unlock(&g_queue_lock);
+    if (first)
+        sim_events_memory_fault(a, address);
+    return first;
+}
+
 /* A stopped queue: report a kill, park, exit on destroy.  Returns only to exit. */
 static void parked_loop(sim_queue *q)
 {
@@ -539,7 +714,7 @@ static void *processor(void *arg)
                         ((1u << HSA_PACKET_HEADER_WIDTH_TYPE) - 1);
 
         hsa_status_t err = HSA_STATUS_SUCCESS;
-        dispatch_plan plan;
+        dispatch_plan plan = {0};
         value_plan vplan;
         uint32_t n_deps = 0, n_dead = 0, dead_zero = 0;
         bool dead = false;
@@ -548,8 +723,7 @@ static void *processor(void *arg)
         hsa_signal_t completion_handle = {0};
         uint64_t fault_at = 0; /* the address a memory violation touched */
         if (type == HSA_PACKET_TYPE_KERNEL_DISPATCH) {
-            err = check_dispatch(&pkt, &plan);
-            fault_at = pkt.kernel_object;
+            err = check_dispatch(q, &pkt, &plan, &fault_at);
             completion_handle = pkt.completion_signal;
         } else if (type == HSA_PACKET_TYPE_BARRIER_AND || type == HSA_PACKET_TYPE_BARRIER_OR) {
             const hsa_barrier_and_packet_t *b = (const hsa_barrier_and_packet_t *)&pkt;
@@ -588,11 +762,12 @@ static void *processor(void *arg)
                 sim_signal_release(deps[i]);
             /* The packet stays at the read index; the queue is suspended. */
             atomic_fetch_or_explicit(&q->stop, STOP_ERROR, memory_order_seq_cst);
-            /* Touching unmapped memory is a VM fault first: KFD's memory
+            /* Touching unmapped memory is a VM fault first: every queue of
+             * the process on the device is evicted and KFD's memory
              * exception reaches the system event handlers (or aborts). */
-            if (err == (hsa_status_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION)
-                sim_events_memory_fault(q->agent, fault_at);
-            report_error(q, err);
+            if (err != (hsa_status_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION ||
+                vm_fault(q, fault_at))
+                report_error(q, err);
             break;
         }
 
@@ -641,6 +816,7 @@ static void queue_free(sim_queue *q)
     free(q->ring);
     free(q->group_mem);
     free(q->private_mem);
+    free(q->kernel.ptr_args);
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->parked_cv);
     q->magic = 0;
@@ -729,9 +905,16 @@ SIM_API hsa_status_t hsa_queue_create(hsa_agent_t agent, uint32_t size, hsa_queu
         return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
     }
     pthread_mutex_lock(&g_queue_lock);
+    /* KFD create_queue_cpsch: is_evicted = !!qpd->evicted, and nothing
+     * brings a VM fault's eviction back (see the top): it never runs. */
+    bool evicted = atomic_load(&a->vm_evicted);
+    if (evicted)
+        atomic_fetch_or_explicit(&q->stop, STOP_EVICT, memory_order_seq_cst);
     q->next = g_queues;
     g_queues = q;
     pthread_mutex_unlock(&g_queue_lock);
+    if (evicted)
+        sim_signal_kick(q->doorbell);
     *queue = &q->amd.hsa_queue;
     return HSA_STATUS_SUCCESS;
 }

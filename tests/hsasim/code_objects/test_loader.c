@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <hsa/hsa.h>
+#include <hsa/hsa_ext_amd.h>
 
 #include "check.h"
 #include "test_kernels.h"
@@ -579,6 +580,35 @@ static void test_refusals(void)
 /* --- through a queue (the simulated runtime only) -------------------------------------------------- */
 
 #ifndef HSASIM_TEST_STUB_RUNTIME
+static hsa_status_t find_host_pool(hsa_amd_memory_pool_t pool, void *data)
+{
+    uint32_t flags = 0, *want = data;
+    hsa_amd_memory_pool_get_info(pool, HSA_AMD_MEMORY_POOL_INFO_GLOBAL_FLAGS, &flags);
+    bool kernarg = flags & HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_KERNARG_INIT;
+    if ((flags & HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_FINE_GRAINED) &&
+        kernarg == (want[0] == HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_KERNARG_INIT)) {
+        memcpy(&want[1], &pool, sizeof pool);
+        return HSA_STATUS_INFO_BREAK;
+    }
+    return HSA_STATUS_SUCCESS;
+}
+
+/* Host memory the GPU may touch (kernarg: from the kernarg pool): system
+ * memory from a pool is mapped to no GPU until allowed, as in ROCR. */
+static void *gpu_visible(size_t size, bool kernarg)
+{
+    uint32_t want[3] = {kernarg ? HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_KERNARG_INIT : 0, 0, 0};
+    hsa_amd_memory_pool_t pool;
+    REQUIRE(hsa_amd_agent_iterate_memory_pools(cpu, find_host_pool, want) ==
+            HSA_STATUS_INFO_BREAK);
+    memcpy(&pool, &want[1], sizeof pool);
+    void *p = NULL;
+    OK(hsa_amd_memory_pool_allocate(pool, size, 0, &p));
+    hsa_agent_t both[2] = {cpu, gpu};
+    OK(hsa_amd_agents_allow_access(2, both, NULL, p));
+    return p;
+}
+
 /* Dispatches a kernel of the executable by its symbol, as an application does:
  * kernel object, segment sizes and kernarg size from the symbol. */
 static void dispatch_symbol(hsa_queue_t *q, hsa_executable_symbol_t s, const void *args,
@@ -587,8 +617,8 @@ static void dispatch_symbol(hsa_queue_t *q, hsa_executable_symbol_t s, const voi
     uint32_t kernarg_size = info_u32(s, HSA_EXECUTABLE_SYMBOL_INFO_KERNEL_KERNARG_SEGMENT_SIZE);
     uint32_t kernarg_align = info_u32(s, HSA_EXECUTABLE_SYMBOL_INFO_KERNEL_KERNARG_SEGMENT_ALIGNMENT);
     CHECK(args_size >= kernarg_size);
-    void *kernarg = aligned_alloc(kernarg_align, (args_size + kernarg_align - 1) / kernarg_align * kernarg_align);
-    REQUIRE(kernarg);
+    void *kernarg = gpu_visible(args_size, true);
+    CHECK((uintptr_t)kernarg % kernarg_align == 0);
     memcpy(kernarg, args, args_size);
     hsa_signal_t done;
     OK(hsa_signal_create(1, 0, NULL, &done));
@@ -616,7 +646,7 @@ static void dispatch_symbol(hsa_queue_t *q, hsa_executable_symbol_t s, const voi
     CHECK_EQ_U64(hsa_signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, 10000000000ull,
                                            HSA_WAIT_STATE_BLOCKED), 0);
     OK(hsa_signal_destroy(done));
-    free(kernarg);
+    OK(hsa_amd_memory_pool_free(kernarg));
 }
 
 static void test_queue(void)
@@ -629,8 +659,7 @@ static void test_queue(void)
     REQUIRE(q);
 
     enum { N = 1000 };
-    float *in = malloc(N * sizeof *in), *out = calloc(N, sizeof *out);
-    REQUIRE(in && out);
+    float *in = gpu_visible(N * sizeof *in, false), *out = gpu_visible(N * sizeof *out, false);
     for (int i = 0; i < N; i++)
         in[i] = (float)i;
     scale_args sa = {.out = out, .in = in, .n = N - 10, .coef = {0.5f, 2.0f, -1}, .tail = 3};
@@ -640,16 +669,20 @@ static void test_queue(void)
 
     /* reduce uses its 4096-byte group segment: sum of table[x % 4] * scale
      * over 256 items in 4 groups, plus flag and count per group. */
-    uint32_t result = 0;
-    static const uint32_t table[4] = {1, 2, 3, 4};
-    reduce_args ra = {.result = &result, .table = table, .flag = true, .scale = 2.0, .count = 5};
+    uint32_t *result = gpu_visible(sizeof *result, false);
+    uint32_t *table = gpu_visible(4 * sizeof *table, false);
+    for (uint32_t i = 0; i < 4; i++)
+        table[i] = i + 1;
+    reduce_args ra = {.result = result, .table = table, .flag = true, .scale = 2.0, .count = 5};
     dispatch_symbol(q, symbol(ex, "reduce.kd"), &ra, sizeof ra, 256, 64);
-    CHECK_EQ_U64(result, 256 / 4 * (1 + 2 + 3 + 4) * 2 + 4 * (1 + 5));
+    CHECK_EQ_U64(*result, 256 / 4 * (1 + 2 + 3 + 4) * 2 + 4 * (1 + 5));
 
     OK(hsa_queue_destroy(q));
     OK(hsa_executable_destroy(ex));
-    free(in);
-    free(out);
+    OK(hsa_amd_memory_pool_free(in));
+    OK(hsa_amd_memory_pool_free(out));
+    OK(hsa_amd_memory_pool_free(result));
+    OK(hsa_amd_memory_pool_free(table));
 }
 #endif
 

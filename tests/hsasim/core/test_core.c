@@ -225,7 +225,17 @@ static void test_pools(const agents *all)
                                              HSA_AMD_AGENT_MEMORY_POOL_INFO_ACCESS,
                                              &access) == HSA_STATUS_SUCCESS);
     CHECK(access == HSA_AMD_MEMORY_POOL_ACCESS_DISALLOWED_BY_DEFAULT);
+    /* ROCR 5.2.3 MemoryRegion::GetAccessInfo: system memory is
+     * DISALLOWED_BY_DEFAULT for a GPU, ALLOWED_BY_DEFAULT for a CPU. */
     CHECK(hsa_amd_agent_memory_pool_get_info(all->gpu[0], cp.p[0],
+                                             HSA_AMD_AGENT_MEMORY_POOL_INFO_ACCESS,
+                                             &access) == HSA_STATUS_SUCCESS);
+    CHECK(access == HSA_AMD_MEMORY_POOL_ACCESS_DISALLOWED_BY_DEFAULT);
+    CHECK(hsa_amd_agent_memory_pool_get_info(all->cpu[0], cp.p[0],
+                                             HSA_AMD_AGENT_MEMORY_POOL_INFO_ACCESS,
+                                             &access) == HSA_STATUS_SUCCESS);
+    CHECK(access == HSA_AMD_MEMORY_POOL_ACCESS_ALLOWED_BY_DEFAULT);
+    CHECK(hsa_amd_agent_memory_pool_get_info(all->gpu[0], gp.p[0],
                                              HSA_AMD_AGENT_MEMORY_POOL_INFO_ACCESS,
                                              &access) == HSA_STATUS_SUCCESS);
     CHECK(access == HSA_AMD_MEMORY_POOL_ACCESS_ALLOWED_BY_DEFAULT);
@@ -250,7 +260,15 @@ static void test_pools(const agents *all)
     hsa_agent_t both[2] = {all->cpu[0], all->gpu[1]};
     CHECK(hsa_amd_agents_allow_access(2, both, NULL, p) == HSA_STATUS_SUCCESS);
     CHECK(hsa_amd_agents_allow_access(0, both, NULL, p) == HSA_STATUS_ERROR_INVALID_ARGUMENT);
+    /* Runtime::AllowAccess: only the start of an allocation (anything else,
+     * HSA_STATUS_ERROR), and only then are the agents checked. */
+    hsa_agent_t bad_agent[1] = {{42}};
+    CHECK(hsa_amd_agents_allow_access(2, both, NULL, (char *)p + 64) == HSA_STATUS_ERROR);
+    CHECK(hsa_amd_agents_allow_access(2, both, NULL, &size) == HSA_STATUS_ERROR);
+    CHECK(hsa_amd_agents_allow_access(1, bad_agent, NULL, &size) == HSA_STATUS_ERROR);
+    CHECK(hsa_amd_agents_allow_access(1, bad_agent, NULL, p) == HSA_STATUS_ERROR_INVALID_AGENT);
     CHECK(hsa_amd_memory_pool_free(p) == HSA_STATUS_SUCCESS);
+    CHECK(hsa_amd_agents_allow_access(2, both, NULL, p) == HSA_STATUS_ERROR);
     CHECK(hsa_amd_memory_pool_free(p) == HSA_STATUS_ERROR_INVALID_ALLOCATION);
     CHECK(hsa_amd_memory_pool_free(NULL) == HSA_STATUS_SUCCESS);
 }

@@ -11,7 +11,8 @@
  * In every mode, async copies touching the lost GPU never complete, whichever
  * GPU's copy engine runs them, and the other GPU's engine keeps working.
  * Each scenario runs in a child process so that its runtime, signals and
- * exit are its own; the parent watches the tree. */
+ * exit are its own; the parent watches the tree.  The kernel is "slow" of
+ * the host code object fault_kernels.co, loaded for both GPUs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -26,9 +27,9 @@
 
 #include <hsa/hsa.h>
 #include <hsa/hsa_ext_amd.h>
-#include <hsasim/kernel.h>
 
 #include "check.h"
+#include "fault_kernels.h"
 #include "ops.h"
 #include "tmpdir.h"
 #include "topology/snapshot.h"
@@ -40,18 +41,11 @@
 static char tree[256];
 
 /* --- a kernel that takes a while and counts its work-groups ------------------- */
-static _Atomic uint64_t groups_run;
-static void slow_kernel(const void *kernarg, const hsasim_dispatch *d)
-{
-    (void)kernarg;
-    (void)d;
-    struct timespec ts = {0, 200 * 1000}; /* a GPU kernel takes time too */
-    nanosleep(&ts, NULL);
-    atomic_fetch_add(&groups_run, 1);
-}
-static const hsasim_kernel_object slow_kernel_object = {
-    .magic = HSASIM_KERNEL_MAGIC, .fn = slow_kernel, .name = "slow",
-};
+typedef struct slow_kernel {
+    uint64_t object; /* the GPU's kernel object */
+    void *kernarg;   /* slow_args, in the kernarg pool */
+} slow_kernel;
+static uint64_t *groups_run; /* shared by both GPUs' dispatches */
 
 /* --- what the scenario saw ---------------------------------------------------------- */
 static volatile sig_atomic_t sigbus_count, sigbus_code;
@@ -103,6 +97,64 @@ static hsa_status_t collect_cpu(hsa_agent_t a, void *data)
     return HSA_STATUS_SUCCESS;
 }
 
+/* data: in, whether the kernarg pool is wanted (a handle of 1) or the other
+ * fine-grained one (0); out, the pool. */
+static hsa_status_t find_host_pool(hsa_amd_memory_pool_t pool, void *data)
+{
+    uint32_t flags;
+    hsa_amd_memory_pool_get_info(pool, HSA_AMD_MEMORY_POOL_INFO_GLOBAL_FLAGS, &flags);
+    bool want_kernarg = ((hsa_amd_memory_pool_t *)data)->handle;
+    if ((flags & HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_FINE_GRAINED) &&
+        !!(flags & HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_KERNARG_INIT) == want_kernarg) {
+        *(hsa_amd_memory_pool_t *)data = pool;
+        return HSA_STATUS_INFO_BREAK;
+    }
+    return HSA_STATUS_SUCCESS;
+}
+
+/* size bytes of system memory (kernarg: from the kernarg pool) opened to
+ * the CPU and both GPUs. */
+static void *shared_memory(hsa_agent_t cpu, const hsa_agent_t gpus[2], size_t size, bool kernarg)
+{
+    hsa_amd_memory_pool_t pool = {kernarg};
+    REQUIRE(hsa_amd_agent_iterate_memory_pools(cpu, find_host_pool, &pool) ==
+            HSA_STATUS_INFO_BREAK);
+    void *p;
+    REQUIRE(hsa_amd_memory_pool_allocate(pool, size, 0, &p) == HSA_STATUS_SUCCESS);
+    hsa_agent_t all[3] = {cpu, gpus[0], gpus[1]};
+    REQUIRE(hsa_amd_agents_allow_access(3, all, NULL, p) == HSA_STATUS_SUCCESS);
+    memset(p, 0, size);
+    return p;
+}
+
+/* The code object, loaded for both GPUs; "slow" on each. */
+static void load_slow(hsa_agent_t cpu, const hsa_agent_t gpus[2], slow_kernel k[2])
+{
+    int fd = open(FAULT_KERNELS_CO, O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    hsa_code_object_reader_t reader;
+    REQUIRE(hsa_code_object_reader_create_from_file(fd, &reader) == HSA_STATUS_SUCCESS);
+    hsa_executable_t ex;
+    REQUIRE(hsa_executable_create_alt(HSA_PROFILE_FULL, HSA_DEFAULT_FLOAT_ROUNDING_MODE_DEFAULT,
+                                      NULL, &ex) == HSA_STATUS_SUCCESS);
+    groups_run = shared_memory(cpu, gpus, sizeof *groups_run, false);
+    for (int i = 0; i < 2; i++)
+        REQUIRE(hsa_executable_load_agent_code_object(ex, gpus[i], reader, NULL, NULL) ==
+                HSA_STATUS_SUCCESS);
+    REQUIRE(hsa_executable_freeze(ex, NULL) == HSA_STATUS_SUCCESS);
+    for (int i = 0; i < 2; i++) {
+        hsa_executable_symbol_t s;
+        REQUIRE(hsa_executable_get_symbol_by_name(ex, "slow.kd", &gpus[i], &s) ==
+                HSA_STATUS_SUCCESS);
+        REQUIRE(hsa_executable_symbol_get_info(s, HSA_EXECUTABLE_SYMBOL_INFO_KERNEL_OBJECT,
+                                               &k[i].object) == HSA_STATUS_SUCCESS);
+        slow_args a = {groups_run, 200};
+        k[i].kernarg = shared_memory(cpu, gpus, sizeof a, true);
+        memcpy(k[i].kernarg, &a, sizeof a);
+    }
+    close(fd);
+}
+
 static hsa_status_t find_vram(hsa_amd_memory_pool_t pool, void *data)
 {
     uint32_t flags;
@@ -117,7 +169,7 @@ static hsa_status_t find_vram(hsa_amd_memory_pool_t pool, void *data)
 }
 
 /* Enqueues one dispatch of `groups` work-groups; returns its completion signal. */
-static hsa_signal_t dispatch(hsa_queue_t *q, uint32_t groups)
+static hsa_signal_t dispatch(hsa_queue_t *q, const slow_kernel *k, uint32_t groups)
 {
     hsa_signal_t done;
     REQUIRE(hsa_signal_create(1, 0, NULL, &done) == HSA_STATUS_SUCCESS);
@@ -129,7 +181,8 @@ static hsa_signal_t dispatch(hsa_queue_t *q, uint32_t groups)
     p->workgroup_size_x = p->workgroup_size_y = p->workgroup_size_z = 1;
     p->grid_size_x = groups;
     p->grid_size_y = p->grid_size_z = 1;
-    p->kernel_object = (uint64_t)(uintptr_t)&slow_kernel_object;
+    p->kernel_object = k->object;
+    p->kernarg_address = k->kernarg;
     p->completion_signal = done;
     uint16_t header = HSA_PACKET_TYPE_KERNEL_DISPATCH << HSA_PACKET_HEADER_TYPE |
                       HSA_FENCE_SCOPE_SYSTEM << HSA_PACKET_HEADER_ACQUIRE_FENCE_SCOPE |
@@ -168,6 +221,11 @@ static int scenario(const char *mode, bool handle_events)
     hsa_agent_t gpus[2] = {{0}, {0}};
     hsa_iterate_agents(collect_gpu, gpus);
     REQUIRE(gpus[0].handle && gpus[1].handle);
+    hsa_agent_t cpu = {0};
+    hsa_iterate_agents(collect_cpu, &cpu);
+    REQUIRE(cpu.handle);
+    slow_kernel slow[2];
+    load_slow(cpu, gpus, slow);
     hsa_queue_t *qa, *qb;
     REQUIRE(hsa_queue_create(gpus[0], 256, HSA_QUEUE_TYPE_MULTI, on_queue_error, NULL, UINT32_MAX,
                              UINT32_MAX, &qa) == HSA_STATUS_SUCCESS);
@@ -187,13 +245,13 @@ static int scenario(const char *mode, bool handle_events)
     /* The stream: 200 dispatches already done on each GPU, then a long one
      * in flight on GPU 0 when it goes. */
     for (int i = 0; i < 200; i++) {
-        hsa_signal_t a = dispatch(qa, 1), b = dispatch(qb, 1);
+        hsa_signal_t a = dispatch(qa, &slow[0], 1), b = dispatch(qb, &slow[1], 1);
         REQUIRE(completes(a, UINT64_MAX) && completes(b, UINT64_MAX));
         hsa_signal_destroy(a);
         hsa_signal_destroy(b);
     }
-    hsa_signal_t in_flight = dispatch(qa, 100000); /* ~20 s of work: never finishes before the unplug */
-    while (atomic_load(&groups_run) < 400 + 10)
+    hsa_signal_t in_flight = dispatch(qa, &slow[0], 100000); /* ~20 s of work: never finishes before the unplug */
+    while (__atomic_load_n(groups_run, __ATOMIC_RELAXED) < 400 + 10)
         sched_yield();
     rochp_error err = {0};
     REQUIRE(sim_unplug(tree, "0000:63:00.0", 0, NULL, &err) == ROCHP_OK);
@@ -205,7 +263,7 @@ static int scenario(const char *mode, bool handle_events)
         failed |= 1;
     }
     /* ...and the other GPU keeps working. */
-    hsa_signal_t b = dispatch(qb, 5);
+    hsa_signal_t b = dispatch(qb, &slow[1], 5);
     if (!completes(b, 30000000000ull)) {
         fprintf(stderr, "[%s] the surviving GPU stopped working\n", mode);
         failed |= 2;
@@ -258,9 +316,6 @@ static int scenario(const char *mode, bool handle_events)
     REQUIRE(hsa_signal_create(1, 0, NULL, &to_lost) == HSA_STATUS_SUCCESS);
     REQUIRE(hsa_signal_create(1, 0, NULL, &from_survivor) == HSA_STATUS_SUCCESS);
     REQUIRE(hsa_signal_create(1, 0, NULL, &on_survivor) == HSA_STATUS_SUCCESS);
-    hsa_agent_t cpu = {0};
-    hsa_iterate_agents(collect_cpu, &cpu);
-    REQUIRE(cpu.handle);
     REQUIRE(hsa_amd_memory_async_copy(buf, gpus[0], host, cpu, 4096, 0, NULL, to_lost) ==
             HSA_STATUS_SUCCESS);
     REQUIRE(hsa_amd_memory_async_copy(buf, gpus[0], buf1, gpus[1], 4096, 0, NULL,

@@ -4,32 +4,23 @@
  * status from the queue's thread) and leaves other agents' queues alone;
  * sim_signals_wake_all wakes waiters without satisfying their waits.
  * Barriers (AND/OR and AMD barrier-value) waiting forever are stopped too.
- * Links hsasim's objects to reach those internal calls. */
+ * Links hsasim's objects to reach those internal calls.  The kernel is
+ * "groups" of the host code object queue_kernels.co. */
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "hsaq_common.h"
 #include "hsasim.h"
-#include "hsasim/kernel.h"
+#include "queue_kernels.h"
 
-typedef struct groups_args {
-    _Atomic int *started;
-    _Atomic uint32_t *groups_run;
-    unsigned sleep_ms;
-} groups_args;
+static uint64_t groups_ko[HSAQ_MAX_GPUS]; /* per GPU */
 
-static void groups_kernel(const void *kernarg, const hsasim_dispatch *d)
-{
-    (void)d;
-    const groups_args *a = kernarg;
-    atomic_store(a->started, 1);
-    atomic_fetch_add(a->groups_run, 1);
-    hsaq_sleep_ms(a->sleep_ms);
-}
-
-static const hsasim_kernel_object groups_ko = {HSASIM_KERNEL_MAGIC, groups_kernel, "groups",
-                                               sizeof(groups_args), 8, 0, 0};
+/* What the kernel counts, in memory every GPU reaches. */
+typedef struct counters {
+    _Atomic int started;
+    _Atomic uint32_t groups_run;
+} counters;
 
 typedef struct err_rec {
     _Atomic int calls;
@@ -49,8 +40,8 @@ static void error_cb(hsa_status_t status, hsa_queue_t *source, void *data)
     atomic_fetch_add(&r->calls, 1);
 }
 
-static uint64_t submit_dispatch(hsa_queue_t *q, const void *args, uint32_t groups,
-                                hsa_signal_t completion)
+static uint64_t submit_dispatch(hsa_queue_t *q, int gpu, const groups_args *args,
+                                uint32_t groups, hsa_signal_t completion)
 {
     uint64_t idx = hsa_queue_add_write_index_scacq_screl(q, 1);
     while (idx - hsa_queue_load_read_index_scacquire(q) >= q->size)
@@ -65,8 +56,8 @@ static uint64_t submit_dispatch(hsa_queue_t *q, const void *args, uint32_t group
     slot->grid_size_z = 1;
     slot->private_segment_size = 0;
     slot->group_segment_size = 0;
-    slot->kernel_object = (uint64_t)(uintptr_t)&groups_ko;
-    slot->kernarg_address = (void *)(uintptr_t)args;
+    slot->kernel_object = groups_ko[gpu];
+    slot->kernarg_address = hsaq_kernarg(args, sizeof *args);
     slot->completion_signal = completion;
     uint32_t hs = (HSA_PACKET_TYPE_KERNEL_DISPATCH << HSA_PACKET_HEADER_TYPE) |
                   (HSA_FENCE_SCOPE_SYSTEM << HSA_PACKET_HEADER_SCRELEASE_FENCE_SCOPE) |
@@ -101,20 +92,21 @@ static void test_kill(void)
             HSA_STATUS_SUCCESS);
 
     /* q0: a long dispatch in progress and one behind it; q0b: idle */
-    _Atomic int started = 0, started_late = 0;
-    _Atomic uint32_t groups_run = 0, groups_late = 0;
-    groups_args big = {&started, &groups_run, 5}, late = {&started_late, &groups_late, 0};
+    counters *c = hsaq_alloc(3 * sizeof *c); /* big, late, other */
+    _Atomic int *started = &c[0].started, *started_late = &c[1].started;
+    _Atomic uint32_t *groups_run = &c[0].groups_run;
+    groups_args big = {started, groups_run, 5}, late = {started_late, &c[1].groups_run, 0};
     hsa_signal_t c_big, c_late, c_other;
     REQUIRE(hsa_signal_create(1, 0, NULL, &c_big) == HSA_STATUS_SUCCESS);
     REQUIRE(hsa_signal_create(1, 0, NULL, &c_late) == HSA_STATUS_SUCCESS);
     REQUIRE(hsa_signal_create(1, 0, NULL, &c_other) == HSA_STATUS_SUCCESS);
-    submit_dispatch(q0, &big, 1000, c_big);
-    submit_dispatch(q0, &late, 1, c_late);
-    while (!atomic_load(&started))
+    submit_dispatch(q0, 0, &big, 1000, c_big);
+    submit_dispatch(q0, 0, &late, 1, c_late);
+    while (!atomic_load(started))
         hsaq_sleep_ms(1);
 
     sim_queues_kill_agent(gpu0, HSA_STATUS_ERROR);
-    uint32_t at_kill = atomic_load(&groups_run);
+    uint32_t at_kill = atomic_load(groups_run);
 
     CHECK(wait_calls(&r0, 1));
     CHECK(wait_calls(&r0b, 1));
@@ -126,16 +118,16 @@ static void test_kill(void)
 
     /* the dispatch in flight stopped after its current work-group */
     hsaq_sleep_ms(50);
-    uint32_t after = atomic_load(&groups_run);
+    uint32_t after = atomic_load(groups_run);
     CHECK(after <= at_kill + 1);
     CHECK(after < 1000);
     /* and never completes, nor does anything behind it or submitted later */
     CHECK(hsa_signal_wait_scacquire(c_big, HSA_SIGNAL_CONDITION_EQ, 0, MS(100),
                                     HSA_WAIT_STATE_BLOCKED) == 1);
-    submit_dispatch(q0b, &late, 1, c_late);
+    submit_dispatch(q0b, 0, &late, 1, c_late);
     hsaq_sleep_ms(50);
     CHECK(hsa_signal_load_scacquire(c_late) == 1);
-    CHECK(atomic_load(&started_late) == 0);
+    CHECK(atomic_load(started_late) == 0);
 
     /* a second kill does not call back again */
     sim_queues_kill_agent(gpu0, HSA_STATUS_ERROR_EXCEPTION);
@@ -145,13 +137,11 @@ static void test_kill(void)
 
     /* the other GPU is untouched */
     CHECK_EQ_U64(atomic_load(&r1.calls), 0);
-    _Atomic int started_other = 0;
-    _Atomic uint32_t groups_other = 0;
-    groups_args other = {&started_other, &groups_other, 0};
-    submit_dispatch(q1, &other, 7, c_other);
+    groups_args other = {&c[2].started, &c[2].groups_run, 0};
+    submit_dispatch(q1, 1, &other, 7, c_other);
     CHECK(hsa_signal_wait_scacquire(c_other, HSA_SIGNAL_CONDITION_EQ, 0, MS(60000),
                                     HSA_WAIT_STATE_BLOCKED) == 0);
-    CHECK_EQ_U64(atomic_load(&groups_other), 7);
+    CHECK_EQ_U64(atomic_load(&c[2].groups_run), 7);
 
     CHECK(hsa_queue_destroy(q0) == HSA_STATUS_SUCCESS);
     CHECK(hsa_queue_destroy(q0b) == HSA_STATUS_SUCCESS);
@@ -159,6 +149,7 @@ static void test_kill(void)
     CHECK(hsa_signal_destroy(c_big) == HSA_STATUS_SUCCESS);
     CHECK(hsa_signal_destroy(c_late) == HSA_STATUS_SUCCESS);
     CHECK(hsa_signal_destroy(c_other) == HSA_STATUS_SUCCESS);
+    hsaq_free(c);
 }
 
 /* A barrier waiting on a signal that will never complete is stopped too. */
@@ -248,20 +239,20 @@ static void test_silent_kill(void)
     hsa_queue_t *q;
     REQUIRE(hsa_queue_create(hsaq_gpus[0], 64, HSA_QUEUE_TYPE_MULTI, error_cb, &r, 0, 0, &q) ==
             HSA_STATUS_SUCCESS);
-    _Atomic int started = 0;
-    _Atomic uint32_t groups_run = 0;
-    groups_args big = {&started, &groups_run, 2};
+    counters *k = hsaq_alloc(sizeof *k);
+    groups_args big = {&k->started, &k->groups_run, 2};
     hsa_signal_t c;
     REQUIRE(hsa_signal_create(1, 0, NULL, &c) == HSA_STATUS_SUCCESS);
-    submit_dispatch(q, &big, 100, c);
-    while (!atomic_load(&started))
+    submit_dispatch(q, 0, &big, 100, c);
+    while (!atomic_load(&k->started))
         hsaq_sleep_ms(1);
     sim_queues_kill_agent(sim_agent_get(hsaq_gpus[0]), HSA_STATUS_SUCCESS);
     CHECK(hsa_signal_wait_scacquire(c, HSA_SIGNAL_CONDITION_EQ, 0, MS(300),
                                     HSA_WAIT_STATE_BLOCKED) == 1);
-    CHECK(atomic_load(&groups_run) < 100);
+    CHECK(atomic_load(&k->groups_run) < 100);
     CHECK_EQ_U64(atomic_load(&r.calls), 0);
     CHECK(hsa_queue_destroy(q) == HSA_STATUS_SUCCESS);
+    hsaq_free(k);
     CHECK(hsa_signal_destroy(c) == HSA_STATUS_SUCCESS);
 }
 
@@ -319,6 +310,9 @@ int main(void)
 {
     main_thread = pthread_self();
     hsaq_setup("hsaqkill");
+    hsaq_load_kernels(QUEUE_KERNELS_CO);
+    for (int g = 0; g < hsaq_n_gpus; g++)
+        groups_ko[g] = hsaq_kernel_object("groups", hsaq_gpus[g]);
     test_kill();
     test_kill_in_barrier();
     test_kill_in_barrier_value();
