@@ -210,6 +210,27 @@ void checkpoint_mark_dispatch(rochp_context *ctx, const rochp_journal_entry *e,
     }
 }
 
+void checkpoint_note_retired(rochp_context *ctx, rochp_queue *q)
+{
+    uint64_t end = queue_next_index(q);
+    if (end == q->checkpoint_index)
+        return;
+    pthread_mutex_lock(&ctx->buffer_lock);
+    if (!q->ring.journal || !q->ring.kernargs) {
+        /* No record of what it wrote: anything may have been. */
+        for (size_t i = 0; i < ctx->n_buffers; i++)
+            ctx->buffers[i]->dirty = true;
+    } else {
+        for (uint64_t w = q->ring.journal_start; w < end; w++) {
+            uint64_t slot = w & q->ring.slot_mask;
+            const rochp_journal_entry *e = &q->ring.journal[slot];
+            if (e->kind == ROCHP_JOURNAL_DISPATCH)
+                checkpoint_mark_dispatch(ctx, e, q->ring.kernargs + (slot << q->ring.kernarg_shift));
+        }
+    }
+    pthread_mutex_unlock(&ctx->buffer_lock);
+}
+
 /* With ctx->buffer_lock held: marks what the work since the last checkpoint
  * may have written; false when a plain queue ran (everything is dirty). */
 static bool mark_journaled(rochp_context *ctx, const cut_queue *cuts, size_t n, uint64_t *packets)

@@ -205,6 +205,9 @@ void checkpoint_safe_point(rochp_context *ctx);
  * 0 when it did not start). */
 rochp_status shadow_copy_out(rochp_context *ctx, shadow *s, void *dst, uint64_t dst_agent,
                              uint64_t cpu, hsa_signal_t *done);
+/* A queue goes: what its work since the checkpoint may have written is
+ * marked dirty now, while its journal is there to say (takes buffer_lock). */
+void checkpoint_note_retired(rochp_context *ctx, rochp_queue *q);
 /* With ctx->buffer_lock held: the buffers a journaled dispatch (its entry
  * and argument bytes) may have written are marked dirty. */
 void checkpoint_mark_dispatch(rochp_context *ctx, const rochp_journal_entry *e,

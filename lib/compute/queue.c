@@ -191,6 +191,8 @@ rochp_status rochp_queue_destroy(rochp_queue *q)
     rochp_context *ctx = q->ctx;
     runtime_gate_enter(ctx);
     pthread_mutex_lock(&ctx->checkpoint_lock); /* not while a checkpoint holds it */
+    /* The next checkpoint must still copy what its work wrote. */
+    checkpoint_note_retired(ctx, q);
     pthread_mutex_lock(&ctx->lock);
     for (rochp_queue **p = &ctx->queues; *p; p = &(*p)->next)
         if (*p == q) {

@@ -333,10 +333,11 @@ rochp_status plan_queues(plan *p)
         queue_plan *qp = &p->queues[i];
         rochp_queue *q = qp->q;
         struct rochp_queue_ring *r = &q->ring;
-        /* A plain queue ran nothing since (checked): its ids go on from the
-         * checkpoint, the failed reservations' given back. */
-        uint64_t from = r->journal ? r->journal_start : q->checkpoint_index;
-        uint64_t next = r->journal ? queue_next_index(q) : from;
+        /* A plain queue ran nothing since (checked): its ids go on after
+         * the failed reservations' (never reused: a completion handle names
+         * one packet), which count as done. */
+        uint64_t next = queue_next_index(q);
+        uint64_t from = r->journal ? r->journal_start : next;
         size_t di = plan_device_index(p, q->device);
         qp->device = di != SIZE_MAX && p->targets[di] ? p->targets[di] : q->device;
         qp->first_id = from + r->id_offset;

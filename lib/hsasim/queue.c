@@ -76,12 +76,12 @@
  * agent stop (STOP_EVICT: their in-flight packets never complete, nothing
  * after them runs, no callback), hsa_queue_create on the agent still
  * succeeds but the queue never runs, and the agent's copy engine stops
- * (memory.c).  Queues on other agents go on.  The faulting queue gets
- * HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION on its callback after the
- * event, as hsasim always did; ROCR 5.2.3 itself sends a page fault to no
- * queue (its trap handler, amd_gpu_shaders.h, leaves XNACK errors to "the
- * VM interrupt") and reserves that status for aperture violations.  A queue
- * that another fault evicted first reports nothing.  Not modelled: the
+ * (memory.c).  Queues on other agents go on.  The faulting queue's callback
+ * is not called: ROCR 5.2.3 sends a page fault to no queue (its trap
+ * handler, amd_gpu_shaders.h, leaves XNACK errors to "the VM interrupt")
+ * and reserves HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION for aperture
+ * violations, which a host kernel cannot make; the event is the one
+ * report.  Not modelled: the
  * eviction outliving hsa_shut_down (the KFD process lives as long as the
  * address space); the agents are rebuilt at the next hsa_init.
  *
@@ -762,11 +762,13 @@ static void *processor(void *arg)
                 sim_signal_release(deps[i]);
             /* The packet stays at the read index; the queue is suspended. */
             atomic_fetch_or_explicit(&q->stop, STOP_ERROR, memory_order_seq_cst);
-            /* Touching unmapped memory is a VM fault first: every queue of
-             * the process on the device is evicted and KFD's memory
-             * exception reaches the system event handlers (or aborts). */
-            if (err != (hsa_status_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION ||
-                vm_fault(q, fault_at))
+            /* Touching unmapped memory is a VM fault: every queue of the
+             * process on the device is evicted and KFD's memory exception
+             * reaches the system event handlers (or aborts) -- no queue's
+             * callback. */
+            if (err == (hsa_status_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION)
+                (void)vm_fault(q, fault_at);
+            else
                 report_error(q, err);
             break;
         }

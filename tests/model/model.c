@@ -26,6 +26,7 @@ static bool begin(model *m, uint64_t seed, const char *mode, bool verbose)
     m->mode = mode;
     m->n_gpus = 1 + (int)model_rand(m, MODEL_MAX_GPUS);
     m->auto_recover = model_chance(m, 40);
+    m->verbose = verbose;
     if (verbose)
         fprintf(stderr, "model: seed %llu mode %s, %d GPU(s)%s\n", (unsigned long long)seed, mode,
                 m->n_gpus, m->auto_recover ? ", auto-recover" : "");
@@ -56,7 +57,12 @@ static void end(model *m, event_recorder *events)
     const char *why;
     m->op = "end";
     if (!m->failed && model_lost_work(m) && model_recovery_status(m, &why) == ROCHP_OK) {
-        rochp_status st = rochp_recover(m->ctx, 30 * SECOND, NULL);
+        rochp_recovery_report rep;
+        rochp_status st = rochp_recover(m->ctx, 30 * SECOND, &rep);
+        if (m->verbose)
+            fprintf(stderr, "  final recovery: %d, %u devices, %llu queues, %llu buffers moved\n",
+                    (int)st, rep.devices_lost, (unsigned long long)rep.queues_rebuilt,
+                    (unsigned long long)rep.buffers_moved);
         if (st != ROCHP_OK)
             model_fail(m, "the final recovery returned %d (the model expected %s)", (int)st, why);
         else
@@ -150,7 +156,9 @@ int main(int argc, char **argv)
         for (m.step = 0; m.step < (int)n && !m.failed; m.step++) {
             model_step(&m);
             if (verbose)
-                fprintf(stderr, "  %d %s\n", m.step, m.op);
+                fprintf(stderr, "  %d %s (recovered events %llu, applied %llu)\n", m.step, m.op,
+                        (unsigned long long)__atomic_load_n(&m.recovered_events, __ATOMIC_ACQUIRE),
+                        (unsigned long long)m.recovered_seen);
         }
         ops += (uint64_t)m.step;
         end(&m, events);

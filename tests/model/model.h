@@ -37,7 +37,7 @@ typedef struct m_buffer {
     bool by_call;               /* written by a write or copy call since */
     bool dirty;                 /* written by a dispatch since */
     bool unknown;               /* bytes undefined (a recovery failed under it) */
-    bool journal_refs;          /* a journaled packet since passes it to a kernel */
+    uint32_t journal_refs;      /* queues (bits) whose journal since passes it to a kernel */
     m_ref last_write;
     m_ref readers[MODEL_MAX_READERS];
     int n_readers;
@@ -81,6 +81,7 @@ typedef struct model {
     int step;
     const char *op;         /* the operation running, for messages */
     bool failed;
+    bool verbose;
 } model;
 
 /* A failed expectation: prints the seed and what happened, and ends the

@@ -48,6 +48,13 @@ static int pick_queue(model *m)
     return n ? live[model_rand(m, (uint32_t)n)] : -1;
 }
 
+/* Under sigbus the first unplug completes only when this process lets go
+ * (rochp-sim holds further ones behind it): one per sequence there. */
+static bool may_unplug(model *m)
+{
+    return strcmp(m->mode, "sigbus") != 0 || !model_any_gone(m);
+}
+
 static m_gpu *pick_gpu(model *m, bool usable)
 {
     m_gpu *g[MODEL_MAX_GPUS];
@@ -73,6 +80,9 @@ static void wait_state(model *m, rochp_device_id id, rochp_device_state state)
 
 static void unplug(model *m, m_gpu *g, bool wait_noticed)
 {
+    if (m->verbose)
+        fprintf(stderr, "  unplug %s (%s)%s\n", g->info.pci, m->op,
+                g->unplugged ? " AGAIN" : "");
     if (user_sim("unplug", m->dir, g->info.pci, NULL, NULL, NULL) != 0) {
         model_fail(m, "rochp-sim unplug %s failed", g->info.pci);
         return;
@@ -84,7 +94,7 @@ static void unplug(model *m, m_gpu *g, bool wait_noticed)
 
 static void op_unplug(model *m)
 {
-    m_gpu *g = pick_gpu(m, true);
+    m_gpu *g = may_unplug(m) ? pick_gpu(m, true) : NULL;
     if (g)
         unplug(m, g, model_chance(m, 70));
 }
@@ -96,7 +106,21 @@ static void op_plug_back(model *m)
     m_gpu *g = pick_gpu(m, false);
     if (!g || g->plugged_back)
         return;
-    wait_state(m, g->info.id, ROCHP_DEVICE_LOST); /* the tree shows it gone first */
+    /* Plugged back only once the context read a tree without it (an
+     * operator is not faster than a rescan). */
+    wait_state(m, g->info.id, ROCHP_DEVICE_LOST);
+    rochp_device_info info = {0};
+    for (int i = 0; i < 3000; i++) {
+        rochp_rescan(m->ctx);
+        if (rochp_device_get(m->ctx, g->info.id, &info) == ROCHP_OK &&
+            info.kfd_node == UINT32_MAX)
+            break;
+        usleep(2000);
+    }
+    if (info.kfd_node != UINT32_MAX) {
+        model_fail(m, "the unplugged board at %s stayed in the tree", g->info.pci);
+        return;
+    }
     if (user_sim("plug", m->dir, g->info.pci, NULL, NULL, NULL) != 0) {
         model_fail(m, "rochp-sim plug %s failed", g->info.pci);
         return;
@@ -170,7 +194,8 @@ static void wrote(m_buffer *b, int qi, uint64_t id, bool journaled)
     b->last_write = (m_ref){qi, id};
     b->n_readers = 0;
     b->dirty = true;
-    b->journal_refs |= journaled;
+    if (journaled)
+        b->journal_refs |= 1u << qi;
 }
 
 static void read_by(m_buffer *b, int qi, uint64_t id, bool journaled)
@@ -180,7 +205,8 @@ static void read_by(m_buffer *b, int qi, uint64_t id, bool journaled)
     else
         b->n_readers++;
     b->readers[b->n_readers - 1] = (m_ref){qi, id};
-    b->journal_refs |= journaled;
+    if (journaled)
+        b->journal_refs |= 1u << qi;
 }
 
 /* A buffer a new packet may touch: its memory is not on a device known to
@@ -438,6 +464,7 @@ static void forget_queue(model *m, int qi)
 {
     for (int i = 0; i < MODEL_MAX_BUFFERS; i++) {
         m_buffer *b = &m->buffers[i];
+        b->journal_refs &= ~(1u << qi);
         if (b->last_write.queue == qi)
             b->last_write.queue = -1;
         for (int r = 0; r < b->n_readers; r++)
@@ -476,7 +503,8 @@ static void checkpoint_taken(model *m)
         model_learn(m, b);
         b->has_shadow = true;
         memcpy(b->ckpt, b->val, sizeof b->ckpt);
-        b->by_call = b->dirty = b->journal_refs = false;
+        b->by_call = b->dirty = false;
+        b->journal_refs = 0;
     }
     for (int i = 0; i < MODEL_MAX_QUEUES; i++) {
         m_queue *q = &m->queues[i];
@@ -505,7 +533,8 @@ static void *unplug_later(void *arg)
 static void op_checkpoint(model *m)
 {
     /* Sometimes a GPU goes while it runs. */
-    racer r = {m, model_chance(m, 15) ? pick_gpu(m, true) : NULL, model_rand(m, 3000)};
+    racer r = {m, model_chance(m, 15) && may_unplug(m) ? pick_gpu(m, true) : NULL,
+               model_rand(m, 3000)};
     pthread_t t;
     bool racing = r.g && pthread_create(&t, NULL, unplug_later, &r) == 0;
     bool trouble = model_any_gone(m) || model_any_stopped(m) || racing;
@@ -543,7 +572,7 @@ static void op_restore(model *m)
     }
     /* The work since the checkpoint is undone: the journals start over. */
     for (int i = 0; i < MODEL_MAX_BUFFERS; i++)
-        m->buffers[i].journal_refs = false;
+        m->buffers[i].journal_refs = 0;
     for (int i = 0; i < MODEL_MAX_QUEUES; i++) {
         m_queue *q = &m->queues[i];
         q->ckpt_next_id = q->next_id;
@@ -609,17 +638,20 @@ static rochp_device_id sabotage(rochp_context *ctx, const rochp_device_info *los
     if (!n)
         return 0;
     rochp_device_id pick = candidates[m->rng % n].id;
-    bool strike = s->kind == 2 || (s->kind == 1 && s->calls == 0);
-    if (s->kind == 3 && s->calls == 0) {
-        for (size_t i = 0; i < n; i++)
-            if (candidates[i].id != pick) {
-                unplug(m, model_gpu(m, candidates[i].id), false);
+    bool strike = (s->kind == 2 || (s->kind == 1 && s->calls == 0)) && may_unplug(m);
+    if (s->kind == 3 && s->calls == 0 && may_unplug(m)) {
+        for (size_t i = 0; i < n; i++) {
+            m_gpu *other = model_gpu(m, candidates[i].id);
+            if (candidates[i].id != pick && other && !other->unplugged) {
+                unplug(m, other, false);
                 break;
             }
+        }
         rochp_rescan(ctx);
     }
-    if (strike) {
-        unplug(m, model_gpu(m, pick), false);
+    m_gpu *target = model_gpu(m, pick);
+    if (strike && target && !target->unplugged) {
+        unplug(m, target, false);
         rochp_rescan(ctx);
     }
     s->calls++;
@@ -628,7 +660,13 @@ static rochp_device_id sabotage(rochp_context *ctx, const rochp_device_info *los
 
 static void op_recover(model *m)
 {
-    saboteur s = {m, model_chance(m, 30) ? 1 + (int)model_rand(m, 3) : 0, 0};
+    /* The application recovers from what it was told: every loss noticed
+     * (under sigbus the tree keeps the board until the process lets go, so
+     * a rescan alone does not show it). */
+    for (int i = 0; i < m->n_gpus; i++)
+        if (m->gpus[i].unplugged && !m->gpus[i].plugged_back)
+            wait_state(m, m->gpus[i].info.id, ROCHP_DEVICE_LOST);
+    saboteur s = {m, model_chance(m, 30) && may_unplug(m) ? 1 + (int)model_rand(m, 3) : 0, 0};
     rochp_set_recovery_target(m->ctx, s.kind ? sabotage : NULL, &s);
     const char *why;
     rochp_status predicted = model_recovery_status(m, &why);

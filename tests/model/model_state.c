@@ -23,6 +23,42 @@ void model_fail(model *m, const char *fmt, ...)
             (unsigned long long)m->seed, m->mode, m->auto_recover ? " auto-recover" : "",
             m->step, m->op ? m->op : "-", what, rochp_last_error(), m->mode,
             (unsigned long long)m->seed);
+    if (m->verbose)
+        model_dump(m);
+}
+
+/* What the model and the context say of the queues (for a failure). */
+void model_dump(model *m)
+{
+    for (int i = 0; i < MODEL_MAX_QUEUES; i++) {
+        m_queue *q = &m->queues[i];
+        if (!q->alive)
+            continue;
+        fprintf(stderr, "  queue %d (id %llu): device %llu%s, %s, next id %llu, ids since %llu%s\n",
+                i, (unsigned long long)rochp_queue_id(q->h), (unsigned long long)q->dev,
+                model_dev_gone(m, q->dev) ? " (gone)" : "", q->journaled ? "journaled" : "plain",
+                (unsigned long long)q->next_id, (unsigned long long)q->ids_since,
+                q->stopped ? ", maybe stopped" : "");
+        uint64_t n = 0;
+        if (!q->journaled || rochp_queue_journal_length(q->h, &n) != ROCHP_OK)
+            continue;
+        for (uint64_t k = 0; k < n; k++) {
+            rochp_journal_entry e;
+            if (rochp_queue_journal_entry(q->h, k, &e, NULL) != ROCHP_OK)
+                break;
+            if (e.kind == ROCHP_JOURNAL_BARRIER)
+                fprintf(stderr, "    [%llu] barrier on queue %llu packet %llu\n",
+                        (unsigned long long)k, (unsigned long long)e.dep_queue_id,
+                        (unsigned long long)e.dep_id);
+            else
+                fprintf(stderr, "    [%llu] %s\n", (unsigned long long)k,
+                        e.kind == ROCHP_JOURNAL_DISPATCH ? "dispatch" : "void");
+        }
+    }
+    for (int i = 0; i < m->n_gpus; i++)
+        fprintf(stderr, "  gpu %s: device %llu, state %d%s%s\n", m->gpus[i].info.pci,
+                (unsigned long long)m->gpus[i].info.id, (int)user_state(m->ctx, m->gpus[i].info.id),
+                m->gpus[i].unplugged ? ", unplugged" : "", m->gpus[i].plugged_back ? ", back" : "");
 }
 
 uint32_t model_rand(model *m, uint32_t n)
@@ -154,6 +190,9 @@ rochp_status model_recovery_status(model *m, const char **why)
  * as the model's bytes. */
 void model_recovered(model *m)
 {
+    /* Its event is this recovery's, not one a later wait should apply. */
+    rochp_flush(m->ctx);
+    m->recovered_seen = __atomic_load_n(&m->recovered_events, __ATOMIC_ACQUIRE);
     for (int i = 0; i < MODEL_MAX_QUEUES; i++) {
         m_queue *q = &m->queues[i];
         if (!q->alive)
@@ -164,8 +203,6 @@ void model_recovered(model *m)
                        (unsigned long long)dev);
         q->dev = dev;
         q->stopped = false;
-        if (!q->journaled)
-            q->next_id = q->ckpt_next_id; /* failed reservations given back */
     }
     for (int i = 0; i < MODEL_MAX_BUFFERS; i++) {
         m_buffer *b = &m->buffers[i];
@@ -201,10 +238,8 @@ void model_note_auto_recovery(model *m)
         return;
     rochp_flush(m->ctx);
     uint64_t seen = __atomic_load_n(&m->recovered_events, __ATOMIC_ACQUIRE);
-    if (seen != m->recovered_seen) {
-        m->recovered_seen = seen;
+    if (seen != m->recovered_seen)
         model_recovered(m);
-    }
 }
 
 /* --- checking the bytes --------------------------------------------------------------------------- */

@@ -9,8 +9,8 @@
  *    the agent's code objects.  Never plain host memory, memory freed or
  *    unlocked, nor a lost GPU's memory;
  *  - a VM fault: HSA_AMD_GPU_MEMORY_FAULT_EVENT (the agent, the 4 KiB page,
- *    PAGE_NOT_PRESENT), HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION to the
- *    faulting queue, every other queue of the process on that agent evicted
+ *    PAGE_NOT_PRESENT) and no queue callback (ROCR 5.2.3 sends a page fault
+ *    to no queue), every queue of the process on that agent evicted
  *    for good (queues created later too, and its copy engine), other agents
  *    untouched; with no handler accepting the event, ROCR's message and
  *    abort().
@@ -57,7 +57,6 @@ static void sleep_ms(unsigned ms)
 
 #define MS(x) ((uint64_t)(x) * 1000000ull)
 #define PAGE(a) ((uint64_t)(uintptr_t)(a) & ~(uint64_t)4095)
-#define VM_FAULT ((hsa_status_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION)
 #define ILLEGAL ((hsa_status_t)HSA_STATUS_ERROR_ILLEGAL_INSTRUCTION)
 
 /* --- the runtime as a child sees it ------------------------------------------------ */
@@ -341,23 +340,30 @@ static void expect_runs(int gpu, uint64_t *out, const uint64_t *in, uint64_t val
     CHECK(hsa_signal_destroy(done) == HSA_STATUS_SUCCESS);
 }
 
+/* Until n events were raised (generous deadline). */
+static bool wait_events(int n)
+{
+    uint64_t deadline = now_ns() + MS(60000);
+    while (atomic_load(&events) < n && now_ns() < deadline)
+        sleep_ms(1);
+    return atomic_load(&events) >= n;
+}
+
 /* What one VM fault of q (on gpu, the only one so far) at address shows:
- * one event with the agent, the page and PAGE_NOT_PRESENT; the queue's
- * callback once with MEMORY_APERTURE_VIOLATION; the packet not launched,
- * its completion signal untouched. */
+ * one event with the agent, the page and PAGE_NOT_PRESENT; no callback of
+ * the queue; the packet not launched, its completion signal untouched. */
 static void expect_vm_fault(int gpu, hsa_queue_t *q, err_rec *rec, uint64_t address,
                             hsa_signal_t completion)
 {
-    CHECK(wait_calls(rec, 1));
+    CHECK(wait_events(1));
     CHECK_EQ_U64(atomic_load(&events), 1);
     CHECK_EQ_U64(atomic_load(&event_type), HSA_AMD_GPU_MEMORY_FAULT_EVENT);
     CHECK_EQ_U64(atomic_load(&event_agent), E.gpu[gpu].handle);
     CHECK_EQ_U64(atomic_load(&event_address), PAGE(address));
     CHECK_EQ_U64(atomic_load(&event_mask), HSA_AMD_MEMORY_FAULT_PAGE_NOT_PRESENT);
-    CHECK_EQ_U64((uint32_t)atomic_load(&rec->status), (uint32_t)VM_FAULT);
-    CHECK(atomic_load(&rec->source) == q);
     CHECK(stays(completion, 1));
-    CHECK_EQ_U64(atomic_load(&rec->calls), 1);
+    CHECK_EQ_U64(atomic_load(&rec->calls), 0);
+    (void)q;
     CHECK_EQ_U64(hsa_queue_load_read_index_scacquire(q), 0);
 }
 
@@ -719,8 +725,8 @@ static void fault_bogus_signals(void)
     hsa_queue_t *qa = make_queue(0, &ra), *qb = make_queue(1, &rb);
     uint64_t *out = for_all(E.fine, 8);
     touch(qa, 0, out, NULL, 1, (hsa_signal_t){(uint64_t)(uintptr_t)not_a_signal[0]});
-    CHECK(wait_calls(&ra, 1));
-    CHECK_EQ_U64((uint32_t)atomic_load(&ra.status), (uint32_t)VM_FAULT);
+    CHECK(wait_events(1));
+    CHECK_EQ_U64(atomic_load(&ra.calls), 0);
     CHECK_EQ_U64(atomic_load(&events), 1);
     CHECK_EQ_U64(atomic_load(&event_agent), E.gpu[0].handle);
     CHECK_EQ_U64(atomic_load(&event_address), PAGE(not_a_signal[0]));
@@ -735,8 +741,8 @@ static void fault_bogus_signals(void)
     p.cond = HSA_SIGNAL_CONDITION_EQ;
     p.completion_signal = done;
     submit(qb, &p);
-    CHECK(wait_calls(&rb, 1));
-    CHECK_EQ_U64((uint32_t)atomic_load(&rb.status), (uint32_t)VM_FAULT);
+    CHECK(wait_events(2));
+    CHECK_EQ_U64(atomic_load(&rb.calls), 0);
     CHECK_EQ_U64(atomic_load(&events), 2);
     CHECK_EQ_U64(atomic_load(&event_agent), E.gpu[1].handle);
     CHECK_EQ_U64(atomic_load(&event_address), PAGE(not_a_signal[1]));
