@@ -23,6 +23,16 @@
  * fault, which ROCR turns into abort() unless a handler accepts it.  The
  * application's queue has an error callback, as any real one would. */
 static _Atomic int queue_error;
+static _Atomic int system_events;
+
+/* Counts the runtime's system events (rochp's own handler sees them too). */
+static hsa_status_t on_system_event(const hsa_amd_event_t *event, void *data)
+{
+    (void)event;
+    (void)data;
+    atomic_fetch_add(&system_events, 1);
+    return HSA_STATUS_SUCCESS;
+}
 static void on_queue_error(hsa_status_t status, hsa_queue_t *q, void *data)
 {
     (void)q;
@@ -98,13 +108,15 @@ int main(void)
     REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, event_record, &r, &sub) == ROCHP_OK);
     /* A memory fault on GPU 0 by a bad packet: rochp's handler accepts the
      * event, so the process goes on; it is the program's fault, not the
-     * device's: no loss. */
+     * device's: no loss.  (ROCR sends a page fault to no queue callback;
+     * the event is what tells, and the process's queues there stop.) */
+    REQUIRE(hsa_amd_register_system_event_handler(on_system_event, NULL) == HSA_STATUS_SUCCESS);
     void *hole;
     hsa_queue_t *fq = faulting_dispatch((hsa_agent_t){devs[0].hsa_agent}, &hole);
-    for (int i = 0; i < 3000 && atomic_load(&queue_error) == 0; i++)
+    for (int i = 0; i < 3000 && atomic_load(&system_events) == 0; i++)
         usleep(10000);
-    CHECK_EQ_U64((uint32_t)atomic_load(&queue_error),
-                 (uint32_t)HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION);
+    CHECK_EQ_U64(atomic_load(&system_events), 1);
+    CHECK_EQ_U64(atomic_load(&queue_error), 0);
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
     CHECK_EQ_U64(event_count(&r), 0);
     rochp_device_info info;
