@@ -129,9 +129,43 @@ static bool memory_gone(rochp_context *ctx, rochp_device_id device, uint64_t age
         return false;
     pthread_mutex_lock(&ctx->lock);
     device_entry *d = registry_find(ctx, device);
-    bool gone = !d || d->info.state != ROCHP_DEVICE_PRESENT || d->info.hsa_agent != agent;
+    /* A device that stopped the process's work after a memory fault stopped
+     * its copy engines too (KFD evicts the process's queues there). */
+    bool gone = !d || d->info.state != ROCHP_DEVICE_PRESENT || d->info.hsa_agent != agent ||
+                d->fault[0];
     pthread_mutex_unlock(&ctx->lock);
     return gone;
+}
+
+/* Why memory of device is out of reach, for a message. */
+static const char *why_gone(rochp_context *ctx, rochp_device_id device)
+{
+    pthread_mutex_lock(&ctx->lock);
+    device_entry *d = registry_find(ctx, device);
+    bool faulted = d && d->fault[0] && d->info.state == ROCHP_DEVICE_PRESENT;
+    pthread_mutex_unlock(&ctx->lock);
+    return faulted ? "stopped this process's work after a memory fault (the driver keeps it "
+                     "stopped)"
+                   : "has been lost";
+}
+
+bool compute_fault_collateral(rochp_context *ctx, rochp_device_id device)
+{
+    pthread_mutex_lock(&ctx->lock);
+    const device_entry *d = registry_find(ctx, device);
+    uint64_t address = d && d->fault[0] ? d->fault_address : 0;
+    pthread_mutex_unlock(&ctx->lock);
+    if (!address)
+        return false;
+    /* The fault names a page: any buffer on it will do. */
+    pthread_mutex_lock(&ctx->buffer_lock);
+    rochp_buffer *b = NULL;
+    for (uint64_t a = address; a < address + 4096 && !b; a += 64)
+        b = compute_buffer_at(ctx, (const void *)(uintptr_t)a);
+    rochp_device_id owner = b ? b->device : ROCHP_HOST;
+    uint64_t agent = b ? b->agent : 0;
+    pthread_mutex_unlock(&ctx->buffer_lock);
+    return b && owner != device && memory_gone(ctx, owner, agent);
 }
 
 bool compute_buffer_reachable(rochp_buffer *b)
@@ -355,8 +389,11 @@ rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_age
                                  rochp_device_id dst_device, const void *src, uint64_t src_agent,
                                  rochp_device_id src_device, size_t size)
 {
-    if (memory_gone(ctx, dst_device, dst_agent) || memory_gone(ctx, src_device, src_agent))
-        return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST, "a device of the copy has been lost");
+    if (memory_gone(ctx, dst_device, dst_agent) || memory_gone(ctx, src_device, src_agent)) {
+        rochp_device_id d = memory_gone(ctx, dst_device, dst_agent) ? dst_device : src_device;
+        return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST, "device %llu of the copy %s",
+                                (unsigned long long)d, why_gone(ctx, d));
+    }
     hsa_signal_t done;
     if (ctx->hsa.signal_create(1, 0, NULL, &done) != HSA_STATUS_SUCCESS)
         return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "cannot create a signal for a copy");

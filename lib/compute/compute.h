@@ -184,6 +184,10 @@ rochp_module *compute_module_next(rochp_context *ctx, rochp_module *after, const
 rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
                                  rochp_device_id dst_device, const void *src, uint64_t src_agent,
                                  rochp_device_id src_device, size_t size);
+/* Did device's memory fault come from its work touching a buffer of a
+ * device that is gone (a loss's side effect, which recovery undoes), rather
+ * than from a bug of the work itself? */
+bool compute_fault_collateral(rochp_context *ctx, rochp_device_id device);
 /* Is the buffer's memory still there (its device present, with the agent
  * that made it)?  Takes ctx->lock. */
 bool compute_buffer_reachable(rochp_buffer *b);

@@ -177,8 +177,12 @@ static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns,
         } else {
             st = wait_slice(q, id, slice);
         }
-        if (st == ROCHP_ERROR_DEVICE_LOST && may_recover && !recovered &&
-            (q->ctx->flags & ROCHP_CONTEXT_AUTO_RECOVER)) {
+        /* A memory fault that came of touching a lost device's buffer is the
+         * loss's too: recovery undoes it (a fault of the work's own would
+         * only fault again on another GPU). */
+        bool lost = st == ROCHP_ERROR_DEVICE_LOST ||
+                    (st == ROCHP_ERROR_QUEUE_FAILED && compute_fault_collateral(q->ctx, q->device));
+        if (lost && may_recover && !recovered && (q->ctx->flags & ROCHP_CONTEXT_AUTO_RECOVER)) {
             recovered = true;
             st = rochp_recover(q->ctx, timeout_ns, NULL);
             if (st != ROCHP_OK)

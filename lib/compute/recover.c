@@ -46,11 +46,25 @@ typedef struct attempt_result {
     rochp_device_id culprit;
 } attempt_result;
 
+/* Present and taking this process's work (not stopped after a memory fault). */
 static bool device_present(rochp_context *ctx, rochp_device_id id)
 {
-    rochp_device_info info;
-    return id == ROCHP_HOST ||
-           (rochp_device_get(ctx, id, &info) == ROCHP_OK && info.state == ROCHP_DEVICE_PRESENT);
+    if (id == ROCHP_HOST)
+        return true;
+    pthread_mutex_lock(&ctx->lock);
+    const device_entry *d = registry_find(ctx, id);
+    bool present = d && d->info.state == ROCHP_DEVICE_PRESENT && !d->fault[0];
+    pthread_mutex_unlock(&ctx->lock);
+    return present;
+}
+
+static bool device_faulted(rochp_context *ctx, rochp_device_id id)
+{
+    pthread_mutex_lock(&ctx->lock);
+    const device_entry *d = registry_find(ctx, id);
+    bool faulted = d && d->info.state == ROCHP_DEVICE_PRESENT && d->fault[0];
+    pthread_mutex_unlock(&ctx->lock);
+    return faulted;
 }
 
 static attempt_result failed_on(rochp_status st, rochp_device_id device)
@@ -290,7 +304,9 @@ static attempt_result replay_stuck(plan *p)
     for (size_t i = 0; i < p->n_queues; i++) {
         queue_plan *qp = &p->queues[i];
         uint32_t failed = ring_failed(&qp->ring);
-        if (failed == (uint32_t)-ROCHP_ERROR_QUEUE_FAILED)
+        /* Pointers into moved memory were relocated: a fault now is the
+         * work's own, and would fault on any target. */
+        if (failed == (uint32_t)-ROCHP_ERROR_QUEUE_FAILED || device_faulted(p->ctx, qp->device))
             return failed_on(rochp_set_errorf(ROCHP_ERROR_QUEUE_FAILED,
                                               "rochp_recover: a replayed packet faulted on the "
                                               "rebuilt queue %llu (device %llu)",
@@ -496,6 +512,21 @@ static attempt_result attempt(plan *p, uint64_t timeout_ns, rochp_recovery_repor
     return res;
 }
 
+/* Recoveries one call commits at most (each moves the work of devices lost
+ * until it planned). */
+#define MAX_COMMITS 8
+
+static void add_report(rochp_recovery_report *to, const rochp_recovery_report *r)
+{
+    to->devices_lost += r->devices_lost;
+    to->buffers_moved += r->buffers_moved;
+    to->bytes_moved += r->bytes_moved;
+    to->buffers_rolled_back += r->buffers_rolled_back;
+    to->bytes_rolled_back += r->bytes_rolled_back;
+    to->queues_rebuilt += r->queues_rebuilt;
+    to->packets_replayed += r->packets_replayed;
+}
+
 static size_t present_devices(rochp_context *ctx)
 {
     size_t n = 0;
@@ -512,6 +543,8 @@ static rochp_status recover_gated(rochp_context *ctx, uint64_t timeout_ns,
     uint64_t t0 = rochp_now_ns();
     rochp_device_id excluded[64];
     size_t n_excluded = 0;
+    unsigned moves = 0;
+    memset(report, 0, sizeof *report);
     /* What the topology says now: a loss the watcher has not read yet
      * must not be recovered onto. */
     (void)watcher_rescan(ctx, ROCHP_REASON_TOPOLOGY);
@@ -521,14 +554,25 @@ static rochp_status recover_gated(rochp_context *ctx, uint64_t timeout_ns,
         p.ctx = ctx;
         p.excluded = excluded;
         p.n_excluded = n_excluded;
-        memset(report, 0, sizeof *report);
+        rochp_recovery_report step;
+        memset(&step, 0, sizeof step);
         bool nothing = false;
         size_t present = present_devices(ctx);
-        attempt_result res = attempt(&p, timeout_ns, report, &nothing);
+        attempt_result res = attempt(&p, timeout_ns, &step, &nothing);
+        step.ns = rochp_now_ns() - t0;
+        if (res.status == ROCHP_OK && !nothing) {
+            emit(ctx, &p, &step);
+            add_report(report, &step);
+        }
         report->ns = rochp_now_ns() - t0;
-        if (res.status == ROCHP_OK && !nothing)
-            emit(ctx, &p, report);
         plan_free(&p);
+        /* A device lost during a recovery that committed, holding work it
+         * did not move, gets the next attempt: when this returns OK, no lost
+         * device holds managed work. */
+        if (res.status == ROCHP_OK && !nothing && ++moves < MAX_COMMITS) {
+            (void)watcher_rescan(ctx, ROCHP_REASON_TOPOLOGY);
+            continue;
+        }
         if (res.status != ROCHP_ERROR_DEVICE_LOST ||
             n_excluded == sizeof excluded / sizeof *excluded)
             return res.status;

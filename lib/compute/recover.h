@@ -45,6 +45,7 @@ typedef struct object_cache_entry {
 typedef struct plan {
     rochp_context *ctx;
     rochp_device_info *devices;
+    bool *faulted; /* per device index: the driver stopped the process's work there */
     size_t n_devices;
     rochp_device_id *targets; /* per device index: 0 or where its work goes */
     uint64_t *target_bytes;   /* per device index: bytes moved there */

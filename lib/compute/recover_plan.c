@@ -18,17 +18,19 @@ size_t plan_device_index(const plan *p, rochp_device_id id)
     return SIZE_MAX;
 }
 
-/* Lost, or back without an agent in this runtime (it left and returned):
- * either way the objects made on it before are dead. */
-static bool gone(const rochp_device_info *d)
+/* Lost; back without an agent in this runtime (it left and returned); or
+ * present but refusing this process's work after a memory fault (KFD keeps
+ * the process's queues there evicted): the work on it must move. */
+static bool gone(const plan *p, size_t i)
 {
-    return d->state != ROCHP_DEVICE_PRESENT || !d->hsa_agent;
+    const rochp_device_info *d = &p->devices[i];
+    return d->state != ROCHP_DEVICE_PRESENT || !d->hsa_agent || p->faulted[i];
 }
 
 static bool is_lost(const plan *p, rochp_device_id id)
 {
     size_t i = plan_device_index(p, id);
-    return i != SIZE_MAX && gone(&p->devices[i]);
+    return i != SIZE_MAX && gone(p, i);
 }
 
 static bool is_excluded(const plan *p, rochp_device_id id)
@@ -112,8 +114,7 @@ static rochp_status choose_target(plan *p, size_t lost)
     pthread_mutex_lock(&ctx->buffer_lock);
     for (size_t i = 0; i < p->n_devices; i++) {
         const rochp_device_info *d = &p->devices[i];
-        if (d->state != ROCHP_DEVICE_PRESENT || !d->hsa_agent || is_excluded(p, d->id) ||
-            strcmp(d->gfx_target, l->gfx_target) != 0)
+        if (gone(p, i) || is_excluded(p, d->id) || strcmp(d->gfx_target, l->gfx_target) != 0)
             continue;
         c[n].info = *d;
         c[n++].load = load_of(ctx, d->id) + p->target_bytes[i];
@@ -200,9 +201,18 @@ rochp_status plan_devices(plan *p)
     p->target_bytes = calloc(n + 1, sizeof *p->target_bytes);
     if (!p->devices || !p->targets || !p->target_bytes)
         return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
+    p->faulted = calloc(n + 1, sizeof *p->faulted);
+    if (!p->faulted)
+        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
     st = rochp_device_list(ctx, p->devices, n, &p->n_devices);
     if (p->n_devices > n)
         p->n_devices = n;
+    pthread_mutex_lock(&ctx->lock);
+    for (size_t i = 0; i < p->n_devices; i++) {
+        const device_entry *d = registry_find(ctx, p->devices[i].id);
+        p->faulted[i] = d && d->fault[0];
+    }
+    pthread_mutex_unlock(&ctx->lock);
     return st;
 }
 
@@ -211,7 +221,7 @@ rochp_status plan_targets(plan *p, bool *any)
     rochp_context *ctx = p->ctx;
     *any = false;
     for (size_t i = 0; i < p->n_devices; i++) {
-        if (!gone(&p->devices[i]))
+        if (!gone(p, i))
             continue;
         bool owns = false;
         pthread_mutex_lock(&ctx->lock);
@@ -433,6 +443,7 @@ void plan_free(plan *p)
     free(p->queues);
     free(p->moves);
     free(p->devices);
+    free(p->faulted);
     free(p->targets);
     free(p->target_bytes);
 }

@@ -62,8 +62,10 @@ typedef struct device_entry {
     rochp_event_reason held_reason;
     uint64_t held_since_ns;
     /* A memory fault by this process's work (not the device's): the driver
-     * stops the process's queues on the device for good.  "" when none. */
+     * stops the process's queues on the device for good.  "" when none;
+     * fault_address is the page the work touched. */
     char fault[160];
+    uint64_t fault_address;
     uint64_t criu_equal[CRIU_EQUAL_PROPS];     /* as last seen in the topology */
     uint64_t criu_at_least[CRIU_AT_LEAST_PROPS];
 } device_entry;

@@ -68,8 +68,10 @@ static hsa_status_t on_system_event(const hsa_amd_event_t *event, void *data)
                 registry_mark_lost(ctx, d, ROCHP_REASON_SYSTEM_EVENT);
                 continue;
             }
-            if (!d->fault[0])
+            if (!d->fault[0]) {
                 snprintf(d->fault, sizeof d->fault, "%s", what);
+                d->fault_address = event->memory_fault.virtual_address;
+            }
             queues_mark_faulted(ctx, d->info.id, what);
         }
         pthread_mutex_unlock(&ctx->lock);

@@ -166,11 +166,15 @@ static void scenario(uint32_t seed, const char *kernel)
     if (st != ROCHP_OK)
         fprintf(stderr, "seed %u (%s): %s\n", seed, kernel, rochp_last_error());
     REQUIRE(st == ROCHP_OK);
-    CHECK_EQ_U64(rep.devices_lost, 1);
-    CHECK_EQ_U64(rep.buffers_moved, 2); /* b and c */
-    CHECK_EQ_U64(rep.bytes_moved, 2 * N * 4);
+    /* GPU 2's fold reads c on GPU 1: one in flight at the unplug faults GPU 2
+     * (a lost GPU's memory is not there), and the driver stops the
+     * process's work there for good, so recovery moves it too. */
+    bool collateral = rep.devices_lost == 2;
+    CHECK(rep.devices_lost == 1 || (collateral && after));
+    CHECK_EQ_U64(rep.buffers_moved, collateral ? 3 : 2); /* b and c (and out) */
+    CHECK_EQ_U64(rep.bytes_moved, (collateral ? 3 : 2) * N * 4);
     CHECK_EQ_U64(rep.queues_rebuilt, 3);
-    CHECK_EQ_U64(rep.buffers_rolled_back, after ? 2 : 0); /* a and out */
+    CHECK_EQ_U64(rep.buffers_rolled_back, after ? (collateral ? 1 : 2) : 0); /* a (and out) */
     /* every packet since the checkpoint */
     CHECK_EQ_U64(rep.packets_replayed, 8ull * after);
     CHECK(rochp_buffer_device(p.b) != devs[1].id && rochp_buffer_device(p.c) != devs[1].id);
@@ -192,11 +196,15 @@ static void scenario(uint32_t seed, const char *kernel)
     CHECK(same(p.out, out));
 
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
-    CHECK_EQ_U64(event_count_type(&rec, ROCHP_EVENT_MIGRATED), 1);
+    CHECK_EQ_U64(event_count_type(&rec, ROCHP_EVENT_MIGRATED), collateral ? 2 : 1);
     CHECK_EQ_U64(event_count_type(&rec, ROCHP_EVENT_RECOVERED), 1);
     pthread_mutex_lock(&rec.lock);
     for (size_t i = 0; i < rec.n; i++) {
-        if (rec.events[i].type == ROCHP_EVENT_MIGRATED) {
+        if (rec.events[i].type == ROCHP_EVENT_MIGRATED && rec.events[i].device == devs[2].id) {
+            CHECK(collateral);
+            CHECK(rec.events[i].target == rochp_buffer_device(p.out));
+            CHECK_EQ_U64(rec.events[i].bytes, N * 4);
+        } else if (rec.events[i].type == ROCHP_EVENT_MIGRATED) {
             CHECK(rec.events[i].device == devs[1].id);
             CHECK(rec.events[i].target == rochp_buffer_device(p.b));
             CHECK_EQ_U64(rec.events[i].bytes, 2 * N * 4);
@@ -214,7 +222,7 @@ static void scenario(uint32_t seed, const char *kernel)
  * GPUs in use unplugged at a random later round.  With another GPU of the
  * gfx target, the pipeline finishes bit-identical to the CPU; with one GPU
  * only, the application is told that no target exists. */
-static unsigned g_recovered, g_no_target;
+static unsigned g_recovered, g_no_target, g_no_target_collateral;
 
 static void soak(uint32_t seed, const char *kernel)
 {
@@ -263,11 +271,21 @@ static void soak(uint32_t seed, const char *kernel)
                 test_remove_tmpdir(dir);
                 return;
             }
+            /* Work in flight on the survivors that reads the lost GPU's
+             * memory faults them (the driver then stops the process's work
+             * there): when that leaves no GPU, there is no target. */
+            if (st == ROCHP_ERROR_NO_TARGET) {
+                g_no_target_collateral++;
+                CHECK_CONTAINS(rochp_last_error(), "no present device has its gfx target");
+                REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+                test_remove_tmpdir(dir);
+                return;
+            }
             if (st != ROCHP_OK)
                 fprintf(stderr, "soak seed %u (%s, %u GPUs): %s\n", seed, kernel, gpus,
                         rochp_last_error());
             REQUIRE(st == ROCHP_OK);
-            CHECK_EQ_U64(rep.devices_lost, 1);
+            CHECK(rep.devices_lost >= 1 && rep.devices_lost < gpus);
             g_recovered++;
         }
         round_gpu(&p, r);
@@ -610,7 +628,9 @@ int main(int argc, char **argv)
         soak(s, "silent");
         soak(s, "reset");
     }
-    fprintf(stderr, "soak: %u runs recovered bit-identical, %u told there is no target\n",
-            g_recovered, g_no_target);
+    fprintf(stderr,
+            "soak: %u runs recovered bit-identical, %u told there is no target (one GPU), %u "
+            "no target left once survivors faulted on the lost GPU's memory\n",
+            g_recovered, g_no_target, g_no_target_collateral);
     return check_result();
 }

@@ -56,6 +56,7 @@ static void end(model *m, event_recorder *events)
 {
     const char *why;
     m->op = "end";
+    model_sync_faults(m);
     if (!m->failed && model_lost_work(m) && model_recovery_status(m, &why) == ROCHP_OK) {
         rochp_recovery_report rep;
         rochp_status st = rochp_recover(m->ctx, 30 * SECOND, &rep);

@@ -62,6 +62,9 @@ typedef struct m_gpu {
     rochp_device_info info;
     bool unplugged; /* by the test */
     bool plugged_back;
+    /* Work in flight here touched an unplugged GPU's memory: a VM fault,
+     * and the driver stops the process's work here for good. */
+    bool faulted;
 } m_gpu;
 
 typedef struct model {

@@ -20,6 +20,7 @@ void model_note_auto_recovery(model *m);
 void model_check_all(model *m, const char *when);
 void model_learn(model *m, m_buffer *b);
 void model_dump(model *m);
+void model_sync_faults(model *m);
 
 /* model_ops.c: one random operation. */
 void model_step(model *m);

@@ -60,7 +60,7 @@ static m_gpu *pick_gpu(model *m, bool usable)
     m_gpu *g[MODEL_MAX_GPUS];
     int n = 0;
     for (int i = 0; i < m->n_gpus; i++)
-        if (m->gpus[i].unplugged != usable)
+        if (model_dev_usable(m, m->gpus[i].info.id) == usable)
             g[n++] = &m->gpus[i];
     return n ? g[model_rand(m, (uint32_t)n)] : NULL;
 }
@@ -139,9 +139,10 @@ static bool dispatch_result(model *m, m_queue *q, rochp_status st, const rochp_c
     if (full && !model_queue_dead(m, q))
         ok = EXPECT(m, st, what, ROCHP_ERROR_JOURNAL_FULL);
     else if (full)
-        ok = EXPECT(m, st, what, ROCHP_ERROR_JOURNAL_FULL, ROCHP_ERROR_DEVICE_LOST);
+        ok = EXPECT(m, st, what, ROCHP_ERROR_JOURNAL_FULL, ROCHP_ERROR_DEVICE_LOST,
+                    ROCHP_ERROR_QUEUE_FAILED);
     else if (model_queue_dead(m, q) || model_any_gone(m))
-        ok = EXPECT(m, st, what, ROCHP_OK, ROCHP_ERROR_DEVICE_LOST);
+        ok = EXPECT(m, st, what, ROCHP_OK, ROCHP_ERROR_DEVICE_LOST, ROCHP_ERROR_QUEUE_FAILED);
     else
         ok = EXPECT(m, st, what, ROCHP_OK);
     if (!ok)
@@ -155,7 +156,7 @@ static bool dispatch_result(model *m, m_queue *q, rochp_status st, const rochp_c
         q->last_published = q->next_id + 1;
         q->ran_since = true;
     }
-    if (st == ROCHP_OK || (st == ROCHP_ERROR_DEVICE_LOST && !full)) {
+    if (st == ROCHP_OK || ((st == ROCHP_ERROR_DEVICE_LOST || st == ROCHP_ERROR_QUEUE_FAILED) && !full)) {
         /* published, or its id taken and journaled void */
         q->next_id++;
         q->ids_since += q->journaled;
@@ -285,10 +286,13 @@ static bool wait_result(model *m, const m_queue *q, rochp_status st, const char 
         ok = EXPECT(m, st, what, ROCHP_OK);
     else if (m->auto_recover)
         ok = EXPECT(m, st, what, ROCHP_OK, rec == ROCHP_OK ? ROCHP_ERROR_DEVICE_LOST : rec,
-                    ROCHP_ERROR_DEVICE_LOST);
+                    ROCHP_ERROR_DEVICE_LOST, ROCHP_ERROR_QUEUE_FAILED, ROCHP_ERROR_NO_TARGET,
+                    ROCHP_ERROR_NOT_SUPPORTED);
     else
-        ok = EXPECT(m, st, what, ROCHP_OK, ROCHP_ERROR_DEVICE_LOST);
+        ok = EXPECT(m, st, what, ROCHP_OK, ROCHP_ERROR_DEVICE_LOST, ROCHP_ERROR_QUEUE_FAILED);
     model_note_auto_recovery(m);
+    if (st == ROCHP_ERROR_QUEUE_FAILED)
+        model_sync_faults(m);
     return ok;
 }
 
@@ -544,7 +548,8 @@ static void op_checkpoint(model *m)
         r.g->unplugged = true;
     }
     if (trouble)
-        EXPECT(m, st, "rochp_checkpoint", ROCHP_OK, ROCHP_ERROR_DEVICE_LOST);
+        EXPECT(m, st, "rochp_checkpoint", ROCHP_OK, ROCHP_ERROR_DEVICE_LOST,
+               ROCHP_ERROR_QUEUE_FAILED);
     else
         EXPECT(m, st, "rochp_checkpoint", ROCHP_OK);
     if (st == ROCHP_OK)
@@ -558,7 +563,8 @@ static void op_restore(model *m)
     bool trouble = model_any_gone(m) || model_any_stopped(m);
     rochp_status st = rochp_checkpoint_restore(m->ctx, NULL);
     if (trouble)
-        EXPECT(m, st, "rochp_checkpoint_restore", ROCHP_OK, ROCHP_ERROR_DEVICE_LOST);
+        EXPECT(m, st, "rochp_checkpoint_restore", ROCHP_OK, ROCHP_ERROR_DEVICE_LOST,
+               ROCHP_ERROR_QUEUE_FAILED);
     else
         EXPECT(m, st, "rochp_checkpoint_restore", ROCHP_OK);
     if (st != ROCHP_OK)
@@ -666,6 +672,7 @@ static void op_recover(model *m)
     for (int i = 0; i < m->n_gpus; i++)
         if (m->gpus[i].unplugged && !m->gpus[i].plugged_back)
             wait_state(m, m->gpus[i].info.id, ROCHP_DEVICE_LOST);
+    model_sync_faults(m);
     saboteur s = {m, model_chance(m, 30) && may_unplug(m) ? 1 + (int)model_rand(m, 3) : 0, 0};
     rochp_set_recovery_target(m->ctx, s.kind ? sabotage : NULL, &s);
     const char *why;
@@ -673,6 +680,18 @@ static void op_recover(model *m)
     rochp_recovery_report rep;
     rochp_status st = rochp_recover(m->ctx, WAIT_NS, &rep);
     rochp_set_recovery_target(m->ctx, NULL, NULL);
+    if (m->verbose)
+        fprintf(stderr, "  recover: %d (predicted %d: %s), sabotage %d x%d, %u devices, %llu moved, "
+                        "%llu rolled back, %llu replayed\n",
+                (int)st, (int)predicted, why, s.kind, s.calls, rep.devices_lost,
+                (unsigned long long)rep.buffers_moved, (unsigned long long)rep.buffers_rolled_back,
+                (unsigned long long)rep.packets_replayed);
+    if (st != predicted && s.calls == 0) {
+        /* Work still in flight may have faulted a GPU on an unplugged one's
+         * memory since the model last looked: what would it say now? */
+        model_sync_faults(m);
+        predicted = model_recovery_status(m, &why);
+    }
     if (s.calls == 0 || predicted != ROCHP_OK || !model_lost_work(m)) {
         /* Nothing struck (or the callback ran only to find the refusal). */
         if (s.calls && predicted == ROCHP_OK && model_usable_gpus(m) == 0)

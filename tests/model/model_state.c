@@ -55,10 +55,20 @@ void model_dump(model *m)
                         e.kind == ROCHP_JOURNAL_DISPATCH ? "dispatch" : "void");
         }
     }
+    for (int i = 0; i < MODEL_MAX_BUFFERS; i++)
+        if (m->buffers[i].alive)
+            fprintf(stderr, "  buffer %d (id %llu): device %llu (rochp: %llu)%s%s%s%s\n", i,
+                    (unsigned long long)rochp_buffer_id(m->buffers[i].h),
+                    (unsigned long long)m->buffers[i].dev,
+                    (unsigned long long)rochp_buffer_device(m->buffers[i].h),
+                    m->buffers[i].has_shadow ? ", shadow" : "", m->buffers[i].dirty ? ", dirty" : "",
+                    m->buffers[i].by_call ? ", by call" : "",
+                    m->buffers[i].unknown ? ", unknown" : "");
     for (int i = 0; i < m->n_gpus; i++)
-        fprintf(stderr, "  gpu %s: device %llu, state %d%s%s\n", m->gpus[i].info.pci,
+        fprintf(stderr, "  gpu %s: device %llu, state %d%s%s%s\n", m->gpus[i].info.pci,
                 (unsigned long long)m->gpus[i].info.id, (int)user_state(m->ctx, m->gpus[i].info.id),
-                m->gpus[i].unplugged ? ", unplugged" : "", m->gpus[i].plugged_back ? ", back" : "");
+                m->gpus[i].unplugged ? ", unplugged" : "", m->gpus[i].plugged_back ? ", back" : "",
+                m->gpus[i].faulted ? ", faulted" : "");
 }
 
 uint32_t model_rand(model *m, uint32_t n)
@@ -91,7 +101,7 @@ bool model_dev_gone(model *m, rochp_device_id dev)
     if (dev == ROCHP_HOST)
         return false;
     m_gpu *g = model_gpu(m, dev);
-    return g && g->unplugged;
+    return g && (g->unplugged || g->faulted);
 }
 
 /* Usable for new work: present with an agent. */
@@ -100,21 +110,21 @@ bool model_dev_usable(model *m, rochp_device_id dev)
     if (dev == ROCHP_HOST)
         return true;
     m_gpu *g = model_gpu(m, dev);
-    return g && !g->unplugged;
+    return g && !g->unplugged && !g->faulted;
 }
 
 int model_usable_gpus(model *m)
 {
     int n = 0;
     for (int i = 0; i < m->n_gpus; i++)
-        n += !m->gpus[i].unplugged;
+        n += !m->gpus[i].unplugged && !m->gpus[i].faulted;
     return n;
 }
 
 bool model_any_gone(model *m)
 {
     for (int i = 0; i < m->n_gpus; i++)
-        if (m->gpus[i].unplugged)
+        if (m->gpus[i].unplugged || m->gpus[i].faulted)
             return true;
     return false;
 }
@@ -142,6 +152,27 @@ bool model_lost_work(model *m)
         if (m->buffers[i].alive && model_dev_gone(m, m->buffers[i].dev))
             return true;
     return false;
+}
+
+/* Which usable GPUs faulted (work in flight touched an unplugged GPU's
+ * memory): a new queue there is refused with QUEUE_FAILED. */
+void model_sync_faults(model *m)
+{
+    if (!model_any_gone(m))
+        return;
+    for (int i = 0; i < m->n_gpus; i++) {
+        m_gpu *g = &m->gpus[i];
+        if (g->unplugged || g->faulted)
+            continue;
+        rochp_queue *probe = NULL;
+        rochp_status st = rochp_queue_create(m->ctx, g->info.id, NULL, &probe);
+        if (st == ROCHP_OK)
+            rochp_queue_destroy(probe);
+        else if (st == ROCHP_ERROR_QUEUE_FAILED)
+            g->faulted = true;
+        else
+            model_fail(m, "a probe queue on GPU %s: status %d", g->info.pci, (int)st);
+    }
 }
 
 /* --- what a recovery says ------------------------------------------------------------------------ */
