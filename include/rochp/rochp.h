@@ -139,9 +139,14 @@ ROCHP_API void rochp_options_init(rochp_options *options);
  * saying why (no KFD topology, HSA runtime missing or failing to start). */
 ROCHP_API rochp_status rochp_context_create(const rochp_options *options, rochp_context **out);
 
-/* Stops the threads and frees everything.  Waits for a callback in progress
- * to return; none runs afterwards.  Not from a callback of this context
- * (ROCHP_ERROR_BUSY). */
+/* Stops the threads and frees everything: every buffer, module, kernel,
+ * queue and binding of the context dies with it.  Waits for a callback in
+ * progress to return; none runs afterwards.  Not from a callback of this
+ * context (ROCHP_ERROR_BUSY).  A call naming the context or one of its
+ * objects afterwards -- or naming an object freed already -- is
+ * ROCHP_ERROR_INVALID_ARGUMENT ("not a live ..."), not undefined behaviour
+ * (unless malloc gave the address to a new object meanwhile); the inline
+ * dispatch functions do not check. */
 ROCHP_API rochp_status rochp_context_destroy(rochp_context *ctx);
 
 /* --- devices ---------------------------------------------------------------------- */
@@ -392,12 +397,33 @@ ROCHP_API rochp_status rochp_checkpoint_restore(rochp_context *ctx,
  * the kernels' metadata); buffers elsewhere that the journaled work may have
  * written are rolled back; every queue is rebuilt (a lost device's on its
  * target) and its journal resubmitted, so completion handles taken before
- * complete as if nothing happened.  Events: migrated per lost device, then
- * recovered.  Call it where nothing else dispatches or writes buffers (as a
- * checkpoint).  It refuses, changing nothing, when there is no checkpoint,
- * no target (ROCHP_ERROR_NO_TARGET), a plain queue ran since the checkpoint,
- * a buffer was written by a copy or write call since it, or a lost device's
- * buffer has no shadow; the message names which.  No lost device with
+ * complete as if nothing happened, and every binding (rochp_kernel_bind)
+ * names the kernel's object on its queue's new device.  Events: migrated
+ * per lost device, then recovered.  Call it where nothing else dispatches or
+ * writes buffers (as a checkpoint).
+ *
+ * "Lost" here also covers a device back without an agent (it left and
+ * returned: what was made on it is gone) and one that stopped the process's
+ * work after a memory fault (ROCHP_ERROR_QUEUE_FAILED): their work moves
+ * too, and they are no targets.
+ *
+ * It refuses, changing nothing, when there is no checkpoint, no target
+ * (ROCHP_ERROR_NO_TARGET), a plain queue ran since the checkpoint, a buffer
+ * was written by a copy or write call since it, a queue that had run since
+ * it was destroyed, a journal was truncated since it, or a lost device's
+ * buffer has no shadow (ROCHP_ERROR_NOT_SUPPORTED); the message names which.
+ *
+ * A device lost while it runs -- its chosen target, or one whose queues it
+ * rebuilds -- is left out and the recovery plans again from the journals;
+ * when it returns ROCHP_OK, no lost device holds managed work.  If it fails
+ * part-way (ROCHP_ERROR_DEVICE_LOST, ROCHP_ERROR_NO_TARGET, ROCHP_ERROR_TIMEOUT
+ * once it started moving work): every queue is stopped (its waits and
+ * dispatches return ROCHP_ERROR_DEVICE_LOST saying so), the journals and the
+ * checkpoint are whole (rochp_checkpoint_save works), the lost devices'
+ * buffers are where they were, and other buffers' bytes are undefined until
+ * a recovery succeeds; every call stays safe and rochp_recover may be called
+ * again.  A replayed packet that faults is ROCHP_ERROR_QUEUE_FAILED (the
+ * work's own fault: it would fault on any device).  No lost device with
  * managed work: ROCHP_OK with an empty report. */
 typedef struct rochp_recovery_report {
     uint32_t devices_lost;                           /* whose work moved */
@@ -428,7 +454,8 @@ ROCHP_API rochp_status rochp_set_recovery_target(rochp_context *ctx, rochp_targe
                                                  void *user);
 
 /* timeout_ns bounds the wait for room while the journals are resubmitted.
- * report may be NULL. */
+ * report may be NULL (it adds up every device's move when a device lost
+ * during the recovery needed one more). */
 ROCHP_API rochp_status rochp_recover(rochp_context *ctx, uint64_t timeout_ns,
                                      rochp_recovery_report *report);
 

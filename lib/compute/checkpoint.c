@@ -187,6 +187,21 @@ static bool cut_moved(rochp_context *ctx, const cut_queue *cuts, size_t n)
     return moved;
 }
 
+/* With ctx->lock held: the queues' work up to the cut is what the
+ * checkpoint (or a restore) stands for from now on: the journals start over
+ * there, and nothing a destroyed queue ran since is owed a replay. */
+static void start_over(rochp_context *ctx, const cut_queue *cuts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        rochp_queue *q = cuts[i].q;
+        if (q->ring.journal)
+            __atomic_store_n(&q->ring.journal_start, cuts[i].cut, __ATOMIC_RELAXED);
+        q->checkpoint_index = cuts[i].cut;
+        atomic_store(&q->voided, 0);
+    }
+    ctx->retired_packets = 0;
+}
+
 /* --- what was written ------------------------------------------------------------------------- */
 /* With ctx->buffer_lock held: the buffers a journaled dispatch's writable
  * pointer arguments point into are dirty. */
@@ -399,15 +414,8 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
         }
         pthread_mutex_unlock(&ctx->buffer_lock);
         pthread_mutex_lock(&ctx->lock);
-        for (size_t i = 0; i < n_cuts; i++) {
-            rochp_queue *q = cuts[i].q;
-            if (q->ring.journal)
-                __atomic_store_n(&q->ring.journal_start, cuts[i].cut, __ATOMIC_RELAXED);
-            q->checkpoint_index = cuts[i].cut;
-            atomic_store(&q->voided, 0);
-        }
+        start_over(ctx, cuts, n_cuts);
         stats->packets = packets;
-        ctx->retired_packets = 0;
         ctx->checkpoints++;
         ctx->last_checkpoint_ns = rochp_now_ns();
         pthread_mutex_unlock(&ctx->lock);
@@ -548,14 +556,7 @@ static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *st
         }
         pthread_mutex_unlock(&ctx->buffer_lock);
         pthread_mutex_lock(&ctx->lock);
-        for (size_t i = 0; i < n_cuts; i++) {
-            rochp_queue *q = cuts[i].q;
-            if (q->ring.journal)
-                __atomic_store_n(&q->ring.journal_start, cuts[i].cut, __ATOMIC_RELAXED);
-            q->checkpoint_index = cuts[i].cut;
-            atomic_store(&q->voided, 0);
-        }
-        ctx->retired_packets = 0;
+        start_over(ctx, cuts, n_cuts);
         pthread_mutex_unlock(&ctx->lock);
     }
     free(cuts);
