@@ -12,30 +12,18 @@
 
 #include <hsa/hsa.h>
 #include <hsa/hsa_ext_amd.h>
-#include <hsasim/kernel.h>
 
 #include "check.h"
+#include "core_kernels.h"
+#include "host_kernels.h"
 #include "ops.h"
 #include "rochp/rochp.h"
 #include "tmpdir.h"
 
 enum { CHANGES = 1000 };
 
-typedef struct args {
-    uint32_t *out;
-    uint32_t base;
-} args;
-
-static void fill(const void *kernarg, const hsasim_dispatch *d)
-{
-    const args *a = kernarg;
-    hsasim_for_each_item(d, x, y, z) a->out[x] = a->base + x;
-}
-static const hsasim_kernel_object fill_ko = {
-    .magic = HSASIM_KERNEL_MAGIC, .fn = fill, .name = "fill", .kernarg_size = sizeof(args)};
-
 typedef struct worker {
-    hsa_agent_t agent;
+    host_gpu gpu; /* core_kernels.co, loaded for this worker's GPU */
     _Atomic int *stop;
     unsigned long done, wrong;
 } worker;
@@ -44,41 +32,37 @@ static void *dispatching(void *arg)
 {
     worker *w = arg;
     hsa_queue_t *q;
-    if (hsa_queue_create(w->agent, 256, HSA_QUEUE_TYPE_MULTI, NULL, NULL, UINT32_MAX, UINT32_MAX,
-                         &q) != HSA_STATUS_SUCCESS) {
+    if (hsa_queue_create(w->gpu.gpu, 256, HSA_QUEUE_TYPE_MULTI, NULL, NULL, UINT32_MAX,
+                         UINT32_MAX, &q) != HSA_STATUS_SUCCESS) {
         w->wrong++;
         return NULL;
     }
+    uint64_t fill = host_gpu_kernel(&w->gpu, "fill");
     hsa_signal_t done;
-    hsa_signal_create(1, 0, NULL, &done);
-    uint32_t out[256];
-    args a = {out, 0};
+    REQUIRE(hsa_signal_create(1, 0, NULL, &done) == HSA_STATUS_SUCCESS);
+    uint32_t *out = host_gpu_memory(&w->gpu, 256 * sizeof *out);
+    fill_args *a = host_gpu_kernarg(&w->gpu, sizeof *a);
+    a->out = out;
+    uint32_t base = 0;
     while (!atomic_load(w->stop)) {
-        a.base += 1000;
+        base += 1000;
+        /* One segment for every dispatch: the previous one has completed. */
+        a->base = base;
         hsa_signal_store_relaxed(done, 1);
-        uint64_t index = hsa_queue_add_write_index_relaxed(q, 1);
-        hsa_kernel_dispatch_packet_t *p =
-            (hsa_kernel_dispatch_packet_t *)q->base_address + index % q->size;
-        memset((char *)p + 4, 0, sizeof *p - 4);
-        p->workgroup_size_x = 64;
-        p->workgroup_size_y = p->workgroup_size_z = 1;
-        p->grid_size_x = 256;
-        p->grid_size_y = p->grid_size_z = 1;
-        p->kernel_object = (uint64_t)(uintptr_t)&fill_ko;
-        p->kernarg_address = &a;
-        p->completion_signal = done;
-        __atomic_store_n((uint32_t *)p,
-                         HSA_PACKET_TYPE_KERNEL_DISPATCH << HSA_PACKET_HEADER_TYPE | 1u << 16,
-                         __ATOMIC_RELEASE);
-        hsa_signal_store_screlease(q->doorbell_signal, (hsa_signal_value_t)index);
-        hsa_signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, UINT64_MAX,
-                                  HSA_WAIT_STATE_BLOCKED);
+        host_dispatch(q, fill, a, 256, 64, done);
+        if (!host_completes(done, 60000000000ull)) {
+            fprintf(stderr, "a dispatch on a steady GPU did not complete in 60 s\n");
+            w->wrong++;
+            break;
+        }
         for (uint32_t i = 0; i < 256; i++)
-            w->wrong += out[i] != a.base + i;
+            w->wrong += out[i] != base + i;
         w->done++;
     }
     hsa_signal_destroy(done);
     hsa_queue_destroy(q);
+    host_gpu_free(a);
+    host_gpu_free(out);
     return NULL;
 }
 
@@ -118,11 +102,12 @@ int main(void)
 
     REQUIRE(hsa_init() == HSA_STATUS_SUCCESS);
     _Atomic int stop = 0;
-    worker w[2] = {{.agent = {devs[0].hsa_agent}, .stop = &stop},
-                   {.agent = {devs[1].hsa_agent}, .stop = &stop}};
+    worker w[2] = {{.stop = &stop}, {.stop = &stop}};
     pthread_t th[2];
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
+        host_gpu_open(&w[i].gpu, (hsa_agent_t){devs[i].hsa_agent}, CORE_KERNELS_CO);
         REQUIRE(pthread_create(&th[i], NULL, dispatching, &w[i]) == 0);
+    }
 
     unsigned present = 3, seed = 777;
     int changes[2] = {0, 0};
@@ -165,6 +150,8 @@ int main(void)
     fprintf(stderr, "dispatches while cycling: %lu and %lu\n", w[0].done, w[1].done);
     CHECK(w[0].done > 0 && w[1].done > 0);
     CHECK_EQ_U64(w[0].wrong + w[1].wrong, 0);
+    for (int i = 0; i < 2; i++)
+        host_gpu_close(&w[i].gpu);
     REQUIRE(hsa_shut_down() == HSA_STATUS_SUCCESS);
     REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
     test_remove_tmpdir(dir);

@@ -8,7 +8,6 @@
  * Each mode runs in a child process: its runtime and signals are its own. */
 #include <pthread.h>
 #include <sched.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -17,24 +16,13 @@
 
 #include <hsa/hsa.h>
 #include <hsa/hsa_ext_amd.h>
-#include <hsasim/kernel.h>
 
 #include "check.h"
+#include "core_kernels.h"
+#include "host_kernels.h"
 #include "ops.h"
 #include "rochp/rochp.h"
 #include "tmpdir.h"
-
-static _Atomic uint64_t groups;
-static void busy(const void *kernarg, const hsasim_dispatch *d)
-{
-    (void)kernarg;
-    (void)d;
-    struct timespec ts = {0, 100 * 1000};
-    nanosleep(&ts, NULL);
-    atomic_fetch_add(&groups, 1);
-}
-static const hsasim_kernel_object busy_ko = {
-    .magic = HSASIM_KERNEL_MAGIC, .fn = busy, .name = "busy"};
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static rochp_event events[16];
@@ -57,19 +45,11 @@ static void on_queue_error(hsa_status_t status, hsa_queue_t *q, void *data)
     (void)data; /* the application's own callback: rochp learns by other means */
 }
 
-static void dispatch(hsa_queue_t *q, uint32_t grid)
+static uint64_t now_ns(void)
 {
-    uint64_t index = hsa_queue_add_write_index_relaxed(q, 1);
-    hsa_kernel_dispatch_packet_t *p =
-        (hsa_kernel_dispatch_packet_t *)q->base_address + (index & (q->size - 1));
-    memset((char *)p + 4, 0, sizeof *p - 4);
-    p->workgroup_size_x = p->workgroup_size_y = p->workgroup_size_z = 1;
-    p->grid_size_x = grid;
-    p->grid_size_y = p->grid_size_z = 1;
-    p->kernel_object = (uint64_t)(uintptr_t)&busy_ko;
-    uint16_t header = HSA_PACKET_TYPE_KERNEL_DISPATCH << HSA_PACKET_HEADER_TYPE;
-    __atomic_store_n((uint32_t *)p, header | 1u << 16, __ATOMIC_RELEASE);
-    hsa_signal_store_screlease(q->doorbell_signal, (hsa_signal_value_t)index);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static int scenario(const char *tree, const char *mode, rochp_event_reason want)
@@ -98,11 +78,28 @@ static int scenario(const char *tree, const char *mode, rochp_event_reason want)
     if (hsa_queue_create((hsa_agent_t){devs[0].hsa_agent}, 1024, HSA_QUEUE_TYPE_MULTI,
                          on_queue_error, NULL, UINT32_MAX, UINT32_MAX, &q) != HSA_STATUS_SUCCESS)
         return 12;
+    /* Its kernel, loaded for GPU 0, counts its work-groups in memory GPU 0
+     * and the host both reach; each group takes 100 us, so the long dispatch
+     * (100 s) is still running when the GPU goes. */
+    host_gpu gpu;
+    host_gpu_open(&gpu, (hsa_agent_t){devs[0].hsa_agent}, CORE_KERNELS_CO);
+    uint64_t busy = host_gpu_kernel(&gpu, "busy");
+    uint64_t *groups = host_gpu_memory(&gpu, sizeof *groups);
+    busy_args *args = host_gpu_kernarg(&gpu, sizeof *args);
+    *args = (busy_args){groups, 100};
+    hsa_signal_t none = {0};
     for (int i = 0; i < 200; i++)
-        dispatch(q, 4);
-    dispatch(q, 1000000); /* the long one in flight */
-    while (atomic_load(&groups) < 200 * 4 + 20)
+        host_dispatch(q, busy, args, 4, 1, none);
+    host_dispatch(q, busy, args, 1000000, 1, none); /* the long one in flight */
+    uint64_t deadline = now_ns() + 60000000000ull;
+    while (__atomic_load_n(groups, __ATOMIC_RELAXED) < 200 * 4 + 20) {
+        if (now_ns() > deadline) {
+            fprintf(stderr, "[%s] %llu work-groups ran in 60 s\n", mode,
+                    (unsigned long long)__atomic_load_n(groups, __ATOMIC_RELAXED));
+            return 14;
+        }
         sched_yield();
+    }
     rochp_error err = {0};
     if (sim_unplug(tree, devs[0].pci, 0, NULL, &err) != ROCHP_OK)
         return 13;

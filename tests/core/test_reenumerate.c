@@ -12,56 +12,41 @@
 #include <hsa/hsa.h>
 #include <hsa/hsa_ext_amd.h>
 
-#include <hsasim/kernel.h>
-
 #include "check.h"
+#include "core_kernels.h"
 #include "event_recorder.h"
+#include "host_kernels.h"
 #include "ops.h"
 #include "rochp/rochp.h"
 #include "sim_context.h"
 #include "tmpdir.h"
 
-/* A kernel for the new GPU: out[i] = i * 3 over its grid. */
-static void triple(const void *kernarg, const hsasim_dispatch *d)
-{
-    uint32_t *out = *(uint32_t *const *)kernarg;
-    hsasim_for_each_item(d, x, y, z) out[x] = x * 3;
-}
-static const hsasim_kernel_object triple_ko = {
-    .magic = HSASIM_KERNEL_MAGIC, .fn = triple, .name = "triple", .kernarg_size = 8};
-
-/* Dispatches triple over n items on agent and waits; true when every
- * result is right. */
+/* Dispatches triple (core_kernels.co, loaded for this agent as a program
+ * must) over n items on agent and waits; true when every result is right. */
 static bool dispatch_on(hsa_agent_t agent, uint32_t n)
 {
+    host_gpu h;
+    host_gpu_open(&h, agent, CORE_KERNELS_CO);
     hsa_queue_t *q;
     if (hsa_queue_create(agent, 64, HSA_QUEUE_TYPE_MULTI, NULL, NULL, UINT32_MAX, UINT32_MAX,
-                         &q) != HSA_STATUS_SUCCESS)
+                         &q) != HSA_STATUS_SUCCESS) {
+        host_gpu_close(&h);
         return false;
-    static uint32_t out[1024];
-    static uint32_t *kernarg;
-    kernarg = out;
+    }
+    uint32_t *out = host_gpu_memory(&h, n * sizeof *out);
+    triple_args *args = host_gpu_kernarg(&h, sizeof *args);
+    args->out = out;
     hsa_signal_t done;
-    hsa_signal_create(1, 0, NULL, &done);
-    uint64_t index = hsa_queue_add_write_index_relaxed(q, 1);
-    hsa_kernel_dispatch_packet_t *p = (hsa_kernel_dispatch_packet_t *)q->base_address + index % q->size;
-    memset((char *)p + 4, 0, sizeof *p - 4);
-    p->workgroup_size_x = 64;
-    p->workgroup_size_y = p->workgroup_size_z = 1;
-    p->grid_size_x = n;
-    p->grid_size_y = p->grid_size_z = 1;
-    p->kernel_object = (uint64_t)(uintptr_t)&triple_ko;
-    p->kernarg_address = &kernarg;
-    p->completion_signal = done;
-    __atomic_store_n((uint32_t *)p, HSA_PACKET_TYPE_KERNEL_DISPATCH << HSA_PACKET_HEADER_TYPE | 1u << 16,
-                     __ATOMIC_RELEASE);
-    hsa_signal_store_screlease(q->doorbell_signal, (hsa_signal_value_t)index);
-    bool ok = hsa_signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, UINT64_MAX,
-                                        HSA_WAIT_STATE_BLOCKED) == 0;
+    REQUIRE(hsa_signal_create(1, 0, NULL, &done) == HSA_STATUS_SUCCESS);
+    host_dispatch(q, host_gpu_kernel(&h, "triple"), args, n, 64, done);
+    bool ok = host_completes(done, 60000000000ull);
     for (uint32_t i = 0; i < n && ok; i++)
         ok = out[i] == i * 3;
     hsa_signal_destroy(done);
     hsa_queue_destroy(q);
+    host_gpu_free(args);
+    host_gpu_free(out);
+    host_gpu_close(&h);
     return ok;
 }
 
