@@ -383,8 +383,11 @@ ROCHP_API rochp_status rochp_set_auto_checkpoint(rochp_context *ctx, uint64_t ev
  * written before it completed (up to 30 s).  The work since the checkpoint
  * is undone, so the journals start over: a later recovery replays only what
  * is dispatched after the restore.  A buffer on a lost device, or work that
- * cannot complete, is ROCHP_ERROR_DEVICE_LOST (nothing changed when a device
- * was lost before the copies started). */
+ * cannot complete, is ROCHP_ERROR_DEVICE_LOST: nothing changed when rochp
+ * knew of the loss before the copies started; a device lost while they ran
+ * leaves the device buffers copied by then restored and the others (host
+ * buffers included) as they were, so buffers' bytes are undefined until a
+ * restore or recovery succeeds. */
 ROCHP_API rochp_status rochp_checkpoint_restore(rochp_context *ctx,
                                                 rochp_checkpoint_stats *stats);
 

@@ -525,26 +525,31 @@ static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *st
             jobs[n_jobs++].b = b;
     }
     pthread_mutex_unlock(&ctx->buffer_lock);
+    /* All or nothing where it can be: a buffer whose memory is gone refuses
+     * the restore before any is put back. */
+    for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++)
+        if (!compute_buffer_reachable(jobs[i].b))
+            st = rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+                                  "rochp_checkpoint_restore: buffer %llu's device %llu has been "
+                                  "lost (nothing was restored)",
+                                  (unsigned long long)jobs[i].b->id,
+                                  (unsigned long long)jobs[i].b->device);
     uint64_t cpu = st == ROCHP_OK ? compute_cpu_agent(ctx) : 0;
     for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++) {
         rochp_buffer *b = jobs[i].b;
-        if (b->device == ROCHP_HOST) {
-            memcpy(b->address, b->shadow.host, b->size);
-            continue;
-        }
-        if (!compute_buffer_reachable(b)) {
-            st = rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
-                                  "rochp_checkpoint_restore: device %llu has been lost",
-                                  (unsigned long long)b->device);
-            break;
-        }
-        st = shadow_copy_out(ctx, &b->shadow, b->address, b->agent, cpu, &jobs[i].done);
+        if (b->device != ROCHP_HOST)
+            st = shadow_copy_out(ctx, &b->shadow, b->address, b->agent, cpu, &jobs[i].done);
     }
     if (jobs) {
         rochp_status waited = wait_copies(ctx, jobs, n_jobs, abandoned);
         if (st == ROCHP_OK)
             st = waited;
     }
+    /* The host's last: a device lost under the engines' copies leaves them
+     * as they were. */
+    for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++)
+        if (jobs[i].b->device == ROCHP_HOST)
+            memcpy(jobs[i].b->address, jobs[i].b->shadow.host, jobs[i].b->size);
     if (st == ROCHP_OK) {
         pthread_mutex_lock(&ctx->buffer_lock);
         for (size_t i = 0; i < n_jobs; i++) {

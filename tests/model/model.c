@@ -156,6 +156,14 @@ int main(int argc, char **argv)
         uint64_t n = steps ? steps : 20 + model_rand(&m, 41);
         for (m.step = 0; m.step < (int)n && !m.failed; m.step++) {
             model_step(&m);
+            if (verbose && getenv("MODEL_TRACE_HOST"))
+                for (int b = 0; b < MODEL_MAX_BUFFERS; b++) {
+                    m_buffer *mb = &m.buffers[b];
+                    uint32_t w0 = 0;
+                    if (mb->alive && mb->dev == ROCHP_HOST &&
+                        rochp_buffer_read(mb->h, 0, &w0, sizeof w0) == ROCHP_OK)
+                        fprintf(stderr, "    host buffer %d: %u (model %u)\n", b, w0, mb->val[0]);
+                }
             if (verbose)
                 fprintf(stderr, "  %d %s (recovered events %llu, applied %llu)\n", m.step, m.op,
                         (unsigned long long)__atomic_load_n(&m.recovered_events, __ATOMIC_ACQUIRE),

@@ -83,6 +83,8 @@ static void unplug(model *m, m_gpu *g, bool wait_noticed)
     if (m->verbose)
         fprintf(stderr, "  unplug %s (%s)%s\n", g->info.pci, m->op,
                 g->unplugged ? " AGAIN" : "");
+    if (m->verbose)
+        fprintf(stderr, "  (device %llu)\n", (unsigned long long)g->info.id);
     if (user_sim("unplug", m->dir, g->info.pci, NULL, NULL, NULL) != 0) {
         model_fail(m, "rochp-sim unplug %s failed", g->info.pci);
         return;
@@ -242,6 +244,9 @@ static void op_chain(model *m)
     rochp_launch l = user_launch(MODEL_WORDS);
     rochp_completion done = {NULL, 0};
     rochp_status st = rochp_dispatch(q->h, q->chain, &l, &a, sizeof a, &done);
+    if (m->verbose)
+        fprintf(stderr, "  chain buffer %d on queue %d: %d (id %llu)\n", bi, qi, (int)st,
+                (unsigned long long)done.id);
     if (dispatch_result(m, q, st, &done, "rochp_dispatch (chain)")) {
         cpu_chain(b->val, MODEL_WORDS, step);
         wrote(b, qi, done.id, q->journaled);
@@ -265,6 +270,9 @@ static void op_join(model *m)
     rochp_launch l = user_launch(MODEL_WORDS);
     rochp_completion done = {NULL, 0};
     rochp_status st = rochp_dispatch(q->h, q->join, &l, &j, sizeof j, &done);
+    if (m->verbose)
+        fprintf(stderr, "  join %d = %d + %d on queue %d: %d (id %llu)\n", oi, ai, bi, qi, (int)st,
+                (unsigned long long)done.id);
     if (dispatch_result(m, q, st, &done, "rochp_dispatch (join)")) {
         cpu_join(o->val, a->val, b->val, MODEL_WORDS);
         wrote(o, qi, done.id, q->journaled);
@@ -448,12 +456,21 @@ static void op_queue_create(model *m)
     o.packets = q->packets = model_chance(m, 50) ? 64 : 128;
     o.journal_length = q->journal = q->journaled ? q->packets << model_rand(m, 4) : 0;
     rochp_status st = rochp_queue_create(m->ctx, g->info.id, &o, &q->h);
+    /* A GPU whose work faulted on an unplugged one's memory refuses it. */
+    if (st == ROCHP_ERROR_QUEUE_FAILED && model_any_gone(m)) {
+        g->faulted = true;
+        return;
+    }
     if (!EXPECT(m, st, "rochp_queue_create", ROCHP_OK, ROCHP_ERROR_DEVICE_LOST,
                 ROCHP_ERROR_OUT_OF_MEMORY) ||
         st != ROCHP_OK)
         return;
     q->alive = true;
     q->dev = g->info.id;
+    if (m->verbose)
+        fprintf(stderr, "  queue %d (id %llu) on device %llu, %s\n", qi,
+                (unsigned long long)rochp_queue_id(q->h), (unsigned long long)q->dev,
+                q->journaled ? "journaled" : "plain");
     if (EXPECT(m, rochp_kernel_bind(m->k.chain, q->h, &q->chain), "rochp_kernel_bind",
                ROCHP_OK, ROCHP_ERROR_DEVICE_LOST))
         EXPECT(m, rochp_kernel_bind(m->k.join, q->h, &q->join), "rochp_kernel_bind", ROCHP_OK,
@@ -543,6 +560,8 @@ static void op_checkpoint(model *m)
     bool racing = r.g && pthread_create(&t, NULL, unplug_later, &r) == 0;
     bool trouble = model_any_gone(m) || model_any_stopped(m) || racing;
     rochp_status st = rochp_checkpoint(m->ctx, WAIT_NS, NULL);
+    if (m->verbose)
+        fprintf(stderr, "  checkpoint: %d%s\n", (int)st, racing ? " (racing an unplug)" : "");
     if (racing) {
         pthread_join(t, NULL);
         r.g->unplugged = true;
@@ -562,13 +581,20 @@ static void op_restore(model *m)
 {
     bool trouble = model_any_gone(m) || model_any_stopped(m);
     rochp_status st = rochp_checkpoint_restore(m->ctx, NULL);
+    if (m->verbose)
+        fprintf(stderr, "  restore: %d\n", (int)st);
     if (trouble)
         EXPECT(m, st, "rochp_checkpoint_restore", ROCHP_OK, ROCHP_ERROR_DEVICE_LOST,
                ROCHP_ERROR_QUEUE_FAILED);
     else
         EXPECT(m, st, "rochp_checkpoint_restore", ROCHP_OK);
-    if (st != ROCHP_OK)
+    if (st != ROCHP_OK) {
+        /* A device lost under its copies leaves some buffers restored. */
+        for (int i = 0; i < MODEL_MAX_BUFFERS; i++)
+            if (m->buffers[i].alive && m->buffers[i].has_shadow)
+                m->buffers[i].unknown = true;
         return;
+    }
     for (int i = 0; i < MODEL_MAX_BUFFERS; i++) {
         m_buffer *b = &m->buffers[i];
         if (!b->alive || !b->has_shadow)

@@ -243,10 +243,13 @@ void model_recovered(model *m)
         if (!model_dev_usable(m, dev))
             model_fail(m, "buffer %d is on device %llu after the recovery", i,
                        (unsigned long long)dev);
+        /* Moved, or rolled back and written again by the replay: the
+         * model's bytes; others are as they were. */
+        if (model_dev_gone(m, b->dev) || b->dirty)
+            b->unknown = false;
         if (model_dev_gone(m, b->dev))
-            b->dirty = true; /* moved: the replay writes it again */
+            b->dirty = true;
         b->dev = dev;
-        b->unknown = false;
     }
 }
 
