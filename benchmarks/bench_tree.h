@@ -17,7 +17,7 @@ static inline int bench_make_tree(const char *tag, const char *model, uint32_t g
 {
     snprintf(dir, size, "%s/rochp-bench-%s-XXXXXX",
              access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", tag);
-    rochp_error err = {0};
+    rochp__error err = {0};
     if (!mkdtemp(dir)) {
         perror(dir);
         return 1;

@@ -85,7 +85,7 @@ static int measure(const char *tree, uint32_t flags, uint32_t poll_ms, const cha
     }
     rochp_subscription sub;
     rochp_subscribe(ctx, ROCHP_EVENT_ALL, on_event, NULL, &sub);
-    rochp_error err = {0};
+    rochp__error err = {0};
     int done = 0;
     for (int i = 0; i < n; i++) {
         pthread_mutex_lock(&lock);

@@ -64,7 +64,7 @@ static int fail(const char *what);
 static int replay_once(replay_run *run)
 {
     char dir[256];
-    rochp_error err = {0};
+    rochp__error err = {0};
     if (bench_make_tree("replay", "mi300x", 2, dir, sizeof dir) != 0)
         return 1;
     setenv("ROCHP_SYSFS_ROOT", dir, 1);

@@ -39,7 +39,7 @@ static int time_reads(const char *root, uint32_t parts, int rescans, double *t, 
                       double *p99)
 {
     topo_snapshot *snap;
-    rochp_error err = {0};
+    rochp__error err = {0};
     for (int i = 0; i < 5; i++) { /* warm the dentry and page caches */
         if (topo_snapshot_read_parts(root, parts, &snap, &err) == ROCHP_OK)
             topo_snapshot_free(snap);
@@ -64,7 +64,7 @@ static void bench_tree(const char *label, const char *root, int rescans)
 {
     double *t = malloc((size_t)rescans * sizeof *t);
     topo_snapshot *snap = NULL;
-    rochp_error err = {0};
+    rochp__error err = {0};
     if (!t || topo_snapshot_read(root, &snap, &err) != ROCHP_OK) {
         fprintf(stderr, "topology_scan: %s: %s\n", label, err.message);
         free(t);
@@ -132,7 +132,7 @@ int main(void)
         char dir[4400], label[64];
         snprintf(dir, sizeof dir, "%s/virtual-%d", scratch, sizes[i]);
         snprintf(label, sizeof label, "virtual-%dgpu-mi300x", sizes[i]);
-        rochp_error err = {0};
+        rochp__error err = {0};
         if (sim_create_model(dir, m, (uint32_t)sizes[i], 1, NULL, &err) != ROCHP_OK) {
             fprintf(stderr, "topology_scan: %s\n", err.message);
             continue;

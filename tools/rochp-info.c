@@ -48,7 +48,7 @@ int main(int argc, char **argv)
     if (!root)
         root = topo_sysfs_root();
 
-    rochp_error err = {0};
+    rochp__error err = {0};
     topo_snapshot *snap;
     rochp_status st = topo_snapshot_read(root, &snap, &err);
     if (st == ROCHP_ERROR_NOT_FOUND) {

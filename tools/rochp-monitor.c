@@ -71,9 +71,9 @@ static void on_event(rochp_context *ctx, const rochp_event *e, void *user)
     (void)user;
     if (json) {
         printf("{\"event\":\"%s\",\"pci\":", event_name(e->type));
-        rochp_json_string(stdout, e->info.pci);
+        rochp__json_string(stdout, e->info.pci);
         printf(",\"unique_id\":");
-        rochp_json_u64_string(stdout, e->info.unique_id);
+        rochp__json_u64_string(stdout, e->info.unique_id);
         printf(",\"node\":%" PRIu32 ",\"generation\":%" PRIu64 ",\"reason\":\"%s\",\"t_ns\":%" PRIu64
                ",\"device\":%" PRIu64 ",\"partition\":%" PRIu32 "}\n",
                e->info.kfd_node, e->generation, reason_name(e->reason), e->t_ns, e->device,

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct rochp_arena_chunk {
-    rochp_arena_chunk *next;
+struct rochp__arena_chunk {
+    rochp__arena_chunk *next;
     size_t size;
     alignas(max_align_t) unsigned char data[];
 };
@@ -14,7 +14,7 @@ struct rochp_arena_chunk {
 /* Big enough that a desktop topology fits in one chunk. */
 enum { ARENA_MIN_CHUNK = 64 * 1024 };
 
-void *rochp_arena_alloc_raw(rochp_arena *arena, size_t size)
+void *rochp__arena_alloc_raw(rochp__arena *arena, size_t size)
 {
     const size_t align = alignof(max_align_t);
     if (size > SIZE_MAX / 2)
@@ -24,7 +24,7 @@ void *rochp_arena_alloc_raw(rochp_arena *arena, size_t size)
         size_t chunk = arena->head_size ? arena->head_size * 2 : ARENA_MIN_CHUNK;
         if (chunk < size)
             chunk = size;
-        rochp_arena_chunk *c = malloc(sizeof *c + chunk);
+        rochp__arena_chunk *c = malloc(sizeof *c + chunk);
         if (!c)
             return NULL;
         c->next = arena->head;
@@ -38,17 +38,17 @@ void *rochp_arena_alloc_raw(rochp_arena *arena, size_t size)
     return p;
 }
 
-void *rochp_arena_alloc(rochp_arena *arena, size_t size)
+void *rochp__arena_alloc(rochp__arena *arena, size_t size)
 {
-    void *p = rochp_arena_alloc_raw(arena, size);
+    void *p = rochp__arena_alloc_raw(arena, size);
     if (p)
         memset(p, 0, size);
     return p;
 }
 
-char *rochp_arena_strndup(rochp_arena *arena, const char *s, size_t len)
+char *rochp__arena_strndup(rochp__arena *arena, const char *s, size_t len)
 {
-    char *p = rochp_arena_alloc_raw(arena, len + 1);
+    char *p = rochp__arena_alloc_raw(arena, len + 1);
     if (p) {
         memcpy(p, s, len);
         p[len] = '\0';
@@ -56,11 +56,11 @@ char *rochp_arena_strndup(rochp_arena *arena, const char *s, size_t len)
     return p;
 }
 
-void rochp_arena_free(rochp_arena *arena)
+void rochp__arena_free(rochp__arena *arena)
 {
-    rochp_arena_chunk *c = arena->head;
+    rochp__arena_chunk *c = arena->head;
     while (c) {
-        rochp_arena_chunk *next = c->next;
+        rochp__arena_chunk *next = c->next;
         free(c);
         c = next;
     }

@@ -5,20 +5,20 @@
 
 #include <stddef.h>
 
-typedef struct rochp_arena_chunk rochp_arena_chunk;
+typedef struct rochp__arena_chunk rochp__arena_chunk;
 
-typedef struct rochp_arena {
-    rochp_arena_chunk *head;
+typedef struct rochp__arena {
+    rochp__arena_chunk *head;
     size_t used_in_head;
     size_t head_size;
-} rochp_arena;
+} rochp__arena;
 
 /* Zeroed memory aligned for any type, or NULL when out of memory. */
-void *rochp_arena_alloc(rochp_arena *arena, size_t size);
+void *rochp__arena_alloc(rochp__arena *arena, size_t size);
 /* The same without zeroing, for arrays the caller fills completely. */
-void *rochp_arena_alloc_raw(rochp_arena *arena, size_t size);
+void *rochp__arena_alloc_raw(rochp__arena *arena, size_t size);
 /* A copy of the first len bytes of s with a terminating NUL. */
-char *rochp_arena_strndup(rochp_arena *arena, const char *s, size_t len);
-void rochp_arena_free(rochp_arena *arena);
+char *rochp__arena_strndup(rochp__arena *arena, const char *s, size_t len);
+void rochp__arena_free(rochp__arena *arena);
 
 #endif

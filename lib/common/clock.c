@@ -2,7 +2,7 @@
 
 #include "common/clock.h"
 
-uint64_t rochp_now_ns(void)
+uint64_t rochp__now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

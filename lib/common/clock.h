@@ -4,6 +4,6 @@
 
 #include <stdint.h>
 
-uint64_t rochp_now_ns(void);
+uint64_t rochp__now_ns(void);
 
 #endif

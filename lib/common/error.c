@@ -4,7 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-rochp_status rochp_fail(rochp_error *err, rochp_status status, const char *fmt, ...)
+rochp_status rochp__fail(rochp__error *err, rochp_status status, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
@@ -16,7 +16,7 @@ rochp_status rochp_fail(rochp_error *err, rochp_status status, const char *fmt, 
     return status;
 }
 
-rochp_status rochp_status_from_errno(int errnum)
+rochp_status rochp__status_from_errno(int errnum)
 {
     switch (errnum) {
     case ENOENT:

@@ -7,17 +7,17 @@
 
 #define ROCHP_ERROR_MESSAGE_MAX 512
 
-typedef struct rochp_error {
+typedef struct rochp__error {
     rochp_status status;
     char message[ROCHP_ERROR_MESSAGE_MAX];
-} rochp_error;
+} rochp__error;
 
 /* Records status and a printf-style message in err (which may be NULL) and
- * returns status, so that callers can write `return rochp_fail(err, ...)`. */
-rochp_status rochp_fail(rochp_error *err, rochp_status status, const char *fmt, ...)
+ * returns status, so that callers can write `return rochp__fail(err, ...)`. */
+rochp_status rochp__fail(rochp__error *err, rochp_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* The status that errno from a failed system call maps to. */
-rochp_status rochp_status_from_errno(int errnum);
+rochp_status rochp__status_from_errno(int errnum);
 
 #endif

@@ -77,7 +77,7 @@ rochp_status handle_add(const void *p, handle_kind kind)
     }
     if ((used + 1) * 4 > cap * 3 && !grow()) {
         pthread_mutex_unlock(&lock);
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "out of memory for the handle registry");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "out of memory for the handle registry");
     }
     size_t i = hash(key) & (cap - 1);
     while (table[i].key > TOMBSTONE)
@@ -127,11 +127,11 @@ static const char *kind_name(handle_kind kind)
 rochp_status handle_check(const void *p, handle_kind kind, const char *call)
 {
     if (!p)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "%s: the %s is NULL", call,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "%s: the %s is NULL", call,
                                 kind_name(kind));
     if (handle_live(p, kind))
         return ROCHP_OK;
-    return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+    return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                             "%s: %p is not a live %s (freed already, or its context was "
                             "destroyed)",
                             call, p, kind_name(kind));

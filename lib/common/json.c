@@ -26,7 +26,7 @@ static int utf8_len(const unsigned char *s)
     return 0;
 }
 
-void rochp_json_string(FILE *out, const char *s)
+void rochp__json_string(FILE *out, const char *s)
 {
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
@@ -61,7 +61,7 @@ void rochp_json_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
-void rochp_json_u64_string(FILE *out, uint64_t v)
+void rochp__json_u64_string(FILE *out, uint64_t v)
 {
     fprintf(out, "\"%" PRIu64 "\"", v);
 }

@@ -7,10 +7,10 @@
 
 /* Writes s as a JSON string literal (quotes included), escaping as RFC 8259
  * requires; bytes that are not valid UTF-8 are written as \u00XX. */
-void rochp_json_string(FILE *out, const char *s);
+void rochp__json_string(FILE *out, const char *s);
 
 /* uint64 ids go out as decimal strings: JSON readers often parse numbers as
  * doubles, which lose precision above 2^53. */
-void rochp_json_u64_string(FILE *out, uint64_t v);
+void rochp__json_u64_string(FILE *out, uint64_t v);
 
 #endif

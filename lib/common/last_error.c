@@ -12,14 +12,14 @@ const char *rochp_last_error(void)
     return last_error;
 }
 
-rochp_status rochp_set_error(rochp_status status, const rochp_error *err)
+rochp_status rochp__set_error(rochp_status status, const rochp__error *err)
 {
     snprintf(last_error, sizeof last_error, "%s",
              err && err->message[0] ? err->message : rochp_status_string(status));
     return status;
 }
 
-rochp_status rochp_set_errorf(rochp_status status, const char *fmt, ...)
+rochp_status rochp__set_errorf(rochp_status status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -8,8 +8,8 @@
 
 /* Sets this thread's message and returns status, so that a failure can be
  * reported in one expression. */
-rochp_status rochp_set_error(rochp_status status, const rochp_error *err);
-rochp_status rochp_set_errorf(rochp_status status, const char *fmt, ...)
+rochp_status rochp__set_error(rochp_status status, const rochp__error *err);
+rochp_status rochp__set_errorf(rochp_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -15,7 +15,7 @@
 #include "compute/compute.h"
 
 typedef struct pool_query {
-    const rochp_hsa *hsa;
+    const rochp__hsa *hsa;
     uint32_t want_flag;
     hsa_amd_memory_pool_t pool;
     bool found;
@@ -47,7 +47,7 @@ static hsa_status_t pick_pool(hsa_amd_memory_pool_t pool, void *data)
 
 static hsa_status_t find_cpu(hsa_agent_t agent, void *data)
 {
-    const rochp_hsa *hsa = ((void **)data)[0];
+    const rochp__hsa *hsa = ((void **)data)[0];
     hsa_device_type_t type;
     if (hsa->agent_get_info(agent, HSA_AGENT_INFO_DEVICE, &type) == HSA_STATUS_SUCCESS &&
         type == HSA_DEVICE_TYPE_CPU) {
@@ -71,19 +71,19 @@ rochp_status compute_device_agent(rochp_context *ctx, rochp_device_id device, ui
     if (device == ROCHP_HOST) {
         *agent = compute_cpu_agent(ctx);
         return *agent ? ROCHP_OK
-                      : rochp_set_errorf(ROCHP_ERROR_NOT_FOUND, "the runtime has no CPU agent");
+                      : rochp__set_errorf(ROCHP_ERROR_NOT_FOUND, "the runtime has no CPU agent");
     }
     pthread_mutex_lock(&ctx->lock);
     device_entry *d = registry_find(ctx, device);
     rochp_status st = ROCHP_OK;
     if (!d)
-        st = rochp_set_errorf(ROCHP_ERROR_NOT_FOUND, "no device %llu in this context",
+        st = rochp__set_errorf(ROCHP_ERROR_NOT_FOUND, "no device %llu in this context",
                               (unsigned long long)device);
     else if (d->info.state != ROCHP_DEVICE_PRESENT)
-        st = rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST, "device %llu (%s) has been lost",
+        st = rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST, "device %llu (%s) has been lost",
                               (unsigned long long)device, d->info.pci);
     else if (!d->info.hsa_agent)
-        st = rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        st = rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                               "device %llu (%s) has no HSA agent yet: rochp_reenumerate first",
                               (unsigned long long)device, d->info.pci);
     else
@@ -102,7 +102,7 @@ rochp_status compute_device_usable(rochp_context *ctx, rochp_device_id device, c
     pthread_mutex_unlock(&ctx->lock);
     if (!fault[0])
         return ROCHP_OK;
-    return rochp_set_errorf(ROCHP_ERROR_QUEUE_FAILED,
+    return rochp__set_errorf(ROCHP_ERROR_QUEUE_FAILED,
                             "%s: device %llu stopped this process's queues after a memory fault "
                             "by its work (%s); the driver keeps them stopped for the rest of "
                             "the process",
@@ -188,14 +188,14 @@ rochp_status compute_pool_memory(rochp_context *ctx, rochp_device_id device, boo
                                      : HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_COARSE_GRAINED};
     ctx->hsa.amd_agent_iterate_memory_pools((hsa_agent_t){*agent}, pick_pool, &q);
     if (!q.found)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED, "no allocatable %s memory pool",
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED, "no allocatable %s memory pool",
                                 kernarg ? "kernarg" : device == ROCHP_HOST ? "host" : "device");
     hsa_status_t hs = ctx->hsa.amd_memory_pool_allocate(q.pool, size, 0, out);
     if (hs != HSA_STATUS_SUCCESS)
-        return rochp_set_errorf(device_lost(ctx, device) ? ROCHP_ERROR_DEVICE_LOST
+        return rochp__set_errorf(device_lost(ctx, device) ? ROCHP_ERROR_DEVICE_LOST
                                                          : ROCHP_ERROR_OUT_OF_MEMORY,
                                 "cannot allocate %zu bytes: %s", size,
-                                rochp_hsa_status_text(&ctx->hsa, hs));
+                                rochp__hsa_status_text(&ctx->hsa, hs));
     /* Every agent of the context may touch it (kernels on any GPU, copies). */
     hsa_agent_t agents[257];
     uint32_t n = 0;
@@ -230,15 +230,15 @@ static rochp_status buffer_alloc_ungated(rochp_context *ctx, rochp_device_id dev
                                 rochp_buffer **out)
 {
     if (!out || size == 0)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_buffer_alloc: out must be set and size > 0");
     *out = NULL;
     if (!ctx->hsa_up)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_buffer_alloc: this context has no HSA runtime");
     rochp_buffer *b = calloc(1, sizeof *b);
     if (!b)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_buffer_alloc: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_buffer_alloc: out of memory");
     rochp_status st = compute_pool_memory(ctx, device, false, size, &b->address, &b->agent);
     if (st != ROCHP_OK) {
         free(b);
@@ -262,7 +262,7 @@ static rochp_status buffer_alloc_ungated(rochp_context *ctx, rochp_device_id dev
             handle_remove(b);
             ctx->hsa.amd_memory_pool_free(b->address);
             free(b);
-            return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_buffer_alloc: out of memory");
+            return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_buffer_alloc: out of memory");
         }
         ctx->buffers = grown;
         ctx->cap_buffers = cap;
@@ -290,7 +290,7 @@ static rochp_status buffer_free_ungated(rochp_buffer *b)
     rochp_context *ctx = b->ctx;
     uint64_t user = 0;
     if (queues_journal_uses(ctx, b->address, b->size, &user))
-        return rochp_set_errorf(ROCHP_ERROR_BUSY,
+        return rochp__set_errorf(ROCHP_ERROR_BUSY,
                                 "rochp_buffer_free: the journal of queue %llu passes buffer %llu "
                                 "to a kernel since the last checkpoint, which a recovery would "
                                 "run again (checkpoint first)",
@@ -364,7 +364,7 @@ rochp_status rochp_buffer_find(rochp_context *ctx, const void *address, rochp_bu
     if (hst_ != ROCHP_OK)
         return hst_;
     if (!out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_find: out is NULL");
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_find: out is NULL");
     pthread_mutex_lock(&ctx->buffer_lock);
     size_t at = find_index(ctx, address);
     rochp_buffer *b = at ? ctx->buffers[at - 1] : NULL;
@@ -377,7 +377,7 @@ rochp_status rochp_buffer_find(rochp_context *ctx, const void *address, rochp_bu
     }
     pthread_mutex_unlock(&ctx->buffer_lock);
     return b ? ROCHP_OK
-             : rochp_set_errorf(ROCHP_ERROR_NOT_FOUND, "no rochp buffer contains %p", address);
+             : rochp__set_errorf(ROCHP_ERROR_NOT_FOUND, "no rochp buffer contains %p", address);
 }
 
 /* dst <- src through the runtime's copy engine; waits in slices and gives
@@ -391,29 +391,29 @@ rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_age
 {
     if (memory_gone(ctx, dst_device, dst_agent) || memory_gone(ctx, src_device, src_agent)) {
         rochp_device_id d = memory_gone(ctx, dst_device, dst_agent) ? dst_device : src_device;
-        return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST, "device %llu of the copy %s",
+        return rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST, "device %llu of the copy %s",
                                 (unsigned long long)d, why_gone(ctx, d));
     }
     hsa_signal_t done;
     if (ctx->hsa.signal_create(1, 0, NULL, &done) != HSA_STATUS_SUCCESS)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "cannot create a signal for a copy");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "cannot create a signal for a copy");
     hsa_status_t hs = ctx->hsa.amd_memory_async_copy(dst, (hsa_agent_t){dst_agent}, src,
                                                      (hsa_agent_t){src_agent}, size, 0, NULL, done);
     if (hs != HSA_STATUS_SUCCESS) {
         ctx->hsa.signal_destroy(done);
-        return rochp_set_errorf(ROCHP_ERROR_IO, "the copy could not start: %s",
-                                rochp_hsa_status_text(&ctx->hsa, hs));
+        return rochp__set_errorf(ROCHP_ERROR_IO, "the copy could not start: %s",
+                                rochp__hsa_status_text(&ctx->hsa, hs));
     }
     while (ctx->hsa.signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, 100 * 1000 * 1000,
                                           HSA_WAIT_STATE_BLOCKED) != 0) {
         if (memory_gone(ctx, dst_device, dst_agent) || memory_gone(ctx, src_device, src_agent))
             /* The engine may still hold the signal: it goes with the runtime. */
-            return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+            return rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                     "a device of the copy was lost before it completed");
     }
     ctx->hsa.signal_destroy(done);
     if (memory_gone(ctx, dst_device, dst_agent) || memory_gone(ctx, src_device, src_agent))
-        return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+        return rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                 "a device of the copy was lost while it ran");
     return ROCHP_OK;
 }
@@ -432,12 +432,12 @@ static void mark_written(rochp_buffer *b)
 static rochp_status check_range(const rochp_buffer *b, size_t offset, size_t size, const char *what)
 {
     if (!b->address)
-        return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+        return rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                 "%s: the buffer's memory went with an earlier runtime "
                                 "(re-enumeration)",
                                 what);
     if (offset > b->size || size > b->size - offset)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "%s: [%zu, +%zu) is outside the buffer's %zu bytes", what, offset,
                                 size, b->size);
     return ROCHP_OK;
@@ -447,7 +447,7 @@ static rochp_status buffer_copy_ungated(rochp_buffer *dst, size_t dst_offset, co
                                size_t src_offset, size_t size)
 {
     if (!dst || !src || dst->ctx != src->ctx)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_buffer_copy: two buffers of one context");
     rochp_status st = check_range(dst, dst_offset, size, "rochp_buffer_copy (destination)");
     if (st == ROCHP_OK)
@@ -514,7 +514,7 @@ static rochp_status staged(rochp_buffer *b, size_t offset, void *host, size_t si
 static rochp_status buffer_write_ungated(rochp_buffer *dst, size_t offset, const void *src, size_t size)
 {
     if (!dst || (!src && size))
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_write: NULL argument");
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_write: NULL argument");
     return staged(dst, offset, (void *)src, size, true);
 }
 
@@ -531,7 +531,7 @@ rochp_status rochp_buffer_write(rochp_buffer *dst, size_t offset, const void *sr
 static rochp_status buffer_read_ungated(const rochp_buffer *src, size_t offset, void *dst, size_t size)
 {
     if (!src || (!dst && size))
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_read: NULL argument");
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_read: NULL argument");
     return staged((rochp_buffer *)src, offset, dst, size, false);
 }
 

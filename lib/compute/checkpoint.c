@@ -79,7 +79,7 @@ static rochp_status shadow_alloc(rochp_context *ctx, size_t size, int node, shad
             p = NULL;
     }
     if (!p)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                 "checkpoint: no host memory for a %zu-byte shadow", size);
     out->host = p;
     out->size = size;
@@ -96,10 +96,10 @@ rochp_status shadow_lock(rochp_context *ctx, shadow *s)
     void *agent_ptr = NULL;
     hsa_status_t hs = ctx->hsa.amd_memory_lock(s->host, s->size, NULL, 0, &agent_ptr);
     if (hs != HSA_STATUS_SUCCESS || !agent_ptr)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "checkpoint: the runtime cannot lock %zu bytes of host memory "
                                 "for its copy engines: %s",
-                                s->size, rochp_hsa_status_text(&ctx->hsa, hs));
+                                s->size, rochp__hsa_status_text(&ctx->hsa, hs));
     s->agent = agent_ptr;
     return ROCHP_OK;
 }
@@ -123,14 +123,14 @@ rochp_status shadow_copy_out(rochp_context *ctx, shadow *s, void *dst, uint64_t 
     if (st != ROCHP_OK)
         return st;
     if (ctx->hsa.signal_create(1, 0, NULL, done) != HSA_STATUS_SUCCESS)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "restore: cannot create a signal");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "restore: cannot create a signal");
     hsa_status_t hs = ctx->hsa.amd_memory_async_copy(dst, (hsa_agent_t){dst_agent}, s->agent,
                                                      (hsa_agent_t){cpu}, s->size, 0, NULL, *done);
     if (hs != HSA_STATUS_SUCCESS) {
         ctx->hsa.signal_destroy(*done);
         done->handle = 0;
-        return rochp_set_errorf(ROCHP_ERROR_IO, "restore: a %zu-byte copy could not start: %s",
-                                s->size, rochp_hsa_status_text(&ctx->hsa, hs));
+        return rochp__set_errorf(ROCHP_ERROR_IO, "restore: a %zu-byte copy could not start: %s",
+                                s->size, rochp__hsa_status_text(&ctx->hsa, hs));
     }
     return ROCHP_OK;
 }
@@ -152,7 +152,7 @@ static rochp_status take_cut(rochp_context *ctx, cut_queue **out, size_t *n_out)
     }
     pthread_mutex_unlock(&ctx->lock);
     if (!cuts)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: out of memory");
     *out = cuts;
     *n_out = n;
     return ROCHP_OK;
@@ -160,16 +160,16 @@ static rochp_status take_cut(rochp_context *ctx, cut_queue **out, size_t *n_out)
 
 static rochp_status wait_cut(const cut_queue *cuts, size_t n, uint64_t timeout_ns)
 {
-    uint64_t start = rochp_now_ns();
+    uint64_t start = rochp__now_ns();
     for (size_t i = 0; i < n; i++) {
-        uint64_t waited = rochp_now_ns() - start;
+        uint64_t waited = rochp__now_ns() - start;
         const rochp_queue *q = cuts[i].q;
         rochp_status st = queue_wait_written(cuts[i].q, cuts[i].cut + q->ring.id_offset,
                                              waited < timeout_ns ? timeout_ns - waited : 0);
         if (st != ROCHP_OK) {
             char why[512];
             snprintf(why, sizeof why, "%s", rochp_last_error());
-            return rochp_set_errorf(st, "checkpoint: the work before it on the queue of device "
+            return rochp__set_errorf(st, "checkpoint: the work before it on the queue of device "
                                         "%llu did not complete: %s",
                                     (unsigned long long)rochp_queue_device(cuts[i].q), why);
         }
@@ -279,7 +279,7 @@ static rochp_status start_copy(rochp_context *ctx, copy_job *j, uint64_t cpu)
     /* rochp may know of a loss before the runtime does, which would still
      * copy: the registry is asked before and after each copy. */
     if (!compute_buffer_reachable(b))
-        return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+        return rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                 "checkpoint: device %llu, which held buffer %llu, has been lost "
                                 "(its memory with it); the previous checkpoint stands",
                                 (unsigned long long)b->device, (unsigned long long)b->id);
@@ -295,18 +295,18 @@ static rochp_status start_copy(rochp_context *ctx, copy_job *j, uint64_t cpu)
     if (st != ROCHP_OK)
         return st;
     if (ctx->hsa.signal_create(1, 0, NULL, &j->done) != HSA_STATUS_SUCCESS)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: cannot create a signal");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: cannot create a signal");
     hsa_status_t hs = ctx->hsa.amd_memory_async_copy(j->fresh.agent, (hsa_agent_t){cpu}, b->address,
                                                      (hsa_agent_t){b->agent}, b->size, 0, NULL,
                                                      j->done);
     if (hs != HSA_STATUS_SUCCESS) {
         ctx->hsa.signal_destroy(j->done);
         j->done.handle = 0;
-        return rochp_set_errorf(ROCHP_ERROR_IO,
+        return rochp__set_errorf(ROCHP_ERROR_IO,
                                 "checkpoint: the copy of a %zu-byte buffer of device %llu could "
                                 "not start: %s",
                                 b->size, (unsigned long long)b->device,
-                                rochp_hsa_status_text(&ctx->hsa, hs));
+                                rochp__hsa_status_text(&ctx->hsa, hs));
     }
     j->started = true;
     return ROCHP_OK;
@@ -325,7 +325,7 @@ static rochp_status wait_copies(rochp_context *ctx, copy_job *jobs, size_t n, bo
                                               CHECKPOINT_SLICE_NS, HSA_WAIT_STATE_BLOCKED) != 0) {
             if (!compute_buffer_reachable(j->b)) {
                 abandoned[i] = true;
-                st = rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+                st = rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                       "checkpoint: device %llu was lost while its buffers were "
                                       "copied; the previous checkpoint stands",
                                       (unsigned long long)j->b->device);
@@ -339,7 +339,7 @@ static rochp_status wait_copies(rochp_context *ctx, copy_job *jobs, size_t n, bo
     }
     for (size_t i = 0; i < n && st == ROCHP_OK; i++)
         if (!compute_buffer_reachable(jobs[i].b))
-            st = rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+            st = rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                   "checkpoint: device %llu was lost while its buffers were "
                                   "copied; the previous checkpoint stands",
                                   (unsigned long long)jobs[i].b->device);
@@ -350,7 +350,7 @@ static rochp_status wait_copies(rochp_context *ctx, copy_job *jobs, size_t n, bo
 static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
                                      rochp_checkpoint_stats *stats)
 {
-    uint64_t t0 = rochp_now_ns();
+    uint64_t t0 = rochp__now_ns();
     cut_queue *cuts = NULL;
     size_t n_cuts = 0;
     copy_job *jobs = NULL;
@@ -376,7 +376,7 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
                     jobs[n_jobs++].b = b;
             }
         } else {
-            st = rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: out of memory");
+            st = rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: out of memory");
         }
         writes_before = ctx->buffer_writes;
         pthread_mutex_unlock(&ctx->buffer_lock);
@@ -394,7 +394,7 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
         bool written = ctx->buffer_writes != writes_before;
         pthread_mutex_unlock(&ctx->buffer_lock);
         if (written || cut_moved(ctx, cuts, n_cuts))
-            st = rochp_set_errorf(ROCHP_ERROR_BUSY,
+            st = rochp__set_errorf(ROCHP_ERROR_BUSY,
                                   "checkpoint: work was dispatched or buffers written while it "
                                   "ran, so its copies are not one consistent point; the previous "
                                   "checkpoint stands (checkpoint where nothing else runs)");
@@ -417,7 +417,7 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
         start_over(ctx, cuts, n_cuts);
         stats->packets = packets;
         ctx->checkpoints++;
-        ctx->last_checkpoint_ns = rochp_now_ns();
+        ctx->last_checkpoint_ns = rochp__now_ns();
         pthread_mutex_unlock(&ctx->lock);
     }
     for (size_t i = 0; i < n_jobs; i++) {
@@ -430,7 +430,7 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
     free(jobs);
     free(abandoned);
     free(cuts);
-    stats->ns = rochp_now_ns() - t0;
+    stats->ns = rochp__now_ns() - t0;
     return st;
 }
 
@@ -441,7 +441,7 @@ rochp_status rochp_checkpoint(rochp_context *ctx, uint64_t timeout_ns,
     if (hst_ != ROCHP_OK)
         return hst_;
     if (!ctx->hsa_up)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_checkpoint: this context has no HSA runtime");
     rochp_checkpoint_stats local;
     memset(&local, 0, sizeof local);
@@ -476,7 +476,7 @@ void checkpoint_safe_point(rochp_context *ctx)
 {
     pthread_mutex_lock(&ctx->lock);
     uint64_t every_packets = ctx->auto_packets, every_ns = ctx->auto_ns;
-    bool due = every_ns && rochp_now_ns() - ctx->last_checkpoint_ns >= every_ns;
+    bool due = every_ns && rochp__now_ns() - ctx->last_checkpoint_ns >= every_ns;
     pthread_mutex_unlock(&ctx->lock);
     if (!due && every_packets) {
         uint64_t since = 0;
@@ -499,7 +499,7 @@ void checkpoint_safe_point(rochp_context *ctx)
  * (journals start over, plain queues count as not having run). */
 static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *stats)
 {
-    uint64_t t0 = rochp_now_ns();
+    uint64_t t0 = rochp__now_ns();
     /* Nothing may still run on the buffers being put back. */
     cut_queue *cuts = NULL;
     size_t n_cuts = 0;
@@ -515,7 +515,7 @@ static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *st
     copy_job *jobs = calloc(n + 1, sizeof *jobs);
     bool *abandoned = calloc(n + 1, sizeof *abandoned);
     rochp_status st = jobs && abandoned ? ROCHP_OK
-                                        : rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+                                        : rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                                            "rochp_checkpoint_restore: out of memory");
     for (size_t i = 0; i < n && st == ROCHP_OK; i++) {
         rochp_buffer *b = ctx->buffers[i];
@@ -529,7 +529,7 @@ static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *st
      * the restore before any is put back. */
     for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++)
         if (!compute_buffer_reachable(jobs[i].b))
-            st = rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+            st = rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                   "rochp_checkpoint_restore: buffer %llu's device %llu has been "
                                   "lost (nothing was restored)",
                                   (unsigned long long)jobs[i].b->id,
@@ -570,7 +570,7 @@ static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *st
             ctx->hsa.signal_destroy(jobs[i].done);
     free(jobs);
     free(abandoned);
-    stats->ns = rochp_now_ns() - t0;
+    stats->ns = rochp__now_ns() - t0;
     return st;
 }
 
@@ -580,7 +580,7 @@ rochp_status rochp_checkpoint_restore(rochp_context *ctx, rochp_checkpoint_stats
     if (hst_ != ROCHP_OK)
         return hst_;
     if (!ctx->hsa_up)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_checkpoint_restore: this context has no HSA runtime");
     rochp_checkpoint_stats local;
     memset(&local, 0, sizeof local);

@@ -65,13 +65,13 @@ rochp_status rochp_module_load(rochp_context *ctx, const void *image, size_t siz
     if (hst != ROCHP_OK)
         return hst;
     if (!image || !size || !out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_module_load: NULL image or out, or size 0");
     *out = NULL;
     char why[SIM_CO_ERROR_MAX];
     sim_co_metadata *md = NULL;
     if (sim_co_parse_metadata(image, size, &md, why, sizeof why) != 0)
-        return rochp_set_errorf(ROCHP_ERROR_MALFORMED, "rochp_module_load: %s", why);
+        return rochp__set_errorf(ROCHP_ERROR_MALFORMED, "rochp_module_load: %s", why);
     rochp_module *m = calloc(1, sizeof *m);
     void *copy = malloc(size);
     rochp_kernel *kernels = calloc(md->n_kernels ? md->n_kernels : 1, sizeof *kernels);
@@ -80,7 +80,7 @@ rochp_status rochp_module_load(rochp_context *ctx, const void *image, size_t siz
         free(copy);
         free(kernels);
         sim_co_metadata_free(md);
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_module_load: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_module_load: out of memory");
     }
     memcpy(copy, image, size);
     m->ctx = ctx;
@@ -113,32 +113,32 @@ rochp_status rochp_module_load_file(rochp_context *ctx, const char *path, rochp_
     if (hst != ROCHP_OK)
         return hst;
     if (!path)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_module_load_file: NULL path");
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_module_load_file: NULL path");
     FILE *f = fopen(path, "rb");
     if (!f)
-        return rochp_set_errorf(errno == ENOENT ? ROCHP_ERROR_NOT_FOUND : ROCHP_ERROR_IO,
+        return rochp__set_errorf(errno == ENOENT ? ROCHP_ERROR_NOT_FOUND : ROCHP_ERROR_IO,
                                 "rochp_module_load_file: %s: %s", path, strerror(errno));
     struct stat st;
     rochp_status status = ROCHP_OK;
     void *image = NULL;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-        status = rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        status = rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                   "rochp_module_load_file: %s is not a regular file", path);
     else if ((uint64_t)st.st_size > MODULE_MAX_FILE_BYTES || st.st_size == 0)
-        status = rochp_set_errorf(st.st_size ? ROCHP_ERROR_TOO_LARGE : ROCHP_ERROR_MALFORMED,
+        status = rochp__set_errorf(st.st_size ? ROCHP_ERROR_TOO_LARGE : ROCHP_ERROR_MALFORMED,
                                   "rochp_module_load_file: %s has %lld bytes", path,
                                   (long long)st.st_size);
     else if (!(image = malloc((size_t)st.st_size)))
-        status = rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_module_load_file: out of memory");
+        status = rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_module_load_file: out of memory");
     else if (fread(image, 1, (size_t)st.st_size, f) != (size_t)st.st_size)
-        status = rochp_set_errorf(ROCHP_ERROR_IO, "rochp_module_load_file: %s: short read", path);
+        status = rochp__set_errorf(ROCHP_ERROR_IO, "rochp_module_load_file: %s: short read", path);
     fclose(f);
     if (status == ROCHP_OK) {
         status = rochp_module_load(ctx, image, (size_t)st.st_size, out);
         if (status != ROCHP_OK) {
             char why[SIM_CO_ERROR_MAX + 64];
             snprintf(why, sizeof why, "%s", rochp_last_error());
-            rochp_set_errorf(status, "%s: %s", path, why);
+            rochp__set_errorf(status, "%s: %s", path, why);
         }
     }
     free(image);
@@ -209,7 +209,7 @@ static rochp_status module_free_gated(rochp_module *m)
     pthread_mutex_unlock(&ctx->lock);
     if (q) {
         pthread_mutex_unlock(&ctx->module_lock);
-        return rochp_set_errorf(ROCHP_ERROR_BUSY,
+        return rochp__set_errorf(ROCHP_ERROR_BUSY,
                                 "rochp_module_free: queue %llu (device %llu) still needs the "
                                 "module: %s",
                                 (unsigned long long)qid, (unsigned long long)qdev, why);
@@ -306,10 +306,10 @@ rochp_status rochp_module_kernel_at(rochp_module *m, uint32_t index, rochp_kerne
     if (st != ROCHP_OK)
         return st;
     if (!out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_module_kernel_at: NULL module or out");
     if (index >= m->md->n_kernels)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_module_kernel_at: index %u, the module has %u kernels",
                                 index, m->md->n_kernels);
     *out = &m->kernels[index];
@@ -322,7 +322,7 @@ rochp_status rochp_module_kernel(rochp_module *m, const char *name, rochp_kernel
     if (st != ROCHP_OK)
         return st;
     if (!name || !out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_module_kernel: NULL module, name or out");
     for (uint32_t i = 0; i < m->md->n_kernels; i++) {
         const sim_co_kernel *k = m->kernels[i].md;
@@ -331,7 +331,7 @@ rochp_status rochp_module_kernel(rochp_module *m, const char *name, rochp_kernel
             return ROCHP_OK;
         }
     }
-    return rochp_set_errorf(ROCHP_ERROR_NOT_FOUND, "rochp_module_kernel: no kernel \"%s\" in the module",
+    return rochp__set_errorf(ROCHP_ERROR_NOT_FOUND, "rochp_module_kernel: no kernel \"%s\" in the module",
                             name);
 }
 
@@ -341,7 +341,7 @@ rochp_status rochp_kernel_get_info(const rochp_kernel *kernel, rochp_kernel_info
     if (st != ROCHP_OK)
         return st;
     if (!out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_kernel_get_info: NULL argument");
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_kernel_get_info: NULL argument");
     const sim_co_kernel *k = kernel->md;
     *out = (rochp_kernel_info){.name = k->name,
                                .symbol = k->symbol,
@@ -359,10 +359,10 @@ rochp_status rochp_kernel_get_arg(const rochp_kernel *kernel, uint32_t index, ro
     if (st != ROCHP_OK)
         return st;
     if (!out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_kernel_get_arg: NULL argument");
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_kernel_get_arg: NULL argument");
     const sim_co_kernel *k = kernel->md;
     if (index >= k->n_args)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_kernel_get_arg: index %u, kernel %s has %u arguments", index,
                                 k->name ? k->name : "?", k->n_args);
     const sim_co_arg *a = &k->args[index];
@@ -395,16 +395,16 @@ static rochp_status executable_on(rochp_module *m, uint64_t agent, hsa_executabl
         size_t cap = m->cap_agents ? m->cap_agents * 2 : 4;
         module_agent *grown = realloc(m->agents, cap * sizeof *grown);
         if (!grown)
-            return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_kernel_object: out of memory");
+            return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_kernel_object: out of memory");
         m->agents = grown;
         m->cap_agents = cap;
     }
-    const rochp_hsa *hsa = &m->ctx->hsa;
+    const rochp__hsa *hsa = &m->ctx->hsa;
     module_agent a = {.agent = agent};
     hsa_status_t hs = hsa->code_object_reader_create_from_memory(m->image, m->size, &a.reader);
     if (hs != HSA_STATUS_SUCCESS)
-        return rochp_set_errorf(ROCHP_ERROR_MALFORMED, "the runtime refuses the code object: %s",
-                                rochp_hsa_status_text(hsa, hs));
+        return rochp__set_errorf(ROCHP_ERROR_MALFORMED, "the runtime refuses the code object: %s",
+                                rochp__hsa_status_text(hsa, hs));
     hs = hsa->executable_create_alt(HSA_PROFILE_FULL, HSA_DEFAULT_FLOAT_ROUNDING_MODE_DEFAULT, NULL,
                                     &a.executable);
     const char *step = "create an executable";
@@ -424,14 +424,14 @@ static rochp_status executable_on(rochp_module *m, uint64_t agent, hsa_executabl
         char isa[64] = "?";
         hsa->agent_get_info((hsa_agent_t){agent}, HSA_AGENT_INFO_NAME, isa);
         isa[sizeof isa - 1] = '\0';
-        return rochp_set_errorf(
+        return rochp__set_errorf(
             /* ROCR's loader: INCOMPATIBLE_ARGUMENTS when the agent does not
              * support the object's ISA, INVALID_ISA_NAME when it knows no such ISA. */
             hs == HSA_STATUS_ERROR_INCOMPATIBLE_ARGUMENTS || hs == HSA_STATUS_ERROR_INVALID_ISA_NAME
                 ? ROCHP_ERROR_NOT_SUPPORTED
                 : ROCHP_ERROR_IO,
             "cannot %s on a %s agent (the code object is for %s): %s", step, isa,
-            m->md->target ? m->md->target : "any target", rochp_hsa_status_text(hsa, hs));
+            m->md->target ? m->md->target : "any target", rochp__hsa_status_text(hsa, hs));
     }
     m->agents[m->n_agents++] = a;
     *out = a.executable;
@@ -441,12 +441,12 @@ static rochp_status executable_on(rochp_module *m, uint64_t agent, hsa_executabl
 rochp_status compute_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out)
 {
     if (!kernel || !out || device == ROCHP_HOST)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_kernel_object: NULL kernel or out, or the host as device");
     rochp_module *m = kernel->module;
     rochp_context *ctx = m->ctx;
     if (!ctx->hsa_up)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_kernel_object: the context has no HSA runtime");
     uint64_t agent;
     rochp_status st = compute_device_agent(ctx, device, &agent);
@@ -462,7 +462,7 @@ rochp_status compute_kernel_object(rochp_kernel *kernel, rochp_device_id device,
                 HSA_STATUS_SUCCESS ||
             ctx->hsa.executable_symbol_get_info(sym, HSA_EXECUTABLE_SYMBOL_INFO_KERNEL_OBJECT, out) !=
                 HSA_STATUS_SUCCESS)
-            st = rochp_set_errorf(ROCHP_ERROR_NOT_FOUND,
+            st = rochp__set_errorf(ROCHP_ERROR_NOT_FOUND,
                                   "rochp_kernel_object: the loaded code object has no symbol %s",
                                   kernel->md->symbol);
     }

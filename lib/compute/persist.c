@@ -28,7 +28,7 @@
 #define READ_STEP ((size_t)1 << 20)
 
 /* --- save --------------------------------------------------------------------------------------- */
-static rochp_status fd_sink(void *arg, const void *data, size_t size, rochp_error *err)
+static rochp_status fd_sink(void *arg, const void *data, size_t size, rochp__error *err)
 {
     int fd = *(const int *)arg;
     const char *p = data;
@@ -37,7 +37,7 @@ static rochp_status fd_sink(void *arg, const void *data, size_t size, rochp_erro
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return rochp_fail(err, n < 0 ? rochp_status_from_errno(errno) : ROCHP_ERROR_IO,
+            return rochp__fail(err, n < 0 ? rochp__status_from_errno(errno) : ROCHP_ERROR_IO,
                               "write: %s", n < 0 ? strerror(errno) : "no progress");
         p += n;
         size -= (size_t)n;
@@ -100,7 +100,7 @@ static rochp_status collect_modules(rochp_context *ctx, persist_image *img)
     }
     pthread_mutex_unlock(&ctx->module_lock);
     if (!img->modules || st != ROCHP_OK)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
     return ROCHP_OK;
 }
 
@@ -122,7 +122,7 @@ static rochp_status collect_buffers(rochp_context *ctx, const device_table *t, p
     }
     pthread_mutex_unlock(&ctx->buffer_lock);
     if (!img->buffers)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
     return ROCHP_OK;
 }
 
@@ -145,7 +145,7 @@ static rochp_status collect_queues(rochp_context *ctx, const device_table *t, pe
     }
     pthread_mutex_unlock(&ctx->lock);
     if (!img->queues)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
     return ROCHP_OK;
 }
 
@@ -162,12 +162,12 @@ static rochp_status save_gated(rochp_context *ctx, int fd, const void *user, siz
     uint64_t checkpoints = ctx->checkpoints;
     pthread_mutex_unlock(&ctx->lock);
     if (!checkpoints)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_checkpoint_save: there is no checkpoint to save "
                                 "(rochp_checkpoint first)");
     device_table *t = malloc(sizeof *t);
     if (!t)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
     rochp_status st = rochp_device_list(ctx, t->devs, PERSIST_MAX_ORDINAL, &t->n);
     if (t->n > PERSIST_MAX_ORDINAL)
         t->n = PERSIST_MAX_ORDINAL;
@@ -180,10 +180,10 @@ static rochp_status save_gated(rochp_context *ctx, int fd, const void *user, siz
         st = collect_queues(ctx, t, &img);
     free(t);
     if (st == ROCHP_OK) {
-        rochp_error err = {0};
+        rochp__error err = {0};
         st = persist_write(&img, fd_sink, &fd, &err);
         if (st != ROCHP_OK)
-            rochp_set_errorf(st, "rochp_checkpoint_save: %s", err.message);
+            rochp__set_errorf(st, "rochp_checkpoint_save: %s", err.message);
     }
     release_collected(&img);
     return st;
@@ -192,7 +192,7 @@ static rochp_status save_gated(rochp_context *ctx, int fd, const void *user, siz
 rochp_status rochp_checkpoint_save(rochp_context *ctx, int fd, const void *user, size_t user_size)
 {
     if (!ctx || fd < 0 || (user_size && !user))
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_checkpoint_save: ctx, a file descriptor and user (when "
                                 "user_size > 0) must be given");
     runtime_gate_enter(ctx);
@@ -212,7 +212,7 @@ static rochp_status read_upto(int fd, uint8_t *p, size_t size, size_t *got)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return rochp_set_errorf(rochp_status_from_errno(errno),
+            return rochp__set_errorf(rochp__status_from_errno(errno),
                                     "rochp_checkpoint_load: read: %s", strerror(errno));
         if (n == 0)
             break;
@@ -223,7 +223,7 @@ static rochp_status read_upto(int fd, uint8_t *p, size_t size, size_t *got)
 
 static rochp_status truncated(uint64_t have, uint64_t want)
 {
-    return rochp_set_errorf(ROCHP_ERROR_MALFORMED,
+    return rochp__set_errorf(ROCHP_ERROR_MALFORMED,
                             "rochp_checkpoint_load: header: the file has %llu bytes, its header "
                             "says %llu (truncated)",
                             (unsigned long long)have, (unsigned long long)want);
@@ -243,7 +243,7 @@ static rochp_status read_rest(int fd, uint8_t **data, uint64_t total, bool sized
             cap = total - cap < step ? (size_t)total : cap + step;
             uint8_t *grown = realloc(*data, cap);
             if (!grown)
-                return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+                return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                         "rochp_checkpoint_load: no memory for %zu bytes", cap);
             *data = grown;
         }
@@ -264,13 +264,13 @@ static rochp_status read_checkpoint(int fd, uint8_t **out, size_t *size)
     *out = NULL;
     uint8_t *data = malloc(PERSIST_HEADER_BYTES);
     if (!data)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_load: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_load: out of memory");
     size_t got;
     persist_header h;
-    rochp_error err = {0};
+    rochp__error err = {0};
     rochp_status st = read_upto(fd, data, PERSIST_HEADER_BYTES, &got);
     if (st == ROCHP_OK && persist_parse_header(data, got, PERSIST_CHECK_SUMS, &h, &err) != ROCHP_OK)
-        st = rochp_set_errorf(err.status, "rochp_checkpoint_load: %s", err.message);
+        st = rochp__set_errorf(err.status, "rochp_checkpoint_load: %s", err.message);
     struct stat sb;
     bool sized = st == ROCHP_OK && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
     if (sized) {
@@ -296,9 +296,9 @@ static rochp_status load_bytes(rochp_context *ctx, const uint8_t *data, size_t s
                                rochp_restored **out)
 {
     persist_image img;
-    rochp_error err = {0};
+    rochp__error err = {0};
     if (persist_parse(data, size, PERSIST_CHECK_SUMS, &img, &err) != ROCHP_OK)
-        return rochp_set_errorf(err.status, "rochp_checkpoint_load: %s", err.message);
+        return rochp__set_errorf(err.status, "rochp_checkpoint_load: %s", err.message);
     persist_plan plan;
     rochp_status st = persist_plan_make(ctx, &img, &plan);
     if (st == ROCHP_OK) {
@@ -312,12 +312,12 @@ static rochp_status load_bytes(rochp_context *ctx, const uint8_t *data, size_t s
 rochp_status rochp_checkpoint_load(rochp_context *ctx, int fd, rochp_restored **out)
 {
     if (!ctx || fd < 0 || !out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_checkpoint_load: ctx, a file descriptor and out must be "
                                 "given");
     *out = NULL;
     if (!ctx->hsa_up)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_checkpoint_load: this context has no HSA runtime");
     uint8_t *data;
     size_t size;

@@ -60,7 +60,7 @@ static bool take(uint64_t *left, uint64_t count, uint64_t unit)
 /* The counts fit in total_size at each section's smallest (a module or a
  * buffer has at least one byte), so that arrays sized by them are bounded
  * by the file. */
-static rochp_status header_fits(const persist_header *h, rochp_error *err)
+static rochp_status header_fits(const persist_header *h, rochp__error *err)
 {
     uint64_t left = h->total_size;
     bool fits = take(&left, 1, PERSIST_HEADER_BYTES) &&
@@ -72,34 +72,34 @@ static rochp_status header_fits(const persist_header *h, rochp_error *err)
                 take(&left, h->buffers, PERSIST_BUFFER_HEAD + 1 + PERSIST_SUM_BYTES);
     if (fits)
         return ROCHP_OK;
-    return rochp_fail(err, ROCHP_ERROR_MALFORMED,
+    return rochp__fail(err, ROCHP_ERROR_MALFORMED,
                       "header: %" PRIu64 " user bytes, %" PRIu64 " modules, %" PRIu64
                       " buffers and %" PRIu64 " queues cannot fit in %" PRIu64 " bytes",
                       h->user_size, h->modules, h->buffers, h->queues, h->total_size);
 }
 
 rochp_status persist_parse_header(const uint8_t *data, size_t size, unsigned flags,
-                                  persist_header *out, rochp_error *err)
+                                  persist_header *out, rochp__error *err)
 {
     memset(out, 0, sizeof *out);
     if (size < PERSIST_HEADER_BYTES)
-        return rochp_fail(err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(err, ROCHP_ERROR_MALFORMED,
                           "header: the file ends inside the header (%zu of %d bytes; truncated)",
                           size, PERSIST_HEADER_BYTES);
     if (memcmp(data, PERSIST_MAGIC, 8) != 0)
-        return rochp_fail(err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(err, ROCHP_ERROR_MALFORMED,
                           "header: not a rochp checkpoint (bad magic)");
     uint32_t version = get32(data + 8);
     if (version != PERSIST_VERSION)
-        return rochp_fail(err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(err, ROCHP_ERROR_MALFORMED,
                           "header: checkpoint file version %" PRIu32 "; this library reads %u",
                           version, PERSIST_VERSION);
     if ((flags & PERSIST_CHECK_SUMS) && XXH3_64bits(data, 56) != get64(data + 56))
-        return rochp_fail(err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(err, ROCHP_ERROR_MALFORMED,
                           "header: checksum mismatch (the file is corrupt)");
     uint32_t file_flags = get32(data + 12);
     if (file_flags != 0)
-        return rochp_fail(err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(err, ROCHP_ERROR_MALFORMED,
                           "header: flags 0x%" PRIx32 ", none of which this library knows",
                           file_flags);
     persist_header h = {.total_size = get64(data + 16),
@@ -118,7 +118,7 @@ typedef struct cursor {
     const uint8_t *data;
     uint64_t size, at;
     unsigned flags;
-    rochp_error *err;
+    rochp__error *err;
 } cursor;
 
 typedef struct section {
@@ -134,19 +134,19 @@ static rochp_status next_section(cursor *c, const char *tag, size_t head_size, s
 {
     uint64_t left = c->size - c->at;
     if (left < head_size + PERSIST_SUM_BYTES)
-        return rochp_fail(c->err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
                           "%s: runs past the end of the file (truncated)", s->name);
     const uint8_t *head = c->data + c->at;
     if (memcmp(head, tag, 4) != 0)
-        return rochp_fail(c->err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
                           "%s: section tag \"%.4s\" where \"%s\" belongs", s->name,
                           (const char *)head, tag);
     if (get32(head + 4) != 0)
-        return rochp_fail(c->err, ROCHP_ERROR_MALFORMED, "%s: reserved field %" PRIu32 ", not 0",
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED, "%s: reserved field %" PRIu32 ", not 0",
                           s->name, get32(head + 4));
     uint64_t bulk = get64(head + 8);
     if (bulk > left - head_size - PERSIST_SUM_BYTES)
-        return rochp_fail(c->err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
                           "%s: %" PRIu64 " bytes, beyond the end of the file (%" PRIu64
                           " bytes)",
                           s->name, bulk, c->size);
@@ -156,7 +156,7 @@ static rochp_status next_section(cursor *c, const char *tag, size_t head_size, s
     const uint8_t *sum = s->bulk + bulk;
     if ((c->flags & PERSIST_CHECK_SUMS) &&
         section_sum(head, head_size, s->bulk, bulk) != get64(sum))
-        return rochp_fail(c->err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
                           "%s: checksum mismatch (the file is corrupt)", s->name);
     c->at += head_size + bulk + PERSIST_SUM_BYTES;
     return ROCHP_OK;
@@ -187,10 +187,10 @@ static rochp_status placement_ok(cursor *c, const char *name, uint64_t ordinal, 
                                  bool gpu_only)
 {
     if (!gfx_ok(gfx))
-        return rochp_fail(c->err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
                           "%s: the gfx target is not a NUL-terminated name", name);
     if (ordinal > PERSIST_MAX_ORDINAL || (ordinal == 0 && (gfx[0] || gpu_only)))
-        return rochp_fail(c->err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
                           "%s: device ordinal %" PRIu64 " (gfx \"%s\") is no place for it", name,
                           ordinal, (const char *)gfx);
     return ROCHP_OK;
@@ -203,7 +203,7 @@ static rochp_status parse_user(cursor *c, persist_image *img)
     if (st != ROCHP_OK)
         return st;
     if (s.bulk_size != img->header.user_size)
-        return rochp_fail(c->err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
                           "user blob: %" PRIu64 " bytes, the header says %" PRIu64, s.bulk_size,
                           img->header.user_size);
     img->user = s.bulk;
@@ -224,7 +224,7 @@ static rochp_status parse_module(cursor *c, persist_image *img, size_t k)
     m->image = s.bulk;
     m->size = s.bulk_size;
     if (m->size == 0)
-        return rochp_fail(c->err, ROCHP_ERROR_MALFORMED, "%s: an empty code object", name);
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED, "%s: an empty code object", name);
     return ROCHP_OK;
 }
 
@@ -245,7 +245,7 @@ static rochp_status parse_buffer(cursor *c, persist_image *img, size_t k)
     b->bytes = s.bulk;
     b->size = s.bulk_size;
     if (b->size == 0)
-        return rochp_fail(c->err, ROCHP_ERROR_MALFORMED, "%s: no bytes", name);
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED, "%s: no bytes", name);
     return placement_ok(c, name, b->ordinal, s.head + 32, false);
 }
 
@@ -270,7 +270,7 @@ static rochp_status queue_ok(cursor *c, const char *name, const persist_queue *q
     else if (q->next_id >= PERSIST_MAX_NEXT_ID)
         why = "a next packet id past 2^62";
     if (why)
-        return rochp_fail(c->err, ROCHP_ERROR_MALFORMED, "%s: %s", name, why);
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED, "%s: %s", name, why);
     return placement_ok(c, name, q->ordinal, gfx, true);
 }
 
@@ -281,7 +281,7 @@ static rochp_status parse_queues(cursor *c, persist_image *img)
     if (st != ROCHP_OK)
         return st;
     if (s.bulk_size != img->header.queues * PERSIST_QUEUE_RECORD)
-        return rochp_fail(c->err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
                           "queue table: %" PRIu64 " bytes for %" PRIu64 " queues", s.bulk_size,
                           img->header.queues);
     for (size_t k = 0; k < img->n_queues; k++) {
@@ -320,12 +320,12 @@ static int by_id(const void *a, const void *b)
 
 /* Ids come from one counter per context: non-zero and unique across kinds
  * (the restored map looks them up). */
-static rochp_status ids_ok(const persist_image *img, rochp_error *err)
+static rochp_status ids_ok(const persist_image *img, rochp__error *err)
 {
     size_t n = img->n_modules + img->n_buffers + img->n_queues, k = 0;
     id_ref *refs = calloc(n + 1, sizeof *refs);
     if (!refs)
-        return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "header: out of memory for %zu ids", n);
+        return rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "header: out of memory for %zu ids", n);
     for (size_t i = 0; i < img->n_modules; i++)
         refs[k++] = (id_ref){img->modules[i].id, "module", i};
     for (size_t i = 0; i < img->n_buffers; i++)
@@ -336,10 +336,10 @@ static rochp_status ids_ok(const persist_image *img, rochp_error *err)
     rochp_status st = ROCHP_OK;
     for (size_t i = 0; i < n && st == ROCHP_OK; i++) {
         if (refs[i].id == 0)
-            st = rochp_fail(err, ROCHP_ERROR_MALFORMED, "%s %zu: id 0", refs[i].kind,
+            st = rochp__fail(err, ROCHP_ERROR_MALFORMED, "%s %zu: id 0", refs[i].kind,
                             refs[i].index + 1);
         else if (i > 0 && refs[i].id == refs[i - 1].id)
-            st = rochp_fail(err, ROCHP_ERROR_MALFORMED,
+            st = rochp__fail(err, ROCHP_ERROR_MALFORMED,
                             "%s %zu: id %" PRIu64 " is also %s %zu's", refs[i].kind,
                             refs[i].index + 1, refs[i].id, refs[i - 1].kind,
                             refs[i - 1].index + 1);
@@ -369,14 +369,14 @@ static rochp_status parse_sections(cursor *c, persist_image *img)
     if (st == ROCHP_OK)
         st = parse_queues(c, img);
     if (st == ROCHP_OK && c->at != c->size)
-        st = rochp_fail(c->err, ROCHP_ERROR_MALFORMED,
+        st = rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
                         "queue table: %" PRIu64 " bytes after it, inside the file's size",
                         c->size - c->at);
     return st == ROCHP_OK ? ids_ok(img, c->err) : st;
 }
 
 rochp_status persist_parse(const uint8_t *data, size_t size, unsigned flags, persist_image *out,
-                           rochp_error *err)
+                           rochp__error *err)
 {
     memset(out, 0, sizeof *out);
     persist_image img = {0};
@@ -384,7 +384,7 @@ rochp_status persist_parse(const uint8_t *data, size_t size, unsigned flags, per
     if (st != ROCHP_OK)
         return st;
     if (size != img.header.total_size)
-        return rochp_fail(err, ROCHP_ERROR_MALFORMED,
+        return rochp__fail(err, ROCHP_ERROR_MALFORMED,
                           "header: the file has %zu bytes, its header says %" PRIu64 "%s", size,
                           img.header.total_size, size < img.header.total_size ? " (truncated)" : "");
     /* header_fits bounded the counts by the size: these are smaller than the
@@ -397,7 +397,7 @@ rochp_status persist_parse(const uint8_t *data, size_t size, unsigned flags, per
     img.queues = calloc(img.n_queues + 1, sizeof *img.queues);
     if (!img.modules || !img.buffers || !img.queues) {
         persist_image_free(&img);
-        return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "header: out of memory for the index");
+        return rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "header: out of memory for the index");
     }
     cursor c = {.data = data, .size = size, .at = PERSIST_HEADER_BYTES, .flags = flags, .err = err};
     st = parse_sections(&c, &img);
@@ -431,7 +431,7 @@ static void head_start(uint8_t *head, const char *tag, uint64_t bulk_size)
 
 static rochp_status write_section(const uint8_t *head, size_t head_size, const void *bulk,
                                   uint64_t bulk_size, persist_sink sink, void *arg,
-                                  rochp_error *err)
+                                  rochp__error *err)
 {
     uint8_t sum[PERSIST_SUM_BYTES];
     put64(sum, section_sum(head, head_size, bulk, bulk_size));
@@ -449,7 +449,7 @@ static void put_gfx(uint8_t *p, const char *gfx)
 }
 
 static rochp_status write_header(persist_image *img, persist_sink sink, void *arg,
-                                 rochp_error *err)
+                                 rochp__error *err)
 {
     img->header = (persist_header){.total_size = persist_image_size(img),
                                    .user_size = img->user_size,
@@ -470,13 +470,13 @@ static rochp_status write_header(persist_image *img, persist_sink sink, void *ar
 }
 
 static rochp_status write_queues(const persist_image *img, persist_sink sink, void *arg,
-                                 rochp_error *err)
+                                 rochp__error *err)
 {
     uint8_t head[PERSIST_QUEUES_HEAD];
     head_start(head, TAG_QUEUES, img->n_queues * (uint64_t)PERSIST_QUEUE_RECORD);
     uint8_t *records = calloc(img->n_queues + 1, PERSIST_QUEUE_RECORD);
     if (!records)
-        return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "queue table: out of memory");
+        return rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "queue table: out of memory");
     for (size_t k = 0; k < img->n_queues; k++) {
         const persist_queue *q = &img->queues[k];
         uint8_t *p = records + k * PERSIST_QUEUE_RECORD;
@@ -496,7 +496,7 @@ static rochp_status write_queues(const persist_image *img, persist_sink sink, vo
     return st;
 }
 
-rochp_status persist_write(persist_image *img, persist_sink sink, void *arg, rochp_error *err)
+rochp_status persist_write(persist_image *img, persist_sink sink, void *arg, rochp__error *err)
 {
     rochp_status st = write_header(img, sink, arg, err);
     uint8_t head[PERSIST_BUFFER_HEAD]; /* the largest head */

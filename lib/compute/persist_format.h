@@ -101,7 +101,7 @@ enum {
  * loader learns from it how many bytes to read.  ROCHP_ERROR_MALFORMED with
  * the message "header: ..." when not. */
 rochp_status persist_parse_header(const uint8_t *data, size_t size, unsigned flags,
-                                  persist_header *out, rochp_error *err);
+                                  persist_header *out, rochp__error *err);
 
 /* The whole checkpoint: size must be the header's total size.  Every size is
  * bounded by the bytes given before anything is allocated (the arrays take
@@ -112,16 +112,16 @@ rochp_status persist_parse_header(const uint8_t *data, size_t size, unsigned fla
  * "buffer K of N (id I)", "queue table".  On success *out holds arrays to
  * free with persist_image_free; on failure nothing. */
 rochp_status persist_parse(const uint8_t *data, size_t size, unsigned flags, persist_image *out,
-                           rochp_error *err);
+                           rochp__error *err);
 void persist_image_free(persist_image *img);
 
 /* Receives the file's bytes in order; a failure says why in err. */
-typedef rochp_status (*persist_sink)(void *arg, const void *data, size_t size, rochp_error *err);
+typedef rochp_status (*persist_sink)(void *arg, const void *data, size_t size, rochp__error *err);
 
 /* The file size the image makes. */
 uint64_t persist_image_size(const persist_image *img);
 /* Writes img (its header filled in here) as a version-2 file: header,
  * sections, checksums; the sink's first failure is returned. */
-rochp_status persist_write(persist_image *img, persist_sink sink, void *arg, rochp_error *err);
+rochp_status persist_write(persist_image *img, persist_sink sink, void *arg, rochp__error *err);
 
 #endif

@@ -27,7 +27,7 @@ static rochp_status device_snapshot(rochp_context *ctx, rochp_device_info **out,
         rochp_status st = rochp_device_list(ctx, NULL, 0, &count);
         rochp_device_info *devs = st == ROCHP_OK ? calloc(count + 1, sizeof *devs) : NULL;
         if (st == ROCHP_OK && !devs)
-            return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+            return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                     "rochp_checkpoint_load: out of memory");
         if (st == ROCHP_OK)
             st = rochp_device_list(ctx, devs, count + 1, &got);
@@ -63,7 +63,7 @@ static rochp_device_id place(const rochp_device_info *devs, size_t n, const char
 
 static rochp_status no_place(const char *gfx, const char *what, size_t k, size_t n, uint64_t id)
 {
-    return rochp_set_errorf(ROCHP_ERROR_NO_TARGET,
+    return rochp__set_errorf(ROCHP_ERROR_NO_TARGET,
                             "rochp_checkpoint_load: no present device with gfx target %s for "
                             "saved %s %zu of %zu (id %llu)",
                             gfx, what, k + 1, n, (unsigned long long)id);
@@ -87,7 +87,7 @@ rochp_status persist_plan_make(rochp_context *ctx, const persist_image *img, per
     out->buffers = calloc(img->n_buffers + 1, sizeof *out->buffers);
     out->queues = calloc(img->n_queues + 1, sizeof *out->queues);
     if (!out->buffers || !out->queues)
-        st = rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_load: out of memory");
+        st = rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_load: out of memory");
     for (size_t k = 0; k < img->n_buffers && st == ROCHP_OK; k++) {
         const persist_buffer *b = &img->buffers[k];
         out->buffers[k] = place(devs, n, b->gfx, b->ordinal);
@@ -116,7 +116,7 @@ static rochp_status blame(rochp_status st, const char *what, size_t k, size_t n,
     /* The library refusing saved options means the file asked for them. */
     if (st == ROCHP_ERROR_INVALID_ARGUMENT)
         st = ROCHP_ERROR_MALFORMED;
-    return rochp_set_errorf(st, "rochp_checkpoint_load: %s %zu of %zu (id %llu): %s", what, k + 1,
+    return rochp__set_errorf(st, "rochp_checkpoint_load: %s %zu of %zu (id %llu): %s", what, k + 1,
                             n, (unsigned long long)id, cause);
 }
 
@@ -142,7 +142,7 @@ static rochp_status make_buffer(rochp_context *ctx, const persist_buffer *pb, ro
     void *p = mmap(NULL, (size_t)pb->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);
     if (p == MAP_FAILED)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "no host memory for a %llu-byte shadow",
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "no host memory for a %llu-byte shadow",
                                 (unsigned long long)pb->size);
     memcpy(p, pb->bytes, (size_t)pb->size);
     s.host = p;
@@ -238,7 +238,7 @@ rochp_status persist_instantiate(rochp_context *ctx, const persist_image *img,
     *out = NULL;
     rochp_restored *r = restored_new(img);
     if (!r)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_load: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_load: out of memory");
     rochp_status st = make_modules(ctx, img, r);
     if (st == ROCHP_OK)
         st = make_buffers(ctx, img, plan, r);
@@ -249,7 +249,7 @@ rochp_status persist_instantiate(rochp_context *ctx, const persist_image *img,
         snprintf(cause, sizeof cause, "%s", rochp_last_error());
         unmake(r);
         rochp_restored_free(r);
-        return rochp_set_errorf(st, "%s", cause);
+        return rochp__set_errorf(st, "%s", cause);
     }
     /* The loaded state is a checkpoint (its shadows are in place). */
     pthread_mutex_lock(&ctx->lock);

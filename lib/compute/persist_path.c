@@ -19,7 +19,7 @@
 static rochp_status io_error(const char *what, const char *path)
 {
     int e = errno;
-    return rochp_set_errorf(rochp_status_from_errno(e), "rochp_checkpoint_save_path: %s %s: %s",
+    return rochp__set_errorf(rochp__status_from_errno(e), "rochp_checkpoint_save_path: %s %s: %s",
                             what, path, strerror(e));
 }
 
@@ -30,7 +30,7 @@ static rochp_status open_directory(const char *path, int *out)
     const char *slash = strrchr(path, '/');
     char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
     if (!dir)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                 "rochp_checkpoint_save_path: out of memory");
     *out = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     rochp_status st = *out < 0 ? io_error("cannot open the directory", dir) : ROCHP_OK;
@@ -50,7 +50,7 @@ static rochp_status write_temp(rochp_context *ctx, int fd, const char *temp, con
     if (st != ROCHP_OK) {
         char cause[ROCHP_ERROR_MESSAGE_MAX];
         snprintf(cause, sizeof cause, "%s", rochp_last_error());
-        return rochp_set_errorf(st, "rochp_checkpoint_save_path: %s: %s", temp, cause);
+        return rochp__set_errorf(st, "rochp_checkpoint_save_path: %s: %s", temp, cause);
     }
     if (fsync(fd) != 0)
         return io_error("cannot flush", temp);
@@ -63,7 +63,7 @@ static rochp_status save_aside(rochp_context *ctx, const char *path, int dir, co
     size_t n = strlen(path) + sizeof TEMP_SUFFIX;
     char *temp = malloc(n);
     if (!temp)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                 "rochp_checkpoint_save_path: out of memory");
     snprintf(temp, n, "%s" TEMP_SUFFIX, path);
     int fd = mkostemp(temp, O_CLOEXEC);
@@ -88,7 +88,7 @@ rochp_status rochp_checkpoint_save_path(rochp_context *ctx, const char *path, co
                                         size_t user_size)
 {
     if (!ctx || !path || !*path || (user_size && !user))
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_checkpoint_save_path: ctx, a path and user (when "
                                 "user_size > 0) must be given");
     /* Nothing to save leaves no temporary either. */
@@ -96,7 +96,7 @@ rochp_status rochp_checkpoint_save_path(rochp_context *ctx, const char *path, co
     uint64_t checkpoints = ctx->checkpoints;
     pthread_mutex_unlock(&ctx->lock);
     if (!checkpoints)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_checkpoint_save_path: there is no checkpoint to save "
                                 "(rochp_checkpoint first)");
     int dir;

@@ -53,27 +53,27 @@ static rochp_status read_options(const rochp_queue_options *in, rochp_queue_opti
     if (in) {
         if (in->struct_size < offsetof(rochp_queue_options, journal_length) + sizeof(uint32_t) ||
             in->struct_size > sizeof *o)
-            return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+            return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                     "rochp_queue_create: options.struct_size %u is not one this "
                                     "library knows (use rochp_queue_options_init)",
                                     in->struct_size);
         memcpy(o, in, in->struct_size);
     }
     if (o->mode != ROCHP_QUEUE_PLAIN && o->mode != ROCHP_QUEUE_JOURNALED)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_queue_create: unknown mode %d", (int)o->mode);
     if (!o->packets)
         o->packets = DEFAULT_PACKETS;
     if (!o->kernarg_bytes)
         o->kernarg_bytes = DEFAULT_KERNARG_BYTES;
     if (!is_pow2(o->packets) || o->packets < MIN_PACKETS || o->packets > MAX_PACKETS)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_queue_create: packets %u must be a power of two in "
                                 "%u..%u",
                                 o->packets, MIN_PACKETS, MAX_PACKETS);
     if (!is_pow2(o->kernarg_bytes) || o->kernarg_bytes < ROCHP_MIN_KERNARG_BYTES ||
         o->kernarg_bytes > MAX_KERNARG_BYTES)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_queue_create: kernarg_bytes %u must be a power of two in "
                                 "%u..%u",
                                 o->kernarg_bytes, ROCHP_MIN_KERNARG_BYTES, MAX_KERNARG_BYTES);
@@ -84,7 +84,7 @@ static rochp_status read_options(const rochp_queue_options *in, rochp_queue_opti
             o->journal_length = 16 * o->packets;
         if (!is_pow2(o->journal_length) || o->journal_length < o->packets ||
             o->journal_length > MAX_JOURNAL)
-            return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+            return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                     "rochp_queue_create: journal_length %u must be a power of "
                                     "two from packets (%u) to %u",
                                     o->journal_length, o->packets, MAX_JOURNAL);
@@ -109,13 +109,13 @@ static rochp_status queue_create_ungated(rochp_context *ctx, rochp_device_id dev
                                          rochp_queue **out)
 {
     if (!out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_queue_create: out is NULL");
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_queue_create: out is NULL");
     *out = NULL;
     if (!ctx->hsa_up)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_queue_create: this context has no HSA runtime");
     if (device == ROCHP_HOST)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_queue_create: queues run on a GPU, not ROCHP_HOST");
     rochp_queue_options o;
     rochp_status st = read_options(options, &o);
@@ -132,7 +132,7 @@ static rochp_status queue_create_ungated(rochp_context *ctx, rochp_device_id dev
     /* The limit the inline path writes gets a cache line of its own. */
     rochp_queue *q = aligned_alloc(64, (sizeof *q + 63) & ~(size_t)63);
     if (!q)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_queue_create: no memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_queue_create: no memory");
     memset(q, 0, sizeof *q);
     q->ctx = ctx;
     q->id = compute_new_id(ctx);
@@ -234,7 +234,7 @@ rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
     if (st != ROCHP_OK)
         return st;
     if (info.kernarg_size > q->ring.kernarg_stride)
-        return rochp_set_errorf(ROCHP_ERROR_TOO_LARGE,
+        return rochp__set_errorf(ROCHP_ERROR_TOO_LARGE,
                                 "rochp_kernel_bind: %s takes %u bytes of arguments, the queue's "
                                 "slots hold %u (rochp_queue_options.kernarg_bytes)",
                                 info.name, info.kernarg_size, q->ring.kernarg_stride);
@@ -256,7 +256,7 @@ rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
         return st;
     binding *b = calloc(1, sizeof *b);
     if (!b)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_kernel_bind: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_kernel_bind: out of memory");
     b->pub.kernel_object = object;
     b->pub.kernarg_size = info.kernarg_size;
     b->pub.args_min = compute_kernel_args_min(kernel);
@@ -287,12 +287,12 @@ rochp_status rochp_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
     if (st == ROCHP_OK)
         st = handle_check(kernel, HANDLE_KERNEL, "rochp_kernel_bind");
     if (st == ROCHP_OK && !out)
-        st = rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_kernel_bind: out is NULL");
+        st = rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_kernel_bind: out is NULL");
     if (st != ROCHP_OK)
         return st;
     *out = NULL;
     if (compute_kernel_context(kernel) != q->ctx)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_kernel_bind: the kernel and the queue belong to different "
                                 "contexts");
     runtime_gate_enter(q->ctx);
@@ -316,15 +316,15 @@ void queues_forget_kernels(rochp_context *ctx, const rochp_module *m)
 rochp_status rochp_launch_init(rochp_launch *out, rochp_dim3 grid, rochp_dim3 block)
 {
     if (!out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_launch_init: out is NULL");
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_launch_init: out is NULL");
     uint64_t items = (uint64_t)block.x * block.y * block.z;
     if (!block.x || !block.y || !block.z || items > 1024)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_launch_init: block %ux%ux%u: each dimension must be at "
                                 "least 1 and the work-items at most 1024",
                                 block.x, block.y, block.z);
     if (!grid.x || !grid.y || !grid.z)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_launch_init: grid %ux%ux%u has a zero dimension", grid.x,
                                 grid.y, grid.z);
     memset(out, 0, sizeof *out);
@@ -344,18 +344,18 @@ rochp_status rochp__dispatch_refused(rochp_queue *q, rochp_status status,
     switch (status) {
     case ROCHP_ERROR_INVALID_ARGUMENT:
         if (args_size > q->ring.kernarg_stride)
-            return rochp_set_errorf(status,
+            return rochp__set_errorf(status,
                                     "rochp_dispatch: %zu bytes of arguments, the queue's kernarg "
                                     "slots hold %u (rochp_queue_options.kernarg_bytes)",
                                     args_size, q->ring.kernarg_stride);
-        return rochp_set_errorf(status,
+        return rochp__set_errorf(status,
                                 "rochp_dispatch: %zu bytes of arguments, kernel %s takes %u "
                                 "bytes of explicit arguments",
                                 args_size,
                                 k && k->kernel ? compute_kernel_name(k->kernel) : "(freed)",
                                 k ? k->args_min : 0);
     case ROCHP_ERROR_JOURNAL_FULL:
-        return rochp_set_errorf(status,
+        return rochp__set_errorf(status,
                                 "the journal of queue %llu holds %llu packets since the last "
                                 "checkpoint, its length: checkpoint first (nothing was "
                                 "dispatched)",
@@ -431,10 +431,10 @@ rochp_status rochp_queue_journal_length(const rochp_queue *q, uint64_t *count)
     if (st != ROCHP_OK)
         return st;
     if (!count)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_queue_journal_length: count is NULL");
     if (!q->ring.journal)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_queue_journal_length: a plain queue keeps no journal");
     *count = written_index((rochp_queue *)q) -
              __atomic_load_n(&q->ring.journal_start, __ATOMIC_RELAXED);
@@ -449,10 +449,10 @@ rochp_status rochp_queue_journal_entry(const rochp_queue *q, uint64_t index,
     if (st != ROCHP_OK)
         return st;
     if (!entry)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_queue_journal_entry: entry is NULL");
     if (index >= n)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_FOUND,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_FOUND,
                                 "rochp_queue_journal_entry: index %llu, the journal holds %llu",
                                 (unsigned long long)index, (unsigned long long)n);
     runtime_gate_enter(q->ctx);
@@ -472,7 +472,7 @@ rochp_status rochp_queue_journal_truncate(rochp_queue *q)
     if (st != ROCHP_OK)
         return st;
     if (!q->ring.journal)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_queue_journal_truncate: a plain queue keeps no journal");
     /* A slot is still safe from reuse until its packet completed: the ring
      * check of the inline path keeps ids within a ring of the completed

@@ -100,7 +100,7 @@ rochp_status queue_runtime_create(rochp_queue *q, rochp_device_id device, uint64
     if (!rt || !rt->barriers || (q->mode == ROCHP_QUEUE_JOURNALED && !rt->journal)) {
         if (rt)
             free_host_parts(rt);
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                 "queue on device %llu: no memory for a %llu-entry journal",
                                 (unsigned long long)device, (unsigned long long)slots);
     }
@@ -111,9 +111,9 @@ rochp_status queue_runtime_create(rochp_queue *q, rochp_device_id device, uint64
                                              &rt->completion);
     if (hs != HSA_STATUS_SUCCESS) {
         free_host_parts(rt);
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                 "queue on device %llu: cannot create the completion signal: %s",
-                                (unsigned long long)device, rochp_hsa_status_text(&ctx->hsa, hs));
+                                (unsigned long long)device, rochp__hsa_status_text(&ctx->hsa, hs));
     }
     uint64_t kernarg_agent;
     rochp_status st = compute_pool_memory(ctx, device, true, slots * q->kernarg_bytes,
@@ -135,9 +135,9 @@ rochp_status queue_runtime_create(rochp_queue *q, rochp_device_id device, uint64
         device_entry *d = registry_find(ctx, device);
         bool lost = d && d->info.state != ROCHP_DEVICE_PRESENT;
         pthread_mutex_unlock(&ctx->lock);
-        return rochp_set_errorf(lost ? ROCHP_ERROR_DEVICE_LOST : ROCHP_ERROR_OUT_OF_MEMORY,
+        return rochp__set_errorf(lost ? ROCHP_ERROR_DEVICE_LOST : ROCHP_ERROR_OUT_OF_MEMORY,
                                 "hsa_queue_create on device %llu: %s", (unsigned long long)device,
-                                rochp_hsa_status_text(&ctx->hsa, hs));
+                                rochp__hsa_status_text(&ctx->hsa, hs));
     }
     hsa_queue_t *hq = rt->hsa_queue;
     memset(r, 0, sizeof *r);

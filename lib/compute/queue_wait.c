@@ -93,13 +93,13 @@ rochp_status queue_failure_message(rochp_queue *q, rochp_status status)
     memcpy(fault, q->fault, sizeof fault);
     pthread_mutex_unlock(&ctx->lock);
     if (status == ROCHP_ERROR_QUEUE_FAILED)
-        return rochp_set_errorf(status, "queue %llu on device %llu failed: %s",
+        return rochp__set_errorf(status, "queue %llu on device %llu failed: %s",
                                 (unsigned long long)q->id, (unsigned long long)q->device,
-                                fault[0] ? fault : rochp_hsa_status_text(&ctx->hsa, error));
+                                fault[0] ? fault : rochp__hsa_status_text(&ctx->hsa, error));
     if (fault[0])
-        return rochp_set_errorf(status, "queue %llu on device %llu is stopped: %s",
+        return rochp__set_errorf(status, "queue %llu on device %llu is stopped: %s",
                                 (unsigned long long)q->id, (unsigned long long)q->device, fault);
-    return rochp_set_errorf(status,
+    return rochp__set_errorf(status,
                             "device %llu of queue %llu has been lost (or the runtime restarted)",
                             (unsigned long long)q->device, (unsigned long long)q->id);
 }
@@ -121,7 +121,7 @@ static rochp_status failure(rochp_queue *q)
         return ROCHP_OK;
     /* Its packets never complete: the device lost to the wait is the
      * culprit's (a recovery rebuilds both). */
-    return rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+    return rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                             "queue %llu on device %llu waits (a barrier) for a packet of queue "
                             "%llu on device %llu, which %s: it never completes",
                             (unsigned long long)q->id, (unsigned long long)q->device,
@@ -164,10 +164,10 @@ static rochp_status wait_slice(rochp_queue *q, uint64_t id, uint64_t slice_ns)
 static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns, bool take_gate,
                                bool may_recover)
 {
-    uint64_t start = rochp_now_ns();
+    uint64_t start = rochp__now_ns();
     bool recovered = false;
     for (;;) {
-        uint64_t waited = rochp_now_ns() - start;
+        uint64_t waited = rochp__now_ns() - start;
         uint64_t left = waited < timeout_ns ? timeout_ns - waited : 0;
         uint64_t slice = left < WAIT_SLICE_NS ? left : WAIT_SLICE_NS;
         rochp_status st;
@@ -192,12 +192,12 @@ static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns,
         if (st != ROCHP_ERROR_TIMEOUT)
             return st;
         if (left == 0)
-            return rochp_set_errorf(ROCHP_ERROR_TIMEOUT,
+            return rochp__set_errorf(ROCHP_ERROR_TIMEOUT,
                                     "packet %llu of queue %llu on device %llu has not completed "
                                     "after %llu ns",
                                     (unsigned long long)id, (unsigned long long)q->id,
                                     (unsigned long long)q->device,
-                                    (unsigned long long)(rochp_now_ns() - start));
+                                    (unsigned long long)(rochp__now_ns() - start));
     }
 }
 
@@ -224,14 +224,14 @@ rochp_status queue_wait_all(rochp_queue *q, uint64_t timeout_ns)
 rochp_status rochp_completion_wait(const rochp_completion *c, uint64_t timeout_ns)
 {
     if (!c)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_completion_wait: NULL completion");
     rochp_queue *q = c->queue;
     rochp_status st = handle_check(q, HANDLE_QUEUE, "rochp_completion_wait");
     if (st != ROCHP_OK)
         return st;
     if (c->id >= written(q))
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_completion_wait: packet %llu was never written on queue "
                                 "%llu",
                                 (unsigned long long)c->id, (unsigned long long)q->id);

@@ -85,7 +85,7 @@ static rochp_status object_for(plan *p, rochp_kernel *kernel, rochp_device_id de
         size_t cap = p->cap_objects ? p->cap_objects * 2 : 16;
         object_cache_entry *grown = realloc(p->objects, cap * sizeof *grown);
         if (!grown)
-            return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
+            return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
         p->objects = grown;
         p->cap_objects = cap;
     }
@@ -118,7 +118,7 @@ static attempt_result build_queues(plan *p)
                 kernels[n++] = b->pub.kernel;
         pthread_mutex_unlock(&ctx->lock);
         if (!kernels)
-            return failed_on(rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+            return failed_on(rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                               "rochp_recover: out of memory"),
                              0);
         uint64_t object;
@@ -155,7 +155,7 @@ static attempt_result wait_moves(plan *p)
             ctx->hsa.signal_destroy(m->done);
         m->done.handle = 0;
         if ((abandoned || !device_present(ctx, dev)) && res.status == ROCHP_OK)
-            res = failed_on(rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+            res = failed_on(rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                              "rochp_recover: device %llu was lost while "
                                              "buffers were restored onto it",
                                              (unsigned long long)dev),
@@ -307,14 +307,14 @@ static attempt_result replay_stuck(plan *p)
         /* Pointers into moved memory were relocated: a fault now is the
          * work's own, and would fault on any target. */
         if (failed == (uint32_t)-ROCHP_ERROR_QUEUE_FAILED || device_faulted(p->ctx, qp->device))
-            return failed_on(rochp_set_errorf(ROCHP_ERROR_QUEUE_FAILED,
+            return failed_on(rochp__set_errorf(ROCHP_ERROR_QUEUE_FAILED,
                                               "rochp_recover: a replayed packet faulted on the "
                                               "rebuilt queue %llu (device %llu)",
                                               (unsigned long long)qp->q->id,
                                               (unsigned long long)qp->device),
                              0);
         if (failed || !device_present(p->ctx, qp->device))
-            return failed_on(rochp_set_errorf(ROCHP_ERROR_DEVICE_LOST,
+            return failed_on(rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                               "rochp_recover: device %llu was lost while the "
                                               "journals were replayed onto it",
                                               (unsigned long long)qp->device),
@@ -325,7 +325,7 @@ static attempt_result replay_stuck(plan *p)
 
 static attempt_result replay(plan *p, uint64_t timeout_ns, uint64_t *packets)
 {
-    uint64_t start = rochp_now_ns();
+    uint64_t start = rochp__now_ns();
     for (;;) {
         bool left = false, progress = false;
         for (size_t i = 0; i < p->n_queues; i++) {
@@ -350,8 +350,8 @@ static attempt_result replay(plan *p, uint64_t timeout_ns, uint64_t *packets)
         attempt_result stuck = replay_stuck(p);
         if (stuck.status != ROCHP_OK)
             return stuck;
-        if (rochp_now_ns() - start > timeout_ns)
-            return failed_on(rochp_set_errorf(ROCHP_ERROR_TIMEOUT,
+        if (rochp__now_ns() - start > timeout_ns)
+            return failed_on(rochp__set_errorf(ROCHP_ERROR_TIMEOUT,
                                               "rochp_recover: the replayed work made no "
                                               "progress for %llu ns",
                                               (unsigned long long)timeout_ns),
@@ -540,7 +540,7 @@ static size_t present_devices(rochp_context *ctx)
 static rochp_status recover_gated(rochp_context *ctx, uint64_t timeout_ns,
                                   rochp_recovery_report *report)
 {
-    uint64_t t0 = rochp_now_ns();
+    uint64_t t0 = rochp__now_ns();
     rochp_device_id excluded[64];
     size_t n_excluded = 0;
     unsigned moves = 0;
@@ -559,12 +559,12 @@ static rochp_status recover_gated(rochp_context *ctx, uint64_t timeout_ns,
         bool nothing = false;
         size_t present = present_devices(ctx);
         attempt_result res = attempt(&p, timeout_ns, &step, &nothing);
-        step.ns = rochp_now_ns() - t0;
+        step.ns = rochp__now_ns() - t0;
         if (res.status == ROCHP_OK && !nothing) {
             emit(ctx, &p, &step);
             add_report(report, &step);
         }
-        report->ns = rochp_now_ns() - t0;
+        report->ns = rochp__now_ns() - t0;
         plan_free(&p);
         /* A device lost during a recovery that committed, holding work it
          * did not move, gets the next attempt: when this returns OK, no lost
@@ -593,7 +593,7 @@ rochp_status rochp_recover(rochp_context *ctx, uint64_t timeout_ns, rochp_recove
     if (st != ROCHP_OK)
         return st;
     if (!ctx->hsa_up)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_recover: this context has no HSA runtime");
     rochp_recovery_report local;
     memset(&local, 0, sizeof local);

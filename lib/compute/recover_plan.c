@@ -107,7 +107,7 @@ static rochp_status choose_target(plan *p, size_t lost)
     if (!c || !infos) {
         free(c);
         free(infos);
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
     }
     size_t n = 0;
     char why[160] = "";
@@ -136,7 +136,7 @@ static rochp_status choose_target(plan *p, size_t lost)
     void *user = ctx->target_user;
     pthread_mutex_unlock(&ctx->lock);
     if (!n) {
-        st = rochp_set_errorf(ROCHP_ERROR_NO_TARGET,
+        st = rochp__set_errorf(ROCHP_ERROR_NO_TARGET,
                               "rochp_recover: device %llu (%s, %s) was lost and no present "
                               "device has its gfx target to take its work%s%s%s",
                               (unsigned long long)l->id, l->pci, l->gfx_target,
@@ -150,7 +150,7 @@ static rochp_status choose_target(plan *p, size_t lost)
         for (size_t i = 0; i < n; i++)
             listed |= infos[i].id == best;
         if (!listed)
-            st = rochp_set_errorf(ROCHP_ERROR_NO_TARGET,
+            st = rochp__set_errorf(ROCHP_ERROR_NO_TARGET,
                                   "rochp_recover: the application's target callback %s for lost "
                                   "device %llu (%s)",
                                   best ? "chose a device that is not a candidate" : "refused",
@@ -169,7 +169,7 @@ rochp_status rochp_set_recovery_rule(rochp_context *ctx, rochp_target_rule rule)
     if (hst_ != ROCHP_OK)
         return hst_;
     if (rule != ROCHP_TARGET_SAME_GFX && rule != ROCHP_TARGET_CRIU)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_set_recovery_rule: unknown rule %d", (int)rule);
     pthread_mutex_lock(&ctx->lock);
     ctx->target_rule = rule;
@@ -200,10 +200,10 @@ rochp_status plan_devices(plan *p)
     p->targets = calloc(n + 1, sizeof *p->targets);
     p->target_bytes = calloc(n + 1, sizeof *p->target_bytes);
     if (!p->devices || !p->targets || !p->target_bytes)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
     p->faulted = calloc(n + 1, sizeof *p->faulted);
     if (!p->faulted)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
     st = rochp_device_list(ctx, p->devices, n, &p->n_devices);
     if (p->n_devices > n)
         p->n_devices = n;
@@ -255,14 +255,14 @@ static rochp_status check_buffers(plan *p)
         if (!b->address)
             continue;
         if (b->written_by_call)
-            st = rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+            st = rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                   "rochp_recover: buffer %llu (%zu bytes, device %llu) was "
                                   "written by a copy or write call since the last checkpoint, "
                                   "which no journal can replay (checkpoint after such writes)",
                                   (unsigned long long)b->id, b->size,
                                   (unsigned long long)b->device);
         else if (b->device != ROCHP_HOST && is_lost(p, b->device) && !b->shadow.host)
-            st = rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+            st = rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                   "rochp_recover: buffer %llu (%zu bytes) of lost device %llu was "
                                   "made after the last checkpoint: there is no copy of it",
                                   (unsigned long long)b->id, b->size,
@@ -279,7 +279,7 @@ static rochp_status check_queues(plan *p)
     rochp_status st = ROCHP_OK;
     pthread_mutex_lock(&ctx->lock);
     if (ctx->retired_packets)
-        st = rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        st = rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                               "rochp_recover: queues destroyed since the last checkpoint had run "
                               "%llu packets, which no journal holds any more (checkpoint before "
                               "destroying a queue)",
@@ -288,7 +288,7 @@ static rochp_status check_queues(plan *p)
         const struct rochp_queue_ring *r = &q->ring;
         uint64_t next = queue_next_index(q);
         if (!r->journal && next - q->checkpoint_index != atomic_load(&q->voided))
-            st = rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+            st = rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                   "rochp_recover: plain queue %llu on device %llu ran %llu "
                                   "packets since the last checkpoint; a plain queue keeps no "
                                   "record to replay (use a journaled queue)",
@@ -296,13 +296,13 @@ static rochp_status check_queues(plan *p)
                                   (unsigned long long)(next - q->checkpoint_index -
                                                        atomic_load(&q->voided)));
         else if (r->journal && r->journal_start != q->checkpoint_index)
-            st = rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+            st = rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                   "rochp_recover: the journal of queue %llu was truncated "
                                   "(rochp_queue_journal_truncate) since the last checkpoint: "
                                   "the packets before the truncation cannot be replayed",
                                   (unsigned long long)q->id);
         else if (r->journal && next != r->journal_start && !r->kernargs)
-            st = rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+            st = rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                   "rochp_recover: the journal of queue %llu on device %llu lost "
                                   "its arguments with an earlier runtime (re-enumeration)",
                                   (unsigned long long)q->id, (unsigned long long)q->device);
@@ -318,7 +318,7 @@ rochp_status plan_check(plan *p)
     bool have_checkpoint = ctx->checkpoints > 0;
     pthread_mutex_unlock(&ctx->lock);
     if (!have_checkpoint)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_recover: a device with managed work was lost and there "
                                 "is no checkpoint to recover from (rochp_checkpoint)");
     rochp_status st = check_buffers(p);
@@ -338,7 +338,7 @@ rochp_status plan_queues(plan *p)
             p->queues[p->n_queues++].q = q;
     pthread_mutex_unlock(&ctx->lock);
     if (!p->queues)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
     for (size_t i = 0; i < p->n_queues; i++) {
         queue_plan *qp = &p->queues[i];
         rochp_queue *q = qp->q;
@@ -354,7 +354,7 @@ rochp_status plan_queues(plan *p)
         qp->n = next - from;
         qp->entries = calloc(qp->n + 1, sizeof *qp->entries);
         if (!qp->entries)
-            return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
+            return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
         for (uint64_t k = 0; k < qp->n; k++) {
             uint64_t slot = (from + k) & r->slot_mask;
             saved_entry *se = &qp->entries[k];
@@ -362,19 +362,19 @@ rochp_status plan_queues(plan *p)
             if (se->e.kind == ROCHP_JOURNAL_VOID || se->e.kind == ROCHP_JOURNAL_BARRIER)
                 continue;
             if (se->e.kind != ROCHP_JOURNAL_DISPATCH)
-                return rochp_set_errorf(ROCHP_ERROR_MALFORMED,
+                return rochp__set_errorf(ROCHP_ERROR_MALFORMED,
                                         "rochp_recover: entry %llu of queue %llu's journal is of "
                                         "kind %u (the journal's memory was overwritten)",
                                         (unsigned long long)k, (unsigned long long)q->id,
                                         se->e.kind);
             if (!se->e.kernel || !handle_live(se->e.kernel, HANDLE_KERNEL))
-                return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                         "rochp_recover: entry %llu of queue %llu's journal "
                                         "dispatches a kernel whose module was freed",
                                         (unsigned long long)k, (unsigned long long)q->id);
             se->args = malloc(se->e.args_size + 1);
             if (!se->args)
-                return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
+                return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
             memcpy(se->args, r->kernargs + (slot << r->kernarg_shift), se->e.args_size);
         }
         rochp_status st = compute_device_agent(ctx, qp->device, &qp->agent);
@@ -402,7 +402,7 @@ rochp_status plan_moves(plan *p)
     mark_touched(p);
     p->moves = calloc(ctx->n_buffers + 1, sizeof *p->moves);
     rochp_status st = p->moves ? ROCHP_OK
-                               : rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+                               : rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                                   "rochp_recover: out of memory");
     for (size_t i = 0; i < ctx->n_buffers && st == ROCHP_OK; i++) {
         rochp_buffer *b = ctx->buffers[i];
@@ -412,7 +412,7 @@ rochp_status plan_moves(plan *p)
         if (!migrate && !b->dirty)
             continue;
         if (!b->shadow.host) {
-            st = rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+            st = rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                   "rochp_recover: buffer %llu (%zu bytes, device %llu), made "
                                   "after the last checkpoint, was written by the work to "
                                   "replay: there is nothing to roll it back to",

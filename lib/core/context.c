@@ -40,7 +40,7 @@ static void teardown(rochp_context *ctx)
     buffers_free_all(ctx);
     if (ctx->hsa_up)
         ctx->hsa.shut_down();
-    rochp_hsa_unload(&ctx->hsa);
+    rochp__hsa_unload(&ctx->hsa);
     if (ctx->wake_fd >= 0)
         close(ctx->wake_fd);
     uevent_close(ctx->uevents);
@@ -59,14 +59,14 @@ static void teardown(rochp_context *ctx)
 rochp_status rochp_context_create(const rochp_options *options, rochp_context **out)
 {
     if (!out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_context_create: out is NULL");
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_context_create: out is NULL");
     *out = NULL;
     rochp_options opts;
     rochp_options_init(&opts);
     if (options) {
         if (options->struct_size < offsetof(rochp_options, poll_interval_ms) + sizeof(uint32_t) ||
             options->struct_size > sizeof opts)
-            return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+            return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                     "rochp_context_create: options->struct_size %u is not a "
                                     "size this library knows (use rochp_options_init)",
                                     options->struct_size);
@@ -75,12 +75,12 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
     if (opts.flags & ~(uint32_t)(ROCHP_CONTEXT_NO_HSA | ROCHP_CONTEXT_NO_UEVENTS |
                                  ROCHP_CONTEXT_AUTO_REENUMERATE | ROCHP_CONTEXT_SIGBUS_HANDLER |
                                  ROCHP_CONTEXT_AUTO_RECOVER))
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_context_create: unknown flags 0x%x", opts.flags);
 
     rochp_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_context_create: out of memory");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_context_create: out of memory");
     pthread_mutex_init(&ctx->lock, NULL);
     pthread_cond_init(&ctx->cond, NULL);
     pthread_mutex_init(&ctx->rescan_lock, NULL);
@@ -92,7 +92,7 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
     pthread_rwlock_init(&ctx->runtime_gate, &gate_attr);
     pthread_rwlockattr_destroy(&gate_attr);
     pthread_mutex_init(&ctx->checkpoint_lock, NULL);
-    ctx->last_checkpoint_ns = rochp_now_ns();
+    ctx->last_checkpoint_ns = rochp__now_ns();
     pthread_mutex_init(&ctx->buffer_lock, NULL);
     pthread_mutex_init(&ctx->module_lock, NULL);
     ctx->wake_fd = -1;
@@ -102,11 +102,11 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
     const char *root = opts.sysfs_root ? opts.sysfs_root : topo_sysfs_root();
     if (strlen(root) >= sizeof ctx->root) {
         teardown(ctx);
-        return rochp_set_errorf(ROCHP_ERROR_TOO_LARGE, "sysfs root path too long");
+        return rochp__set_errorf(ROCHP_ERROR_TOO_LARGE, "sysfs root path too long");
     }
     memcpy(ctx->root, root, strlen(root) + 1);
 
-    rochp_error err = {0};
+    rochp__error err = {0};
     topo_snapshot *snap = NULL;
     rochp_status st = topo_snapshot_read_parts(ctx->root, TOPO_READ_DEVICES, &snap, &err);
     if (st == ROCHP_OK) {
@@ -116,12 +116,12 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
         topo_snapshot_free(snap);
     }
     if (st == ROCHP_OK && !(ctx->flags & ROCHP_CONTEXT_NO_HSA)) {
-        st = rochp_hsa_load(opts.hsa_runtime, &ctx->hsa, &err);
-        if (st == ROCHP_OK && (st = rochp_hsa_init(&ctx->hsa, &err)) == ROCHP_OK)
+        st = rochp__hsa_load(opts.hsa_runtime, &ctx->hsa, &err);
+        if (st == ROCHP_OK && (st = rochp__hsa_init(&ctx->hsa, &err)) == ROCHP_OK)
             ctx->hsa_up = true;
     }
     if (st != ROCHP_OK) {
-        rochp_set_error(st, &err);
+        rochp__set_error(st, &err);
         teardown(ctx);
         return st;
     }
@@ -134,7 +134,7 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
     }
     ctx->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ctx->wake_fd < 0)
-        st = rochp_set_errorf(ROCHP_ERROR_IO, "rochp_context_create: eventfd failed");
+        st = rochp__set_errorf(ROCHP_ERROR_IO, "rochp_context_create: eventfd failed");
     if (st == ROCHP_OK && (ctx->flags & ROCHP_CONTEXT_SIGBUS_HANDLER))
         st = sigbus_attach(ctx);
     if (st == ROCHP_OK)
@@ -156,7 +156,7 @@ rochp_status rochp_context_destroy(rochp_context *ctx)
     if (hst_ != ROCHP_OK)
         return hst_;
     if (delivery_on_callback_thread(ctx))
-        return rochp_set_errorf(ROCHP_ERROR_BUSY,
+        return rochp__set_errorf(ROCHP_ERROR_BUSY,
                                 "rochp_context_destroy from one of the context's own callbacks "
                                 "would wait for itself; destroy it from another thread");
     handle_remove(ctx);
@@ -187,7 +187,7 @@ rochp_status rochp_device_report_fault(rochp_context *ctx, rochp_device_id devic
     if (hst_ != ROCHP_OK)
         return hst_;
     if (reason != ROCHP_REASON_QUEUE_ERROR && reason != ROCHP_REASON_WATCHDOG)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_device_report_fault: reason %d is not one an application "
                                 "reports (queue error or watchdog)",
                                 (int)reason);
@@ -197,7 +197,7 @@ rochp_status rochp_device_report_fault(rochp_context *ctx, rochp_device_id devic
         registry_mark_lost(ctx, d, reason);
     pthread_mutex_unlock(&ctx->lock);
     return d ? ROCHP_OK
-             : rochp_set_errorf(ROCHP_ERROR_NOT_FOUND, "no device %llu in this context",
+             : rochp__set_errorf(ROCHP_ERROR_NOT_FOUND, "no device %llu in this context",
                                 (unsigned long long)device);
 }
 
@@ -208,7 +208,7 @@ rochp_status rochp_device_list(rochp_context *ctx, rochp_device_info *out, size_
     if (hst_ != ROCHP_OK)
         return hst_;
     if (!count || (capacity && !out))
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_device_list: count must be set, and out when capacity > 0");
     pthread_mutex_lock(&ctx->lock);
     *count = ctx->n_devices;
@@ -224,13 +224,13 @@ rochp_status rochp_device_get(rochp_context *ctx, rochp_device_id id, rochp_devi
     if (hst_ != ROCHP_OK)
         return hst_;
     if (!out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_device_get: out is NULL");
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_device_get: out is NULL");
     pthread_mutex_lock(&ctx->lock);
     device_entry *d = registry_find(ctx, id);
     if (d)
         *out = d->info;
     pthread_mutex_unlock(&ctx->lock);
     return d ? ROCHP_OK
-             : rochp_set_errorf(ROCHP_ERROR_NOT_FOUND, "no device %llu in this context",
+             : rochp__set_errorf(ROCHP_ERROR_NOT_FOUND, "no device %llu in this context",
                                 (unsigned long long)id);
 }

@@ -87,7 +87,7 @@ struct rochp_context {
     uint32_t flags;
     uint32_t poll_ms;
 
-    rochp_hsa hsa;
+    rochp__hsa hsa;
     bool hsa_up;
 
     pthread_mutex_t lock;

@@ -13,7 +13,7 @@ rochp_status delivery_queue(rochp_context *ctx, rochp_event *event)
     if (!n)
         return ROCHP_ERROR_OUT_OF_MEMORY;
     event->sequence = ++ctx->queued_seq;
-    event->t_ns = rochp_now_ns();
+    event->t_ns = rochp__now_ns();
     n->event = *event;
     n->next = NULL;
     if (ctx->tail)
@@ -74,7 +74,7 @@ static void *callback_main(void *arg)
 rochp_status delivery_start(rochp_context *ctx)
 {
     if (pthread_create(&ctx->callback_thread, NULL, callback_main, ctx) != 0)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "cannot start the callback thread");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "cannot start the callback thread");
     ctx->callback_started = true;
     return ROCHP_OK;
 }
@@ -99,10 +99,10 @@ rochp_status rochp_subscribe(rochp_context *ctx, uint32_t mask, rochp_event_fn f
     if (hst_ != ROCHP_OK)
         return hst_;
     if (!fn || !out)
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_subscribe: fn and out must not be NULL");
     if (mask == 0 || (mask & ~(uint32_t)ROCHP_EVENT_ALL))
-        return rochp_set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_subscribe: mask 0x%x is not a set of ROCHP_EVENT_* bits",
                                 mask);
     rochp_status st = ROCHP_OK;
@@ -111,7 +111,7 @@ rochp_status rochp_subscribe(rochp_context *ctx, uint32_t mask, rochp_event_fn f
         size_t cap = ctx->cap_subs ? ctx->cap_subs * 2 : 8;
         subscription *grown = realloc(ctx->subs, cap * sizeof *grown);
         if (!grown)
-            st = rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_subscribe: out of memory");
+            st = rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_subscribe: out of memory");
         else {
             ctx->subs = grown;
             ctx->cap_subs = cap;
@@ -140,7 +140,7 @@ rochp_status rochp_unsubscribe(rochp_context *ctx, rochp_subscription subscripti
         i++;
     if (i == ctx->n_subs) {
         pthread_mutex_unlock(&ctx->lock);
-        return rochp_set_errorf(ROCHP_ERROR_NOT_FOUND,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_FOUND,
                                 "rochp_unsubscribe: no subscription %llu in this context",
                                 (unsigned long long)subscription_id);
     }
@@ -172,7 +172,7 @@ rochp_status rochp_flush(rochp_context *ctx)
     if (hst_ != ROCHP_OK)
         return hst_;
     if (delivery_on_callback_thread(ctx))
-        return rochp_set_errorf(ROCHP_ERROR_BUSY,
+        return rochp__set_errorf(ROCHP_ERROR_BUSY,
                                 "rochp_flush from a callback of this context would wait for "
                                 "itself (the callback thread delivers the events it waits for)");
     pthread_mutex_lock(&ctx->lock);

@@ -88,7 +88,7 @@ rochp_status hsa_devices_register(rochp_context *ctx)
         rochp_context **grown = realloc(live, cap * sizeof *grown);
         if (!grown) {
             pthread_mutex_unlock(&live_lock);
-            return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+            return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
         }
         live = grown;
         cap_live = cap;
@@ -99,10 +99,10 @@ rochp_status hsa_devices_register(rochp_context *ctx)
      * again per context only adds calls that find the event already folded. */
     hsa_status_t st = ctx->hsa.amd_register_system_event_handler(on_system_event, NULL);
     if (st != HSA_STATUS_SUCCESS)
-        return rochp_set_errorf(ROCHP_ERROR_IO,
+        return rochp__set_errorf(ROCHP_ERROR_IO,
                                 "hsa_amd_register_system_event_handler failed: %s; without it "
                                 "ROCR aborts the process on a device fault",
-                                rochp_hsa_status_text(&ctx->hsa, st));
+                                rochp__hsa_status_text(&ctx->hsa, st));
     return ROCHP_OK;
 }
 
@@ -170,16 +170,16 @@ rochp_status hsa_devices_match(rochp_context *ctx)
         if (attempt) {
             /* The tree may have changed between the two reads: read it again. */
             topo_snapshot *snap = NULL;
-            rochp_error err = {0};
+            rochp__error err = {0};
             rochp_status st = topo_snapshot_read_parts(ctx->root, TOPO_READ_DEVICES, &snap, &err);
             if (st != ROCHP_OK)
-                return rochp_set_error(st, &err);
+                return rochp__set_error(st, &err);
             pthread_mutex_lock(&ctx->lock);
             st = registry_apply(ctx, snap, ROCHP_REASON_TOPOLOGY, true);
             pthread_mutex_unlock(&ctx->lock);
             topo_snapshot_free(snap);
             if (st != ROCHP_OK)
-                return rochp_set_errorf(st, "out of memory");
+                return rochp__set_errorf(st, "out of memory");
         }
         match_state m = {.ctx = ctx, .status = ROCHP_OK};
         pthread_mutex_lock(&ctx->lock);
@@ -190,7 +190,7 @@ rochp_status hsa_devices_match(rochp_context *ctx)
         if (m.status == ROCHP_OK)
             return ROCHP_OK;
         if (attempt == 1)
-            return rochp_set_errorf(m.status, "%s", m.why);
+            return rochp__set_errorf(m.status, "%s", m.why);
     }
     return ROCHP_OK;
 }
@@ -202,7 +202,7 @@ rochp_status hsa_devices_reenumerate(rochp_context *ctx, bool wait, bool *gate_b
     if (gate_busy)
         *gate_busy = false;
     if (!ctx->hsa_up)
-        return rochp_set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_reenumerate: this context has no HSA runtime "
                                 "(ROCHP_CONTEXT_NO_HSA)");
     if (wait) {
@@ -210,7 +210,7 @@ rochp_status hsa_devices_reenumerate(rochp_context *ctx, bool wait, bool *gate_b
     } else if (pthread_rwlock_trywrlock(&ctx->runtime_gate) != 0) {
         if (gate_busy)
             *gate_busy = true;
-        return rochp_set_errorf(ROCHP_ERROR_BUSY,
+        return rochp__set_errorf(ROCHP_ERROR_BUSY,
                                 "rochp_reenumerate: the runtime is in use by another call");
     }
     rochp_status st = reenumerate_gated(ctx);
@@ -235,21 +235,21 @@ static rochp_status reenumerate_gated(rochp_context *ctx)
     if (ctx->hsa.system_get_info(HSA_SYSTEM_INFO_VERSION_MAJOR, &major) == HSA_STATUS_SUCCESS) {
         /* Still up: another component holds a reference, so ROCR would not
          * enumerate again.  Put ours back and say so. */
-        rochp_error err = {0};
-        rochp_status st = rochp_hsa_init(&ctx->hsa, &err);
+        rochp__error err = {0};
+        rochp_status st = rochp__hsa_init(&ctx->hsa, &err);
         ctx->hsa_up = st == ROCHP_OK;
         pthread_mutex_unlock(&ctx->rescan_lock);
-        return rochp_set_errorf(ROCHP_ERROR_BUSY,
+        return rochp__set_errorf(ROCHP_ERROR_BUSY,
                                 "rochp_reenumerate: another component of this process still "
                                 "holds the HSA runtime (hsa_init without hsa_shut_down), so it "
                                 "cannot start again and see new GPUs");
     }
-    rochp_error err = {0};
-    rochp_status st = rochp_hsa_init(&ctx->hsa, &err);
+    rochp__error err = {0};
+    rochp_status st = rochp__hsa_init(&ctx->hsa, &err);
     ctx->hsa_up = st == ROCHP_OK;
     if (st != ROCHP_OK) {
         pthread_mutex_unlock(&ctx->rescan_lock);
-        return rochp_set_error(st, &err);
+        return rochp__set_error(st, &err);
     }
     /* The handler list went with the old runtime. */
     ctx->hsa.amd_register_system_event_handler(on_system_event, NULL);
@@ -263,7 +263,7 @@ static rochp_status reenumerate_gated(rochp_context *ctx)
         pthread_mutex_unlock(&ctx->lock);
         topo_snapshot_free(snap);
     } else {
-        rochp_set_error(st, &err);
+        rochp__set_error(st, &err);
     }
     if (st == ROCHP_OK) {
         match_state m = {.ctx = ctx, .status = ROCHP_OK};
@@ -286,14 +286,14 @@ static rochp_status reenumerate_gated(rochp_context *ctx)
         }
         pthread_mutex_unlock(&ctx->lock);
         if (m.status != ROCHP_OK)
-            st = rochp_set_errorf(m.status, "%s", m.why);
+            st = rochp__set_errorf(m.status, "%s", m.why);
     }
     pthread_mutex_unlock(&ctx->rescan_lock);
     return st;
 }
 
 typedef struct probe_state {
-    const rochp_hsa *hsa;
+    const rochp__hsa *hsa;
     hsa_amd_memory_pool_t pool;
     bool found;
 } probe_state;

@@ -136,11 +136,11 @@ void registry_mark_lost(rochp_context *ctx, device_entry *d, rochp_event_reason 
     /* A SIGBUS just before (its probe found the device still answering)
      * explains it as well as one just after. */
     if (held_for_sigbus(ctx, reason) && ctx->last_sigbus_ns &&
-        rochp_now_ns() - ctx->last_sigbus_ns < LOSS_HOLD_NS)
+        rochp__now_ns() - ctx->last_sigbus_ns < LOSS_HOLD_NS)
         reason = ROCHP_REASON_SIGBUS;
     if (held_for_sigbus(ctx, reason)) {
         d->held_reason = reason;
-        d->held_since_ns = rochp_now_ns();
+        d->held_since_ns = rochp__now_ns();
         if (ctx->wake_fd >= 0) {
             uint64_t one = 1;
             if (write(ctx->wake_fd, &one, sizeof one) < 0) {

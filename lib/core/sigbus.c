@@ -76,7 +76,7 @@ rochp_status sigbus_attach(rochp_context *ctx)
             slot = i;
     if (slot < 0) {
         pthread_mutex_unlock(&install_lock);
-        return rochp_set_errorf(ROCHP_ERROR_TOO_LARGE,
+        return rochp__set_errorf(ROCHP_ERROR_TOO_LARGE,
                                 "more than %d contexts with ROCHP_CONTEXT_SIGBUS_HANDLER",
                                 MAX_CONTEXTS);
     }
@@ -88,7 +88,7 @@ rochp_status sigbus_attach(rochp_context *ctx)
         sigemptyset(&sa.sa_mask);
         if (sigaction(SIGBUS, &sa, &previous) != 0) {
             pthread_mutex_unlock(&install_lock);
-            return rochp_set_errorf(ROCHP_ERROR_IO, "cannot install the SIGBUS handler: %s",
+            return rochp__set_errorf(ROCHP_ERROR_IO, "cannot install the SIGBUS handler: %s",
                                     strerror(errno));
         }
         installed = true;

@@ -20,7 +20,7 @@ rochp_status watcher_rescan(rochp_context *ctx, rochp_event_reason reason)
 {
     pthread_mutex_lock(&ctx->rescan_lock);
     topo_snapshot *snap = NULL;
-    rochp_error err = {0};
+    rochp__error err = {0};
     rochp_status st = topo_snapshot_read_parts(ctx->root, TOPO_READ_DEVICES, &snap, &err);
     if (st == ROCHP_OK) {
         pthread_mutex_lock(&ctx->lock);
@@ -28,7 +28,7 @@ rochp_status watcher_rescan(rochp_context *ctx, rochp_event_reason reason)
         pthread_mutex_unlock(&ctx->lock);
         topo_snapshot_free(snap);
     } else {
-        rochp_set_error(st, &err);
+        rochp__set_error(st, &err);
     }
     pthread_mutex_unlock(&ctx->rescan_lock);
     return st;
@@ -61,7 +61,7 @@ static void *watcher_main(void *arg)
                                 {ctx->uevents ? uevent_fd(ctx->uevents) : -1, POLLIN, 0}};
         /* A held loss (registry.c) is due before the period may be. */
         pthread_mutex_lock(&ctx->lock);
-        uint64_t now = rochp_now_ns(), due = registry_release_held(ctx, now);
+        uint64_t now = rochp__now_ns(), due = registry_release_held(ctx, now);
         pthread_mutex_unlock(&ctx->lock);
         int timeout = (int)ctx->poll_ms;
         if (due != UINT64_MAX && (due - now) / 1000000 + 1 < (uint64_t)timeout)
@@ -96,12 +96,12 @@ static void *watcher_main(void *arg)
         if (sigbus != ctx->sigbus_seen) {
             ctx->sigbus_seen = sigbus;
             pthread_mutex_lock(&ctx->lock);
-            ctx->last_sigbus_ns = rochp_now_ns();
+            ctx->last_sigbus_ns = rochp__now_ns();
             pthread_mutex_unlock(&ctx->lock);
             hsa_devices_probe(ctx, ROCHP_REASON_SIGBUS);
         }
         pthread_mutex_lock(&ctx->lock);
-        registry_release_held(ctx, rochp_now_ns());
+        registry_release_held(ctx, rochp__now_ns());
         pthread_mutex_unlock(&ctx->lock);
         if (rescan) {
             pthread_mutex_lock(&ctx->lock);
@@ -135,7 +135,7 @@ rochp_status watcher_start(rochp_context *ctx)
             ctx->uevents = NULL;
     }
     if (pthread_create(&ctx->watcher_thread, NULL, watcher_main, ctx) != 0)
-        return rochp_set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "cannot start the watcher thread");
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "cannot start the watcher thread");
     ctx->watcher_started = true;
     return ROCHP_OK;
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* Offsets of the table's entries, to resolve them in one loop. */
-#define ENTRY(field, symbol) {offsetof(rochp_hsa, field), symbol}
+#define ENTRY(field, symbol) {offsetof(rochp__hsa, field), symbol}
 static const struct {
     size_t offset;
     const char *symbol;
@@ -43,10 +43,10 @@ static const struct {
     ENTRY(executable_symbol_get_info, "hsa_executable_symbol_get_info"),
 };
 
-rochp_status rochp_hsa_load(const char *path, rochp_hsa *out, rochp_error *err)
+rochp_status rochp__hsa_load(const char *path, rochp__hsa *out, rochp__error *err)
 {
     if (!out)
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "rochp_hsa_load: out is NULL");
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "rochp__hsa_load: out is NULL");
     memset(out, 0, sizeof *out);
     if (!path || !*path)
         path = getenv("ROCHP_HSA_RUNTIME");
@@ -60,16 +60,16 @@ rochp_status rochp_hsa_load(const char *path, rochp_hsa *out, rochp_error *err)
      * mapped once loaded, whatever contexts come and go. */
     out->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!out->handle)
-        return rochp_fail(err, ROCHP_ERROR_NOT_FOUND,
+        return rochp__fail(err, ROCHP_ERROR_NOT_FOUND,
                           "cannot load the HSA runtime '%s' (ROCHP_HSA_RUNTIME): %s", path,
                           dlerror());
     for (size_t i = 0; i < sizeof entries / sizeof *entries; i++) {
         void *fn = dlsym(out->handle, entries[i].symbol);
         if (!fn) {
-            rochp_status st = rochp_fail(err, ROCHP_ERROR_NOT_SUPPORTED,
+            rochp_status st = rochp__fail(err, ROCHP_ERROR_NOT_SUPPORTED,
                                          "the HSA runtime '%s' has no %s: not an HSA runtime?",
                                          path, entries[i].symbol);
-            rochp_hsa_unload(out);
+            rochp__hsa_unload(out);
             return st;
         }
         /* POSIX guarantees data and function pointers convert through dlsym. */
@@ -78,7 +78,7 @@ rochp_status rochp_hsa_load(const char *path, rochp_hsa *out, rochp_error *err)
     return ROCHP_OK;
 }
 
-const char *rochp_hsa_status_text(const rochp_hsa *hsa, hsa_status_t status)
+const char *rochp__hsa_status_text(const rochp__hsa *hsa, hsa_status_t status)
 {
     const char *text = NULL;
     if (hsa && hsa->status_string && hsa->status_string(status, &text) == HSA_STATUS_SUCCESS &&
@@ -87,27 +87,27 @@ const char *rochp_hsa_status_text(const rochp_hsa *hsa, hsa_status_t status)
     return "unknown HSA status";
 }
 
-rochp_status rochp_hsa_init(const rochp_hsa *hsa, rochp_error *err)
+rochp_status rochp__hsa_init(const rochp__hsa *hsa, rochp__error *err)
 {
     if (!hsa || !hsa->init)
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "the HSA runtime is not loaded");
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "the HSA runtime is not loaded");
     hsa_status_t st = hsa->init();
     if (st == HSA_STATUS_SUCCESS)
         return ROCHP_OK;
     /* ROCR answers OUT_OF_RESOURCES when it cannot open /dev/kfd: no driver,
      * no GPU, or no permission. */
-    return rochp_fail(err,
+    return rochp__fail(err,
                       st == HSA_STATUS_ERROR_OUT_OF_RESOURCES ? ROCHP_ERROR_NOT_FOUND
                                                               : ROCHP_ERROR_IO,
                       "hsa_init in '%s' failed with 0x%x (%s)%s", hsa->path, (unsigned)st,
-                      rochp_hsa_status_text(hsa, st),
+                      rochp__hsa_status_text(hsa, st),
                       st == HSA_STATUS_ERROR_OUT_OF_RESOURCES
                           ? "; is there an AMD GPU with the amdgpu driver, and may this user "
                             "open /dev/kfd?"
                           : "");
 }
 
-void rochp_hsa_unload(rochp_hsa *hsa)
+void rochp__hsa_unload(rochp__hsa *hsa)
 {
     if (!hsa)
         return;

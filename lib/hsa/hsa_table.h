@@ -12,7 +12,7 @@
 
 #define ROCHP_HSA_DEFAULT_RUNTIME "libhsa-runtime64.so.1"
 
-typedef struct rochp_hsa {
+typedef struct rochp__hsa {
     void *handle;
     char path[512]; /* what was loaded, for messages */
     hsa_status_t (*init)(void);
@@ -78,20 +78,20 @@ typedef struct rochp_hsa {
     hsa_status_t (*executable_symbol_get_info)(hsa_executable_symbol_t symbol,
                                                hsa_executable_symbol_info_t attribute,
                                                void *value);
-} rochp_hsa;
+} rochp__hsa;
 
 /* Loads the runtime at path (NULL: $ROCHP_HSA_RUNTIME, else the default) and
  * resolves every entry of the table.  Not found: ROCHP_ERROR_NOT_FOUND;
  * an entry missing: ROCHP_ERROR_NOT_SUPPORTED naming it. */
-rochp_status rochp_hsa_load(const char *path, rochp_hsa *out, rochp_error *err);
+rochp_status rochp__hsa_load(const char *path, rochp__hsa *out, rochp__error *err);
 
 /* hsa_init through the table, with a failure turned into a rochp status and
  * a message that names the runtime and the HSA status. */
-rochp_status rochp_hsa_init(const rochp_hsa *hsa, rochp_error *err);
+rochp_status rochp__hsa_init(const rochp__hsa *hsa, rochp__error *err);
 
 /* The text of an HSA status from the loaded runtime (never NULL). */
-const char *rochp_hsa_status_text(const rochp_hsa *hsa, hsa_status_t status);
+const char *rochp__hsa_status_text(const rochp__hsa *hsa, hsa_status_t status);
 
-void rochp_hsa_unload(rochp_hsa *hsa);
+void rochp__hsa_unload(rochp__hsa *hsa);
 
 #endif

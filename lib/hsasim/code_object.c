@@ -386,7 +386,7 @@ hsasim_access sim_co_arg_effective_access(const sim_co_arg *arg)
 
 /* Parsing state: the arena that ends up in the result and the error sink. */
 typedef struct parse_ctx {
-    rochp_arena *arena;
+    rochp__arena *arena;
     char *err;
     size_t err_size;
     char where[160]; /* "amdhsa.kernels[1] (scale): .args[2]" */
@@ -453,7 +453,7 @@ static int get_str(parse_ctx *c, const msgpack_object *map, const char *key, boo
         return fail(c->err, c->err_size, "%s: %s is not a string", c->where, key);
     if (memchr(o->via.str.ptr, 0, o->via.str.size))
         return fail(c->err, c->err_size, "%s: %s contains a NUL byte", c->where, key);
-    char *s = rochp_arena_strndup(c->arena, o->via.str.ptr, o->via.str.size);
+    char *s = rochp__arena_strndup(c->arena, o->via.str.ptr, o->via.str.size);
     if (!s)
         return fail(c->err, c->err_size, "%s: out of memory", c->where);
     *out = s;
@@ -543,7 +543,7 @@ static int parse_kernel(parse_ctx *c, const msgpack_object *o, uint32_t index, s
     if (args->type != MSGPACK_OBJECT_ARRAY)
         return fail(c->err, c->err_size, "%s: .args is not an array", c->where);
     k->n_args = args->via.array.size;
-    k->args = rochp_arena_alloc(c->arena, (size_t)k->n_args * sizeof *k->args + 1);
+    k->args = rochp__arena_alloc(c->arena, (size_t)k->n_args * sizeof *k->args + 1);
     if (!k->args)
         return fail(c->err, c->err_size, "%s: out of memory", c->where);
     size_t prefix = strlen(c->where);
@@ -575,7 +575,7 @@ static int parse_root(parse_ctx *c, const msgpack_object *root, sim_co_metadata 
     if (!kernels || kernels->type != MSGPACK_OBJECT_ARRAY)
         return fail(c->err, c->err_size, "metadata: amdhsa.kernels is missing or not an array");
     md->n_kernels = kernels->via.array.size;
-    md->kernels = rochp_arena_alloc(c->arena, (size_t)md->n_kernels * sizeof *md->kernels + 1);
+    md->kernels = rochp__arena_alloc(c->arena, (size_t)md->n_kernels * sizeof *md->kernels + 1);
     if (!md->kernels)
         return fail(c->err, c->err_size, "metadata: out of memory");
     for (uint32_t i = 0; i < md->n_kernels; i++)
@@ -604,8 +604,8 @@ int sim_co_parse_metadata_msgpack(const void *data, size_t size, sim_co_metadata
         msgpack_unpacked_destroy(&u);
         return fail(err, err_size, "metadata: msgpack-c cannot decode it (%d)", (int)r);
     }
-    rochp_arena *arena = calloc(1, sizeof *arena);
-    sim_co_metadata *md = arena ? rochp_arena_alloc(arena, sizeof *md) : NULL;
+    rochp__arena *arena = calloc(1, sizeof *arena);
+    sim_co_metadata *md = arena ? rochp__arena_alloc(arena, sizeof *md) : NULL;
     if (!md) {
         free(arena);
         msgpack_unpacked_destroy(&u);
@@ -642,8 +642,8 @@ void sim_co_metadata_free(sim_co_metadata *md)
 {
     if (!md)
         return;
-    rochp_arena *arena = md->storage_;
-    rochp_arena_free(arena); /* md itself lives in the arena */
+    rochp__arena *arena = md->storage_;
+    rochp__arena_free(arena); /* md itself lives in the arena */
     free(arena);
 }
 

@@ -45,7 +45,7 @@ SIM_API hsa_status_t hsa_init(void)
     } else if (sim_rt.refcount == 0) {
         /* ROCR reads the topology through libhsakmt once, here. */
         topo_snapshot *snap = NULL;
-        rochp_error err = {0};
+        rochp__error err = {0};
         if (topo_snapshot_read_parts(NULL, TOPO_READ_ALL | TOPO_READ_CACHE_PROPS, &snap, &err) !=
             ROCHP_OK) {
             if (getenv("ROCHP_LOG"))

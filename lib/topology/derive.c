@@ -42,7 +42,7 @@ static uint64_t vram_of(const topo_node *n)
     return sum;
 }
 
-static rochp_status derive_node(topo_node *n, const char *root, rochp_error *err)
+static rochp_status derive_node(topo_node *n, const char *root, rochp__error *err)
 {
     n->group = -1;
     if (!(n->has & TOPO_HAS_PROPERTIES)) {
@@ -72,12 +72,12 @@ static rochp_status derive_node(topo_node *n, const char *root, rochp_error *err
     uint64_t location, domain = topo_props_get_or(p, "domain", 0);
     if (topo_props_get(p, "location_id", &location)) {
         if (location > 0xffff)
-            return rochp_fail(err, ROCHP_ERROR_MALFORMED,
+            return rochp__fail(err, ROCHP_ERROR_MALFORMED,
                               "%s/topology/nodes/%u/properties: location_id %llu is not a 16-bit "
                               "PCI bus/device/function",
                               root, n->index, (unsigned long long)location);
         if (domain > 0xffffffffu)
-            return rochp_fail(err, ROCHP_ERROR_MALFORMED,
+            return rochp__fail(err, ROCHP_ERROR_MALFORMED,
                               "%s/topology/nodes/%u/properties: domain %llu is not a 32-bit PCI "
                               "domain",
                               root, n->index, (unsigned long long)domain);
@@ -98,7 +98,7 @@ static rochp_status derive_node(topo_node *n, const char *root, rochp_error *err
     return ROCHP_OK;
 }
 
-rochp_status topo_snapshot_derive(topo_snapshot *snap, const char *root, rochp_error *err)
+rochp_status topo_snapshot_derive(topo_snapshot *snap, const char *root, rochp__error *err)
 {
     uint32_t gpus = 0;
     for (uint32_t i = 0; i < snap->n_nodes; i++) {
@@ -110,14 +110,14 @@ rochp_status topo_snapshot_derive(topo_snapshot *snap, const char *root, rochp_e
     if (gpus == 0)
         return ROCHP_OK;
     /* Worst case every GPU is a board of its own. */
-    snap->groups = rochp_arena_alloc(&snap->arena, gpus * sizeof *snap->groups);
-    uint32_t *members = rochp_arena_alloc(&snap->arena, gpus * sizeof *members);
+    snap->groups = rochp__arena_alloc(&snap->arena, gpus * sizeof *snap->groups);
+    uint32_t *members = rochp__arena_alloc(&snap->arena, gpus * sizeof *members);
     if (!snap->groups || !members)
-        return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+        return rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
     /* Members of group g occupy a contiguous run of `members`: count, then place. */
     uint32_t *count = calloc(gpus, sizeof *count);
     if (!count)
-        return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+        return rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
     uint32_t n_groups = 0;
     for (uint32_t i = 0; i < snap->n_nodes; i++) {
         topo_node *n = &snap->nodes[i];

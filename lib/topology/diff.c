@@ -47,10 +47,10 @@ static bool in_list(uint64_t id, const uint64_t *ids, size_t n)
 
 rochp_status topo_diff_compute(const topo_snapshot *before, const topo_snapshot *after,
                                const uint64_t *known_ids, size_t n_known, topo_diff *out,
-                               rochp_error *err)
+                               rochp__error *err)
 {
     if (!before || !after || !out || (n_known && !known_ids))
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "topo_diff_compute: NULL argument");
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "topo_diff_compute: NULL argument");
     memset(out, 0, sizeof *out);
     size_t max = (size_t)before->n_nodes + after->n_nodes;
     bool *matched_after = calloc(after->n_nodes ? after->n_nodes : 1, sizeof *matched_after);
@@ -58,7 +58,7 @@ rochp_status topo_diff_compute(const topo_snapshot *before, const topo_snapshot 
     if (!matched_after || !changes) {
         free(matched_after);
         free(changes);
-        return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+        return rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
     }
     uint32_t count = 0;
     for (uint32_t i = 0; i < before->n_nodes; i++) {

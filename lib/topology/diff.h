@@ -32,7 +32,7 @@ typedef struct topo_diff {
  * an added device with one of them is reported as returned. */
 rochp_status topo_diff_compute(const topo_snapshot *before, const topo_snapshot *after,
                                const uint64_t *known_ids, size_t n_known, topo_diff *out,
-                               rochp_error *err);
+                               rochp__error *err);
 void topo_diff_free(topo_diff *diff);
 
 const char *topo_change_kind_name(topo_change_kind kind);

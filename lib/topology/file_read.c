@@ -14,26 +14,26 @@ int topo_open_dir(int dirfd, const char *name)
 /* Why a read went wrong, named for the user: fstat only runs on this path so
  * that the common case costs open + read + close. */
 static rochp_status explain_failure(int fd, int errnum, const char *path, size_t cap,
-                                    rochp_error *err)
+                                    rochp__error *err)
 {
     struct stat sb;
     if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return rochp_fail(err, ROCHP_ERROR_MALFORMED, "%s: is a directory, expected a file", path);
+        return rochp__fail(err, ROCHP_ERROR_MALFORMED, "%s: is a directory, expected a file", path);
     if (fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode))
-        return rochp_fail(err, ROCHP_ERROR_MALFORMED, "%s: not a regular file", path);
+        return rochp__fail(err, ROCHP_ERROR_MALFORMED, "%s: not a regular file", path);
     if (errnum == 0)
-        return rochp_fail(err, ROCHP_ERROR_TOO_LARGE, "%s: file larger than %zu bytes", path,
+        return rochp__fail(err, ROCHP_ERROR_TOO_LARGE, "%s: file larger than %zu bytes", path,
                           cap - 1);
-    return rochp_fail(err, ROCHP_ERROR_IO, "%s: read failed: %s", path, strerror(errnum));
+    return rochp__fail(err, ROCHP_ERROR_IO, "%s: read failed: %s", path, strerror(errnum));
 }
 
 rochp_status topo_read_file(int dirfd, const char *name, char *buf, size_t cap, size_t *len,
-                            const char *path, rochp_error *err)
+                            const char *path, rochp__error *err)
 {
     /* O_NONBLOCK: a FIFO planted in a tree must not block the open or the read. */
     int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
-        return rochp_fail(err, rochp_status_from_errno(errno), "%s: cannot open: %s", path,
+        return rochp__fail(err, rochp__status_from_errno(errno), "%s: cannot open: %s", path,
                           strerror(errno));
     rochp_status st = ROCHP_OK;
     size_t used = 0;

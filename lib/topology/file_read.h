@@ -17,7 +17,7 @@
  * path is how the file is named in error messages.
  * Missing file: ROCHP_ERROR_NOT_FOUND.  Larger than cap - 1: ROCHP_ERROR_TOO_LARGE. */
 rochp_status topo_read_file(int dirfd, const char *name, char *buf, size_t cap, size_t *len,
-                            const char *path, rochp_error *err);
+                            const char *path, rochp__error *err);
 
 /* Opens dirfd/name as a directory; returns the fd or -1 with errno set. */
 int topo_open_dir(int dirfd, const char *name);

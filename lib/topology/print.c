@@ -15,7 +15,7 @@ static void json_u64_or_null(FILE *out, bool present, uint64_t v)
 static void json_id_or_null(FILE *out, bool present, uint64_t v)
 {
     if (present)
-        rochp_json_u64_string(out, v);
+        rochp__json_u64_string(out, v);
     else
         fputs("null", out);
 }
@@ -23,7 +23,7 @@ static void json_id_or_null(FILE *out, bool present, uint64_t v)
 static void json_str_or_null(FILE *out, const char *s)
 {
     if (*s)
-        rochp_json_string(out, s);
+        rochp__json_string(out, s);
     else
         fputs("null", out);
 }
@@ -33,14 +33,14 @@ static void print_node_json(FILE *out, const topo_node *n)
     bool props = n->has & TOPO_HAS_PROPERTIES;
     fprintf(out, "{\"node\":%u,\"kind\":", n->index);
     if (props)
-        rochp_json_string(out, topo_kind_name(n->kind));
+        rochp__json_string(out, topo_kind_name(n->kind));
     else
         fputs("null", out);
     fputs(",\"gpu_id\":", out);
     json_u64_or_null(out, n->has & TOPO_HAS_GPU_ID, n->gpu_id);
     fputs(",\"name\":", out);
     if (n->has & TOPO_HAS_NAME)
-        rochp_json_string(out, n->name);
+        rochp__json_string(out, n->name);
     else
         fputs("null", out);
     fputs(",\"pci\":", out);

@@ -22,8 +22,8 @@ typedef struct topo_props {
 
 /* Parses buf[0..len) into out (memory from arena).  Errors name path and the
  * 1-based line.  A file with no pair at all is malformed. */
-rochp_status topo_props_parse(const char *buf, size_t len, rochp_arena *arena, topo_props *out,
-                              const char *path, rochp_error *err);
+rochp_status topo_props_parse(const char *buf, size_t len, rochp__arena *arena, topo_props *out,
+                              const char *path, rochp__error *err);
 
 /* True and *value set when key is present. */
 bool topo_props_get(const topo_props *props, const char *key, uint64_t *value);

@@ -85,7 +85,7 @@ typedef struct topo_snapshot {
     topo_group *groups;
     uint32_t read_attempts; /* reads needed to get an untorn copy (1 when quiet) */
     uint32_t parts;         /* TOPO_READ_* actually read */
-    rochp_arena arena;
+    rochp__arena arena;
 } topo_snapshot;
 
 /* The sysfs root in effect: ROCHP_SYSFS_ROOT if set and non-empty, else the
@@ -111,13 +111,13 @@ enum {
  * No topology directory: ROCHP_ERROR_NOT_FOUND.  topo_snapshot_read reads
  * TOPO_READ_ALL. */
 #define TOPO_MAX_READ_ATTEMPTS 64
-rochp_status topo_snapshot_read(const char *root, topo_snapshot **out, rochp_error *err);
+rochp_status topo_snapshot_read(const char *root, topo_snapshot **out, rochp__error *err);
 rochp_status topo_snapshot_read_parts(const char *root, uint32_t parts, topo_snapshot **out,
-                                      rochp_error *err);
+                                      rochp__error *err);
 
 /* Reads only generation_id (the cheap change check).  Absent file:
  * ROCHP_ERROR_NOT_FOUND. */
-rochp_status topo_read_generation(const char *root, uint64_t *generation, rochp_error *err);
+rochp_status topo_read_generation(const char *root, uint64_t *generation, rochp__error *err);
 
 void topo_snapshot_free(topo_snapshot *snap);
 
@@ -136,6 +136,6 @@ bool topo_gfx_name_from_device_id(uint64_t device_id, char out[16]);
 
 /* Fills the derived fields and groups of a snapshot whose raw fields are read;
  * root names files in errors. */
-rochp_status topo_snapshot_derive(topo_snapshot *snap, const char *root, rochp_error *err);
+rochp_status topo_snapshot_derive(topo_snapshot *snap, const char *root, rochp__error *err);
 
 #endif

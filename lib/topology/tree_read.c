@@ -15,8 +15,8 @@
 
 typedef struct reader {
     const char *root;
-    rochp_arena *arena;
-    rochp_error *err;
+    rochp__arena *arena;
+    rochp__error *err;
     bool vanished; /* an entry listed a moment ago was gone: maybe torn */
     uint32_t parts; /* TOPO_READ_* */
     size_t path_len;
@@ -26,7 +26,7 @@ typedef struct reader {
 
 static rochp_status oom(reader *r)
 {
-    return rochp_fail(r->err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory reading %s/topology",
+    return rochp__fail(r->err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory reading %s/topology",
                       r->root);
 }
 
@@ -52,20 +52,20 @@ static void path_pop(reader *r, size_t len)
 
 /* Parses a file that holds one decimal number (generation_id, gpu_id, used_memory). */
 static rochp_status parse_number_file(const char *buf, size_t len, uint64_t *value,
-                                      const char *path, rochp_error *err)
+                                      const char *path, rochp__error *err)
 {
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' ' || buf[len - 1] == '\r'))
         len--;
     if (len == 0)
-        return rochp_fail(err, ROCHP_ERROR_MALFORMED, "%s:1: empty, expected a number", path);
+        return rochp__fail(err, ROCHP_ERROR_MALFORMED, "%s:1: empty, expected a number", path);
     uint64_t v = 0;
     for (size_t i = 0; i < len; i++) {
         if (buf[i] < '0' || buf[i] > '9')
-            return rochp_fail(err, ROCHP_ERROR_MALFORMED, "%s:1: not an unsigned decimal number",
+            return rochp__fail(err, ROCHP_ERROR_MALFORMED, "%s:1: not an unsigned decimal number",
                               path);
         unsigned d = (unsigned)(buf[i] - '0');
         if (v > (UINT64_MAX - d) / 10)
-            return rochp_fail(err, ROCHP_ERROR_TOO_LARGE, "%s:1: number does not fit in 64 bits",
+            return rochp__fail(err, ROCHP_ERROR_TOO_LARGE, "%s:1: number does not fit in 64 bits",
                               path);
         v = v * 10 + d;
     }
@@ -154,13 +154,13 @@ static rochp_status list_indices(reader *r, DIR *d, uint32_t max, uint32_t **out
             continue;
         uint32_t v;
         if (!parse_index(e->d_name, &v)) {
-            st = rochp_fail(r->err, ROCHP_ERROR_MALFORMED,
+            st = rochp__fail(r->err, ROCHP_ERROR_MALFORMED,
                             "%s/%s: unexpected entry (only numbered directories belong here)",
                             r->path, e->d_name);
             goto fail;
         }
         if (count == max) {
-            st = rochp_fail(r->err, ROCHP_ERROR_TOO_LARGE, "%s: more than %u entries", r->path,
+            st = rochp__fail(r->err, ROCHP_ERROR_TOO_LARGE, "%s: more than %u entries", r->path,
                             max);
             goto fail;
         }
@@ -177,7 +177,7 @@ static rochp_status list_indices(reader *r, DIR *d, uint32_t max, uint32_t **out
         errno = 0;
     }
     if (errno != 0) {
-        st = rochp_fail(r->err, ROCHP_ERROR_IO, "%s: cannot list: %s", r->path, strerror(errno));
+        st = rochp__fail(r->err, ROCHP_ERROR_IO, "%s: cannot list: %s", r->path, strerror(errno));
         goto fail;
     }
     if (count > 1) /* qsort(NULL, 0, ...) is undefined */
@@ -200,8 +200,8 @@ static rochp_status open_optional_dir(reader *r, int dirfd, const char *name, DI
     if (fd < 0) {
         if (errno == ENOENT)
             return ROCHP_OK;
-        rochp_status st = rochp_status_from_errno(errno);
-        return rochp_fail(r->err, st == ROCHP_ERROR_NOT_FOUND ? ROCHP_ERROR_MALFORMED : st,
+        rochp_status st = rochp__status_from_errno(errno);
+        return rochp__fail(r->err, st == ROCHP_ERROR_NOT_FOUND ? ROCHP_ERROR_MALFORMED : st,
                           "%s: cannot open directory: %s", r->path, strerror(errno));
     }
     *d = fdopendir(fd);
@@ -216,7 +216,7 @@ static rochp_status open_optional_dir(reader *r, int dirfd, const char *name, DI
  * rebuilt: remember it so the caller retries instead of failing. */
 static rochp_status note_vanished(reader *r, rochp_status st)
 {
-    if (st == ROCHP_ERROR_NOT_FOUND) /* ENOENT only: see rochp_status_from_errno */
+    if (st == ROCHP_ERROR_NOT_FOUND) /* ENOENT only: see rochp__status_from_errno */
         r->vanished = true;
     return st;
 }
@@ -236,9 +236,9 @@ static rochp_status read_entries(reader *r, int node_fd, const char *sub, uint32
     if (st != ROCHP_OK || n == 0)
         goto out;
     if (banks_out)
-        *banks_out = rochp_arena_alloc(r->arena, n * sizeof **banks_out);
+        *banks_out = rochp__arena_alloc(r->arena, n * sizeof **banks_out);
     else
-        *props_out = rochp_arena_alloc(r->arena, n * sizeof **props_out);
+        *props_out = rochp__arena_alloc(r->arena, n * sizeof **props_out);
     if (banks_out ? !*banks_out : !*props_out) {
         st = oom(r);
         goto out;
@@ -257,7 +257,7 @@ static rochp_status read_entries(reader *r, int node_fd, const char *sub, uint32
             rel[len - 1] = '\0';
             int fd = topo_open_dir(dirfd(d), rel);
             if (fd < 0)
-                st = note_vanished(r, rochp_fail(r->err, ROCHP_ERROR_NOT_FOUND,
+                st = note_vanished(r, rochp__fail(r->err, ROCHP_ERROR_NOT_FOUND,
                                                  "%s/%s: vanished while reading", r->path, rel));
             else
                 close(fd);
@@ -317,12 +317,12 @@ static rochp_status read_name(reader *r, int fd, topo_node *node)
     while (len > 0 && (r->buf[len - 1] == '\n' || r->buf[len - 1] == '\r'))
         len--;
     if (memchr(r->buf, '\0', len) || memchr(r->buf, '\n', len)) {
-        st = rochp_fail(r->err, ROCHP_ERROR_MALFORMED, "%s:1: name must be one line of text",
+        st = rochp__fail(r->err, ROCHP_ERROR_MALFORMED, "%s:1: name must be one line of text",
                         r->path);
     } else if (len > 256) {
-        st = rochp_fail(r->err, ROCHP_ERROR_TOO_LARGE, "%s:1: name longer than 256 bytes",
+        st = rochp__fail(r->err, ROCHP_ERROR_TOO_LARGE, "%s:1: name longer than 256 bytes",
                         r->path);
-    } else if (!(node->name = rochp_arena_strndup(r->arena, r->buf, len))) {
+    } else if (!(node->name = rochp__arena_strndup(r->arena, r->buf, len))) {
         st = oom(r);
     } else {
         node->has |= TOPO_HAS_NAME;
@@ -341,7 +341,7 @@ static rochp_status read_node(reader *r, int nodes_fd, topo_node *node)
     int fd = topo_open_dir(nodes_fd, name);
     if (fd < 0) {
         int e = errno;
-        st = note_vanished(r, rochp_fail(r->err,
+        st = note_vanished(r, rochp__fail(r->err,
                                          e == ENOENT ? ROCHP_ERROR_NOT_FOUND : ROCHP_ERROR_MALFORMED,
                                          "%s: cannot open directory: %s", r->path, strerror(e)));
         path_pop(r, mark);
@@ -388,13 +388,13 @@ static rochp_status read_tree(reader *r, int topo_fd, topo_snapshot *snap)
     uint32_t *idx = NULL, n = 0;
     st = open_optional_dir(r, topo_fd, "nodes", &d);
     if (st == ROCHP_OK && !d)
-        st = rochp_fail(r->err, ROCHP_ERROR_MALFORMED, "%s: missing directory", r->path);
+        st = rochp__fail(r->err, ROCHP_ERROR_MALFORMED, "%s: missing directory", r->path);
     if (st != ROCHP_OK)
         goto out;
     st = list_indices(r, d, TOPO_MAX_NODES, &idx, &n);
     if (st != ROCHP_OK || n == 0)
         goto out;
-    snap->nodes = rochp_arena_alloc(r->arena, n * sizeof *snap->nodes);
+    snap->nodes = rochp__arena_alloc(r->arena, n * sizeof *snap->nodes);
     if (!snap->nodes) {
         st = oom(r);
         goto out;
@@ -420,19 +420,19 @@ static rochp_status read_generation_at(reader *r, int topo_fd, bool *has, uint64
     return st == ROCHP_ERROR_NOT_FOUND ? ROCHP_OK : st;
 }
 
-static rochp_status open_topology(const char *root, int *fd, rochp_error *err)
+static rochp_status open_topology(const char *root, int *fd, rochp__error *err)
 {
     char path[4096];
     if (snprintf(path, sizeof path, "%s/topology", root) >= (int)sizeof path)
-        return rochp_fail(err, ROCHP_ERROR_TOO_LARGE, "sysfs root path too long: %s", root);
+        return rochp__fail(err, ROCHP_ERROR_TOO_LARGE, "sysfs root path too long: %s", root);
     *fd = topo_open_dir(AT_FDCWD, path);
     if (*fd < 0) {
         if (errno == ENOENT)
-            return rochp_fail(err, ROCHP_ERROR_NOT_FOUND,
+            return rochp__fail(err, ROCHP_ERROR_NOT_FOUND,
                               "%s: no KFD topology here (is the amdgpu driver loaded? is "
                               "ROCHP_SYSFS_ROOT right?)",
                               path);
-        return rochp_fail(err, rochp_status_from_errno(errno), "%s: cannot open: %s", path,
+        return rochp__fail(err, rochp__status_from_errno(errno), "%s: cannot open: %s", path,
                           strerror(errno));
     }
     return ROCHP_OK;
@@ -444,15 +444,15 @@ const char *topo_sysfs_root(void)
     return root && *root ? root : TOPO_DEFAULT_SYSFS_ROOT;
 }
 
-rochp_status topo_read_generation(const char *root, uint64_t *generation, rochp_error *err)
+rochp_status topo_read_generation(const char *root, uint64_t *generation, rochp__error *err)
 {
     if (!generation)
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "generation is NULL");
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "generation is NULL");
     if (!root)
         root = topo_sysfs_root();
     char path[4096], buf[64];
     if (snprintf(path, sizeof path, "%s/topology/generation_id", root) >= (int)sizeof path)
-        return rochp_fail(err, ROCHP_ERROR_TOO_LARGE, "sysfs root path too long: %s", root);
+        return rochp__fail(err, ROCHP_ERROR_TOO_LARGE, "sysfs root path too long: %s", root);
     size_t len;
     rochp_status st = topo_read_file(AT_FDCWD, path, buf, sizeof buf, &len, path, err);
     if (st != ROCHP_OK)
@@ -460,18 +460,18 @@ rochp_status topo_read_generation(const char *root, uint64_t *generation, rochp_
     return parse_number_file(buf, len, generation, path, err);
 }
 
-rochp_status topo_snapshot_read(const char *root, topo_snapshot **out, rochp_error *err)
+rochp_status topo_snapshot_read(const char *root, topo_snapshot **out, rochp__error *err)
 {
     return topo_snapshot_read_parts(root, TOPO_READ_ALL, out, err);
 }
 
 rochp_status topo_snapshot_read_parts(const char *root, uint32_t parts, topo_snapshot **out,
-                                      rochp_error *err)
+                                      rochp__error *err)
 {
     if (parts & ~(uint32_t)(TOPO_READ_ALL | TOPO_READ_CACHE_PROPS))
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "unknown read parts 0x%x", parts);
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "unknown read parts 0x%x", parts);
     if (!out)
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "out is NULL");
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "out is NULL");
     *out = NULL;
     if (!root)
         root = topo_sysfs_root();
@@ -482,7 +482,7 @@ rochp_status topo_snapshot_read_parts(const char *root, uint32_t parts, topo_sna
     reader *r = malloc(sizeof *r);
     if (!r) {
         close(topo_fd);
-        return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+        return rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
     }
     r->root = root;
     r->err = err;
@@ -497,7 +497,7 @@ rochp_status topo_snapshot_read_parts(const char *root, uint32_t parts, topo_sna
     for (uint32_t attempt = 1; attempt <= TOPO_MAX_READ_ATTEMPTS; attempt++) {
         topo_snapshot *snap = calloc(1, sizeof *snap);
         if (!snap) {
-            st = rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+            st = rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
             break;
         }
         r->arena = &snap->arena;
@@ -508,7 +508,7 @@ rochp_status topo_snapshot_read_parts(const char *root, uint32_t parts, topo_sna
         if (st == ROCHP_OK)
             st = read_tree(r, topo_fd, snap);
         /* Its own error slot: a failure of the tree read must keep its message. */
-        rochp_error gen_err = {0};
+        rochp__error gen_err = {0};
         r->err = &gen_err;
         rochp_status gst = read_generation_at(r, topo_fd, &has_after, &after);
         r->err = err;
@@ -532,7 +532,7 @@ rochp_status topo_snapshot_read_parts(const char *root, uint32_t parts, topo_sna
         topo_snapshot_free(snap);
         if (st != ROCHP_OK && !moved && !(r->vanished && ++vanished_retries <= 3))
             break;
-        st = rochp_fail(err, ROCHP_ERROR_BUSY,
+        st = rochp__fail(err, ROCHP_ERROR_BUSY,
                         "%s/topology: changed during each of %u reads (generation_id kept moving)",
                         root, attempt);
     }
@@ -545,7 +545,7 @@ void topo_snapshot_free(topo_snapshot *snap)
 {
     if (!snap)
         return;
-    rochp_arena_free(&snap->arena);
+    rochp__arena_free(&snap->arena);
     free(snap);
 }
 

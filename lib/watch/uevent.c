@@ -204,25 +204,25 @@ static bool netlink_refused(int errnum)
            errnum == EPROTONOSUPPORT || errnum == ESOCKTNOSUPPORT;
 }
 
-static rochp_status open_failure(int errnum, const char *what, rochp_error *err)
+static rochp_status open_failure(int errnum, const char *what, rochp__error *err)
 {
     if (netlink_refused(errnum))
-        return rochp_fail(err, ROCHP_ERROR_NOT_SUPPORTED,
+        return rochp__fail(err, ROCHP_ERROR_NOT_SUPPORTED,
                           "uevent: %s: %s (netlink uevents not permitted here, e.g. in a "
                           "container: changes are found by polling only)",
                           what, strerror(errnum));
-    return rochp_fail(err, rochp_status_from_errno(errnum), "uevent: %s: %s", what,
+    return rochp__fail(err, rochp__status_from_errno(errnum), "uevent: %s: %s", what,
                       strerror(errnum));
 }
 
-rochp_status uevent_open(uevent_listener **out, rochp_error *err)
+rochp_status uevent_open(uevent_listener **out, rochp__error *err)
 {
     if (!out)
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "uevent_open: out is NULL");
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "uevent_open: out is NULL");
     *out = NULL;
     uevent_listener *l = calloc(1, sizeof *l);
     if (!l)
-        return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "uevent: cannot allocate a listener");
+        return rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "uevent: cannot allocate a listener");
 
     rochp_status st;
     l->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
@@ -292,10 +292,10 @@ static bool from_kernel(const struct msghdr *mh)
     return false;
 }
 
-rochp_status uevent_drain(uevent_listener *l, uevent_callback cb, void *arg, rochp_error *err)
+rochp_status uevent_drain(uevent_listener *l, uevent_callback cb, void *arg, rochp__error *err)
 {
     if (!l)
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "uevent_drain: listener is NULL");
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "uevent_drain: listener is NULL");
     l->stats.lost_events = false;
     for (int i = 0; i < UEVENT_DRAIN_BATCH; i++) {
         struct sockaddr_nl sa;
@@ -326,7 +326,7 @@ rochp_status uevent_drain(uevent_listener *l, uevent_callback cb, void *arg, roc
                 l->stats.lost_events = true;
                 continue;
             }
-            return rochp_fail(err, ROCHP_ERROR_IO, "uevent: recvmsg on the netlink socket: %s",
+            return rochp__fail(err, ROCHP_ERROR_IO, "uevent: recvmsg on the netlink socket: %s",
                               strerror(errno));
         }
         l->stats.received++;

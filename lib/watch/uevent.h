@@ -59,7 +59,7 @@ typedef void (*uevent_callback)(const uevent_msg *msg, void *arg);
 /* Opens a non-blocking listener on the kernel's uevent multicast group.
  * ROCHP_ERROR_NOT_SUPPORTED means this environment delivers no uevents
  * (netlink refused, typical of containers): the caller should poll only. */
-rochp_status uevent_open(uevent_listener **out, rochp_error *err);
+rochp_status uevent_open(uevent_listener **out, rochp__error *err);
 
 /* For poll(): readable when datagrams (or an overrun) are pending. */
 int uevent_fd(const uevent_listener *l);
@@ -68,7 +68,7 @@ int uevent_fd(const uevent_listener *l);
  * cannot starve the caller's other work: poll again if the fd stays readable)
  * and calls cb for each kernel message that parses.  Returns ROCHP_OK, or
  * ROCHP_ERROR_IO if the socket itself failed. */
-rochp_status uevent_drain(uevent_listener *l, uevent_callback cb, void *arg, rochp_error *err);
+rochp_status uevent_drain(uevent_listener *l, uevent_callback cb, void *arg, rochp__error *err);
 
 /* Counters since uevent_open. */
 uevent_stats uevent_get_stats(const uevent_listener *l);

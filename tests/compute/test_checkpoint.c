@@ -187,7 +187,7 @@ int main(void)
 
     /* A lost device: the checkpoint fails, the previous one stands, and
      * the other device's buffers still restore. */
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_unplug(dir, g_devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(g_ctx) == ROCHP_OK);
     rochp_status st = rochp_checkpoint(g_ctx, 5 * SECOND, &s);

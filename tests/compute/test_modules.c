@@ -80,7 +80,7 @@ int main(int argc, char **argv)
     REQUIRE(argc >= 4);
     char dir[256];
     rochp_context *ctx = test_sim_context(dir, sizeof dir, "modules", "mi210", 2, "silent");
-    rochp_error err = {0};
+    rochp__error err = {0};
     rochp_device_info devs[2];
     size_t n = 0;
     REQUIRE(rochp_device_list(ctx, devs, 2, &n) == ROCHP_OK && n == 2);

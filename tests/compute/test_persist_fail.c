@@ -298,7 +298,7 @@ static void *feed(void *arg)
         REQUIRE(n > 0);
         at += (size_t)n;
     }
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_unplug(f->dir, f->pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(f->ctx) == ROCHP_OK);
     REQUIRE(write(f->fd, f->file + f->size - 1, 1) == 1);
@@ -339,7 +339,7 @@ static void test_unplug_while_making(const unsigned char *file, size_t size)
     REQUIRE(rochp_device_list(ctx, devs, 2, &n) == ROCHP_OK && n == 2);
     census before = take_census(ctx);
     persist_image img;
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(persist_parse(file, size, PERSIST_CHECK_SUMS, &img, &err) == ROCHP_OK);
     persist_plan plan;
     REQUIRE(persist_plan_make(ctx, &img, &plan) == ROCHP_OK);

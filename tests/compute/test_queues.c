@@ -379,7 +379,7 @@ static void test_loss(rochp_context *ctx, const char *dir)
     /* In flight on device 0 when it goes: a barrier on what never comes. */
     rochp_completion never = {q1, 1u << 30}, stuck;
     REQUIRE(rochp_dispatch_barrier(q0, &never, &stuck) == ROCHP_OK);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_unplug(dir, g_devs[0].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     CHECK(rochp_completion_wait(&stuck, DEADLINE) == ROCHP_ERROR_DEVICE_LOST);

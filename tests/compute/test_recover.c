@@ -156,7 +156,7 @@ static void scenario(uint32_t seed, const char *kernel)
         round_cpu(a, b, c, out, r);
     }
     rochp_completion pending = p.last[2]; /* taken before the loss */
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
 
@@ -258,7 +258,7 @@ static void soak(uint32_t seed, const char *kernel)
         if (r == at_checkpoint)
             REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
         if (r == at_loss) {
-            rochp_error err = {0};
+            rochp__error err = {0};
             REQUIRE(sim_unplug(dir, devs[lost].pci, 0, NULL, &err) == ROCHP_OK);
             REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
             rochp_recovery_report rep;
@@ -343,7 +343,7 @@ static void target_callback(void)
     rochp_buffer *heavy;
     REQUIRE(rochp_buffer_alloc(ctx, devs[0].id, 1 << 20, &heavy) == ROCHP_OK); /* GPU 0 loaded */
     REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     rochp_device_id least = devs[2].id;
@@ -389,7 +389,7 @@ static void auto_recover(void)
 {
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "recover-auto") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
     setenv("ROCHP_SYSFS_ROOT", dir, 1);
     setenv("ROCHP_SIM_KERNEL", "silent", 1);
@@ -478,7 +478,7 @@ static void criu_rule(void)
 {
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "recover-criu") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 3, 1, NULL, &err) == ROCHP_OK);
     /* nodes 0-1 are CPUs, 2-4 the GPUs */
     set_property(dir, 3, "simd_count", 400);
@@ -529,7 +529,7 @@ static void refusals(void)
     REQUIRE(rochp_queue_create(ctx, devs[1].id, &o, &qj) == ROCHP_OK);
     REQUIRE(rochp_queue_create(ctx, devs[0].id, NULL, &qp) == ROCHP_OK);
     rochp_buffer *b = words(ctx, devs[1].id, 9);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     CHECK(rochp_recover(ctx, SECOND, &rep) == ROCHP_ERROR_NOT_SUPPORTED);

@@ -84,7 +84,7 @@ int main(void)
 {
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "cycles") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 4, 1, NULL, &err) == ROCHP_OK);
     setenv("ROCHP_SYSFS_ROOT", dir, 1);
     setenv("ROCHP_SIM_KERNEL", "silent", 1); /* this process holds the GPUs */

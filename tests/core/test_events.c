@@ -53,7 +53,7 @@ static void test_unplug_idle(void)
 {
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-idle") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 4, 1, NULL, &err) == ROCHP_OK);
     rochp_context *ctx = open_ctx(dir, 20);
     size_t n = 0;
@@ -94,7 +94,7 @@ static void test_partitioned_board(void)
 {
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-cpx") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi300x"), 2, 8, NULL, &err) == ROCHP_OK);
     rochp_context *ctx = open_ctx(dir, 1000);
     rochp_device_id ids[8];
@@ -160,7 +160,7 @@ static void test_callbacks_call_api(void)
 {
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-api") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("rx7900xtx"), 3, 1, NULL, &err) == ROCHP_OK);
     rochp_context *ctx = open_ctx(dir, 1000);
     self_unsub s = {0};
@@ -201,7 +201,7 @@ static void test_destroy_in_flight(void)
 {
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-destroy") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi300x"), 2, 8, NULL, &err) == ROCHP_OK);
     rochp_context *ctx = open_ctx(dir, 1000);
     rochp_subscription sub;
@@ -225,7 +225,7 @@ static void test_random_cycles(void)
 {
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-random") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 4, 1, NULL, &err) == ROCHP_OK);
     static const char *pcis[4] = {"0000:63:00.0", "0000:43:00.0", "0000:03:00.0", "0000:26:00.0"};
     rochp_context *ctx = open_ctx(dir, 5);
@@ -281,7 +281,7 @@ static void test_reported_faults(void)
 {
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-faults") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
     rochp_context *ctx = open_ctx(dir, 1000);
     event_recorder r = EVENT_RECORDER_INIT;
@@ -341,7 +341,7 @@ static void test_real_runtime_without_gpu(void)
     }
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-real") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 1, 1, NULL, &err) == ROCHP_OK);
     rochp_options o;
     rochp_options_init(&o);

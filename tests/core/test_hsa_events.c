@@ -75,7 +75,7 @@ int main(void)
 {
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "hsa-events") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 3, 1, NULL, &err) == ROCHP_OK);
     setenv("ROCHP_SYSFS_ROOT", dir, 1);
     rochp_options o;

@@ -77,7 +77,7 @@ int main(void)
 {
     char dir[256];
     rochp_context *ctx = test_sim_context(dir, sizeof dir, "reenum", "mi210", 2, "silent");
-    rochp_error err = {0};
+    rochp__error err = {0};
     event_recorder r = EVENT_RECORDER_INIT;
     rochp_subscription sub;
     REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, event_record, &r, &sub) == ROCHP_OK);

@@ -66,7 +66,7 @@ int main(void)
     }
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "uevent-wake") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
     rochp_options o;
     rochp_options_init(&o);

@@ -17,14 +17,14 @@ typedef struct membuf {
     size_t size, cap;
 } membuf;
 
-static rochp_status to_memory(void *arg, const void *data, size_t size, rochp_error *err)
+static rochp_status to_memory(void *arg, const void *data, size_t size, rochp__error *err)
 {
     membuf *m = arg;
     if (m->size + size > m->cap) {
         size_t cap = (m->size + size) * 2;
         uint8_t *grown = realloc(m->data, cap);
         if (!grown)
-            return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+            return rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
         m->data = grown;
         m->cap = cap;
     }
@@ -47,7 +47,7 @@ static int names_section(const char *message)
 static membuf rewrite(persist_image *img)
 {
     membuf out = {0};
-    rochp_error err = {0};
+    rochp__error err = {0};
     if (persist_write(img, to_memory, &out, &err) != ROCHP_OK)
         abort();
     if (out.size != persist_image_size(img) || out.size != img->header.total_size)
@@ -58,7 +58,7 @@ static membuf rewrite(persist_image *img)
 static void one_pass(const uint8_t *data, size_t size, unsigned flags)
 {
     persist_image img;
-    rochp_error err = {0};
+    rochp__error err = {0};
     rochp_status st = persist_parse(data, size, flags, &img, &err);
     if (st != ROCHP_OK) {
         if ((st != ROCHP_ERROR_MALFORMED && st != ROCHP_ERROR_OUT_OF_MEMORY) ||

@@ -10,9 +10,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    rochp_arena arena = {0};
+    rochp__arena arena = {0};
     topo_props props;
-    rochp_error err;
+    rochp__error err;
     if (topo_props_parse((const char *)data, size, &arena, &props, "fuzz", &err) == ROCHP_OK) {
         for (uint32_t i = 0; i < props.count; i++) {
             uint64_t v;
@@ -22,6 +22,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (strncmp(err.message, "fuzz:", 5) != 0) {
         abort(); /* every parse error names the file and line */
     }
-    rochp_arena_free(&arena);
+    rochp__arena_free(&arena);
     return 0;
 }

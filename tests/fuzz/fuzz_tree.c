@@ -107,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     topo_snapshot *snap = NULL;
-    rochp_error err = {0};
+    rochp__error err = {0};
     rochp_status st = topo_snapshot_read(root, &snap, &err);
     if (st == ROCHP_OK) {
         FILE *null = fopen("/dev/null", "w");

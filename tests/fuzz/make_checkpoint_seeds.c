@@ -8,10 +8,10 @@
 
 #include "compute/persist_format.h"
 
-static rochp_status to_file(void *arg, const void *data, size_t size, rochp_error *err)
+static rochp_status to_file(void *arg, const void *data, size_t size, rochp__error *err)
 {
     return fwrite(data, 1, size, arg) == size ? ROCHP_OK
-                                              : rochp_fail(err, ROCHP_ERROR_IO, "short write");
+                                              : rochp__fail(err, ROCHP_ERROR_IO, "short write");
 }
 
 static int write_seed(const char *dir, const char *name, persist_image *img)
@@ -19,7 +19,7 @@ static int write_seed(const char *dir, const char *name, persist_image *img)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
-    rochp_error err = {0};
+    rochp__error err = {0};
     if (!f || persist_write(img, to_file, f, &err) != ROCHP_OK || fclose(f) != 0) {
         fprintf(stderr, "make_checkpoint_seeds: %s: %s\n", path,
                 err.message[0] ? err.message : strerror(errno));

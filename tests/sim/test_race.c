@@ -34,7 +34,7 @@ static void *writer(void *arg)
     (void)arg;
     unsigned present = (1u << BOARDS) - 1, seed = 12345;
     uint64_t gen = 1 + BOARDS;
-    rochp_error err = {0};
+    rochp__error err = {0};
     for (int i = 0; i < CHANGES; i++) {
         unsigned b = (unsigned)rand_r(&seed) % BOARDS;
         unsigned next = present ^ (1u << b);
@@ -57,7 +57,7 @@ static void *writer(void *arg)
 int main(void)
 {
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "race") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("rx7900xtx"), BOARDS, 1, NULL, &err) ==
             ROCHP_OK);
     atomic_store(&expected[1 + BOARDS], (unsigned char)(1 + (1u << BOARDS) - 1));

@@ -13,7 +13,7 @@
 
 static topo_snapshot *read_tree(const char *dir)
 {
-    rochp_error err = {0};
+    rochp__error err = {0};
     topo_snapshot *s = NULL;
     if (topo_snapshot_read(dir, &s, &err) != ROCHP_OK) {
         fprintf(stderr, "read %s: %s\n", dir, err.message);
@@ -28,7 +28,7 @@ static topo_diff diff_of(const topo_snapshot *a, const topo_snapshot *b, const u
                          size_t n_known)
 {
     topo_diff d;
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(topo_diff_compute(a, b, known, n_known, &d, &err) == ROCHP_OK);
     return d;
 }
@@ -49,7 +49,7 @@ static void test_eight_gpus_one_by_one(void)
 {
     char dir[256];
     make_dir(dir, sizeof dir, "eight");
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 8, 1, NULL, &err) == ROCHP_OK);
     topo_snapshot *orig = read_tree(dir);
     CHECK_EQ_U64(orig->n_nodes, 10);
@@ -124,7 +124,7 @@ static void test_each_gpu_in_turn(void)
 {
     char dir[256];
     make_dir(dir, sizeof dir, "turn");
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi300x"), 8, 1, NULL, &err) == ROCHP_OK);
     topo_snapshot *orig = read_tree(dir);
     for (uint32_t i = 2; i < orig->n_nodes; i++) {
@@ -167,7 +167,7 @@ static void test_partitioned_board(void)
 {
     char dir[256];
     make_dir(dir, sizeof dir, "cpx");
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi300x"), 4, 8, NULL, &err) == ROCHP_OK);
     topo_snapshot *before = read_tree(dir);
     CHECK_EQ_U64(before->n_nodes, 2 + 32);
@@ -213,7 +213,7 @@ static void test_new_board_and_refusals(void)
 {
     char dir[256];
     make_dir(dir, sizeof dir, "new");
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("rx7900xtx"), 2, 1, NULL, &err) == ROCHP_OK);
     topo_snapshot *before = read_tree(dir);
     uint64_t known[2] = {before->nodes[1].unique_id, before->nodes[2].unique_id};
@@ -276,7 +276,7 @@ static void test_capture_unplug(void)
     }
     char dir[256];
     make_dir(dir, sizeof dir, "capture");
-    rochp_error err = {0};
+    rochp__error err = {0};
     char tree[300];
     snprintf(tree, sizeof tree, "%s/t", dir);
     REQUIRE(sim_create_from(tree, src, NULL, &err) == ROCHP_OK);
@@ -313,7 +313,7 @@ static void test_devices_only_read(void)
 {
     char dir[256];
     make_dir(dir, sizeof dir, "parts");
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(dir, sim_model_find("mi300x"), 2, 4, NULL, &err) == ROCHP_OK);
     topo_snapshot *full = read_tree(dir), *devices = NULL;
     REQUIRE(topo_snapshot_read_parts(dir, TOPO_READ_DEVICES, &devices, &err) == ROCHP_OK);

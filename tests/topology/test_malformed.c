@@ -182,7 +182,7 @@ static char *new_tree(const char *name, bool with_generation)
 }
 
 static rochp_status timed_read(const char *name, const char *root, topo_snapshot **snap,
-                               rochp_error *err)
+                               rochp__error *err)
 {
     current_case = name;
     alarm(CASE_SECONDS);
@@ -201,7 +201,7 @@ static void expect_error(const char *name, const char *root, rochp_status want, 
     if (line)
         snprintf(where + n, sizeof where - (size_t)n, ":%u:", line);
     topo_snapshot *snap = (topo_snapshot *)1;
-    rochp_error err = {0};
+    rochp__error err = {0};
     rochp_status st = timed_read(name, root, &snap, &err);
     if (st != want || err.status != want || !strstr(err.message, where) || snap != NULL) {
         fprintf(stderr,
@@ -222,7 +222,7 @@ static void expect_stable_error(const char *name, const char *root, const char *
     char where[PATH_MAX + 32];
     snprintf(where, sizeof where, "%s/topology/%s", root, rel);
     topo_snapshot *snap = NULL;
-    rochp_error err = {0};
+    rochp__error err = {0};
     rochp_status st = timed_read(name, root, &snap, &err);
     if (st == ROCHP_OK || st == ROCHP_ERROR_BUSY || err.status != st ||
         !strstr(err.message, where)) {
@@ -239,7 +239,7 @@ static void expect_stable_error(const char *name, const char *root, const char *
 static topo_snapshot *expect_ok(const char *name, const char *root)
 {
     topo_snapshot *snap = NULL;
-    rochp_error err = {0};
+    rochp__error err = {0};
     rochp_status st = timed_read(name, root, &snap, &err);
     if (st != ROCHP_OK || !snap) {
         fprintf(stderr, "case %s: expected success, got %d: %s\n", name, st, err.message);

@@ -117,9 +117,9 @@ static void check_props(const topo_props *p, const kv *want, size_t n, int line)
 /* Parses buf[0..len) and checks the pairs; returns nothing so each case is one line. */
 static void expect_ok(const char *buf, size_t len, const kv *want, size_t n, int line)
 {
-    rochp_arena arena = {0};
+    rochp__arena arena = {0};
     topo_props p = {0};
-    rochp_error err = {0};
+    rochp__error err = {0};
     rochp_status st = topo_props_parse(buf, len, &arena, &p, PATH, &err);
     if (st != ROCHP_OK) {
         fprintf(stderr, "%s:%d: parse failed (%d): %s\n", __FILE__, line, st, err.message);
@@ -127,16 +127,16 @@ static void expect_ok(const char *buf, size_t len, const kv *want, size_t n, int
     } else {
         check_props(&p, want, n, line);
     }
-    rochp_arena_free(&arena);
+    rochp__arena_free(&arena);
 }
 
 /* The parse must fail with status and a message naming PATH:<err_line>:. */
 static void expect_fail(const char *buf, size_t len, rochp_status want, unsigned err_line,
                         int line)
 {
-    rochp_arena arena = {0};
+    rochp__arena arena = {0};
     topo_props p = {0};
-    rochp_error err = {0};
+    rochp__error err = {0};
     rochp_status st = topo_props_parse(buf, len, &arena, &p, PATH, &err);
     char where[128];
     snprintf(where, sizeof where, PATH ":%u:", err_line);
@@ -145,7 +145,7 @@ static void expect_fail(const char *buf, size_t len, rochp_status want, unsigned
                 __FILE__, line, want, where, st, err.status, err.message);
         check_failures++;
     }
-    rochp_arena_free(&arena);
+    rochp__arena_free(&arena);
 }
 
 #define OK(s, ...)                                                                            \
@@ -160,9 +160,9 @@ static void test_real_file(void)
     expect_ok(mi300x_node2, sizeof mi300x_node2 - 1, mi300x_node2_expected,
               sizeof mi300x_node2_expected / sizeof mi300x_node2_expected[0], __LINE__);
 
-    rochp_arena arena = {0};
+    rochp__arena arena = {0};
     topo_props p = {0};
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(topo_props_parse(mi300x_node2, sizeof mi300x_node2 - 1, &arena, &p, PATH, &err) ==
             ROCHP_OK);
     uint64_t v = 0;
@@ -177,7 +177,7 @@ static void test_real_file(void)
     CHECK(!topo_props_get(&p, "simd_count_x", &v));   /* extension of a key */
     CHECK_EQ_U64(topo_props_get_or(&p, "domain", 7), 0);
     CHECK_EQ_U64(topo_props_get_or(&p, "no_such_key", 7), 7);
-    rochp_arena_free(&arena);
+    rochp__arena_free(&arena);
 }
 
 static void test_tolerated(void)
@@ -234,16 +234,16 @@ static void test_key_limit(void)
     for (int i = 0; i < TOPO_PROPS_MAX_KEYS; i++)
         len += (size_t)snprintf(buf + len, sizeof buf - len, "k%03d %d\n", i, i);
 
-    rochp_arena arena = {0};
+    rochp__arena arena = {0};
     topo_props p = {0};
-    rochp_error err = {0};
+    rochp__error err = {0};
     CHECK(topo_props_parse(buf, len, &arena, &p, PATH, &err) == ROCHP_OK);
     CHECK_EQ_U64(p.count, TOPO_PROPS_MAX_KEYS);
     if (p.count == TOPO_PROPS_MAX_KEYS) {
         CHECK_EQ_STR(p.keys[511], "k511");
         CHECK_EQ_U64(p.values[511], 511);
     }
-    rochp_arena_free(&arena);
+    rochp__arena_free(&arena);
 
     len += (size_t)snprintf(buf + len, sizeof buf - len, "k%03d %d\n", 512, 512);
     expect_fail(buf, len, ROCHP_ERROR_TOO_LARGE, TOPO_PROPS_MAX_KEYS + 1, __LINE__);

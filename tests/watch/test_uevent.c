@@ -342,7 +342,7 @@ static bool wait_for(uevent_listener *l, seen *s, double seconds,
 {
     double deadline = now_s() + seconds;
     for (;;) {
-        rochp_error err = {0};
+        rochp__error err = {0};
         REQUIRE(uevent_drain(l, on_uevent, s, &err) == ROCHP_OK);
         if (done(l, s))
             return true;
@@ -485,7 +485,7 @@ static bool test_forged(uevent_listener *l, int sender)
     REQUIRE(uevent_parse(forged_msg, sizeof forged_msg, &m));
 
     seen s = {.forged_devpath = FORGED_PATH};
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(uevent_drain(l, on_uevent, &s, &err) == ROCHP_OK);
     uevent_stats before = uevent_get_stats(l);
     int e = send_forged(sender);
@@ -512,7 +512,7 @@ static bool test_forged(uevent_listener *l, int sender)
 static void test_overrun(uevent_listener *l, int sender)
 {
     seen s = {.forged_devpath = FORGED_PATH};
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(uevent_drain(l, on_uevent, &s, &err) == ROCHP_OK);
     uevent_stats before = uevent_get_stats(l);
     /* The kernel raises this to its minimum, a couple of datagrams. */
@@ -541,7 +541,7 @@ static bool test_kernel(void)
         return false;
     }
     uevent_listener *l = NULL;
-    rochp_error err = {0};
+    rochp__error err = {0};
     rochp_status st = uevent_open(&l, &err);
     if (st == ROCHP_ERROR_NOT_SUPPORTED) {
         printf("SKIP kernel uevents: %s\n", err.message);

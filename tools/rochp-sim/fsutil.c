@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 rochp_status fs_write_file(int dirfd, const char *name, const char *content, size_t len,
-                           rochp_error *err)
+                           rochp__error *err)
 {
     int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot create %s: %s", name, strerror(errno));
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot create %s: %s", name, strerror(errno));
     size_t done = 0;
     while (done < len) {
         ssize_t n = write(fd, content + done, len - done);
@@ -24,17 +24,17 @@ rochp_status fs_write_file(int dirfd, const char *name, const char *content, siz
         if (n < 0) {
             int e = errno;
             close(fd);
-            return rochp_fail(err, ROCHP_ERROR_IO, "cannot write %s: %s", name, strerror(e));
+            return rochp__fail(err, ROCHP_ERROR_IO, "cannot write %s: %s", name, strerror(e));
         }
         done += (size_t)n;
     }
     if (close(fd) != 0)
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot write %s: %s", name, strerror(errno));
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot write %s: %s", name, strerror(errno));
     return ROCHP_OK;
 }
 
 rochp_status fs_write_file_atomic(int dirfd, const char *name, const char *content, size_t len,
-                                  rochp_error *err)
+                                  rochp__error *err)
 {
     char tmp[256];
     snprintf(tmp, sizeof tmp, ".%s.tmp.%ld", name, (long)getpid());
@@ -44,15 +44,15 @@ rochp_status fs_write_file_atomic(int dirfd, const char *name, const char *conte
     if (renameat(dirfd, tmp, dirfd, name) != 0) {
         int e = errno;
         unlinkat(dirfd, tmp, 0);
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot replace %s: %s", name, strerror(e));
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot replace %s: %s", name, strerror(e));
     }
     return ROCHP_OK;
 }
 
-rochp_status fs_mkdir(int dirfd, const char *name, rochp_error *err)
+rochp_status fs_mkdir(int dirfd, const char *name, rochp__error *err)
 {
     if (mkdirat(dirfd, name, 0755) != 0 && errno != EEXIST)
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot create directory %s: %s", name,
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot create directory %s: %s", name,
                           strerror(errno));
     return ROCHP_OK;
 }
@@ -63,12 +63,12 @@ bool fs_exists(int dirfd, const char *name)
     return fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-static rochp_status remove_children(int fd, const char *name, rochp_error *err)
+static rochp_status remove_children(int fd, const char *name, rochp__error *err)
 {
     DIR *d = fdopendir(fd);
     if (!d) {
         close(fd);
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot list %s: %s", name, strerror(errno));
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot list %s: %s", name, strerror(errno));
     }
     rochp_status st = ROCHP_OK;
     struct dirent *e;
@@ -81,41 +81,41 @@ static rochp_status remove_children(int fd, const char *name, rochp_error *err)
     return st;
 }
 
-rochp_status fs_remove_tree(int dirfd, const char *name, rochp_error *err)
+rochp_status fs_remove_tree(int dirfd, const char *name, rochp__error *err)
 {
     struct stat sb;
     if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
         return errno == ENOENT ? ROCHP_OK
-                               : rochp_fail(err, ROCHP_ERROR_IO, "cannot stat %s: %s", name,
+                               : rochp__fail(err, ROCHP_ERROR_IO, "cannot stat %s: %s", name,
                                             strerror(errno));
     if (S_ISDIR(sb.st_mode)) {
         int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
-            return rochp_fail(err, ROCHP_ERROR_IO, "cannot open %s: %s", name, strerror(errno));
+            return rochp__fail(err, ROCHP_ERROR_IO, "cannot open %s: %s", name, strerror(errno));
         rochp_status st = remove_children(fd, name, err);
         if (st != ROCHP_OK)
             return st;
         if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-            return rochp_fail(err, ROCHP_ERROR_IO, "cannot remove %s: %s", name,
+            return rochp__fail(err, ROCHP_ERROR_IO, "cannot remove %s: %s", name,
                               strerror(errno));
         return ROCHP_OK;
     }
     if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT)
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot remove %s: %s", name, strerror(errno));
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot remove %s: %s", name, strerror(errno));
     return ROCHP_OK;
 }
 
 static rochp_status copy_file(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
-                              rochp_error *err)
+                              rochp__error *err)
 {
     int in = openat(src_dirfd, src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (in < 0)
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot open %s: %s", src, strerror(errno));
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot open %s: %s", src, strerror(errno));
     int out = openat(dst_dirfd, dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (out < 0) {
         int e = errno;
         close(in);
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot create %s: %s", dst, strerror(e));
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot create %s: %s", dst, strerror(e));
     }
     char buf[16384];
     rochp_status st = ROCHP_OK;
@@ -125,7 +125,7 @@ static rochp_status copy_file(int src_dirfd, const char *src, int dst_dirfd, con
             continue;
         if (n <= 0) {
             if (n < 0)
-                st = rochp_fail(err, ROCHP_ERROR_IO, "cannot read %s: %s", src, strerror(errno));
+                st = rochp__fail(err, ROCHP_ERROR_IO, "cannot read %s: %s", src, strerror(errno));
             break;
         }
         for (ssize_t off = 0; off < n;) {
@@ -133,7 +133,7 @@ static rochp_status copy_file(int src_dirfd, const char *src, int dst_dirfd, con
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0) {
-                st = rochp_fail(err, ROCHP_ERROR_IO, "cannot write %s: %s", dst, strerror(errno));
+                st = rochp__fail(err, ROCHP_ERROR_IO, "cannot write %s: %s", dst, strerror(errno));
                 break;
             }
             off += w;
@@ -143,21 +143,21 @@ static rochp_status copy_file(int src_dirfd, const char *src, int dst_dirfd, con
     }
     close(in);
     if (close(out) != 0 && st == ROCHP_OK)
-        st = rochp_fail(err, ROCHP_ERROR_IO, "cannot write %s: %s", dst, strerror(errno));
+        st = rochp__fail(err, ROCHP_ERROR_IO, "cannot write %s: %s", dst, strerror(errno));
     return st;
 }
 
 rochp_status fs_copy_tree(int src_dirfd, const char *src, int dst_dirfd, const char *dst,
-                          rochp_error *err)
+                          rochp__error *err)
 {
     int in = openat(src_dirfd, src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (in < 0)
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot open directory %s: %s", src,
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot open directory %s: %s", src,
                           strerror(errno));
     if (mkdirat(dst_dirfd, dst, 0755) != 0) {
         int e = errno;
         close(in);
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot create directory %s: %s", dst,
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot create directory %s: %s", dst,
                           strerror(e));
     }
     int out = openat(dst_dirfd, dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -167,7 +167,7 @@ rochp_status fs_copy_tree(int src_dirfd, const char *src, int dst_dirfd, const c
         close(in);
         if (out >= 0)
             close(out);
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot copy %s: %s", src, strerror(e));
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot copy %s: %s", src, strerror(e));
     }
     rochp_status st = ROCHP_OK;
     struct dirent *e;
@@ -176,7 +176,7 @@ rochp_status fs_copy_tree(int src_dirfd, const char *src, int dst_dirfd, const c
             continue;
         struct stat sb;
         if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
-            st = rochp_fail(err, ROCHP_ERROR_IO, "cannot stat %s/%s: %s", src, e->d_name,
+            st = rochp__fail(err, ROCHP_ERROR_IO, "cannot stat %s/%s: %s", src, e->d_name,
                             strerror(errno));
         else if (S_ISDIR(sb.st_mode))
             st = fs_copy_tree(dirfd(d), e->d_name, out, e->d_name, err);

@@ -118,7 +118,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    rochp_error err = {0};
+    rochp__error err = {0};
     rochp_status st;
     if (strcmp(cmd, "create") == 0) {
         if (positional)

@@ -44,11 +44,11 @@ static void format_pci(char out[24], uint64_t identity)
 
 /* --- locking and reporting ------------------------------------------------- */
 
-static int lock_tree(const char *dir, rochp_error *err)
+static int lock_tree(const char *dir, rochp__error *err)
 {
     char path[FS_PATH_MAX];
     if (strlen(dir) > FS_DIR_MAX) {
-        rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "directory name longer than %d bytes",
+        rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "directory name longer than %d bytes",
                    FS_DIR_MAX);
         return -1;
     }
@@ -60,7 +60,7 @@ static int lock_tree(const char *dir, rochp_error *err)
     fs_path(path, sizeof path, "%s/" STATE_DIR "/lock", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0 || flock(fd, LOCK_EX) != 0) {
-        rochp_fail(err, ROCHP_ERROR_IO, "%s: cannot lock: %s", path, strerror(errno));
+        rochp__fail(err, ROCHP_ERROR_IO, "%s: cannot lock: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -82,7 +82,7 @@ static void report_change(FILE *report, const topo_snapshot *before, const char 
     if (!report)
         return;
     topo_snapshot *after;
-    rochp_error err = {0};
+    rochp__error err = {0};
     if (topo_snapshot_read(dir, &after, &err) != ROCHP_OK) {
         fprintf(report, "(cannot re-read the tree: %s)\n", err.message);
         return;
@@ -100,12 +100,12 @@ static void report_change(FILE *report, const topo_snapshot *before, const char 
 /* Every change starts the same way: take the tree's lock and, when the
  * change is to be reported, remember what readers saw before it.  Returns
  * the lock fd, or -1 with err set. */
-static int begin_change(const char *dir, FILE *report, topo_snapshot **before, rochp_error *err)
+static int begin_change(const char *dir, FILE *report, topo_snapshot **before, rochp__error *err)
 {
     *before = NULL;
     char topo[FS_PATH_MAX];
     if (!fs_path(topo, sizeof topo, "%s/topology", dir) || !fs_exists(AT_FDCWD, topo)) {
-        rochp_fail(err, ROCHP_ERROR_NOT_FOUND,
+        rochp__fail(err, ROCHP_ERROR_NOT_FOUND,
                    "%s: no virtual KFD tree here (make one with rochp-sim create)", dir);
         return -1;
     }
@@ -117,20 +117,20 @@ static int begin_change(const char *dir, FILE *report, topo_snapshot **before, r
 
 /* --- create ---------------------------------------------------------------- */
 
-static rochp_status refuse_existing(const char *dir, rochp_error *err)
+static rochp_status refuse_existing(const char *dir, rochp__error *err)
 {
     char path[FS_PATH_MAX];
     fs_path(path, sizeof path, "%s/topology", dir);
     if (fs_exists(AT_FDCWD, path))
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                           "%s already exists; remove it or choose another directory", path);
     return ROCHP_OK;
 }
 
 rochp_status sim_create_model(const char *dir, const sim_model *m, uint32_t gpus,
-                              uint32_t partitions, FILE *report, rochp_error *err)
+                              uint32_t partitions, FILE *report, rochp__error *err)
 {
-    rochp_error local_err;
+    rochp__error local_err;
     if (!err) /* callers may not want the message; the status still needs a home */
         err = &local_err;
     int lock = lock_tree(dir, err);
@@ -168,13 +168,13 @@ rochp_status sim_create_model(const char *dir, const sim_model *m, uint32_t gpus
 }
 
 rochp_status sim_create_from(const char *dir, const char *fixture, FILE *report,
-                             rochp_error *err)
+                             rochp__error *err)
 {
-    rochp_error local_err;
+    rochp__error local_err;
     if (!err) /* callers may not want the message; the status still needs a home */
         err = &local_err;
     if (strlen(fixture) > FS_DIR_MAX)
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "fixture path longer than %d bytes",
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "fixture path longer than %d bytes",
                           FS_DIR_MAX);
     char src[FS_PATH_MAX], dst[4200];
     fs_path(src, sizeof src, "%s/topology", fixture);
@@ -184,7 +184,7 @@ rochp_status sim_create_from(const char *dir, const char *fixture, FILE *report,
         return err->status;
     rochp_status st = refuse_existing(dir, err);
     if (st == ROCHP_OK && !fs_exists(AT_FDCWD, src))
-        st = rochp_fail(err, ROCHP_ERROR_NOT_FOUND, "%s: no topology directory here", src);
+        st = rochp__fail(err, ROCHP_ERROR_NOT_FOUND, "%s: no topology directory here", src);
     if (st == ROCHP_OK)
         st = fs_copy_tree(AT_FDCWD, src, AT_FDCWD, dst, err);
     unlock_tree(lock);
@@ -217,13 +217,13 @@ static void mark_board(const sim_tree *t, uint32_t i, bool *in_board)
 /* Link targets of the board, by identity, so that plugging back can find
  * them again after the other nodes were renumbered. */
 static rochp_status write_peers(const sim_tree *t, const bool *in_board, int aside_fd,
-                                rochp_error *err)
+                                rochp__error *err)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f)
-        return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+        return rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
     uint32_t k = 0;
     for (uint32_t i = 0; i < t->n; i++) {
         if (in_board[i])
@@ -243,7 +243,7 @@ static rochp_status write_peers(const sim_tree *t, const bool *in_board, int asi
 
 typedef enum { KERNEL_SIGBUS, KERNEL_SILENT, KERNEL_RESET } kernel_mode;
 
-static rochp_status kernel_mode_from_env(kernel_mode *mode, const char **name, rochp_error *err)
+static rochp_status kernel_mode_from_env(kernel_mode *mode, const char **name, rochp__error *err)
 {
     const char *env = getenv("ROCHP_SIM_KERNEL");
     if (!env || !*env || strcmp(env, "sigbus") == 0) {
@@ -256,7 +256,7 @@ static rochp_status kernel_mode_from_env(kernel_mode *mode, const char **name, r
         *mode = KERNEL_RESET;
         *name = "reset";
     } else {
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                           "ROCHP_SIM_KERNEL=%s: expected sigbus, silent or reset", env);
     }
     return ROCHP_OK;
@@ -265,7 +265,7 @@ static rochp_status kernel_mode_from_env(kernel_mode *mode, const char **name, r
 /* What every runtime on the tree reads before the tree changes: which GPUs
  * go and how their processes see it (hsasim's events.c). */
 static rochp_status write_fault_notice(const char *dir, const char *mode, const uint64_t *ids,
-                                       uint32_t n, uint64_t *seq_out, rochp_error *err)
+                                       uint32_t n, uint64_t *seq_out, rochp__error *err)
 {
     char path[FS_PATH_MAX];
     fs_path(path, sizeof path, "%s/" STATE_DIR "/fault-seq", dir);
@@ -279,14 +279,14 @@ static rochp_status write_fault_notice(const char *dir, const char *mode, const 
     seq++;
     f = fopen(path, "we");
     if (!f)
-        return rochp_fail(err, ROCHP_ERROR_IO, "%s: %s", path, strerror(errno));
+        return rochp__fail(err, ROCHP_ERROR_IO, "%s: %s", path, strerror(errno));
     fprintf(f, "%" PRIu64 "\n", seq);
     fclose(f);
     char *buf = NULL;
     size_t len = 0;
     FILE *m = open_memstream(&buf, &len);
     if (!m)
-        return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+        return rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
     fprintf(m, "seq %" PRIu64 "\nmode %s\n", seq, mode);
     *seq_out = seq;
     for (uint32_t i = 0; i < n; i++)
@@ -294,7 +294,7 @@ static rochp_status write_fault_notice(const char *dir, const char *mode, const 
     fclose(m);
     fs_path(path, sizeof path, "%s/" STATE_DIR, dir);
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    rochp_status st = fd < 0 ? rochp_fail(err, ROCHP_ERROR_IO, "%s: %s", path, strerror(errno))
+    rochp_status st = fd < 0 ? rochp__fail(err, ROCHP_ERROR_IO, "%s: %s", path, strerror(errno))
                              : fs_write_file_atomic(fd, "fault", buf, len, err);
     if (fd >= 0)
         close(fd);
@@ -408,14 +408,14 @@ static void wait_for_holders(const holder *h, uint32_t n)
 }
 
 rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *report,
-                        rochp_error *err)
+                        rochp__error *err)
 {
-    rochp_error local_err;
+    rochp__error local_err;
     if (!err) /* callers may not want the message; the status still needs a home */
         err = &local_err;
     uint32_t domain, location;
     if (sim_parse_pci(pci, &domain, &location) != 0)
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                           "'%s' is not a PCI address (dddd:bb:dd.f)", pci);
     topo_snapshot *before;
     int lock = begin_change(dir, report, &before, err);
@@ -430,12 +430,12 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
         goto out;
     int64_t target = find_by_identity(&t, (uint64_t)domain << 16 | location);
     if (target < 0) {
-        st = rochp_fail(err, ROCHP_ERROR_NOT_FOUND, "%s: no GPU at %s", dir, pci);
+        st = rochp__fail(err, ROCHP_ERROR_NOT_FOUND, "%s: no GPU at %s", dir, pci);
         goto out;
     }
     in_board = calloc(t.n, sizeof *in_board);
     if (!in_board) {
-        st = rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+        st = rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
         goto out;
     }
     mark_board(&t, (uint32_t)target, in_board);
@@ -458,12 +458,12 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
     if (st == ROCHP_OK)
         st = fs_mkdir(AT_FDCWD, aside, err);
     if (st == ROCHP_OK && (aside_fd = open(aside, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        st = rochp_fail(err, ROCHP_ERROR_IO, "%s: %s", aside, strerror(errno));
+        st = rochp__fail(err, ROCHP_ERROR_IO, "%s: %s", aside, strerror(errno));
     if (st == ROCHP_OK)
         st = fs_mkdir(aside_fd, "topology", err);
     if (st == ROCHP_OK) {
         int topo = openat(aside_fd, "topology", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        st = topo < 0 ? rochp_fail(err, ROCHP_ERROR_IO, "%s/topology: %s", aside, strerror(errno))
+        st = topo < 0 ? rochp__fail(err, ROCHP_ERROR_IO, "%s/topology: %s", aside, strerror(errno))
                       : sim_tree_write_nodes(&board, topo, "nodes", err);
         if (topo >= 0)
             close(topo);
@@ -505,7 +505,7 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
     }
     for (uint32_t i = 0; st == ROCHP_OK && i < n_holders; i++)
         if (holders[i].pid == (long)getpid() && (flags & SIM_UNPLUG_WAIT))
-            st = rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+            st = rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                             "this process holds the board itself: it cannot wait for itself to "
                             "let go (unplug without waiting)");
     /* KFD's SIGBUS for hot-unplug: si_code SI_USER, which kill() gives;
@@ -535,7 +535,7 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
             _exit(0);
         }
         if (child < 0)
-            st = rochp_fail(err, ROCHP_ERROR_IO, "fork: %s", strerror(errno));
+            st = rochp__fail(err, ROCHP_ERROR_IO, "fork: %s", strerror(errno));
         else
             waitpid(child, NULL, 0);
         close_holders(holders, n_holders);
@@ -546,7 +546,7 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
         wait_for_holders(holders, n_holders);
     close_holders(holders, n_holders);
     if (st == ROCHP_OK && sim_tree_commit(dir, t.has_generation, t.generation) != 0)
-        st = rochp_fail(err, ROCHP_ERROR_IO, "%s/topology: cannot swap in the new tree: %s", dir,
+        st = rochp__fail(err, ROCHP_ERROR_IO, "%s/topology: cannot swap in the new tree: %s", dir,
                         strerror(errno));
     if (st != ROCHP_OK && aside[0])
         fs_remove_tree(AT_FDCWD, aside, NULL);
@@ -570,13 +570,13 @@ typedef struct peer {
     uint64_t value;
 } peer;
 
-static rochp_status read_peers(const char *aside, peer **out, uint32_t *n_out, rochp_error *err)
+static rochp_status read_peers(const char *aside, peer **out, uint32_t *n_out, rochp__error *err)
 {
     char path[FS_PATH_MAX];
     fs_path(path, sizeof path, "%s/peers", aside);
     FILE *f = fopen(path, "re");
     if (!f)
-        return rochp_fail(err, ROCHP_ERROR_MALFORMED, "%s: cannot open: %s", path,
+        return rochp__fail(err, ROCHP_ERROR_MALFORMED, "%s: cannot open: %s", path,
                           strerror(errno));
     peer *peers = NULL;
     uint32_t n = 0;
@@ -586,12 +586,12 @@ static rochp_status read_peers(const char *aside, peer **out, uint32_t *n_out, r
     rochp_status st = ROCHP_OK;
     for (unsigned line = 1; fscanf(f, "%u %15s %" SCNu64, &index, kind, &value) == 3; line++) {
         if (index != n || index > TOPO_MAX_NODES) {
-            st = rochp_fail(err, ROCHP_ERROR_MALFORMED, "%s:%u: out of order", path, line);
+            st = rochp__fail(err, ROCHP_ERROR_MALFORMED, "%s:%u: out of order", path, line);
             break;
         }
         peer *grown = realloc(peers, (n + 1) * sizeof *grown);
         if (!grown) {
-            st = rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
+            st = rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory");
             break;
         }
         peers = grown;
@@ -614,7 +614,7 @@ static rochp_status read_peers(const char *aside, peer **out, uint32_t *n_out, r
 
 /* Finds the aside board one of whose nodes sits at identity. */
 static rochp_status find_aside(const char *dir, uint64_t identity, char *aside, size_t size,
-                               rochp_error *err)
+                               rochp__error *err)
 {
     char path[FS_PATH_MAX];
     fs_path(path, sizeof path, "%s/" ASIDE_DIR, dir);
@@ -639,7 +639,7 @@ static rochp_status find_aside(const char *dir, uint64_t identity, char *aside, 
     }
     char pci[24];
     format_pci(pci, identity);
-    return rochp_fail(err, ROCHP_ERROR_NOT_FOUND, "%s: no board was unplugged from %s", dir, pci);
+    return rochp__fail(err, ROCHP_ERROR_NOT_FOUND, "%s: no board was unplugged from %s", dir, pci);
 }
 
 static bool has_link_to(const sim_props *links, uint32_t n, uint32_t to)
@@ -741,14 +741,14 @@ static void relink_hive(sim_tree *t, uint32_t node)
     }
 }
 
-rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp_error *err)
+rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp__error *err)
 {
-    rochp_error local_err;
+    rochp__error local_err;
     if (!err) /* callers may not want the message; the status still needs a home */
         err = &local_err;
     uint32_t domain, location;
     if (sim_parse_pci(pci, &domain, &location) != 0)
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                           "'%s' is not a PCI address (dddd:bb:dd.f)", pci);
     uint64_t identity = (uint64_t)domain << 16 | location;
     topo_snapshot *before;
@@ -771,7 +771,7 @@ rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp
         if (find_by_identity(&t, sim_node_identity(&board.nodes[k])) >= 0) {
             char where[24];
             format_pci(where, sim_node_identity(&board.nodes[k]));
-            st = rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+            st = rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                             "%s: a GPU is already at %s; unplug it first", dir, where);
         }
     }
@@ -841,14 +841,14 @@ static bool address_used(const sim_tree *t, const char *dir, uint32_t domain, ui
 }
 
 rochp_status sim_plug_model(const char *dir, const sim_model *m, uint32_t partitions,
-                            const char *pci, FILE *report, rochp_error *err)
+                            const char *pci, FILE *report, rochp__error *err)
 {
-    rochp_error local_err;
+    rochp__error local_err;
     if (!err) /* callers may not want the message; the status still needs a home */
         err = &local_err;
     uint32_t domain = 0, location = 0, bus = 0;
     if (pci && (sim_parse_pci(pci, &domain, &location) != 0 || (location & 0xff) != 0))
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                           "'%s' is not a board address (dddd:bb:00.0)", pci);
     topo_snapshot *before;
     int lock = begin_change(dir, report, &before, err);
@@ -859,7 +859,7 @@ rochp_status sim_plug_model(const char *dir, const sim_model *m, uint32_t partit
     if (st == ROCHP_OK && pci) {
         bus = location >> 8;
         if (find_by_identity(&t, (uint64_t)domain << 16 | location) >= 0)
-            st = rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
+            st = rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                             "%s: a GPU is already at %s; unplug it first", dir, pci);
     } else if (st == ROCHP_OK) {
         for (uint32_t b = 0;; b++) {
@@ -886,13 +886,13 @@ rochp_status sim_plug_model(const char *dir, const sim_model *m, uint32_t partit
 
 /* --- list -------------------------------------------------------------------- */
 
-rochp_status sim_list(const char *dir, FILE *out, rochp_error *err)
+rochp_status sim_list(const char *dir, FILE *out, rochp__error *err)
 {
-    rochp_error local_err;
+    rochp__error local_err;
     if (!err) /* callers may not want the message; the status still needs a home */
         err = &local_err;
     if (strlen(dir) > FS_DIR_MAX)
-        return rochp_fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "directory name longer than %d bytes",
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "directory name longer than %d bytes",
                           FS_DIR_MAX);
     topo_snapshot *snap;
     rochp_status st = topo_snapshot_read(dir, &snap, err);

@@ -239,7 +239,7 @@ void sim_tree_free(sim_tree *t)
 
 /* --- load ------------------------------------------------------------------ */
 
-rochp_status sim_tree_load(const char *root, sim_tree *t, rochp_error *err)
+rochp_status sim_tree_load(const char *root, sim_tree *t, rochp__error *err)
 {
     memset(t, 0, sizeof *t);
     topo_snapshot *snap;
@@ -253,7 +253,7 @@ rochp_status sim_tree_load(const char *root, sim_tree *t, rochp_error *err)
     for (uint32_t i = 0; i < snap->n_nodes; i++) {
         const topo_node *src = &snap->nodes[i];
         if (src->index != i) {
-            st = rochp_fail(err, ROCHP_ERROR_NOT_SUPPORTED,
+            st = rochp__fail(err, ROCHP_ERROR_NOT_SUPPORTED,
                             "%s/topology/nodes: node %u is missing; rochp-sim edits only trees "
                             "numbered 0..N-1 as the kernel writes them",
                             root, i);
@@ -299,7 +299,7 @@ rochp_status sim_tree_load(const char *root, sim_tree *t, rochp_error *err)
     }
     topo_snapshot_free(snap);
     if (st == ROCHP_OK && t->failed)
-        st = rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory loading %s", root);
+        st = rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory loading %s", root);
     if (st != ROCHP_OK)
         sim_tree_free(t);
     return st;
@@ -395,18 +395,18 @@ static void text_printf(text *s, const char *fmt, ...)
     }
 }
 
-static rochp_status write_props(int dirfd, const char *name, const sim_props *p, rochp_error *err)
+static rochp_status write_props(int dirfd, const char *name, const sim_props *p, rochp__error *err)
 {
     text s = {0};
     for (uint32_t i = 0; i < p->n; i++)
         text_printf(&s, "%s %" PRIu64 "\n", p->keys[i], p->vals[i]);
-    rochp_status st = s.failed ? rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory")
+    rochp_status st = s.failed ? rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory")
                                : fs_write_file(dirfd, name, s.buf ? s.buf : "", s.len, err);
     free(s.buf);
     return st;
 }
 
-static rochp_status write_u64(int dirfd, const char *name, uint64_t v, rochp_error *err)
+static rochp_status write_u64(int dirfd, const char *name, uint64_t v, rochp__error *err)
 {
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%" PRIu64 "\n", v);
@@ -414,21 +414,21 @@ static rochp_status write_u64(int dirfd, const char *name, uint64_t v, rochp_err
 }
 
 static rochp_status write_entries(int node_fd, const char *sub, const sim_props *entries,
-                                  uint32_t n, const sim_bank *banks, rochp_error *err)
+                                  uint32_t n, const sim_bank *banks, rochp__error *err)
 {
     if (n == 0)
         return ROCHP_OK;
     rochp_status st = fs_mkdir(node_fd, sub, err);
     int fd = st == ROCHP_OK ? openat(node_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
     if (st == ROCHP_OK && fd < 0)
-        st = rochp_fail(err, ROCHP_ERROR_IO, "cannot open %s: %s", sub, strerror(errno));
+        st = rochp__fail(err, ROCHP_ERROR_IO, "cannot open %s: %s", sub, strerror(errno));
     for (uint32_t i = 0; i < n && st == ROCHP_OK; i++) {
         char name[16];
         snprintf(name, sizeof name, "%u", i);
         st = fs_mkdir(fd, name, err);
         int efd = st == ROCHP_OK ? openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
         if (st == ROCHP_OK && efd < 0)
-            st = rochp_fail(err, ROCHP_ERROR_IO, "cannot open %s/%s: %s", sub, name,
+            st = rochp__fail(err, ROCHP_ERROR_IO, "cannot open %s/%s: %s", sub, name,
                             strerror(errno));
         if (st == ROCHP_OK)
             st = write_props(efd, "properties", banks ? &banks[i].props : &entries[i], err);
@@ -442,7 +442,7 @@ static rochp_status write_entries(int node_fd, const char *sub, const sim_props 
     return st;
 }
 
-static rochp_status write_node(const sim_node *n, int nodes_fd, uint32_t index, rochp_error *err)
+static rochp_status write_node(const sim_node *n, int nodes_fd, uint32_t index, rochp__error *err)
 {
     char name[16];
     snprintf(name, sizeof name, "%u", index);
@@ -451,7 +451,7 @@ static rochp_status write_node(const sim_node *n, int nodes_fd, uint32_t index, 
         return st;
     int fd = openat(nodes_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot open node %u: %s", index, strerror(errno));
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot open node %u: %s", index, strerror(errno));
     if (n->has_props)
         st = write_props(fd, "properties", &n->props, err);
     if (st == ROCHP_OK && n->has_gpu_id)
@@ -476,15 +476,15 @@ static rochp_status write_node(const sim_node *n, int nodes_fd, uint32_t index, 
 }
 
 rochp_status sim_tree_write_nodes(const sim_tree *t, int dirfd, const char *name,
-                                  rochp_error *err)
+                                  rochp__error *err)
 {
     if (t->failed)
-        return rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory building the tree");
+        return rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory building the tree");
     if (mkdirat(dirfd, name, 0755) != 0)
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot create %s: %s", name, strerror(errno));
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot create %s: %s", name, strerror(errno));
     int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot open %s: %s", name, strerror(errno));
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot open %s: %s", name, strerror(errno));
     rochp_status st = ROCHP_OK;
     for (uint32_t i = 0; i < t->n && st == ROCHP_OK; i++)
         st = write_node(&t->nodes[i], fd, i, err);
@@ -494,11 +494,11 @@ rochp_status sim_tree_write_nodes(const sim_tree *t, int dirfd, const char *name
 
 #define STAGE_NAME ".rochp-sim-stage"
 
-rochp_status sim_tree_stage(const sim_tree *t, const char *root, rochp_error *err)
+rochp_status sim_tree_stage(const sim_tree *t, const char *root, rochp__error *err)
 {
     char path[FS_PATH_MAX];
     if (!fs_path(path, sizeof path, "%s/topology", root))
-        return rochp_fail(err, ROCHP_ERROR_TOO_LARGE, "path too long: %s", root);
+        return rochp__fail(err, ROCHP_ERROR_TOO_LARGE, "path too long: %s", root);
     rochp_status st = fs_mkdir(AT_FDCWD, root, err);
     if (st == ROCHP_OK)
         st = fs_mkdir(AT_FDCWD, path, err);
@@ -506,7 +506,7 @@ rochp_status sim_tree_stage(const sim_tree *t, const char *root, rochp_error *er
         return st;
     int topo = openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (topo < 0)
-        return rochp_fail(err, ROCHP_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
+        return rochp__fail(err, ROCHP_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
     /* The staging directory sits inside topology/ so that the swap is one
      * rename within one file system; its dot name keeps readers away. */
     st = fs_remove_tree(topo, STAGE_NAME, err);
@@ -516,7 +516,7 @@ rochp_status sim_tree_stage(const sim_tree *t, const char *root, rochp_error *er
         text s = {0};
         for (uint32_t i = 0; i < t->sysprops.n; i++)
             text_printf(&s, "%s %" PRIu64 "\n", t->sysprops.keys[i], t->sysprops.vals[i]);
-        st = s.failed ? rochp_fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory")
+        st = s.failed ? rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory")
                       : fs_write_file_atomic(topo, "system_properties", s.buf, s.len, err);
         free(s.buf);
     }
@@ -558,13 +558,13 @@ int sim_tree_commit(const char *root, bool has_generation, uint64_t generation)
     return rc;
 }
 
-rochp_status sim_tree_publish(const sim_tree *t, const char *root, rochp_error *err)
+rochp_status sim_tree_publish(const sim_tree *t, const char *root, rochp__error *err)
 {
     rochp_status st = sim_tree_stage(t, root, err);
     if (st != ROCHP_OK)
         return st;
     if (sim_tree_commit(root, t->has_generation, t->generation) != 0)
-        return rochp_fail(err, ROCHP_ERROR_IO, "%s/topology: cannot swap in the new tree: %s",
+        return rochp__fail(err, ROCHP_ERROR_IO, "%s/topology: cannot swap in the new tree: %s",
                           root, strerror(errno));
     /* The old nodes/ (now at the staging name) goes last: a reader still in it
      * sees entries vanish, and by then generation_id has moved, so it retries. */

@@ -67,7 +67,7 @@ uint64_t sim_node_identity(const sim_node *n);
 
 /* --- whole trees ----------------------------------------------------------- */
 /* Loads root/topology.  Caches are not parsed: they are copied verbatim on write. */
-rochp_status sim_tree_load(const char *root, sim_tree *t, rochp_error *err);
+rochp_status sim_tree_load(const char *root, sim_tree *t, rochp__error *err);
 void sim_tree_free(sim_tree *t);
 
 /* Removes the nodes whose flag is set, renumbering the rest down and fixing
@@ -77,19 +77,19 @@ void sim_tree_remove_nodes(sim_tree *t, const bool *remove);
 
 /* Writes the nodes as directory dirfd/name (which must not exist). */
 rochp_status sim_tree_write_nodes(const sim_tree *t, int dirfd, const char *name,
-                                  rochp_error *err);
+                                  rochp__error *err);
 
 /* Makes t the live tree under root: nodes/ is built aside and swapped in with
  * one rename (RENAME_EXCHANGE), then generation_id is replaced atomically.
  * Readers therefore see the old or the new tree, and a generation_id that is
  * never newer than the nodes they read (KFD's add path has the same order). */
-rochp_status sim_tree_publish(const sim_tree *t, const char *root, rochp_error *err);
+rochp_status sim_tree_publish(const sim_tree *t, const char *root, rochp__error *err);
 
 /* The two halves of publishing.  Staging writes everything (it allocates);
  * committing is system calls on fixed buffers only, so that a child forked
  * from a multi-threaded process may run it: the swap, then generation_id.
  * The replaced nodes/ stays at the staging name until the next stage. */
-rochp_status sim_tree_stage(const sim_tree *t, const char *root, rochp_error *err);
+rochp_status sim_tree_stage(const sim_tree *t, const char *root, rochp__error *err);
 int sim_tree_commit(const char *root, bool has_generation, uint64_t generation);
 
 #endif

@@ -253,7 +253,7 @@ static int scenario(const char *mode, bool handle_events)
     hsa_signal_t in_flight = dispatch(qa, &slow[0], 100000); /* ~20 s of work: never finishes before the unplug */
     while (__atomic_load_n(groups_run, __ATOMIC_RELAXED) < 400 + 10)
         sched_yield();
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_unplug(tree, "0000:63:00.0", 0, NULL, &err) == ROCHP_OK);
 
     int failed = 0;
@@ -351,7 +351,7 @@ static void recreate_tree(void)
 {
     test_remove_tmpdir(tree);
     REQUIRE(test_make_tmpdir(tree, sizeof tree, "faults") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(tree, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
 }
 

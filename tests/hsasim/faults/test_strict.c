@@ -699,7 +699,7 @@ static void fault_lost_gpu_memory(void)
     char pci[32];
     snprintf(pci, sizeof pci, "%04x:%02x:%02x.%x", domain, bdf >> 8, (bdf >> 3) & 0x1f, bdf & 7);
     REQUIRE(setenv("ROCHP_SIM_KERNEL", "silent", 1) == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_unplug(tree, pci, 0, NULL, &err) == ROCHP_OK);
     /* the loss is seen: a gone device gives no memory */
     void *probe = NULL;
@@ -850,7 +850,7 @@ static void expect_pass(const char *name, void (*fn)(void))
 int main(void)
 {
     REQUIRE(test_make_tmpdir(tree, sizeof tree, "strict") == 0);
-    rochp_error err = {0};
+    rochp__error err = {0};
     REQUIRE(sim_create_model(tree, sim_model_find("mi300x"), 2, 1, NULL, &err) == ROCHP_OK);
 
     expect_pass("foreign kernel object", foreign_kernel_object);
