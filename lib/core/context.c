@@ -8,6 +8,8 @@
 #include "context.h"
 #include "watch/uevent.h"
 
+_Thread_local unsigned runtime_gate_depth;
+
 void rochp_options_init(rochp_options *options)
 {
     if (!options)
@@ -35,11 +37,16 @@ static void teardown(rochp_context *ctx)
         pthread_join(ctx->watcher_thread, NULL);
     if (ctx->callback_started)
         pthread_join(ctx->callback_thread, NULL);
-    queues_free_all(ctx);  /* before the modules their packets run */
-    modules_free_all(ctx); /* before the runtime that holds them goes */
-    buffers_free_all(ctx);
+    /* The layers' objects while the runtime that holds them is up, the
+     * highest layer's first (queues before the modules their packets run). */
+    for (size_t i = ctx->n_layers; i-- > 0;)
+        if (ctx->layers[i]->teardown)
+            ctx->layers[i]->teardown(ctx);
     if (ctx->hsa_up)
         ctx->hsa.shut_down();
+    for (size_t i = ctx->n_layers; i-- > 0;)
+        if (ctx->layers[i]->detach)
+            ctx->layers[i]->detach(ctx);
     rochp__hsa_unload(&ctx->hsa);
     if (ctx->wake_fd >= 0)
         close(ctx->wake_fd);
@@ -48,15 +55,13 @@ static void teardown(rochp_context *ctx)
     registry_free(ctx);
     pthread_mutex_destroy(&ctx->rescan_lock);
     pthread_rwlock_destroy(&ctx->runtime_gate);
-    pthread_mutex_destroy(&ctx->checkpoint_lock);
-    pthread_mutex_destroy(&ctx->buffer_lock);
-    pthread_mutex_destroy(&ctx->module_lock);
     pthread_cond_destroy(&ctx->cond);
     pthread_mutex_destroy(&ctx->lock);
     free(ctx);
 }
 
-rochp_status rochp_context_create(const rochp_options *options, rochp_context **out)
+rochp_status core_context_create(const rochp_options *options, const core_layer *const *layers,
+                                 size_t n_layers, rochp_context **out)
 {
     if (!out)
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_context_create: out is NULL");
@@ -91,10 +96,6 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
     pthread_rwlockattr_setkind_np(&gate_attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&ctx->runtime_gate, &gate_attr);
     pthread_rwlockattr_destroy(&gate_attr);
-    pthread_mutex_init(&ctx->checkpoint_lock, NULL);
-    ctx->last_checkpoint_ns = rochp__now_ns();
-    pthread_mutex_init(&ctx->buffer_lock, NULL);
-    pthread_mutex_init(&ctx->module_lock, NULL);
     ctx->wake_fd = -1;
     ctx->sigbus_slot = -1;
     ctx->flags = opts.flags;
@@ -105,6 +106,17 @@ rochp_status rochp_context_create(const rochp_options *options, rochp_context **
         return rochp__set_errorf(ROCHP_ERROR_TOO_LARGE, "sysfs root path too long");
     }
     memcpy(ctx->root, root, strlen(root) + 1);
+    /* Attached one by one, so that a failure's teardown detaches exactly
+     * the ones attached. */
+    ctx->layers = layers;
+    for (size_t i = 0; i < n_layers; i++) {
+        rochp_status ast = layers[i]->attach ? layers[i]->attach(ctx) : ROCHP_OK;
+        if (ast != ROCHP_OK) {
+            teardown(ctx);
+            return ast;
+        }
+        ctx->n_layers = i + 1;
+    }
 
     rochp__error err = {0};
     topo_snapshot *snap = NULL;

@@ -1,6 +1,9 @@
-/* A rochp context's internals, shared by context.c (life cycle), registry.c
- * (devices and their state machine), delivery.c (event queue, subscriptions,
- * the callback thread) and watcher.c (the watcher thread).
+/* The core layer: a rochp context's internals, shared by context.c (life
+ * cycle), registry.c (devices and their state machine), delivery.c (event
+ * queue, subscriptions, the callback thread), watcher.c (the watcher
+ * thread), sigbus.c and hsa_devices.c (the runtime's agents and events,
+ * re-enumeration).  Core uses common, topology, watch and hsa; the layers
+ * above it reach it through core/layer.h's hooks, which it calls.
  *
  * Locks:
  *   ctx->lock         guards devices, subscriptions, the event queue and the
@@ -9,13 +12,6 @@
  *   ctx->rescan_lock  serialises topology reads and their application to the
  *                     registry (watcher vs rochp_rescan), so that two rescans
  *                     cannot apply out of order.  Taken before ctx->lock.
- *   ctx->buffer_lock  guards the buffer registry (compute/buffer.c); never
- *                     held while waiting for the runtime, never with
- *                     ctx->lock.
- *   ctx->module_lock  guards the module list and each module's per-agent
- *                     executables (compute/module.c); held while one is
- *                     loaded, so that an agent gets it once.  ctx->lock may be
- *                     taken inside it (device lookup), never the reverse.
  *   ctx->runtime_gate (rwlock) keeps the HSA runtime up while it is used:
  *                     every API call that calls into the runtime or touches
  *                     its memory (buffers, modules, queues, completion waits
@@ -28,11 +24,9 @@
  *                     dispatch path takes nothing: queues fail at a
  *                     re-enumeration, and the application must not dispatch
  *                     across one.
- *   ctx->checkpoint_lock serialises checkpoints and restores against each
- *                     other and against freeing buffers and destroying
- *                     queues; taken after the runtime gate, before the rest.
- *   The queue list (compute/queue.c) is under ctx->lock, so that a device's
- *   loss and its queues' failure are one step.
+ *   The layers above core add their own, taken after the runtime gate and
+ *   before ctx->lock (managed/managed.h); docs/locking.md has the order.
+ * Every "with X held" rule is asserted (common/lock_assert.h).
  * No lock is taken on any dispatch path. */
 #ifndef ROCHP_CORE_CONTEXT_H
 #define ROCHP_CORE_CONTEXT_H
@@ -44,15 +38,11 @@
 #include "common/error.h"
 #include "common/handles.h"
 #include "common/last_error.h"
+#include "common/lock_assert.h"
+#include "core/layer.h"
 #include "hsa/hsa_table.h"
 #include "rochp/rochp.h"
 #include "topology/snapshot.h"
-
-/* The KFD properties CRIU's amdgpu plugin compares before restoring onto a
- * GPU (plugins/amdgpu/amdgpu_plugin_topology.c): equal, then at least. */
-enum { CRIU_EQUAL_PROPS = 12, CRIU_AT_LEAST_PROPS = 2 };
-extern const char *const criu_equal_keys[CRIU_EQUAL_PROPS];
-extern const char *const criu_at_least_keys[CRIU_AT_LEAST_PROPS];
 
 typedef struct device_entry {
     rochp_device_info info;
@@ -66,8 +56,6 @@ typedef struct device_entry {
      * fault_address is the page the work touched. */
     char fault[160];
     uint64_t fault_address;
-    uint64_t criu_equal[CRIU_EQUAL_PROPS];     /* as last seen in the topology */
-    uint64_t criu_at_least[CRIU_AT_LEAST_PROPS];
 } device_entry;
 
 typedef struct event_node {
@@ -113,27 +101,16 @@ struct rochp_context {
 
     pthread_mutex_t rescan_lock;
     pthread_rwlock_t runtime_gate;
-    pthread_mutex_t checkpoint_lock; /* compute/checkpoint.c */
-    uint64_t checkpoints;   /* completed, under ctx->lock */
-    uint64_t last_checkpoint_ns;       /* when the last completed (or creation), ctx->lock */
-    uint64_t auto_packets, auto_ns;    /* rochp_set_auto_checkpoint, ctx->lock */
-    uint64_t buffer_writes; /* copy and write calls so far, under buffer_lock */
-    _Atomic uint64_t next_object_id; /* buffers, queues and modules: 1, 2, 3... */
-    /* Packets that queues destroyed since the last checkpoint had run: no
-     * recovery can replay them (under ctx->lock). */
-    uint64_t retired_packets;
-    rochp_target_fn target_fn;       /* recovery's target choice, under ctx->lock */
-    rochp_target_rule target_rule;
-    void *target_user;
     bool reenumerate_pending; /* watcher thread only: the policy is owed a try */
     int wake_fd; /* eventfd: wakes the watcher (stop, rescan requests) */
     struct uevent_listener *uevents; /* NULL: polling only (flag, or no netlink here) */
-    pthread_mutex_t buffer_lock;
-    struct rochp_buffer **buffers; /* sorted by address */
-    size_t n_buffers, cap_buffers;
-    pthread_mutex_t module_lock;
-    struct rochp_module *modules; /* list through rochp_module.next */
-    struct rochp_queue *queues;   /* list through rochp_queue.next, under ctx->lock */
+
+    /* The layers above core (core_layer tables, in order) and their state,
+     * which core never reads: it only hands the context to their hooks. */
+    const struct core_layer *const *layers;
+    size_t n_layers;
+    struct managed_state *managed;       /* lib/managed */
+    struct resilience_state *resilience; /* lib/resilience */
 
     int sigbus_slot;      /* in sigbus.c's table, or -1 */
     uint64_t sigbus_seen; /* SIGBUS count already acted on (watcher thread only) */
@@ -175,14 +152,27 @@ void hsa_devices_unregister(rochp_context *ctx);
  * once if a call is using the runtime. */
 rochp_status hsa_devices_reenumerate(rochp_context *ctx, bool wait, bool *gate_busy);
 
+/* How many times this thread holds a runtime gate (for the assertions:
+ * an rwlock does not know its readers). */
+extern _Thread_local unsigned runtime_gate_depth;
+#define ROCHP_ASSERT_GATE(ctx) ROCHP_ASSERT_THAT(runtime_gate_depth > 0, "the runtime gate held")
+
 static inline void runtime_gate_enter(rochp_context *ctx)
 {
+    /* Read locks are never nested (the gate prefers writers). */
+    ROCHP_ASSERT_THAT(runtime_gate_depth == 0, "the runtime gate not held already");
     pthread_rwlock_rdlock(&ctx->runtime_gate);
+#ifdef ROCHP_LOCK_ASSERTS
+    runtime_gate_depth++;
+#endif
 }
 
 /* Returns status, so that a call can be wrapped in one expression. */
 static inline rochp_status runtime_gate_leave(rochp_context *ctx, rochp_status status)
 {
+#ifdef ROCHP_LOCK_ASSERTS
+    runtime_gate_depth--;
+#endif
     pthread_rwlock_unlock(&ctx->runtime_gate);
     return status;
 }
@@ -195,42 +185,6 @@ uint64_t sigbus_count(void);
  * held) for a page; the ones that refuse are lost with reason (the devices
  * going away after a SIGBUS). */
 void hsa_devices_probe(rochp_context *ctx, rochp_event_reason reason);
-
-/* compute/buffer.c */
-void buffers_invalidate(rochp_context *ctx);
-void buffers_free_all(rochp_context *ctx);
-/* The HSA agent of a present device (ROCHP_HOST: the CPU agent); a lost
- * device is ROCHP_ERROR_DEVICE_LOST, with the message set. */
-rochp_status compute_device_agent(rochp_context *ctx, rochp_device_id device, uint64_t *agent);
-/* Pool memory of a device (ROCHP_HOST: host fine-grained; kernarg: the
- * host's kernarg pool), opened to every agent; *agent gets the pool's. */
-rochp_status compute_pool_memory(rochp_context *ctx, rochp_device_id device, bool kernarg,
-                                 size_t size, void **out, uint64_t *agent);
-
-/* compute/queue.c -- with ctx->lock held: the device's queues fail with
- * ROCHP_ERROR_DEVICE_LOST (their inline paths see it on the next packet). */
-void queues_mark_lost(rochp_context *ctx, rochp_device_id device);
-/* With ctx->lock held: the device's queues fail with ROCHP_ERROR_QUEUE_FAILED
- * (a memory fault by the process's work; fault says what). */
-void queues_mark_faulted(rochp_context *ctx, rochp_device_id device, const char *fault);
-/* Before a shut-down that may end the runtime: note each queue's indexes
- * while its memory is there.  Then, if it did end, queues_invalidate: every
- * queue fails and reads the noted values from now on. */
-void queues_before_shut_down(rochp_context *ctx);
-/* With the runtime gate held: until the queue's first written packets have
- * completed (or it failed, or timeout_ns passed). */
-struct rochp_queue;
-rochp_status queue_wait_written(struct rochp_queue *q, uint64_t written, uint64_t timeout_ns);
-void queues_invalidate(rochp_context *ctx);
-/* Destroys every queue (before the runtime goes). */
-void queues_free_all(rochp_context *ctx);
-
-/* compute/module.c */
-/* The runtime went away: forget every per-agent executable (kept on the host,
- * modules load again on demand). */
-void modules_invalidate(rochp_context *ctx);
-/* Destroys every module (their executables first, while the runtime is up). */
-void modules_free_all(rochp_context *ctx);
 
 /* watcher.c */
 rochp_status watcher_start(rochp_context *ctx);

@@ -9,6 +9,7 @@
 
 rochp_status delivery_queue(rochp_context *ctx, rochp_event *event)
 {
+    ROCHP_ASSERT_HELD(&ctx->lock);
     event_node *n = malloc(sizeof *n);
     if (!n)
         return ROCHP_ERROR_OUT_OF_MEMORY;

@@ -72,7 +72,7 @@ static hsa_status_t on_system_event(const hsa_amd_event_t *event, void *data)
                 snprintf(d->fault, sizeof d->fault, "%s", what);
                 d->fault_address = event->memory_fault.virtual_address;
             }
-            queues_mark_faulted(ctx, d->info.id, what);
+            CORE_EACH_LAYER(ctx, device_faulted, ctx, d->info.id, what);
         }
         pthread_mutex_unlock(&ctx->lock);
     }
@@ -195,7 +195,7 @@ rochp_status hsa_devices_match(rochp_context *ctx)
     return ROCHP_OK;
 }
 
-static rochp_status reenumerate_gated(rochp_context *ctx);
+static rochp_status reenumerate_locked(rochp_context *ctx);
 
 rochp_status hsa_devices_reenumerate(rochp_context *ctx, bool wait, bool *gate_busy)
 {
@@ -213,24 +213,29 @@ rochp_status hsa_devices_reenumerate(rochp_context *ctx, bool wait, bool *gate_b
         return rochp__set_errorf(ROCHP_ERROR_BUSY,
                                 "rochp_reenumerate: the runtime is in use by another call");
     }
-    rochp_status st = reenumerate_gated(ctx);
+#ifdef ROCHP_LOCK_ASSERTS
+    runtime_gate_depth++;
+#endif
+    rochp_status st = reenumerate_locked(ctx);
+#ifdef ROCHP_LOCK_ASSERTS
+    runtime_gate_depth--;
+#endif
     pthread_rwlock_unlock(&ctx->runtime_gate);
     return st;
 }
 
-static rochp_status reenumerate_gated(rochp_context *ctx)
+static rochp_status reenumerate_locked(rochp_context *ctx)
 {
+    ROCHP_ASSERT_GATE(ctx);
     /* One re-enumeration at a time, and no topology change applied halfway. */
     pthread_mutex_lock(&ctx->rescan_lock);
-    queues_before_shut_down(ctx);
+    CORE_EACH_LAYER(ctx, runtime_stopping, ctx);
     ctx->hsa.shut_down();
     uint16_t major;
     bool restarted = ctx->hsa.system_get_info(HSA_SYSTEM_INFO_VERSION_MAJOR, &major) !=
                      HSA_STATUS_SUCCESS;
     if (restarted) {
-        buffers_invalidate(ctx); /* their memory went with the runtime */
-        modules_invalidate(ctx); /* and so did the executables */
-        queues_invalidate(ctx);  /* and the queues, signals and kernargs */
+        CORE_EACH_LAYER(ctx, runtime_gone, ctx);
     }
     if (ctx->hsa.system_get_info(HSA_SYSTEM_INFO_VERSION_MAJOR, &major) == HSA_STATUS_SUCCESS) {
         /* Still up: another component holds a reference, so ROCR would not

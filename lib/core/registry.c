@@ -50,19 +50,11 @@ static void partition_of(const topo_snapshot *snap, uint32_t node_pos, uint32_t 
             *index = k;
 }
 
-const char *const criu_equal_keys[CRIU_EQUAL_PROPS] = {
-    "simd_count",        "lds_size_in_kb",     "wave_front_size",        "array_count",
-    "simd_arrays_per_engine", "cu_per_simd_array", "simd_per_cu",       "max_waves_per_simd",
-    "device_id",         "num_sdma_engines",   "num_sdma_xgmi_engines",  "num_cp_queues"};
-const char *const criu_at_least_keys[CRIU_AT_LEAST_PROPS] = {"fw_version", "sdma_fw_version"};
-
-/* What CRIU's rule compares, kept for when the device is gone. */
-static void remember_criu(device_entry *d, const topo_node *n)
+/* The layers above keep what they need of a device's properties (while it
+ * is gone, too). */
+static void tell_layers(rochp_context *ctx, const device_entry *d, const topo_node *n)
 {
-    for (int i = 0; i < CRIU_EQUAL_PROPS; i++)
-        d->criu_equal[i] = topo_props_get_or(&n->props, criu_equal_keys[i], 0);
-    for (int i = 0; i < CRIU_AT_LEAST_PROPS; i++)
-        d->criu_at_least[i] = topo_props_get_or(&n->props, criu_at_least_keys[i], 0);
+    CORE_EACH_LAYER(ctx, device_seen, ctx, d->info.id, n);
 }
 
 static void describe(rochp_device_info *info, const topo_snapshot *snap, uint32_t pos)
@@ -122,6 +114,7 @@ static bool held_for_sigbus(const rochp_context *ctx, rochp_event_reason reason)
 
 void registry_mark_lost(rochp_context *ctx, device_entry *d, rochp_event_reason reason)
 {
+    ROCHP_ASSERT_HELD(&ctx->lock);
     if (d->info.state == ROCHP_DEVICE_LOST) {
         /* The first source wins and later ones fold into its event -- but
          * a SIGBUS claims a held one. */
@@ -132,7 +125,7 @@ void registry_mark_lost(rochp_context *ctx, device_entry *d, rochp_event_reason 
         return;
     }
     d->info.state = ROCHP_DEVICE_LOST;
-    queues_mark_lost(ctx, d->info.id);
+    CORE_EACH_LAYER(ctx, device_lost, ctx, d->info.id);
     /* A SIGBUS just before (its probe found the device still answering)
      * explains it as well as one just after. */
     if (held_for_sigbus(ctx, reason) && ctx->last_sigbus_ns &&
@@ -154,6 +147,7 @@ void registry_mark_lost(rochp_context *ctx, device_entry *d, rochp_event_reason 
 
 uint64_t registry_release_held(rochp_context *ctx, uint64_t now_ns)
 {
+    ROCHP_ASSERT_HELD(&ctx->lock);
     uint64_t next = UINT64_MAX;
     for (size_t i = 0; i < ctx->n_devices; i++) {
         device_entry *d = &ctx->devices[i];
@@ -174,6 +168,7 @@ uint64_t registry_release_held(rochp_context *ctx, uint64_t now_ns)
 rochp_status registry_apply(rochp_context *ctx, const topo_snapshot *snap,
                             rochp_event_reason reason, bool initial)
 {
+    ROCHP_ASSERT_HELD(&ctx->lock);
     bool *seen = calloc(ctx->n_devices + 1, sizeof *seen);
     /* Arrivals wait until the losses are queued: each a (pointer-stable)
      * entry index and its event type. */
@@ -208,7 +203,7 @@ rochp_status registry_apply(rochp_context *ctx, const topo_snapshot *snap,
         }
         if (match) {
             describe(&match->info, snap, pos); /* renumbered nodes: new kfd_node */
-            remember_criu(match, &snap->nodes[pos]);
+            tell_layers(ctx, match, &snap->nodes[pos]);
             continue;
         }
         /* Back: the same board's same partition, after it left. */
@@ -229,7 +224,7 @@ rochp_status registry_apply(rochp_context *ctx, const topo_snapshot *snap,
             type = ROCHP_EVENT_ARRIVED;
         }
         describe(&match->info, snap, pos);
-        remember_criu(match, &snap->nodes[pos]);
+        tell_layers(ctx, match, &snap->nodes[pos]);
         match->in_topology = true;
         match->info.state = ROCHP_DEVICE_PRESENT;
         arrivals[n_arrivals] = (size_t)(match - ctx->devices);

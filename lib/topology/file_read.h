@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "../common/error.h"
+#include "common/error.h"
 
 /* Largest file the topology reader accepts.  sysfs attributes are at most one
  * page; 64 KiB leaves room for hand-made trees and still refuses a 100 MB

@@ -2,7 +2,7 @@
 
 #include <inttypes.h>
 
-#include "../common/json.h"
+#include "common/json.h"
 
 static void json_u64_or_null(FILE *out, bool present, uint64_t v)
 {

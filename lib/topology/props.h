@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/arena.h"
-#include "../common/error.h"
+#include "common/arena.h"
+#include "common/error.h"
 
 #define TOPO_PROPS_MAX_KEYS 512
 #define TOPO_PROPS_MAX_KEY_LEN 64

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../common/arena.h"
-#include "../common/error.h"
+#include "common/arena.h"
+#include "common/error.h"
 #include "props.h"
 
 /* Where the kernel puts the tree; ROCHP_SYSFS_ROOT overrides it. */

@@ -12,7 +12,7 @@
 #include <xxhash.h>
 
 #include "check.h"
-#include "compute/compute.h"
+#include "managed/managed.h"
 
 #define SECOND 1000000000ull
 
@@ -152,13 +152,13 @@ static inline census take_census(rochp_context *ctx)
     const void *image;
     size_t size;
     uint64_t id;
-    pthread_mutex_lock(&ctx->module_lock);
+    pthread_mutex_lock(&ctx->managed->module_lock);
     for (rochp_module *m = compute_module_next(ctx, NULL, &image, &size, &id); m;
          m = compute_module_next(ctx, m, &image, &size, &id))
         c.modules++;
-    pthread_mutex_unlock(&ctx->module_lock);
+    pthread_mutex_unlock(&ctx->managed->module_lock);
     pthread_mutex_lock(&ctx->lock);
-    for (rochp_queue *q = ctx->queues; q; q = q->next)
+    for (rochp_queue *q = ctx->managed->queues; q; q = q->next)
         c.queues++;
     pthread_mutex_unlock(&ctx->lock);
     return c;

@@ -16,7 +16,7 @@
 #include <pthread.h>
 #include <sys/resource.h>
 
-#include "compute/persist_load.h"
+#include "resilience/persist_load.h"
 #include "persist_util.h"
 #include "sim_context.h"
 

@@ -1,4 +1,4 @@
-/* libFuzzer target: the checkpoint file parser (lib/compute/persist_format.c)
+/* libFuzzer target: the checkpoint file parser (lib/resilience/persist_format.c)
  * on arbitrary bytes, once with its checksums and once without (so that
  * mutations reach the structure behind them).  What parses must write back
  * to the same bytes -- the checksums apart when they were not checked, and
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compute/persist_format.h"
+#include "resilience/persist_format.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

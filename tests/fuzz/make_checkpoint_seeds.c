@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "compute/persist_format.h"
+#include "resilience/persist_format.h"
 
 static rochp_status to_file(void *arg, const void *data, size_t size, rochp__error *err)
 {

@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "compute/persist_load.h"
+#include "resilience/persist_load.h"
 
 /* A pipe's bytes are taken in steps of at least this, doubling. */
 #define READ_STEP ((size_t)1 << 20)
@@ -84,7 +84,7 @@ static rochp_status collect_modules(rochp_context *ctx, persist_image *img)
     size_t size, n = 0;
     uint64_t id;
     rochp_status st = ROCHP_OK;
-    pthread_mutex_lock(&ctx->module_lock);
+    pthread_mutex_lock(&ctx->managed->module_lock);
     for (rochp_module *m = compute_module_next(ctx, NULL, &image, &size, &id); m;
          m = compute_module_next(ctx, m, &image, &size, &id))
         n++;
@@ -98,7 +98,7 @@ static rochp_status collect_modules(rochp_context *ctx, persist_image *img)
             memcpy(copy, image, size);
         img->modules[img->n_modules++] = (persist_module){id, copy, size};
     }
-    pthread_mutex_unlock(&ctx->module_lock);
+    pthread_mutex_unlock(&ctx->managed->module_lock);
     if (!img->modules || st != ROCHP_OK)
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
     return ROCHP_OK;
@@ -108,10 +108,10 @@ static rochp_status collect_modules(rochp_context *ctx, persist_image *img)
  * held, so the bytes are written from it directly. */
 static rochp_status collect_buffers(rochp_context *ctx, const device_table *t, persist_image *img)
 {
-    pthread_mutex_lock(&ctx->buffer_lock);
-    img->buffers = calloc(ctx->n_buffers + 1, sizeof *img->buffers);
-    for (size_t i = 0; i < ctx->n_buffers && img->buffers; i++) {
-        const rochp_buffer *b = ctx->buffers[i];
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
+    img->buffers = calloc(ctx->managed->n_buffers + 1, sizeof *img->buffers);
+    for (size_t i = 0; i < ctx->managed->n_buffers && img->buffers; i++) {
+        const rochp_buffer *b = ctx->managed->buffers[i];
         if (!b->shadow.host)
             continue;
         persist_buffer *pb = &img->buffers[img->n_buffers++];
@@ -120,7 +120,7 @@ static rochp_status collect_buffers(rochp_context *ctx, const device_table *t, p
         pb->bytes = b->shadow.host;
         pb->size = b->size;
     }
-    pthread_mutex_unlock(&ctx->buffer_lock);
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
     if (!img->buffers)
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");
     return ROCHP_OK;
@@ -130,10 +130,10 @@ static rochp_status collect_queues(rochp_context *ctx, const device_table *t, pe
 {
     pthread_mutex_lock(&ctx->lock);
     size_t n = 0;
-    for (rochp_queue *q = ctx->queues; q; q = q->next)
+    for (rochp_queue *q = ctx->managed->queues; q; q = q->next)
         n++;
     img->queues = calloc(n + 1, sizeof *img->queues);
-    for (rochp_queue *q = ctx->queues; q && img->queues; q = q->next) {
+    for (rochp_queue *q = ctx->managed->queues; q && img->queues; q = q->next) {
         persist_queue *pq = &img->queues[img->n_queues++];
         pq->id = q->id;
         pq->mode = (uint32_t)q->mode;
@@ -156,10 +156,11 @@ static void release_collected(persist_image *img)
     persist_image_free(img);
 }
 
-static rochp_status save_gated(rochp_context *ctx, int fd, const void *user, size_t user_size)
+static rochp_status save_locked(rochp_context *ctx, int fd, const void *user, size_t user_size)
 {
+    ROCHP_ASSERT_GATE(ctx);
     pthread_mutex_lock(&ctx->lock);
-    uint64_t checkpoints = ctx->checkpoints;
+    uint64_t checkpoints = ctx->resilience->checkpoints;
     pthread_mutex_unlock(&ctx->lock);
     if (!checkpoints)
         return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
@@ -196,9 +197,9 @@ rochp_status rochp_checkpoint_save(rochp_context *ctx, int fd, const void *user,
                                 "rochp_checkpoint_save: ctx, a file descriptor and user (when "
                                 "user_size > 0) must be given");
     runtime_gate_enter(ctx);
-    pthread_mutex_lock(&ctx->checkpoint_lock);
-    rochp_status st = save_gated(ctx, fd, user, user_size);
-    pthread_mutex_unlock(&ctx->checkpoint_lock);
+    pthread_mutex_lock(&ctx->managed->checkpoint_lock);
+    rochp_status st = save_locked(ctx, fd, user, user_size);
+    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
     return runtime_gate_leave(ctx, st);
 }
 

@@ -1,6 +1,6 @@
 /* Buffers: memory rochp knows, on a device or the host.  The registry is an
  * array sorted by address (binary search for rochp_buffer_find), guarded by
- * ctx->buffer_lock, which no dispatch path ever takes and which is never
+ * ctx->managed->buffer_lock, which no dispatch path ever takes and which is never
  * held while waiting for the runtime.
  *
  * Device memory is a coarse-grained VRAM pool, host memory the CPU's
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compute/compute.h"
+#include "managed/managed.h"
 
 typedef struct pool_query {
     const rochp__hsa *hsa;
@@ -158,13 +158,13 @@ bool compute_fault_collateral(rochp_context *ctx, rochp_device_id device)
     if (!address)
         return false;
     /* The fault names a page: any buffer on it will do. */
-    pthread_mutex_lock(&ctx->buffer_lock);
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
     rochp_buffer *b = NULL;
     for (uint64_t a = address; a < address + 4096 && !b; a += 64)
         b = compute_buffer_at(ctx, (const void *)(uintptr_t)a);
     rochp_device_id owner = b ? b->device : ROCHP_HOST;
     uint64_t agent = b ? b->agent : 0;
-    pthread_mutex_unlock(&ctx->buffer_lock);
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
     return b && owner != device && memory_gone(ctx, owner, agent);
 }
 
@@ -215,10 +215,10 @@ rochp_status compute_pool_memory(rochp_context *ctx, rochp_device_id device, boo
 static size_t find_index(const rochp_context *ctx, const void *address)
 {
     /* First buffer whose address is > address. */
-    size_t lo = 0, hi = ctx->n_buffers;
+    size_t lo = 0, hi = ctx->managed->n_buffers;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if ((const char *)ctx->buffers[mid]->address <= (const char *)address)
+        if ((const char *)ctx->managed->buffers[mid]->address <= (const char *)address)
             lo = mid + 1;
         else
             hi = mid;
@@ -226,9 +226,10 @@ static size_t find_index(const rochp_context *ctx, const void *address)
     return lo;
 }
 
-static rochp_status buffer_alloc_ungated(rochp_context *ctx, rochp_device_id device, size_t size,
+static rochp_status buffer_alloc_locked(rochp_context *ctx, rochp_device_id device, size_t size,
                                 rochp_buffer **out)
 {
+    ROCHP_ASSERT_GATE(ctx);
     if (!out || size == 0)
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_buffer_alloc: out must be set and size > 0");
@@ -253,25 +254,25 @@ static rochp_status buffer_alloc_ungated(rochp_context *ctx, rochp_device_id dev
         free(b);
         return st;
     }
-    pthread_mutex_lock(&ctx->buffer_lock);
-    if (ctx->n_buffers == ctx->cap_buffers) {
-        size_t cap = ctx->cap_buffers ? ctx->cap_buffers * 2 : 64;
-        rochp_buffer **grown = realloc(ctx->buffers, cap * sizeof *grown);
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
+    if (ctx->managed->n_buffers == ctx->managed->cap_buffers) {
+        size_t cap = ctx->managed->cap_buffers ? ctx->managed->cap_buffers * 2 : 64;
+        rochp_buffer **grown = realloc(ctx->managed->buffers, cap * sizeof *grown);
         if (!grown) {
-            pthread_mutex_unlock(&ctx->buffer_lock);
+            pthread_mutex_unlock(&ctx->managed->buffer_lock);
             handle_remove(b);
             ctx->hsa.amd_memory_pool_free(b->address);
             free(b);
             return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_buffer_alloc: out of memory");
         }
-        ctx->buffers = grown;
-        ctx->cap_buffers = cap;
+        ctx->managed->buffers = grown;
+        ctx->managed->cap_buffers = cap;
     }
     size_t at = find_index(ctx, b->address);
-    memmove(&ctx->buffers[at + 1], &ctx->buffers[at], (ctx->n_buffers - at) * sizeof *ctx->buffers);
-    ctx->buffers[at] = b;
-    ctx->n_buffers++;
-    pthread_mutex_unlock(&ctx->buffer_lock);
+    memmove(&ctx->managed->buffers[at + 1], &ctx->managed->buffers[at], (ctx->managed->n_buffers - at) * sizeof *ctx->managed->buffers);
+    ctx->managed->buffers[at] = b;
+    ctx->managed->n_buffers++;
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
     *out = b;
     return ROCHP_OK;
 }
@@ -282,11 +283,12 @@ rochp_status rochp_buffer_alloc(rochp_context *ctx, rochp_device_id device, size
     if (hst_ != ROCHP_OK)
         return hst_;
     runtime_gate_enter(ctx);
-    return runtime_gate_leave(ctx, buffer_alloc_ungated(ctx, device, size, out));
+    return runtime_gate_leave(ctx, buffer_alloc_locked(ctx, device, size, out));
 }
 
-static rochp_status buffer_free_ungated(rochp_buffer *b)
+static rochp_status buffer_free_locked(rochp_buffer *b)
 {
+    ROCHP_ASSERT_GATE(b->ctx);
     rochp_context *ctx = b->ctx;
     uint64_t user = 0;
     if (queues_journal_uses(ctx, b->address, b->size, &user))
@@ -295,17 +297,17 @@ static rochp_status buffer_free_ungated(rochp_buffer *b)
                                 "to a kernel since the last checkpoint, which a recovery would "
                                 "run again (checkpoint first)",
                                 (unsigned long long)user, (unsigned long long)b->id);
-    pthread_mutex_lock(&ctx->buffer_lock);
-    for (size_t i = 0; i < ctx->n_buffers; i++) {
-        if (ctx->buffers[i] == b) {
-            memmove(&ctx->buffers[i], &ctx->buffers[i + 1],
-                    (ctx->n_buffers - i - 1) * sizeof *ctx->buffers);
-            ctx->n_buffers--;
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
+    for (size_t i = 0; i < ctx->managed->n_buffers; i++) {
+        if (ctx->managed->buffers[i] == b) {
+            memmove(&ctx->managed->buffers[i], &ctx->managed->buffers[i + 1],
+                    (ctx->managed->n_buffers - i - 1) * sizeof *ctx->managed->buffers);
+            ctx->managed->n_buffers--;
             break;
         }
     }
     handle_remove(b);
-    pthread_mutex_unlock(&ctx->buffer_lock);
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
     if (b->address)
         ctx->hsa.amd_memory_pool_free(b->address);
     shadow_free(ctx, &b->shadow);
@@ -320,9 +322,9 @@ rochp_status rochp_buffer_free(rochp_buffer *b)
         return hst;
     rochp_context *ctx = b->ctx;
     runtime_gate_enter(ctx);
-    pthread_mutex_lock(&ctx->checkpoint_lock); /* not while a checkpoint holds it */
-    rochp_status st = buffer_free_ungated(b);
-    pthread_mutex_unlock(&ctx->checkpoint_lock);
+    pthread_mutex_lock(&ctx->managed->checkpoint_lock); /* not while a checkpoint holds it */
+    rochp_status st = buffer_free_locked(b);
+    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
     return runtime_gate_leave(ctx, st);
 }
 
@@ -348,11 +350,12 @@ rochp_device_id rochp_buffer_device(const rochp_buffer *b)
 
 rochp_buffer *compute_buffer_at(rochp_context *ctx, const void *address)
 {
+    ROCHP_ASSERT_HELD(&ctx->managed->buffer_lock);
     size_t i = find_index(ctx, address);
     /* find_index: the first buffer starting after address */
     if (i == 0)
         return NULL;
-    rochp_buffer *b = ctx->buffers[i - 1];
+    rochp_buffer *b = ctx->managed->buffers[i - 1];
     uintptr_t a = (uintptr_t)address, start = (uintptr_t)b->address;
     return b->address && a >= start && a - start < b->size ? b : NULL;
 }
@@ -365,9 +368,9 @@ rochp_status rochp_buffer_find(rochp_context *ctx, const void *address, rochp_bu
         return hst_;
     if (!out)
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_find: out is NULL");
-    pthread_mutex_lock(&ctx->buffer_lock);
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
     size_t at = find_index(ctx, address);
-    rochp_buffer *b = at ? ctx->buffers[at - 1] : NULL;
+    rochp_buffer *b = at ? ctx->managed->buffers[at - 1] : NULL;
     if (b && b->address && (const char *)address < (const char *)b->address + b->size) {
         *out = b;
         if (offset)
@@ -375,7 +378,7 @@ rochp_status rochp_buffer_find(rochp_context *ctx, const void *address, rochp_bu
     } else {
         b = NULL;
     }
-    pthread_mutex_unlock(&ctx->buffer_lock);
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
     return b ? ROCHP_OK
              : rochp__set_errorf(ROCHP_ERROR_NOT_FOUND, "no rochp buffer contains %p", address);
 }
@@ -422,11 +425,11 @@ rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_age
  * may still have changed it). */
 static void mark_written(rochp_buffer *b)
 {
-    pthread_mutex_lock(&b->ctx->buffer_lock);
+    pthread_mutex_lock(&b->ctx->managed->buffer_lock);
     b->dirty = true;
     b->written_by_call = true;
-    b->ctx->buffer_writes++;
-    pthread_mutex_unlock(&b->ctx->buffer_lock);
+    b->ctx->managed->buffer_writes++;
+    pthread_mutex_unlock(&b->ctx->managed->buffer_lock);
 }
 
 static rochp_status check_range(const rochp_buffer *b, size_t offset, size_t size, const char *what)
@@ -443,9 +446,10 @@ static rochp_status check_range(const rochp_buffer *b, size_t offset, size_t siz
     return ROCHP_OK;
 }
 
-static rochp_status buffer_copy_ungated(rochp_buffer *dst, size_t dst_offset, const rochp_buffer *src,
+static rochp_status buffer_copy_locked(rochp_buffer *dst, size_t dst_offset, const rochp_buffer *src,
                                size_t src_offset, size_t size)
 {
+    ROCHP_ASSERT_GATE(dst->ctx);
     if (!dst || !src || dst->ctx != src->ctx)
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_buffer_copy: two buffers of one context");
@@ -468,10 +472,10 @@ rochp_status rochp_buffer_copy(rochp_buffer *dst, size_t dst_offset, const rochp
     if (hst != ROCHP_OK)
         return hst;
     if (dst->ctx != src->ctx)
-        return buffer_copy_ungated(dst, dst_offset, src, src_offset, size);
+        return buffer_copy_locked(dst, dst_offset, src, src_offset, size);
     rochp_context *ctx = dst->ctx;
     runtime_gate_enter(ctx);
-    return runtime_gate_leave(ctx, buffer_copy_ungated(dst, dst_offset, src, src_offset, size));
+    return runtime_gate_leave(ctx, buffer_copy_locked(dst, dst_offset, src, src_offset, size));
 }
 
 /* Host <-> buffer through staging memory the copy engine may use. */
@@ -511,8 +515,9 @@ static rochp_status staged(rochp_buffer *b, size_t offset, void *host, size_t si
     return st;
 }
 
-static rochp_status buffer_write_ungated(rochp_buffer *dst, size_t offset, const void *src, size_t size)
+static rochp_status buffer_write_locked(rochp_buffer *dst, size_t offset, const void *src, size_t size)
 {
+    ROCHP_ASSERT_GATE(dst->ctx);
     if (!dst || (!src && size))
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_write: NULL argument");
     return staged(dst, offset, (void *)src, size, true);
@@ -525,11 +530,12 @@ rochp_status rochp_buffer_write(rochp_buffer *dst, size_t offset, const void *sr
         return hst;
     rochp_context *ctx = dst->ctx;
     runtime_gate_enter(ctx);
-    return runtime_gate_leave(ctx, buffer_write_ungated(dst, offset, src, size));
+    return runtime_gate_leave(ctx, buffer_write_locked(dst, offset, src, size));
 }
 
-static rochp_status buffer_read_ungated(const rochp_buffer *src, size_t offset, void *dst, size_t size)
+static rochp_status buffer_read_locked(const rochp_buffer *src, size_t offset, void *dst, size_t size)
 {
+    ROCHP_ASSERT_GATE(src->ctx);
     if (!src || (!dst && size))
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_buffer_read: NULL argument");
     return staged((rochp_buffer *)src, offset, dst, size, false);
@@ -542,29 +548,29 @@ rochp_status rochp_buffer_read(const rochp_buffer *src, size_t offset, void *dst
         return hst;
     rochp_context *ctx = src->ctx;
     runtime_gate_enter(ctx);
-    return runtime_gate_leave(ctx, buffer_read_ungated(src, offset, dst, size));
+    return runtime_gate_leave(ctx, buffer_read_locked(src, offset, dst, size));
 }
 
 /* With the runtime gone (re-enumeration, destroy), the memory went too. */
 void buffers_invalidate(rochp_context *ctx)
 {
-    pthread_mutex_lock(&ctx->buffer_lock);
-    for (size_t i = 0; i < ctx->n_buffers; i++)
-        ctx->buffers[i]->address = NULL;
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
+    for (size_t i = 0; i < ctx->managed->n_buffers; i++)
+        ctx->managed->buffers[i]->address = NULL;
     /* Sorted by address no more: all NULL now, find never matches. */
-    pthread_mutex_unlock(&ctx->buffer_lock);
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
 }
 
 void buffers_free_all(rochp_context *ctx)
 {
-    for (size_t i = 0; i < ctx->n_buffers; i++) {
-        handle_remove(ctx->buffers[i]);
-        if (ctx->buffers[i]->address && ctx->hsa_up)
-            ctx->hsa.amd_memory_pool_free(ctx->buffers[i]->address);
-        shadow_free(ctx, &ctx->buffers[i]->shadow);
-        free(ctx->buffers[i]);
+    for (size_t i = 0; i < ctx->managed->n_buffers; i++) {
+        handle_remove(ctx->managed->buffers[i]);
+        if (ctx->managed->buffers[i]->address && ctx->hsa_up)
+            ctx->hsa.amd_memory_pool_free(ctx->managed->buffers[i]->address);
+        shadow_free(ctx, &ctx->managed->buffers[i]->shadow);
+        free(ctx->managed->buffers[i]);
     }
-    free(ctx->buffers);
-    ctx->buffers = NULL;
-    ctx->n_buffers = ctx->cap_buffers = 0;
+    free(ctx->managed->buffers);
+    ctx->managed->buffers = NULL;
+    ctx->managed->n_buffers = ctx->managed->cap_buffers = 0;
 }

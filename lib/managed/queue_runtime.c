@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compute/compute.h"
+#include "managed/managed.h"
 
 /* The first reason stays; the limit of 0 sends the inline path to its slow
  * side, which reads the reason. */

@@ -3,7 +3,7 @@
  * is hsasim's (lib/hsasim/code_object.c): one reader for host and real
  * AMDGPU code objects, fuzzed by tests/hsasim/code_objects.
  *
- * Per-agent executables live under ctx->module_lock, which is held across a
+ * Per-agent executables live under ctx->managed->module_lock, which is held across a
  * load so that two threads asking for the same agent get one executable.
  * The dispatch path never comes here: a queue caches the kernel object. */
 #include <errno.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "compute/compute.h"
+#include "managed/managed.h"
 #include "hsasim/code_object.h" /* lib/hsasim: the metadata reader */
 
 /* A real code object is a few MiB at most; this bounds a mistaken path. */
@@ -37,7 +37,7 @@ struct rochp_module {
     size_t size;
     sim_co_metadata *md;
     rochp_kernel *kernels;
-    module_agent *agents; /* under ctx->module_lock */
+    module_agent *agents; /* under ctx->managed->module_lock */
     size_t n_agents, cap_agents;
 };
 
@@ -98,11 +98,11 @@ rochp_status rochp_module_load(rochp_context *ctx, const void *image, size_t siz
         sim_co_metadata_free(md);
         return hst;
     }
-    pthread_mutex_lock(&ctx->module_lock);
+    pthread_mutex_lock(&ctx->managed->module_lock);
     m->id = compute_new_id(ctx);
-    m->next = ctx->modules;
-    ctx->modules = m;
-    pthread_mutex_unlock(&ctx->module_lock);
+    m->next = ctx->managed->modules;
+    ctx->managed->modules = m;
+    pthread_mutex_unlock(&ctx->managed->module_lock);
     *out = m;
     return ROCHP_OK;
 }
@@ -145,9 +145,10 @@ rochp_status rochp_module_load_file(rochp_context *ctx, const char *path, rochp_
     return status;
 }
 
-/* With ctx->module_lock held. */
+/* With ctx->managed->module_lock held. */
 static void destroy_executables(rochp_module *m, bool runtime_up)
 {
+    ROCHP_ASSERT_HELD(&m->ctx->managed->module_lock);
     for (size_t i = 0; i < m->n_agents && runtime_up; i++) {
         m->ctx->hsa.executable_destroy(m->agents[i].executable);
         m->ctx->hsa.code_object_reader_destroy(m->agents[i].reader);
@@ -171,7 +172,8 @@ static void module_destroy(rochp_module *m, bool runtime_up)
  * unfinished packets may run one; NULL when none.  *why says which. */
 static rochp_queue *user_of(rochp_context *ctx, const rochp_module *m, const char **why)
 {
-    for (rochp_queue *q = ctx->queues; q; q = q->next) {
+    ROCHP_ASSERT_HELD(&ctx->lock);
+    for (rochp_queue *q = ctx->managed->queues; q; q = q->next) {
         struct rochp_queue_ring *r = &q->ring;
         uint64_t end = queue_next_index(q);
         if (r->journal) {
@@ -198,23 +200,24 @@ static rochp_queue *user_of(rochp_context *ctx, const rochp_module *m, const cha
     return NULL;
 }
 
-static rochp_status module_free_gated(rochp_module *m)
+static rochp_status module_free_locked(rochp_module *m)
 {
+    ROCHP_ASSERT_GATE(m->ctx);
     rochp_context *ctx = m->ctx;
-    pthread_mutex_lock(&ctx->module_lock);
+    pthread_mutex_lock(&ctx->managed->module_lock);
     pthread_mutex_lock(&ctx->lock);
     const char *why = NULL;
     rochp_queue *q = user_of(ctx, m, &why);
     uint64_t qid = q ? q->id : 0, qdev = q ? q->device : 0;
     pthread_mutex_unlock(&ctx->lock);
     if (q) {
-        pthread_mutex_unlock(&ctx->module_lock);
+        pthread_mutex_unlock(&ctx->managed->module_lock);
         return rochp__set_errorf(ROCHP_ERROR_BUSY,
                                 "rochp_module_free: queue %llu (device %llu) still needs the "
                                 "module: %s",
                                 (unsigned long long)qid, (unsigned long long)qdev, why);
     }
-    for (rochp_module **p = &ctx->modules; *p; p = &(*p)->next) {
+    for (rochp_module **p = &ctx->managed->modules; *p; p = &(*p)->next) {
         if (*p == m) {
             *p = m->next;
             break;
@@ -222,7 +225,7 @@ static rochp_status module_free_gated(rochp_module *m)
     }
     queues_forget_kernels(ctx, m);
     module_destroy(m, ctx->hsa_up);
-    pthread_mutex_unlock(&ctx->module_lock);
+    pthread_mutex_unlock(&ctx->managed->module_lock);
     return ROCHP_OK;
 }
 
@@ -233,9 +236,9 @@ rochp_status rochp_module_free(rochp_module *m)
         return st;
     rochp_context *ctx = m->ctx;
     runtime_gate_enter(ctx);
-    pthread_mutex_lock(&ctx->checkpoint_lock); /* a checkpoint reads the journals' kernels */
-    st = module_free_gated(m);
-    pthread_mutex_unlock(&ctx->checkpoint_lock);
+    pthread_mutex_lock(&ctx->managed->checkpoint_lock); /* a checkpoint reads the journals' kernels */
+    st = module_free_locked(m);
+    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
     return runtime_gate_leave(ctx, st);
 }
 
@@ -247,7 +250,8 @@ uint64_t rochp_module_id(const rochp_module *m)
 rochp_module *compute_module_next(rochp_context *ctx, rochp_module *after, const void **image,
                                   size_t *size, uint64_t *id)
 {
-    rochp_module *m = after ? after->next : ctx->modules;
+    ROCHP_ASSERT_HELD(&ctx->managed->module_lock);
+    rochp_module *m = after ? after->next : ctx->managed->modules;
     if (m) {
         *image = m->image;
         *size = m->size;
@@ -381,10 +385,11 @@ rochp_status rochp_kernel_get_arg(const rochp_kernel *kernel, uint32_t index, ro
     return ROCHP_OK;
 }
 
-/* With ctx->module_lock held: the module's executable on agent, loaded now
+/* With ctx->managed->module_lock held: the module's executable on agent, loaded now
  * if it is not yet. */
 static rochp_status executable_on(rochp_module *m, uint64_t agent, hsa_executable_t *out)
 {
+    ROCHP_ASSERT_HELD(&m->ctx->managed->module_lock);
     for (size_t i = 0; i < m->n_agents; i++) {
         if (m->agents[i].agent == agent) {
             *out = m->agents[i].executable;
@@ -452,7 +457,7 @@ rochp_status compute_kernel_object(rochp_kernel *kernel, rochp_device_id device,
     rochp_status st = compute_device_agent(ctx, device, &agent);
     if (st != ROCHP_OK)
         return st;
-    pthread_mutex_lock(&ctx->module_lock);
+    pthread_mutex_lock(&ctx->managed->module_lock);
     hsa_executable_t exe;
     st = executable_on(m, agent, &exe);
     if (st == ROCHP_OK) {
@@ -466,7 +471,7 @@ rochp_status compute_kernel_object(rochp_kernel *kernel, rochp_device_id device,
                                   "rochp_kernel_object: the loaded code object has no symbol %s",
                                   kernel->md->symbol);
     }
-    pthread_mutex_unlock(&ctx->module_lock);
+    pthread_mutex_unlock(&ctx->managed->module_lock);
     return st;
 }
 
@@ -482,19 +487,19 @@ rochp_status rochp_kernel_object(rochp_kernel *kernel, rochp_device_id device, u
 
 void modules_invalidate(rochp_context *ctx)
 {
-    pthread_mutex_lock(&ctx->module_lock);
-    for (rochp_module *m = ctx->modules; m; m = m->next)
+    pthread_mutex_lock(&ctx->managed->module_lock);
+    for (rochp_module *m = ctx->managed->modules; m; m = m->next)
         destroy_executables(m, false);
-    pthread_mutex_unlock(&ctx->module_lock);
+    pthread_mutex_unlock(&ctx->managed->module_lock);
 }
 
 void modules_free_all(rochp_context *ctx)
 {
-    pthread_mutex_lock(&ctx->module_lock);
-    while (ctx->modules) {
-        rochp_module *m = ctx->modules;
-        ctx->modules = m->next;
+    pthread_mutex_lock(&ctx->managed->module_lock);
+    while (ctx->managed->modules) {
+        rochp_module *m = ctx->managed->modules;
+        ctx->managed->modules = m->next;
         module_destroy(m, ctx->hsa_up);
     }
-    pthread_mutex_unlock(&ctx->module_lock);
+    pthread_mutex_unlock(&ctx->managed->module_lock);
 }

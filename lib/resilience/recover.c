@@ -28,14 +28,14 @@
  * until a recovery succeeds -- and rochp_recover may be called again.
  * Completion handles stay valid: the same packets get the same ids.
  *
- * Locks: the runtime gate (read) and ctx->checkpoint_lock throughout, as a
- * checkpoint; ctx->buffer_lock and ctx->lock only in short sections. */
+ * Locks: the runtime gate (read) and ctx->managed->checkpoint_lock throughout, as a
+ * checkpoint; ctx->managed->buffer_lock and ctx->lock only in short sections. */
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "compute/recover.h"
+#include "resilience/recover.h"
 
 #define RECOVER_SLICE_NS (100ull * 1000 * 1000)
 
@@ -366,6 +366,7 @@ static attempt_result replay(plan *p, uint64_t timeout_ns, uint64_t *packets)
  * application promised not to do: it faults rather than run stale code). */
 static void rebind(plan *p, queue_plan *qp)
 {
+    ROCHP_ASSERT_HELD(&p->ctx->lock);
     for (binding *b = qp->q->bindings; b; b = b->next) {
         if (!b->pub.kernel)
             continue;
@@ -395,7 +396,7 @@ static void commit(plan *p, rochp_recovery_report *report)
     }
     /* The moved buffers live on their targets from now on (the registry is
      * sorted by address: re-sorted). */
-    pthread_mutex_lock(&ctx->buffer_lock);
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
     for (size_t i = 0; i < p->n_moves; i++) {
         move *m = &p->moves[i];
         m->b->dirty = true; /* the replay writes it again */
@@ -410,15 +411,15 @@ static void commit(plan *p, rochp_recovery_report *report)
             report->bytes_rolled_back += m->b->size;
         }
     }
-    for (size_t i = 1; i < ctx->n_buffers; i++)
-        for (size_t j = i; j > 0 && (uintptr_t)ctx->buffers[j - 1]->address >
-                                        (uintptr_t)ctx->buffers[j]->address;
+    for (size_t i = 1; i < ctx->managed->n_buffers; i++)
+        for (size_t j = i; j > 0 && (uintptr_t)ctx->managed->buffers[j - 1]->address >
+                                        (uintptr_t)ctx->managed->buffers[j]->address;
              j--) {
-            rochp_buffer *t = ctx->buffers[j];
-            ctx->buffers[j] = ctx->buffers[j - 1];
-            ctx->buffers[j - 1] = t;
+            rochp_buffer *t = ctx->managed->buffers[j];
+            ctx->managed->buffers[j] = ctx->managed->buffers[j - 1];
+            ctx->managed->buffers[j - 1] = t;
         }
-    pthread_mutex_unlock(&ctx->buffer_lock);
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
     for (size_t i = 0; i < p->n_moves; i++)
         if (p->moves[i].migrate) {
             ctx->hsa.amd_memory_pool_free(p->moves[i].old_address); /* a lost device's */
@@ -537,9 +538,10 @@ static size_t present_devices(rochp_context *ctx)
     return n;
 }
 
-static rochp_status recover_gated(rochp_context *ctx, uint64_t timeout_ns,
+static rochp_status recover_locked(rochp_context *ctx, uint64_t timeout_ns,
                                   rochp_recovery_report *report)
 {
+    ROCHP_ASSERT_GATE(ctx);
     uint64_t t0 = rochp__now_ns();
     rochp_device_id excluded[64];
     size_t n_excluded = 0;
@@ -598,9 +600,9 @@ rochp_status rochp_recover(rochp_context *ctx, uint64_t timeout_ns, rochp_recove
     rochp_recovery_report local;
     memset(&local, 0, sizeof local);
     runtime_gate_enter(ctx);
-    pthread_mutex_lock(&ctx->checkpoint_lock);
-    st = recover_gated(ctx, timeout_ns, &local);
-    pthread_mutex_unlock(&ctx->checkpoint_lock);
+    pthread_mutex_lock(&ctx->managed->checkpoint_lock);
+    st = recover_locked(ctx, timeout_ns, &local);
+    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
     runtime_gate_leave(ctx, ROCHP_OK);
     if (report)
         *report = local;

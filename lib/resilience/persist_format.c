@@ -1,7 +1,7 @@
 /* The checkpoint file format (layout: persist_format.h).  The parser reads
  * only the bytes it is given and allocates only after the counts are known
  * to fit in them; each refusal names its section. */
-#include "compute/persist_format.h"
+#include "resilience/persist_format.h"
 
 #include <inttypes.h>
 #include <stdbool.h>

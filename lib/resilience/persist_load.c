@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "compute/persist_load.h"
+#include "resilience/persist_load.h"
 
 _Static_assert(PERSIST_MAX_NEXT_ID == (uint64_t)ROCHP_COMPLETION_BASE,
                "saved queue ids stop where the completion signal's count does");
@@ -157,11 +157,11 @@ static rochp_status make_buffer(rochp_context *ctx, const persist_buffer *pb, ro
         shadow_free(ctx, &s);
         return st;
     }
-    pthread_mutex_lock(&ctx->buffer_lock);
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
     b->shadow = s;
     b->dirty = false;
     b->written_by_call = false;
-    pthread_mutex_unlock(&ctx->buffer_lock);
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
     *out = b;
     return ROCHP_OK;
 }
@@ -253,7 +253,7 @@ rochp_status persist_instantiate(rochp_context *ctx, const persist_image *img,
     }
     /* The loaded state is a checkpoint (its shadows are in place). */
     pthread_mutex_lock(&ctx->lock);
-    ctx->checkpoints++;
+    ctx->resilience->checkpoints++;
     pthread_mutex_unlock(&ctx->lock);
     *out = r;
     return ROCHP_OK;

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "compute/compute.h"
+#include "resilience/resilience.h"
 
 #define TEMP_SUFFIX ".tmp.XXXXXX"
 
@@ -93,7 +93,7 @@ rochp_status rochp_checkpoint_save_path(rochp_context *ctx, const char *path, co
                                 "user_size > 0) must be given");
     /* Nothing to save leaves no temporary either. */
     pthread_mutex_lock(&ctx->lock);
-    uint64_t checkpoints = ctx->checkpoints;
+    uint64_t checkpoints = ctx->resilience->checkpoints;
     pthread_mutex_unlock(&ctx->lock);
     if (!checkpoints)
         return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,

@@ -15,22 +15,20 @@
  * read-only); and, since a plain queue keeps no record, every buffer once a
  * plain queue has run anything.  A buffer without a shadow is always copied.
  *
- * Shadows are process memory, on the NUMA node of the buffer's GPU (the PCI
- * device's numa_node, when the machine says), locked for the runtime's copy
- * engines with hsa_amd_memory_lock (compute.h).  Copies from different
- * devices run at once (issued together, then waited for).
+ * Shadows (managed/shadow.c) are process memory near the buffer's GPU,
+ * locked for the runtime's copy engines.  Copies from different devices run
+ * at once (issued together, then waited for).
  *
- * Locks: ctx->checkpoint_lock serialises checkpoints and restores against
+ * Locks: ctx->managed->checkpoint_lock serialises checkpoints and restores against
  * each other and against freeing buffers and destroying queues (which take
  * it too), since they hold pointers to both across long waits.  The runtime
  * gate is held for reading throughout. */
-#include <numa.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "compute/compute.h"
+#include "resilience/resilience.h"
 
 #define CHECKPOINT_SLICE_NS (100ull * 1000 * 1000)
 /* A restore first waits this long for the work on the buffers it puts back. */
@@ -48,104 +46,17 @@ typedef struct copy_job {
     bool started;
 } copy_job;
 
-/* --- shadows ------------------------------------------------------------------------------- */
-static int numa_node_of(const rochp_context *ctx, rochp_device_id device)
-{
-    if (device == ROCHP_HOST || numa_available() < 0)
-        return -1;
-    rochp_device_info info;
-    if (rochp_device_get((rochp_context *)ctx, device, &info) != ROCHP_OK)
-        return -1;
-    char path[128];
-    snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/numa_node", info.pci);
-    FILE *f = fopen(path, "r");
-    int node = -1;
-    if (f) {
-        if (fscanf(f, "%d", &node) != 1)
-            node = -1;
-        fclose(f);
-    }
-    return node;
-}
-
-static rochp_status shadow_alloc(rochp_context *ctx, size_t size, int node, shadow *out)
-{
-    memset(out, 0, sizeof *out);
-    void *p = node >= 0 ? numa_alloc_onnode(size, node) : NULL;
-    if (!p) {
-        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                 -1, 0);
-        if (p == MAP_FAILED)
-            p = NULL;
-    }
-    if (!p)
-        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
-                                "checkpoint: no host memory for a %zu-byte shadow", size);
-    out->host = p;
-    out->size = size;
-    (void)ctx;
-    return ROCHP_OK;
-}
-
-/* Locked for the runtime's copy engines (once: the lock outlives a
- * re-enumeration). */
-rochp_status shadow_lock(rochp_context *ctx, shadow *s)
-{
-    if (s->agent)
-        return ROCHP_OK;
-    void *agent_ptr = NULL;
-    hsa_status_t hs = ctx->hsa.amd_memory_lock(s->host, s->size, NULL, 0, &agent_ptr);
-    if (hs != HSA_STATUS_SUCCESS || !agent_ptr)
-        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
-                                "checkpoint: the runtime cannot lock %zu bytes of host memory "
-                                "for its copy engines: %s",
-                                s->size, rochp__hsa_status_text(&ctx->hsa, hs));
-    s->agent = agent_ptr;
-    return ROCHP_OK;
-}
-
-void shadow_free(rochp_context *ctx, shadow *s)
-{
-    if (!s->host)
-        return;
-    if (s->agent && ctx->hsa_up)
-        ctx->hsa.amd_memory_unlock(s->host);
-    /* numa_alloc_onnode is an mmap too: munmap frees either. */
-    munmap(s->host, s->size);
-    memset(s, 0, sizeof *s);
-}
-
-rochp_status shadow_copy_out(rochp_context *ctx, shadow *s, void *dst, uint64_t dst_agent,
-                             uint64_t cpu, hsa_signal_t *done)
-{
-    done->handle = 0;
-    rochp_status st = shadow_lock(ctx, s);
-    if (st != ROCHP_OK)
-        return st;
-    if (ctx->hsa.signal_create(1, 0, NULL, done) != HSA_STATUS_SUCCESS)
-        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "restore: cannot create a signal");
-    hsa_status_t hs = ctx->hsa.amd_memory_async_copy(dst, (hsa_agent_t){dst_agent}, s->agent,
-                                                     (hsa_agent_t){cpu}, s->size, 0, NULL, *done);
-    if (hs != HSA_STATUS_SUCCESS) {
-        ctx->hsa.signal_destroy(*done);
-        done->handle = 0;
-        return rochp__set_errorf(ROCHP_ERROR_IO, "restore: a %zu-byte copy could not start: %s",
-                                s->size, rochp__hsa_status_text(&ctx->hsa, hs));
-    }
-    return ROCHP_OK;
-}
-
 /* --- the cut ---------------------------------------------------------------------------------- */
 static rochp_status take_cut(rochp_context *ctx, cut_queue **out, size_t *n_out)
 {
     pthread_mutex_lock(&ctx->lock);
     size_t n = 0;
-    for (rochp_queue *q = ctx->queues; q; q = q->next)
+    for (rochp_queue *q = ctx->managed->queues; q; q = q->next)
         n++;
     cut_queue *cuts = calloc(n + 1, sizeof *cuts);
     if (cuts) {
         size_t i = 0;
-        for (rochp_queue *q = ctx->queues; q; q = q->next, i++) {
+        for (rochp_queue *q = ctx->managed->queues; q; q = q->next, i++) {
             cuts[i].q = q;
             cuts[i].cut = queue_next_index(q);
         }
@@ -192,6 +103,7 @@ static bool cut_moved(rochp_context *ctx, const cut_queue *cuts, size_t n)
  * there, and nothing a destroyed queue ran since is owed a replay. */
 static void start_over(rochp_context *ctx, const cut_queue *cuts, size_t n)
 {
+    ROCHP_ASSERT_HELD(&ctx->lock);
     for (size_t i = 0; i < n; i++) {
         rochp_queue *q = cuts[i].q;
         if (q->ring.journal)
@@ -199,57 +111,15 @@ static void start_over(rochp_context *ctx, const cut_queue *cuts, size_t n)
         q->checkpoint_index = cuts[i].cut;
         atomic_store(&q->voided, 0);
     }
-    ctx->retired_packets = 0;
+    ctx->managed->retired_packets = 0;
 }
 
-/* --- what was written ------------------------------------------------------------------------- */
-/* With ctx->buffer_lock held: the buffers a journaled dispatch's writable
- * pointer arguments point into are dirty. */
-void checkpoint_mark_dispatch(rochp_context *ctx, const rochp_journal_entry *e,
-                              const uint8_t *args)
-{
-    rochp_kernel_info info;
-    if (!e->kernel || rochp_kernel_get_info(e->kernel, &info) != ROCHP_OK)
-        return;
-    for (uint32_t a = 0; a < info.n_args; a++) {
-        rochp_kernel_arg arg;
-        if (rochp_kernel_get_arg(e->kernel, a, &arg) != ROCHP_OK ||
-            strcmp(arg.value_kind, "global_buffer") != 0 || arg.access == ROCHP_ACCESS_READ_ONLY ||
-            arg.size != sizeof(uint64_t) || arg.offset + sizeof(uint64_t) > e->args_size)
-            continue;
-        uint64_t address;
-        memcpy(&address, args + arg.offset, sizeof address);
-        rochp_buffer *b = compute_buffer_at(ctx, (const void *)(uintptr_t)address);
-        if (b)
-            b->dirty = true;
-    }
-}
-
-void checkpoint_note_retired(rochp_context *ctx, rochp_queue *q)
-{
-    uint64_t end = queue_next_index(q);
-    if (end == q->checkpoint_index)
-        return;
-    pthread_mutex_lock(&ctx->buffer_lock);
-    if (!q->ring.journal || !q->ring.kernargs) {
-        /* No record of what it wrote: anything may have been. */
-        for (size_t i = 0; i < ctx->n_buffers; i++)
-            ctx->buffers[i]->dirty = true;
-    } else {
-        for (uint64_t w = q->ring.journal_start; w < end; w++) {
-            uint64_t slot = w & q->ring.slot_mask;
-            const rochp_journal_entry *e = &q->ring.journal[slot];
-            if (e->kind == ROCHP_JOURNAL_DISPATCH)
-                checkpoint_mark_dispatch(ctx, e, q->ring.kernargs + (slot << q->ring.kernarg_shift));
-        }
-    }
-    pthread_mutex_unlock(&ctx->buffer_lock);
-}
-
-/* With ctx->buffer_lock held: marks what the work since the last checkpoint
+/* --- what was written ---------------------------------------------------------------------- */
+/* With ctx->managed->buffer_lock held: marks what the work since the last checkpoint
  * may have written; false when a plain queue ran (everything is dirty). */
 static bool mark_journaled(rochp_context *ctx, const cut_queue *cuts, size_t n, uint64_t *packets)
 {
+    ROCHP_ASSERT_HELD(&ctx->managed->buffer_lock);
     bool all = false;
     for (size_t i = 0; i < n; i++) {
         rochp_queue *q = cuts[i].q;
@@ -265,7 +135,7 @@ static bool mark_journaled(rochp_context *ctx, const cut_queue *cuts, size_t n, 
             uint64_t slot = w & q->ring.slot_mask;
             const rochp_journal_entry *e = &q->ring.journal[slot];
             if (e->kind == ROCHP_JOURNAL_DISPATCH && q->ring.kernargs)
-                checkpoint_mark_dispatch(ctx, e, q->ring.kernargs + (slot << q->ring.kernarg_shift));
+                dirty_mark_dispatch(ctx, e, q->ring.kernargs + (slot << q->ring.kernarg_shift));
         }
     }
     return !all;
@@ -283,7 +153,7 @@ static rochp_status start_copy(rochp_context *ctx, copy_job *j, uint64_t cpu)
                                 "checkpoint: device %llu, which held buffer %llu, has been lost "
                                 "(its memory with it); the previous checkpoint stands",
                                 (unsigned long long)b->device, (unsigned long long)b->id);
-    rochp_status st = shadow_alloc(ctx, b->size, numa_node_of(ctx, b->device), &j->fresh);
+    rochp_status st = shadow_alloc_near(ctx, b->device, b->size, &j->fresh);
     if (st != ROCHP_OK)
         return st;
     if (b->device == ROCHP_HOST) {
@@ -347,9 +217,10 @@ static rochp_status wait_copies(rochp_context *ctx, copy_job *jobs, size_t n, bo
 }
 
 /* --- the checkpoint ----------------------------------------------------------------------------- */
-static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
+static rochp_status checkpoint_locked(rochp_context *ctx, uint64_t timeout_ns,
                                      rochp_checkpoint_stats *stats)
 {
+    ROCHP_ASSERT_GATE(ctx);
     uint64_t t0 = rochp__now_ns();
     cut_queue *cuts = NULL;
     size_t n_cuts = 0;
@@ -363,13 +234,13 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
     /* What to copy, and the write count to check the cut against. */
     uint64_t packets = 0, writes_before = 0;
     if (st == ROCHP_OK) {
-        pthread_mutex_lock(&ctx->buffer_lock);
+        pthread_mutex_lock(&ctx->managed->buffer_lock);
         bool selective = mark_journaled(ctx, cuts, n_cuts, &packets);
-        jobs = calloc(ctx->n_buffers + 1, sizeof *jobs);
-        abandoned = calloc(ctx->n_buffers + 1, sizeof *abandoned);
+        jobs = calloc(ctx->managed->n_buffers + 1, sizeof *jobs);
+        abandoned = calloc(ctx->managed->n_buffers + 1, sizeof *abandoned);
         if (jobs && abandoned) {
-            for (size_t i = 0; i < ctx->n_buffers; i++) {
-                rochp_buffer *b = ctx->buffers[i];
+            for (size_t i = 0; i < ctx->managed->n_buffers; i++) {
+                rochp_buffer *b = ctx->managed->buffers[i];
                 stats->buffers++;
                 stats->bytes += b->size;
                 if (b->address && (!selective || b->dirty || !b->shadow.host))
@@ -378,8 +249,8 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
         } else {
             st = rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: out of memory");
         }
-        writes_before = ctx->buffer_writes;
-        pthread_mutex_unlock(&ctx->buffer_lock);
+        writes_before = ctx->managed->buffer_writes;
+        pthread_mutex_unlock(&ctx->managed->buffer_lock);
     }
     uint64_t cpu = st == ROCHP_OK ? compute_cpu_agent(ctx) : 0;
     for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++)
@@ -390,9 +261,9 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
             st = waited;
     }
     if (st == ROCHP_OK) {
-        pthread_mutex_lock(&ctx->buffer_lock);
-        bool written = ctx->buffer_writes != writes_before;
-        pthread_mutex_unlock(&ctx->buffer_lock);
+        pthread_mutex_lock(&ctx->managed->buffer_lock);
+        bool written = ctx->managed->buffer_writes != writes_before;
+        pthread_mutex_unlock(&ctx->managed->buffer_lock);
         if (written || cut_moved(ctx, cuts, n_cuts))
             st = rochp__set_errorf(ROCHP_ERROR_BUSY,
                                   "checkpoint: work was dispatched or buffers written while it "
@@ -401,7 +272,7 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
     }
     if (st == ROCHP_OK) {
         /* Commit: the new shadows replace the old, the journals start over. */
-        pthread_mutex_lock(&ctx->buffer_lock);
+        pthread_mutex_lock(&ctx->managed->buffer_lock);
         for (size_t i = 0; i < n_jobs; i++) {
             rochp_buffer *b = jobs[i].b;
             shadow_free(ctx, &b->shadow);
@@ -412,12 +283,12 @@ static rochp_status checkpoint_gated(rochp_context *ctx, uint64_t timeout_ns,
             stats->buffers_copied++;
             stats->bytes_copied += b->size;
         }
-        pthread_mutex_unlock(&ctx->buffer_lock);
+        pthread_mutex_unlock(&ctx->managed->buffer_lock);
         pthread_mutex_lock(&ctx->lock);
         start_over(ctx, cuts, n_cuts);
         stats->packets = packets;
-        ctx->checkpoints++;
-        ctx->last_checkpoint_ns = rochp__now_ns();
+        ctx->resilience->checkpoints++;
+        ctx->resilience->last_checkpoint_ns = rochp__now_ns();
         pthread_mutex_unlock(&ctx->lock);
     }
     for (size_t i = 0; i < n_jobs; i++) {
@@ -446,9 +317,9 @@ rochp_status rochp_checkpoint(rochp_context *ctx, uint64_t timeout_ns,
     rochp_checkpoint_stats local;
     memset(&local, 0, sizeof local);
     runtime_gate_enter(ctx);
-    pthread_mutex_lock(&ctx->checkpoint_lock);
-    rochp_status st = checkpoint_gated(ctx, timeout_ns, &local);
-    pthread_mutex_unlock(&ctx->checkpoint_lock);
+    pthread_mutex_lock(&ctx->managed->checkpoint_lock);
+    rochp_status st = checkpoint_locked(ctx, timeout_ns, &local);
+    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
     runtime_gate_leave(ctx, ROCHP_OK);
     if (stats)
         *stats = local;
@@ -463,8 +334,8 @@ rochp_status rochp_set_auto_checkpoint(rochp_context *ctx, uint64_t every_packet
     if (hst_ != ROCHP_OK)
         return hst_;
     pthread_mutex_lock(&ctx->lock);
-    ctx->auto_packets = every_packets;
-    ctx->auto_ns = every_ns;
+    ctx->resilience->auto_packets = every_packets;
+    ctx->resilience->auto_ns = every_ns;
     pthread_mutex_unlock(&ctx->lock);
     return ROCHP_OK;
 }
@@ -475,14 +346,14 @@ rochp_status rochp_set_auto_checkpoint(rochp_context *ctx, uint64_t every_packet
 void checkpoint_safe_point(rochp_context *ctx)
 {
     pthread_mutex_lock(&ctx->lock);
-    uint64_t every_packets = ctx->auto_packets, every_ns = ctx->auto_ns;
-    bool due = every_ns && rochp__now_ns() - ctx->last_checkpoint_ns >= every_ns;
+    uint64_t every_packets = ctx->resilience->auto_packets, every_ns = ctx->resilience->auto_ns;
+    bool due = every_ns && rochp__now_ns() - ctx->resilience->last_checkpoint_ns >= every_ns;
     pthread_mutex_unlock(&ctx->lock);
     if (!due && every_packets) {
         uint64_t since = 0;
         runtime_gate_enter(ctx);
         pthread_mutex_lock(&ctx->lock);
-        for (rochp_queue *q = ctx->queues; q; q = q->next)
+        for (rochp_queue *q = ctx->managed->queues; q; q = q->next)
             since += queue_next_index(q) - q->checkpoint_index;
         pthread_mutex_unlock(&ctx->lock);
         runtime_gate_leave(ctx, ROCHP_OK);
@@ -497,8 +368,9 @@ void checkpoint_safe_point(rochp_context *ctx)
  * what the queues ran before the restore is undone, so a recovery must not
  * replay it -- the checkpoint stands for the queues' current ids from now on
  * (journals start over, plain queues count as not having run). */
-static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *stats)
+static rochp_status restore_locked(rochp_context *ctx, rochp_checkpoint_stats *stats)
 {
+    ROCHP_ASSERT_GATE(ctx);
     uint64_t t0 = rochp__now_ns();
     /* Nothing may still run on the buffers being put back. */
     cut_queue *cuts = NULL;
@@ -510,21 +382,21 @@ static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *st
         free(cuts);
         return cut;
     }
-    pthread_mutex_lock(&ctx->buffer_lock);
-    size_t n = ctx->n_buffers, n_jobs = 0;
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
+    size_t n = ctx->managed->n_buffers, n_jobs = 0;
     copy_job *jobs = calloc(n + 1, sizeof *jobs);
     bool *abandoned = calloc(n + 1, sizeof *abandoned);
     rochp_status st = jobs && abandoned ? ROCHP_OK
                                         : rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                                            "rochp_checkpoint_restore: out of memory");
     for (size_t i = 0; i < n && st == ROCHP_OK; i++) {
-        rochp_buffer *b = ctx->buffers[i];
+        rochp_buffer *b = ctx->managed->buffers[i];
         stats->buffers++;
         stats->bytes += b->size;
         if (b->shadow.host && b->address)
             jobs[n_jobs++].b = b;
     }
-    pthread_mutex_unlock(&ctx->buffer_lock);
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
     /* All or nothing where it can be: a buffer whose memory is gone refuses
      * the restore before any is put back. */
     for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++)
@@ -551,7 +423,7 @@ static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *st
         if (jobs[i].b->device == ROCHP_HOST)
             memcpy(jobs[i].b->address, jobs[i].b->shadow.host, jobs[i].b->size);
     if (st == ROCHP_OK) {
-        pthread_mutex_lock(&ctx->buffer_lock);
+        pthread_mutex_lock(&ctx->managed->buffer_lock);
         for (size_t i = 0; i < n_jobs; i++) {
             /* As they were at the checkpoint: nothing written since. */
             jobs[i].b->dirty = false;
@@ -559,7 +431,7 @@ static rochp_status restore_gated(rochp_context *ctx, rochp_checkpoint_stats *st
             stats->buffers_copied++;
             stats->bytes_copied += jobs[i].b->size;
         }
-        pthread_mutex_unlock(&ctx->buffer_lock);
+        pthread_mutex_unlock(&ctx->managed->buffer_lock);
         pthread_mutex_lock(&ctx->lock);
         start_over(ctx, cuts, n_cuts);
         pthread_mutex_unlock(&ctx->lock);
@@ -585,9 +457,9 @@ rochp_status rochp_checkpoint_restore(rochp_context *ctx, rochp_checkpoint_stats
     rochp_checkpoint_stats local;
     memset(&local, 0, sizeof local);
     runtime_gate_enter(ctx);
-    pthread_mutex_lock(&ctx->checkpoint_lock);
-    rochp_status st = restore_gated(ctx, &local);
-    pthread_mutex_unlock(&ctx->checkpoint_lock);
+    pthread_mutex_lock(&ctx->managed->checkpoint_lock);
+    rochp_status st = restore_locked(ctx, &local);
+    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
     runtime_gate_leave(ctx, ROCHP_OK);
     if (stats)
         *stats = local;

@@ -1,12 +1,48 @@
-/* Managed objects' internals, shared by buffer.c, queue.c and checkpoint.c
- * (locks: see core/context.h). */
-#ifndef ROCHP_COMPUTE_COMPUTE_H
-#define ROCHP_COMPUTE_COMPUTE_H
+/* The managed layer: the application's objects -- buffers (and their
+ * checkpoint shadows and dirty marks), modules and kernels, queues (their
+ * runtime incarnations, journals, waits) -- over core's devices.  It uses
+ * core and the layers under it, never resilience; core reaches it only
+ * through the hooks of managed_layer (core/layer.h).
+ *
+ * Locks (their order with core's: docs/locking.md):
+ *   m->buffer_lock     guards the buffer registry and each buffer's
+ *                      checkpoint state; never held while waiting for the
+ *                      runtime, never with ctx->lock.
+ *   m->module_lock     guards the module list and each module's per-agent
+ *                      executables; held while one is loaded, so that an
+ *                      agent gets it once.  ctx->lock may be taken inside it
+ *                      (device lookup), never the reverse.
+ *   m->checkpoint_lock serialises checkpoints and restores (resilience)
+ *                      against each other and against freeing buffers and
+ *                      destroying queues; taken after the runtime gate,
+ *                      before the rest.
+ *   The queue list is under ctx->lock, so that a device's loss and its
+ *   queues' failure are one step. */
+#ifndef ROCHP_MANAGED_MANAGED_H
+#define ROCHP_MANAGED_MANAGED_H
 
 #include <stdatomic.h>
 
 #include "core/context.h"
 #include "rochp/rochp_dispatch.h"
+
+struct managed_state {
+    pthread_mutex_t checkpoint_lock;
+    pthread_mutex_t buffer_lock;
+    struct rochp_buffer **buffers; /* sorted by address, under buffer_lock */
+    size_t n_buffers, cap_buffers;
+    uint64_t buffer_writes; /* copy and write calls so far, under buffer_lock */
+    pthread_mutex_t module_lock;
+    struct rochp_module *modules; /* list through rochp_module.next, under module_lock */
+    struct rochp_queue *queues;   /* list through rochp_queue.next, under ctx->lock */
+    _Atomic uint64_t next_object_id; /* buffers, queues and modules: 1, 2, 3... */
+    /* Packets that queues destroyed since the last checkpoint had run: no
+     * recovery can replay them (under ctx->lock). */
+    uint64_t retired_packets;
+};
+
+/* layer.c -- the layer's table for core (core/layer.h). */
+extern const core_layer managed_layer;
 
 /* A host copy of a buffer at the last checkpoint: process memory (on the
  * NUMA node nearest the buffer's GPU), locked for the runtime's copy engines
@@ -27,7 +63,7 @@ struct rochp_buffer {
     size_t size;
     rochp_device_id device;
     uint64_t agent; /* the hsa_agent_t whose pool holds it */
-    /* checkpoint state, under ctx->buffer_lock */
+    /* checkpoint state, under ctx->managed->buffer_lock */
     bool dirty;           /* may have been written since the last checkpoint */
     bool written_by_call; /* ... by a copy or write call (no journal replays it) */
     shadow shadow; /* host == NULL: none yet */
@@ -78,7 +114,7 @@ struct rochp_queue {
      * taken, nothing published: recovery need not replay them). */
     _Atomic uint64_t voided;
     binding *bindings;        /* under ctx->lock */
-    struct rochp_queue *next; /* ctx->queues, under ctx->lock */
+    struct rochp_queue *next; /* ctx->managed->queues, under ctx->lock */
 };
 
 /* The ring index of the queue's next packet, and its id (the application's
@@ -133,7 +169,7 @@ rochp_status compute_queue_create(rochp_context *ctx, rochp_device_id device,
 /* Does a journal since the checkpoint pass a pointer into the range to a
  * kernel?  (Takes ctx->lock.) */
 bool queues_journal_uses(rochp_context *ctx, const void *address, size_t size, uint64_t *queue);
-/* With ctx->module_lock held: every binding of m's kernels forgets them
+/* With ctx->managed->module_lock held: every binding of m's kernels forgets them
  * (object 0, kernel NULL), as m goes. */
 void queues_forget_kernels(rochp_context *ctx, const rochp_module *m);
 
@@ -171,10 +207,10 @@ rochp_context *compute_kernel_context(const rochp_kernel *kernel);
 /* An id for a new buffer, queue or module: unique in the context. */
 static inline uint64_t compute_new_id(rochp_context *ctx)
 {
-    return atomic_fetch_add(&ctx->next_object_id, 1) + 1;
+    return atomic_fetch_add(&ctx->managed->next_object_id, 1) + 1;
 }
 
-/* module.c -- with ctx->module_lock held: the context's modules in turn
+/* module.c -- with ctx->managed->module_lock held: the context's modules in turn
  * (NULL past the last), with their images and ids. */
 rochp_module *compute_module_next(rochp_context *ctx, rochp_module *after, const void **image,
                                   size_t *size, uint64_t *id);
@@ -191,30 +227,69 @@ bool compute_fault_collateral(rochp_context *ctx, rochp_device_id device);
 /* Is the buffer's memory still there (its device present, with the agent
  * that made it)?  Takes ctx->lock. */
 bool compute_buffer_reachable(rochp_buffer *b);
-/* With ctx->buffer_lock held: the buffer holding address, or NULL. */
+/* With ctx->managed->buffer_lock held: the buffer holding address, or NULL. */
 rochp_buffer *compute_buffer_at(rochp_context *ctx, const void *address);
 /* ROCHP_OK, or why the process cannot run work on a present device (the
  * driver stopped its queues there after a memory fault: QUEUE_FAILED). */
 rochp_status compute_device_usable(rochp_context *ctx, rochp_device_id device, const char *call);
 /* The CPU agent of the runtime (0: none). */
 uint64_t compute_cpu_agent(rochp_context *ctx);
-/* checkpoint.c */
+/* buffer.c */
+void buffers_invalidate(rochp_context *ctx);
+void buffers_free_all(rochp_context *ctx);
+/* The HSA agent of a present device (ROCHP_HOST: the CPU agent); a lost
+ * device is ROCHP_ERROR_DEVICE_LOST, with the message set. */
+rochp_status compute_device_agent(rochp_context *ctx, rochp_device_id device, uint64_t *agent);
+/* Pool memory of a device (ROCHP_HOST: host fine-grained; kernarg: the
+ * host's kernarg pool), opened to every agent; *agent gets the pool's. */
+rochp_status compute_pool_memory(rochp_context *ctx, rochp_device_id device, bool kernarg,
+                                 size_t size, void **out, uint64_t *agent);
+
+/* queue.c -- with ctx->lock held: the device's queues fail with
+ * ROCHP_ERROR_DEVICE_LOST (their inline paths see it on the next packet). */
+void queues_mark_lost(rochp_context *ctx, rochp_device_id device);
+/* With ctx->lock held: the device's queues fail with ROCHP_ERROR_QUEUE_FAILED
+ * (a memory fault by the process's work; fault says what). */
+void queues_mark_faulted(rochp_context *ctx, rochp_device_id device, const char *fault);
+/* Before a shut-down that may end the runtime: note each queue's indexes
+ * while its memory is there.  Then, if it did end, queues_invalidate: every
+ * queue fails and reads the noted values from now on. */
+void queues_before_shut_down(rochp_context *ctx);
+void queues_invalidate(rochp_context *ctx);
+/* Destroys every queue (before the runtime goes). */
+void queues_free_all(rochp_context *ctx);
+/* queue_wait.c -- with the runtime gate held: until the queue's first
+ * written packets have completed (or it failed, or timeout_ns passed). */
+rochp_status queue_wait_written(rochp_queue *q, uint64_t written, uint64_t timeout_ns);
+/* Until packet id completed, the queue failed, or timeout_ns passed.
+ * take_gate: each slice holds the runtime gate; else the caller holds it. */
+rochp_status queue_wait_packet(rochp_queue *q, uint64_t id, uint64_t timeout_ns, bool take_gate);
+/* The queue's next packet id (the runtime's memory: read under the gate). */
+uint64_t queue_written(rochp_queue *q);
+
+/* module.c -- the runtime went away: forget every per-agent executable
+ * (kept on the host, modules load again on demand). */
+void modules_invalidate(rochp_context *ctx);
+/* Destroys every module (their executables first, while the runtime is up). */
+void modules_free_all(rochp_context *ctx);
+
+/* shadow.c */
 void shadow_free(rochp_context *ctx, shadow *s);
 /* Locked for the runtime's copy engines (s->agent set). */
 rochp_status shadow_lock(rochp_context *ctx, shadow *s);
-/* An application's wait just returned: checkpoint if one is due
- * (rochp_set_auto_checkpoint), never waiting. */
-void checkpoint_safe_point(rochp_context *ctx);
+/* Allocates a shadow of size bytes on the NUMA node nearest device. */
+rochp_status shadow_alloc_near(rochp_context *ctx, rochp_device_id device, size_t size,
+                               shadow *out);
 /* Starts an engine copy of a shadow into device memory (*done: its signal,
  * 0 when it did not start). */
 rochp_status shadow_copy_out(rochp_context *ctx, shadow *s, void *dst, uint64_t dst_agent,
                              uint64_t cpu, hsa_signal_t *done);
-/* A queue goes: what its work since the checkpoint may have written is
- * marked dirty now, while its journal is there to say (takes buffer_lock). */
-void checkpoint_note_retired(rochp_context *ctx, rochp_queue *q);
-/* With ctx->buffer_lock held: the buffers a journaled dispatch (its entry
+/* dirty.c -- a queue goes: what its work since the checkpoint may have
+ * written is marked dirty now, while its journal is there to say (takes
+ * buffer_lock). */
+void dirty_note_retired(rochp_context *ctx, rochp_queue *q);
+/* With m->buffer_lock held: the buffers a journaled dispatch (its entry
  * and argument bytes) may have written are marked dirty. */
-void checkpoint_mark_dispatch(rochp_context *ctx, const rochp_journal_entry *e,
-                              const uint8_t *args);
+void dirty_mark_dispatch(rochp_context *ctx, const rochp_journal_entry *e, const uint8_t *args);
 
 #endif

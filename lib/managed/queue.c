@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compute/compute.h"
+#include "managed/managed.h"
 
 #define DEFAULT_PACKETS 1024u
 #define DEFAULT_KERNARG_BYTES 256u
@@ -104,10 +104,11 @@ static void release(rochp_queue *q)
 }
 
 /* With the runtime gate held. */
-static rochp_status queue_create_ungated(rochp_context *ctx, rochp_device_id device,
+static rochp_status queue_create_locked(rochp_context *ctx, rochp_device_id device,
                                          const rochp_queue_options *options, uint64_t first_id,
                                          rochp_queue **out)
 {
+    ROCHP_ASSERT_GATE(ctx);
     if (!out)
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_queue_create: out is NULL");
     *out = NULL;
@@ -155,8 +156,8 @@ static rochp_status queue_create_ungated(rochp_context *ctx, rochp_device_id dev
     device_entry *d = registry_find(ctx, device);
     if (!d || d->info.state != ROCHP_DEVICE_PRESENT)
         queue_fail(q, ROCHP_ERROR_DEVICE_LOST);
-    q->next = ctx->queues;
-    ctx->queues = q;
+    q->next = ctx->managed->queues;
+    ctx->managed->queues = q;
     pthread_mutex_unlock(&ctx->lock);
     *out = q;
     return ROCHP_OK;
@@ -170,7 +171,7 @@ rochp_status compute_queue_create(rochp_context *ctx, rochp_device_id device,
     if (st != ROCHP_OK)
         return st;
     runtime_gate_enter(ctx);
-    return runtime_gate_leave(ctx, queue_create_ungated(ctx, device, options, first_id, out));
+    return runtime_gate_leave(ctx, queue_create_locked(ctx, device, options, first_id, out));
 }
 
 rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id device,
@@ -190,11 +191,11 @@ rochp_status rochp_queue_destroy(rochp_queue *q)
     (void)queue_wait_all(q, 10ull * 1000 * 1000 * 1000);
     rochp_context *ctx = q->ctx;
     runtime_gate_enter(ctx);
-    pthread_mutex_lock(&ctx->checkpoint_lock); /* not while a checkpoint holds it */
+    pthread_mutex_lock(&ctx->managed->checkpoint_lock); /* not while a checkpoint holds it */
     /* The next checkpoint must still copy what its work wrote. */
-    checkpoint_note_retired(ctx, q);
+    dirty_note_retired(ctx, q);
     pthread_mutex_lock(&ctx->lock);
-    for (rochp_queue **p = &ctx->queues; *p; p = &(*p)->next)
+    for (rochp_queue **p = &ctx->managed->queues; *p; p = &(*p)->next)
         if (*p == q) {
             *p = q->next;
             break;
@@ -207,10 +208,10 @@ rochp_status rochp_queue_destroy(rochp_queue *q)
         for (uint64_t w = q->ring.journal_start; w < queue_next_index(q); w++)
             ran += q->ring.journal[w & q->ring.slot_mask].kind != ROCHP_JOURNAL_VOID;
     }
-    ctx->retired_packets += ran;
+    ctx->managed->retired_packets += ran;
     pthread_mutex_unlock(&ctx->lock);
     release(q);
-    pthread_mutex_unlock(&ctx->checkpoint_lock);
+    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
     return runtime_gate_leave(ctx, st);
 }
 
@@ -301,8 +302,9 @@ rochp_status rochp_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
 
 void queues_forget_kernels(rochp_context *ctx, const rochp_module *m)
 {
+    ROCHP_ASSERT_HELD(&ctx->managed->module_lock);
     pthread_mutex_lock(&ctx->lock);
-    for (rochp_queue *q = ctx->queues; q; q = q->next)
+    for (rochp_queue *q = ctx->managed->queues; q; q = q->next)
         for (binding *b = q->bindings; b; b = b->next)
             if (b->pub.kernel && compute_kernel_module(b->pub.kernel) == m) {
                 /* A dispatch with it now faults (object 0), as on a GPU
@@ -388,7 +390,7 @@ bool queues_journal_uses(rochp_context *ctx, const void *address, size_t size, u
     uintptr_t base = (uintptr_t)address;
     bool used = false;
     pthread_mutex_lock(&ctx->lock);
-    for (rochp_queue *q = ctx->queues; q && !used && address; q = q->next) {
+    for (rochp_queue *q = ctx->managed->queues; q && !used && address; q = q->next) {
         struct rochp_queue_ring *r = &q->ring;
         if (!r->journal || !r->kernargs)
             continue;
@@ -484,14 +486,16 @@ rochp_status rochp_queue_journal_truncate(rochp_queue *q)
 /* --- the context's queues ------------------------------------------------------------------- */
 void queues_mark_lost(rochp_context *ctx, rochp_device_id device)
 {
-    for (rochp_queue *q = ctx->queues; q; q = q->next)
+    ROCHP_ASSERT_HELD(&ctx->lock);
+    for (rochp_queue *q = ctx->managed->queues; q; q = q->next)
         if (q->device == device)
             queue_fail(q, ROCHP_ERROR_DEVICE_LOST);
 }
 
 void queues_mark_faulted(rochp_context *ctx, rochp_device_id device, const char *fault)
 {
-    for (rochp_queue *q = ctx->queues; q; q = q->next) {
+    ROCHP_ASSERT_HELD(&ctx->lock);
+    for (rochp_queue *q = ctx->managed->queues; q; q = q->next) {
         if (q->device != device)
             continue;
         queue_fail(q, ROCHP_ERROR_QUEUE_FAILED);
@@ -503,7 +507,7 @@ void queues_mark_faulted(rochp_context *ctx, rochp_device_id device, const char 
 void queues_before_shut_down(rochp_context *ctx)
 {
     pthread_mutex_lock(&ctx->lock);
-    for (rochp_queue *q = ctx->queues; q; q = q->next) {
+    for (rochp_queue *q = ctx->managed->queues; q; q = q->next) {
         if (!q->rt || !q->rt->hsa_queue)
             continue;
         q->dead_write_index = *q->ring.write_index;
@@ -515,7 +519,7 @@ void queues_before_shut_down(rochp_context *ctx)
 void queues_invalidate(rochp_context *ctx)
 {
     pthread_mutex_lock(&ctx->lock);
-    for (rochp_queue *q = ctx->queues; q; q = q->next) {
+    for (rochp_queue *q = ctx->managed->queues; q; q = q->next) {
         queue_fail(q, ROCHP_ERROR_DEVICE_LOST);
         if (!q->rt || !q->rt->hsa_queue)
             continue;
@@ -533,8 +537,8 @@ void queues_invalidate(rochp_context *ctx)
 void queues_free_all(rochp_context *ctx)
 {
     pthread_mutex_lock(&ctx->lock);
-    rochp_queue *q = ctx->queues;
-    ctx->queues = NULL;
+    rochp_queue *q = ctx->managed->queues;
+    ctx->managed->queues = NULL;
     for (rochp_queue *o = q; o; o = o->next)
         handle_remove(o);
     pthread_mutex_unlock(&ctx->lock);

@@ -6,18 +6,19 @@
  * failure meanwhile ends the wait.  A packet never completes when its queue
  * failed, and also when its queue waits (a barrier) for a packet of a queue
  * that failed: each slice checks both, so neither sits out its timeout.
- * With ROCHP_CONTEXT_AUTO_RECOVER the waiting thread recovers (a safe
- * point) and waits on: ids survive the rebuild. */
+ * The application's waits, which may recover, are resilience's
+ * (safe_points.c). */
 #include <stdio.h>
 #include <string.h>
 
-#include "compute/compute.h"
+#include "managed/managed.h"
 
 #define WAIT_SLICE_NS (20ull * 1000 * 1000)
 
 rochp_queue *queue_find_locked(rochp_context *ctx, const rochp_queue *q)
 {
-    for (rochp_queue *o = ctx->queues; o; o = o->next)
+    ROCHP_ASSERT_HELD(&ctx->lock);
+    for (rochp_queue *o = ctx->managed->queues; o; o = o->next)
         if (o == q)
             return o;
     return NULL;
@@ -26,7 +27,8 @@ rochp_queue *queue_find_locked(rochp_context *ctx, const rochp_queue *q)
 /* With ctx->lock held: a queue of the context by id, or NULL. */
 static rochp_queue *queue_by_id_locked(rochp_context *ctx, uint64_t id)
 {
-    for (rochp_queue *o = ctx->queues; o; o = o->next)
+    ROCHP_ASSERT_HELD(&ctx->lock);
+    for (rochp_queue *o = ctx->managed->queues; o; o = o->next)
         if (o->id == id)
             return o;
     return NULL;
@@ -60,9 +62,10 @@ static bool head_barrier(const rochp_queue *q, uint64_t *dep_queue_id, uint64_t 
 
 rochp_status queue_blocked(rochp_context *ctx, rochp_queue *q, rochp_queue **culprit)
 {
+    ROCHP_ASSERT_HELD(&ctx->lock);
     /* A chain of waits is at most as long as the context has queues. */
     size_t hops = 0;
-    for (rochp_queue *o = ctx->queues; o; o = o->next)
+    for (rochp_queue *o = ctx->managed->queues; o; o = o->next)
         hops++;
     rochp_queue *at = q;
     while (hops--) {
@@ -161,11 +164,9 @@ static rochp_status wait_slice(rochp_queue *q, uint64_t id, uint64_t slice_ns)
  * slice holds the runtime gate; else the caller holds it (never both: the
  * gate prefers writers, so a second read lock could wait behind a waiting
  * re-enumeration). */
-static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns, bool take_gate,
-                               bool may_recover)
+rochp_status queue_wait_packet(rochp_queue *q, uint64_t id, uint64_t timeout_ns, bool take_gate)
 {
     uint64_t start = rochp__now_ns();
-    bool recovered = false;
     for (;;) {
         uint64_t waited = rochp__now_ns() - start;
         uint64_t left = waited < timeout_ns ? timeout_ns - waited : 0;
@@ -177,37 +178,25 @@ static rochp_status wait_count(rochp_queue *q, uint64_t id, uint64_t timeout_ns,
         } else {
             st = wait_slice(q, id, slice);
         }
-        /* A memory fault that came of touching a lost device's buffer is the
-         * loss's too: recovery undoes it (a fault of the work's own would
-         * only fault again on another GPU). */
-        bool lost = st == ROCHP_ERROR_DEVICE_LOST ||
-                    (st == ROCHP_ERROR_QUEUE_FAILED && compute_fault_collateral(q->ctx, q->device));
-        if (lost && may_recover && !recovered && (q->ctx->flags & ROCHP_CONTEXT_AUTO_RECOVER)) {
-            recovered = true;
-            st = rochp_recover(q->ctx, timeout_ns, NULL);
-            if (st != ROCHP_OK)
-                return st;
-            continue;
-        }
         if (st != ROCHP_ERROR_TIMEOUT)
             return st;
         if (left == 0)
             return rochp__set_errorf(ROCHP_ERROR_TIMEOUT,
-                                    "packet %llu of queue %llu on device %llu has not completed "
-                                    "after %llu ns",
-                                    (unsigned long long)id, (unsigned long long)q->id,
-                                    (unsigned long long)q->device,
-                                    (unsigned long long)(rochp__now_ns() - start));
+                                     "packet %llu of queue %llu on device %llu has not completed "
+                                     "after %llu ns",
+                                     (unsigned long long)id, (unsigned long long)q->id,
+                                     (unsigned long long)q->device,
+                                     (unsigned long long)(rochp__now_ns() - start));
     }
 }
 
 rochp_status queue_wait_written(rochp_queue *q, uint64_t written, uint64_t timeout_ns)
 {
-    return written ? wait_count(q, written - 1, timeout_ns, false, false) : ROCHP_OK;
+    ROCHP_ASSERT_GATE(q->ctx);
+    return written ? queue_wait_packet(q, written - 1, timeout_ns, false) : ROCHP_OK;
 }
 
-/* The queue's next id (the runtime's memory: read under the gate). */
-static uint64_t written(rochp_queue *q)
+uint64_t queue_written(rochp_queue *q)
 {
     runtime_gate_enter(q->ctx);
     uint64_t id = queue_next_id(q);
@@ -217,38 +206,6 @@ static uint64_t written(rochp_queue *q)
 
 rochp_status queue_wait_all(rochp_queue *q, uint64_t timeout_ns)
 {
-    uint64_t w = written(q);
-    return w ? wait_count(q, w - 1, timeout_ns, true, false) : ROCHP_OK;
-}
-
-rochp_status rochp_completion_wait(const rochp_completion *c, uint64_t timeout_ns)
-{
-    if (!c)
-        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_completion_wait: NULL completion");
-    rochp_queue *q = c->queue;
-    rochp_status st = handle_check(q, HANDLE_QUEUE, "rochp_completion_wait");
-    if (st != ROCHP_OK)
-        return st;
-    if (c->id >= written(q))
-        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
-                                "rochp_completion_wait: packet %llu was never written on queue "
-                                "%llu",
-                                (unsigned long long)c->id, (unsigned long long)q->id);
-    st = wait_count(q, c->id, timeout_ns, true, true);
-    if (st == ROCHP_OK)
-        checkpoint_safe_point(q->ctx);
-    return st;
-}
-
-rochp_status rochp_queue_wait_idle(rochp_queue *q, uint64_t timeout_ns)
-{
-    rochp_status st = handle_check(q, HANDLE_QUEUE, "rochp_queue_wait_idle");
-    if (st != ROCHP_OK)
-        return st;
-    uint64_t w = written(q);
-    st = w ? wait_count(q, w - 1, timeout_ns, true, true) : ROCHP_OK;
-    if (st == ROCHP_OK)
-        checkpoint_safe_point(q->ctx);
-    return st;
+    uint64_t w = queue_written(q);
+    return w ? queue_wait_packet(q, w - 1, timeout_ns, true) : ROCHP_OK;
 }

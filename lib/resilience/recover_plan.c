@@ -2,13 +2,13 @@
  * whether the work can be replayed at all, what the journals hold, which
  * buffers move.  Nothing here changes the context.
  *
- * Locks: ctx->lock and ctx->buffer_lock in short sections, never together
- * (the caller holds the runtime gate and ctx->checkpoint_lock). */
+ * Locks: ctx->lock and ctx->managed->buffer_lock in short sections, never together
+ * (the caller holds the runtime gate and ctx->managed->checkpoint_lock). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "compute/recover.h"
+#include "resilience/recover.h"
 
 size_t plan_device_index(const plan *p, rochp_device_id id)
 {
@@ -41,13 +41,14 @@ static bool is_excluded(const plan *p, rochp_device_id id)
     return false;
 }
 
-/* With ctx->buffer_lock held: bytes of buffers on a device. */
+/* With ctx->managed->buffer_lock held: bytes of buffers on a device. */
 static uint64_t load_of(rochp_context *ctx, rochp_device_id id)
 {
+    ROCHP_ASSERT_HELD(&ctx->managed->buffer_lock);
     uint64_t bytes = 0;
-    for (size_t i = 0; i < ctx->n_buffers; i++)
-        if (ctx->buffers[i]->device == id && ctx->buffers[i]->address)
-            bytes += ctx->buffers[i]->size;
+    for (size_t i = 0; i < ctx->managed->n_buffers; i++)
+        if (ctx->managed->buffers[i]->device == id && ctx->managed->buffers[i]->address)
+            bytes += ctx->managed->buffers[i]->size;
     return bytes;
 }
 
@@ -59,22 +60,26 @@ static bool criu_compatible(rochp_context *ctx, rochp_device_id lost, rochp_devi
     pthread_mutex_lock(&ctx->lock);
     bool ok = true;
     const device_entry *l = registry_find(ctx, lost), *t = registry_find(ctx, to);
-    if (ctx->target_rule == ROCHP_TARGET_CRIU && l && t) {
+    if (ctx->resilience->target_rule == ROCHP_TARGET_CRIU && l && t) {
+        const criu_props *lc = resilience_criu_props(ctx, lost), *tc = resilience_criu_props(ctx, to);
+        if (!lc || !tc) {
+            ok = false;
+            snprintf(why, why_size, "device %llu's properties were never read",
+                     (unsigned long long)(lc ? to : lost));
+        }
         for (int i = 0; i < CRIU_EQUAL_PROPS && ok; i++)
-            if (l->criu_equal[i] != t->criu_equal[i]) {
+            if (lc->equal[i] != tc->equal[i]) {
                 ok = false;
                 snprintf(why, why_size, "device %llu has %s %llu, not %llu",
                          (unsigned long long)to, criu_equal_keys[i],
-                         (unsigned long long)t->criu_equal[i],
-                         (unsigned long long)l->criu_equal[i]);
+                         (unsigned long long)tc->equal[i], (unsigned long long)lc->equal[i]);
             }
         for (int i = 0; i < CRIU_AT_LEAST_PROPS && ok; i++)
-            if (t->criu_at_least[i] < l->criu_at_least[i]) {
+            if (tc->at_least[i] < lc->at_least[i]) {
                 ok = false;
                 snprintf(why, why_size, "device %llu has %s %llu, older than %llu",
                          (unsigned long long)to, criu_at_least_keys[i],
-                         (unsigned long long)t->criu_at_least[i],
-                         (unsigned long long)l->criu_at_least[i]);
+                         (unsigned long long)tc->at_least[i], (unsigned long long)lc->at_least[i]);
             }
         if (ok && t->info.vram_bytes < l->info.vram_bytes) {
             ok = false;
@@ -111,7 +116,7 @@ static rochp_status choose_target(plan *p, size_t lost)
     }
     size_t n = 0;
     char why[160] = "";
-    pthread_mutex_lock(&ctx->buffer_lock);
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
     for (size_t i = 0; i < p->n_devices; i++) {
         const rochp_device_info *d = &p->devices[i];
         if (gone(p, i) || is_excluded(p, d->id) || strcmp(d->gfx_target, l->gfx_target) != 0)
@@ -119,7 +124,7 @@ static rochp_status choose_target(plan *p, size_t lost)
         c[n].info = *d;
         c[n++].load = load_of(ctx, d->id) + p->target_bytes[i];
     }
-    pthread_mutex_unlock(&ctx->buffer_lock);
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
     /* The rule reads the registry (ctx->lock, never with buffer_lock). */
     size_t kept = 0;
     for (size_t i = 0; i < n; i++)
@@ -132,8 +137,8 @@ static rochp_status choose_target(plan *p, size_t lost)
     rochp_device_id best = n ? c[0].info.id : 0;
     rochp_status st = ROCHP_OK;
     pthread_mutex_lock(&ctx->lock);
-    rochp_target_fn fn = ctx->target_fn;
-    void *user = ctx->target_user;
+    rochp_target_fn fn = ctx->resilience->target_fn;
+    void *user = ctx->resilience->target_user;
     pthread_mutex_unlock(&ctx->lock);
     if (!n) {
         st = rochp__set_errorf(ROCHP_ERROR_NO_TARGET,
@@ -172,7 +177,7 @@ rochp_status rochp_set_recovery_rule(rochp_context *ctx, rochp_target_rule rule)
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_set_recovery_rule: unknown rule %d", (int)rule);
     pthread_mutex_lock(&ctx->lock);
-    ctx->target_rule = rule;
+    ctx->resilience->target_rule = rule;
     pthread_mutex_unlock(&ctx->lock);
     return ROCHP_OK;
 }
@@ -183,8 +188,8 @@ rochp_status rochp_set_recovery_target(rochp_context *ctx, rochp_target_fn fn, v
     if (hst_ != ROCHP_OK)
         return hst_;
     pthread_mutex_lock(&ctx->lock);
-    ctx->target_fn = fn;
-    ctx->target_user = user;
+    ctx->resilience->target_fn = fn;
+    ctx->resilience->target_user = user;
     pthread_mutex_unlock(&ctx->lock);
     return ROCHP_OK;
 }
@@ -225,21 +230,21 @@ rochp_status plan_targets(plan *p, bool *any)
             continue;
         bool owns = false;
         pthread_mutex_lock(&ctx->lock);
-        for (rochp_queue *q = ctx->queues; q && !owns; q = q->next)
+        for (rochp_queue *q = ctx->managed->queues; q && !owns; q = q->next)
             owns = q->device == p->devices[i].id;
         pthread_mutex_unlock(&ctx->lock);
-        pthread_mutex_lock(&ctx->buffer_lock);
+        pthread_mutex_lock(&ctx->managed->buffer_lock);
         owns |= load_of(ctx, p->devices[i].id) > 0;
-        pthread_mutex_unlock(&ctx->buffer_lock);
+        pthread_mutex_unlock(&ctx->managed->buffer_lock);
         if (!owns)
             continue;
         *any = true;
         rochp_status st = choose_target(p, i);
         if (st != ROCHP_OK)
             return st;
-        pthread_mutex_lock(&ctx->buffer_lock);
+        pthread_mutex_lock(&ctx->managed->buffer_lock);
         p->target_bytes[plan_device_index(p, p->targets[i])] += load_of(ctx, p->devices[i].id);
-        pthread_mutex_unlock(&ctx->buffer_lock);
+        pthread_mutex_unlock(&ctx->managed->buffer_lock);
     }
     return ROCHP_OK;
 }
@@ -249,9 +254,9 @@ static rochp_status check_buffers(plan *p)
 {
     rochp_context *ctx = p->ctx;
     rochp_status st = ROCHP_OK;
-    pthread_mutex_lock(&ctx->buffer_lock);
-    for (size_t i = 0; i < ctx->n_buffers && st == ROCHP_OK; i++) {
-        rochp_buffer *b = ctx->buffers[i];
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
+    for (size_t i = 0; i < ctx->managed->n_buffers && st == ROCHP_OK; i++) {
+        rochp_buffer *b = ctx->managed->buffers[i];
         if (!b->address)
             continue;
         if (b->written_by_call)
@@ -268,7 +273,7 @@ static rochp_status check_buffers(plan *p)
                                   (unsigned long long)b->id, b->size,
                                   (unsigned long long)b->device);
     }
-    pthread_mutex_unlock(&ctx->buffer_lock);
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
     return st;
 }
 
@@ -278,13 +283,13 @@ static rochp_status check_queues(plan *p)
     rochp_context *ctx = p->ctx;
     rochp_status st = ROCHP_OK;
     pthread_mutex_lock(&ctx->lock);
-    if (ctx->retired_packets)
+    if (ctx->managed->retired_packets)
         st = rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                               "rochp_recover: queues destroyed since the last checkpoint had run "
                               "%llu packets, which no journal holds any more (checkpoint before "
                               "destroying a queue)",
-                              (unsigned long long)ctx->retired_packets);
-    for (rochp_queue *q = ctx->queues; q && st == ROCHP_OK; q = q->next) {
+                              (unsigned long long)ctx->managed->retired_packets);
+    for (rochp_queue *q = ctx->managed->queues; q && st == ROCHP_OK; q = q->next) {
         const struct rochp_queue_ring *r = &q->ring;
         uint64_t next = queue_next_index(q);
         if (!r->journal && next - q->checkpoint_index != atomic_load(&q->voided))
@@ -315,7 +320,7 @@ rochp_status plan_check(plan *p)
 {
     rochp_context *ctx = p->ctx;
     pthread_mutex_lock(&ctx->lock);
-    bool have_checkpoint = ctx->checkpoints > 0;
+    bool have_checkpoint = ctx->resilience->checkpoints > 0;
     pthread_mutex_unlock(&ctx->lock);
     if (!have_checkpoint)
         return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
@@ -330,11 +335,11 @@ rochp_status plan_queues(plan *p)
     rochp_context *ctx = p->ctx;
     pthread_mutex_lock(&ctx->lock);
     size_t n = 0;
-    for (rochp_queue *q = ctx->queues; q; q = q->next)
+    for (rochp_queue *q = ctx->managed->queues; q; q = q->next)
         n++;
     p->queues = calloc(n + 1, sizeof *p->queues);
     if (p->queues)
-        for (rochp_queue *q = ctx->queues; q; q = q->next)
+        for (rochp_queue *q = ctx->managed->queues; q; q = q->next)
             p->queues[p->n_queues++].q = q;
     pthread_mutex_unlock(&ctx->lock);
     if (!p->queues)
@@ -384,28 +389,29 @@ rochp_status plan_queues(plan *p)
     return ROCHP_OK;
 }
 
-/* With ctx->buffer_lock held: buffers touched by the saved journals. */
+/* With ctx->managed->buffer_lock held: buffers touched by the saved journals. */
 static void mark_touched(plan *p)
 {
+    ROCHP_ASSERT_HELD(&p->ctx->managed->buffer_lock);
     for (size_t i = 0; i < p->n_queues; i++)
         for (uint64_t k = 0; k < p->queues[i].n; k++) {
             const saved_entry *se = &p->queues[i].entries[k];
             if (se->e.kind == ROCHP_JOURNAL_DISPATCH)
-                checkpoint_mark_dispatch(p->ctx, &se->e, se->args);
+                dirty_mark_dispatch(p->ctx, &se->e, se->args);
         }
 }
 
 rochp_status plan_moves(plan *p)
 {
     rochp_context *ctx = p->ctx;
-    pthread_mutex_lock(&ctx->buffer_lock);
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
     mark_touched(p);
-    p->moves = calloc(ctx->n_buffers + 1, sizeof *p->moves);
+    p->moves = calloc(ctx->managed->n_buffers + 1, sizeof *p->moves);
     rochp_status st = p->moves ? ROCHP_OK
                                : rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                                   "rochp_recover: out of memory");
-    for (size_t i = 0; i < ctx->n_buffers && st == ROCHP_OK; i++) {
-        rochp_buffer *b = ctx->buffers[i];
+    for (size_t i = 0; i < ctx->managed->n_buffers && st == ROCHP_OK; i++) {
+        rochp_buffer *b = ctx->managed->buffers[i];
         if (!b->address)
             continue;
         bool migrate = b->device != ROCHP_HOST && is_lost(p, b->device);
@@ -428,7 +434,7 @@ rochp_status plan_moves(plan *p)
         if (migrate)
             m->target = p->targets[plan_device_index(p, b->device)];
     }
-    pthread_mutex_unlock(&ctx->buffer_lock);
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
     return st;
 }
 

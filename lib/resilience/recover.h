@@ -2,10 +2,10 @@
  * conditions, the journals to replay, the buffers to move) and recover.c
  * (doing it, in attempts).  See recover.c for the steps and what a failure
  * leaves. */
-#ifndef ROCHP_COMPUTE_RECOVER_H
-#define ROCHP_COMPUTE_RECOVER_H
+#ifndef ROCHP_RESILIENCE_RECOVER_H
+#define ROCHP_RESILIENCE_RECOVER_H
 
-#include "compute/compute.h"
+#include "resilience/resilience.h"
 
 typedef struct saved_entry {
     rochp_journal_entry e;

@@ -5,8 +5,8 @@
 #ifndef ROCHP_COMPUTE_PERSIST_LOAD_H
 #define ROCHP_COMPUTE_PERSIST_LOAD_H
 
-#include "compute/compute.h"
-#include "compute/persist_format.h"
+#include "resilience/resilience.h"
+#include "resilience/persist_format.h"
 
 typedef struct persist_ref {
     uint64_t id; /* as saved */
