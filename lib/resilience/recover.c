@@ -39,15 +39,8 @@
 
 #define RECOVER_SLICE_NS (100ull * 1000 * 1000)
 
-/* What ended an attempt: its status, and the device to leave out next time
- * (0: none known). */
-typedef struct attempt_result {
-    rochp_status status;
-    rochp_device_id culprit;
-} attempt_result;
-
 /* Present and taking this process's work (not stopped after a memory fault). */
-static bool device_present(rochp_context *ctx, rochp_device_id id)
+bool recover_device_present(rochp_context *ctx, rochp_device_id id)
 {
     if (id == ROCHP_HOST)
         return true;
@@ -58,7 +51,7 @@ static bool device_present(rochp_context *ctx, rochp_device_id id)
     return present;
 }
 
-static bool device_faulted(rochp_context *ctx, rochp_device_id id)
+bool recover_device_faulted(rochp_context *ctx, rochp_device_id id)
 {
     pthread_mutex_lock(&ctx->lock);
     const device_entry *d = registry_find(ctx, id);
@@ -67,13 +60,8 @@ static bool device_faulted(rochp_context *ctx, rochp_device_id id)
     return faulted;
 }
 
-static attempt_result failed_on(rochp_status st, rochp_device_id device)
-{
-    return (attempt_result){st, st == ROCHP_ERROR_DEVICE_LOST ? device : 0};
-}
-
 /* --- building beside ------------------------------------------------------------------------ */
-static rochp_status object_for(plan *p, rochp_kernel *kernel, rochp_device_id device,
+rochp_status recover_object_for(plan *p, rochp_kernel *kernel, rochp_device_id device,
                                uint64_t *out)
 {
     for (size_t i = 0; i < p->n_objects; i++)
@@ -104,7 +92,7 @@ static attempt_result build_queues(plan *p)
         rochp_status st = queue_runtime_create(qp->q, qp->device, qp->agent, qp->first_id,
                                                &qp->ring, &qp->rt);
         if (st != ROCHP_OK)
-            return failed_on(device_present(ctx, qp->device) ? st : ROCHP_ERROR_DEVICE_LOST,
+            return failed_on(recover_device_present(ctx, qp->device) ? st : ROCHP_ERROR_DEVICE_LOST,
                              qp->device);
         /* The bindings' kernels (collected under ctx->lock, loaded without it). */
         pthread_mutex_lock(&ctx->lock);
@@ -123,10 +111,10 @@ static attempt_result build_queues(plan *p)
                              0);
         uint64_t object;
         for (size_t k = 0; k < n && st == ROCHP_OK; k++)
-            st = object_for(p, kernels[k], qp->device, &object);
+            st = recover_object_for(p, kernels[k], qp->device, &object);
         free(kernels);
         if (st != ROCHP_OK)
-            return failed_on(device_present(ctx, qp->device) ? st : ROCHP_ERROR_DEVICE_LOST,
+            return failed_on(recover_device_present(ctx, qp->device) ? st : ROCHP_ERROR_DEVICE_LOST,
                              qp->device);
     }
     return (attempt_result){ROCHP_OK, 0};
@@ -146,7 +134,7 @@ static attempt_result wait_moves(plan *p)
         bool abandoned = false;
         while (ctx->hsa.signal_wait_scacquire(m->done, HSA_SIGNAL_CONDITION_EQ, 0,
                                               RECOVER_SLICE_NS, HSA_WAIT_STATE_BLOCKED) != 0) {
-            if (!device_present(ctx, dev)) {
+            if (!recover_device_present(ctx, dev)) {
                 abandoned = true; /* the engine may still hold the signal: the runtime's */
                 break;
             }
@@ -154,7 +142,7 @@ static attempt_result wait_moves(plan *p)
         if (!abandoned)
             ctx->hsa.signal_destroy(m->done);
         m->done.handle = 0;
-        if ((abandoned || !device_present(ctx, dev)) && res.status == ROCHP_OK)
+        if ((abandoned || !recover_device_present(ctx, dev)) && res.status == ROCHP_OK)
             res = failed_on(rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                              "rochp_recover: device %llu was lost while "
                                              "buffers were restored onto it",
@@ -180,7 +168,7 @@ static attempt_result build_migrations(plan *p)
             st = shadow_copy_out(ctx, &m->b->shadow, m->new_address, m->target_agent, cpu,
                                  &m->done);
         if (st != ROCHP_OK)
-            res = failed_on(device_present(ctx, m->target) ? st : ROCHP_ERROR_DEVICE_LOST,
+            res = failed_on(recover_device_present(ctx, m->target) ? st : ROCHP_ERROR_DEVICE_LOST,
                             m->target);
     }
     attempt_result waited = wait_moves(p);
@@ -209,155 +197,16 @@ static attempt_result roll_back(plan *p)
             memcpy(b->address, b->shadow.host, b->size);
             continue;
         }
-        rochp_status st = device_present(ctx, b->device)
+        rochp_status st = recover_device_present(ctx, b->device)
                               ? shadow_copy_out(ctx, &b->shadow, b->address, b->agent, cpu,
                                                 &m->done)
                               : ROCHP_ERROR_DEVICE_LOST;
         if (st != ROCHP_OK)
-            res = failed_on(device_present(ctx, b->device) ? st : ROCHP_ERROR_DEVICE_LOST,
+            res = failed_on(recover_device_present(ctx, b->device) ? st : ROCHP_ERROR_DEVICE_LOST,
                             b->device);
     }
     attempt_result waited = wait_moves(p);
     return res.status == ROCHP_OK ? waited : res;
-}
-
-/* Pointer arguments into a moved buffer now point into its new memory. */
-static void relocate(const plan *p, const saved_entry *se, uint8_t *args)
-{
-    rochp_kernel_info info;
-    if (rochp_kernel_get_info(se->e.kernel, &info) != ROCHP_OK)
-        return;
-    for (uint32_t a = 0; a < info.n_args; a++) {
-        rochp_kernel_arg arg;
-        if (rochp_kernel_get_arg(se->e.kernel, a, &arg) != ROCHP_OK ||
-            strcmp(arg.value_kind, "global_buffer") != 0 || arg.size != sizeof(uint64_t) ||
-            arg.offset + sizeof(uint64_t) > se->e.args_size)
-            continue;
-        uint64_t v;
-        memcpy(&v, args + arg.offset, sizeof v);
-        for (size_t i = 0; i < p->n_moves; i++) {
-            const move *m = &p->moves[i];
-            uint64_t base = (uint64_t)(uintptr_t)m->old_address;
-            if (m->migrate && v >= base && v - base < m->b->size) {
-                v = (uint64_t)(uintptr_t)m->new_address + (v - base);
-                memcpy(args + arg.offset, &v, sizeof v);
-                break;
-            }
-        }
-    }
-}
-
-/* The plan of the queue a barrier waits for, or NULL (destroyed since: its
- * packets had completed, so the barrier holds at once). */
-static const queue_plan *dep_plan(const plan *p, const rochp_journal_entry *e)
-{
-    for (size_t i = 0; i < p->n_queues; i++) {
-        const rochp_queue *q = p->queues[i].q;
-        if (e->dep_queue_id ? q->id == e->dep_queue_id : q == e->dep_queue)
-            return &p->queues[i];
-    }
-    return NULL;
-}
-
-/* Resubmits one saved packet if the new ring has room (*submitted). */
-static rochp_status replay_one(plan *p, queue_plan *qp, bool *submitted)
-{
-    struct rochp_queue_ring *r = &qp->ring;
-    *submitted = false;
-    uint64_t w = __atomic_load_n(r->write_index, __ATOMIC_RELAXED);
-    if (w - (rochp__completed(r) - r->id_offset) > r->mask)
-        return ROCHP_OK;
-    saved_entry *se = &qp->entries[qp->next];
-    const queue_plan *dep = se->e.kind == ROCHP_JOURNAL_BARRIER ? dep_plan(p, &se->e) : NULL;
-    if (se->e.kind == ROCHP_JOURNAL_DISPATCH) {
-        rochp_kernel_info info;
-        rochp_status st = rochp_kernel_get_info(se->e.kernel, &info);
-        rochp_dispatch_kernel k = {.private_segment_size = info.private_segment_size,
-                                   .group_segment_size = info.group_segment_size,
-                                   .kernarg_size = info.kernarg_size,
-                                   .kernel = se->e.kernel};
-        if (st == ROCHP_OK)
-            st = object_for(p, se->e.kernel, qp->device, &k.kernel_object);
-        if (st != ROCHP_OK)
-            return st;
-        relocate(p, se, se->args);
-        __atomic_store_n(r->write_index, w + 1, __ATOMIC_RELAXED);
-        rochp__write_dispatch(r, r->journal != NULL, &k, &se->e.launch, se->args,
-                              se->e.args_size, NULL, w);
-    } else if (dep) {
-        __atomic_store_n(r->write_index, w + 1, __ATOMIC_RELAXED);
-        ring_write_barrier(r, w, se->e.dep_queue, se->e.dep_queue_id, dep->ring.completion,
-                           se->e.dep_id);
-    } else {
-        /* void, or a barrier on a queue gone since: a packet that does nothing */
-        __atomic_store_n(r->write_index, w + 1, __ATOMIC_RELAXED);
-        ring_write_nop(r, w);
-    }
-    qp->next++;
-    *submitted = true;
-    return ROCHP_OK;
-}
-
-/* A new queue that failed, or whose device went, while the replay waits. */
-static attempt_result replay_stuck(plan *p)
-{
-    for (size_t i = 0; i < p->n_queues; i++) {
-        queue_plan *qp = &p->queues[i];
-        uint32_t failed = ring_failed(&qp->ring);
-        /* Pointers into moved memory were relocated: a fault now is the
-         * work's own, and would fault on any target. */
-        if (failed == (uint32_t)-ROCHP_ERROR_QUEUE_FAILED || device_faulted(p->ctx, qp->device))
-            return failed_on(rochp__set_errorf(ROCHP_ERROR_QUEUE_FAILED,
-                                              "rochp_recover: a replayed packet faulted on the "
-                                              "rebuilt queue %llu (device %llu)",
-                                              (unsigned long long)qp->q->id,
-                                              (unsigned long long)qp->device),
-                             0);
-        if (failed || !device_present(p->ctx, qp->device))
-            return failed_on(rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
-                                              "rochp_recover: device %llu was lost while the "
-                                              "journals were replayed onto it",
-                                              (unsigned long long)qp->device),
-                             qp->device);
-    }
-    return (attempt_result){ROCHP_OK, 0};
-}
-
-static attempt_result replay(plan *p, uint64_t timeout_ns, uint64_t *packets)
-{
-    uint64_t start = rochp__now_ns();
-    for (;;) {
-        bool left = false, progress = false;
-        for (size_t i = 0; i < p->n_queues; i++) {
-            queue_plan *qp = &p->queues[i];
-            bool submitted = true;
-            while (qp->next < qp->n && submitted) {
-                rochp_status st = replay_one(p, qp, &submitted);
-                if (st != ROCHP_OK)
-                    return failed_on(device_present(p->ctx, qp->device)
-                                         ? st
-                                         : ROCHP_ERROR_DEVICE_LOST,
-                                     qp->device);
-                progress |= submitted;
-                *packets += submitted;
-            }
-            left |= qp->next < qp->n;
-        }
-        if (!left)
-            return (attempt_result){ROCHP_OK, 0};
-        if (progress)
-            continue;
-        attempt_result stuck = replay_stuck(p);
-        if (stuck.status != ROCHP_OK)
-            return stuck;
-        if (rochp__now_ns() - start > timeout_ns)
-            return failed_on(rochp__set_errorf(ROCHP_ERROR_TIMEOUT,
-                                              "rochp_recover: the replayed work made no "
-                                              "progress for %llu ns",
-                                              (unsigned long long)timeout_ns),
-                             0);
-        sched_yield(); /* the queues drain meanwhile */
-    }
 }
 
 /* --- commit or give back ---------------------------------------------------------------------- */
@@ -503,7 +352,7 @@ static attempt_result attempt(plan *p, uint64_t timeout_ns, rochp_recovery_repor
     }
     uint64_t packets = 0;
     if (res.status == ROCHP_OK)
-        res = replay(p, timeout_ns, &packets);
+        res = recover_replay(p, timeout_ns, &packets);
     if (res.status != ROCHP_OK) {
         give_back(p);
         return res;

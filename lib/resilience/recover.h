@@ -73,4 +73,27 @@ rochp_status plan_moves(plan *p);
 void plan_free(plan *p);
 size_t plan_device_index(const plan *p, rochp_device_id id);
 
+/* What ended an attempt: its status, and the device to leave out next time
+ * (0: none known). */
+typedef struct attempt_result {
+    rochp_status status;
+    rochp_device_id culprit;
+} attempt_result;
+
+static inline attempt_result failed_on(rochp_status st, rochp_device_id device)
+{
+    return (attempt_result){st, st == ROCHP_ERROR_DEVICE_LOST ? device : 0};
+}
+
+/* recover.c -- present and taking this process's work (not stopped after a
+ * memory fault); present but stopped after one. */
+bool recover_device_present(rochp_context *ctx, rochp_device_id id);
+bool recover_device_faulted(rochp_context *ctx, rochp_device_id id);
+/* The kernel's object on device, loaded once per attempt. */
+rochp_status recover_object_for(plan *p, rochp_kernel *kernel, rochp_device_id device,
+                                uint64_t *out);
+/* recover_replay.c -- every queue's saved journal into its staged ring;
+ * *packets counts what was resubmitted. */
+attempt_result recover_replay(plan *p, uint64_t timeout_ns, uint64_t *packets);
+
 #endif
