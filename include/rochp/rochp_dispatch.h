@@ -36,9 +36,13 @@
  * re-enumeration (rochp_reenumerate), which fails every queue and takes the
  * runtime memory they point into; the library calls here are safe then.
  *
- * The struct rochp_queue_ring fields are the inline path's view of a queue:
- * read them only through these functions; their layout may change with the
- * library's minor version. */
+ * The struct rochp_queue_ring fields are the inline path's view of a queue,
+ * compiled into the application: read them only through these functions.
+ * Their layout is versioned by ROCHP_RING_ABI_VERSION (docs/ring-abi.md):
+ * new fields go into the reserved tail, which older inline code ignores;
+ * any other change to the ring, the packet or the completion protocol
+ * raises the version, and a queue asked for with options made by
+ * rochp_queue_options_init under another version is refused. */
 #ifndef ROCHP_ROCHP_DISPATCH_H
 #define ROCHP_ROCHP_DISPATCH_H
 
@@ -53,6 +57,10 @@ extern "C" {
 #endif
 
 #define ROCHP_COMPLETION_BASE ((int64_t)1 << 62)
+
+/* The version of struct rochp_queue_ring and of the inline path's protocol
+ * that this header was written for. */
+#define ROCHP_RING_ABI_VERSION 1u
 
 typedef struct rochp_queue rochp_queue;
 
@@ -145,6 +153,9 @@ struct rochp_queue_ring {
      * completion signal starting that far down.  All else is in ring indexes. */
     uint64_t id_offset;
     uint64_t queue_id; /* rochp_queue_id: barriers record their dependency by it too */
+    uint32_t abi_version; /* ROCHP_RING_ABI_VERSION of the library that made the queue */
+    uint32_t reserved32_;
+    uint64_t reserved_[6]; /* for fields a minor version adds; zero */
 };
 
 /* --- the queue API (library calls) ---------------------------------------------- */
@@ -159,10 +170,31 @@ typedef struct rochp_queue_options {
     uint32_t packets;        /* power of two, 64..131072; 0: 1024 */
     uint32_t kernarg_bytes;  /* per dispatch, power of two, 16..4096; 0: 256 */
     uint32_t journal_length; /* journaled: power of two >= packets; 0: 16 * packets */
+    uint32_t ring_abi;       /* ROCHP_RING_ABI_VERSION as the application was compiled */
 } rochp_queue_options;
 
+/* Defaults, and the ring ABI version of this header (inline, so that it is
+ * the application's): rochp_queue_create refuses a queue whose inline path
+ * would read a ring laid out for another version. */
+#ifndef ROCHP_BUILDING_LIBRARY
+static inline void rochp_queue_options_init(rochp_queue_options *options)
+{
+    if (!options)
+        return;
+    memset(options, 0, sizeof *options);
+    options->struct_size = (uint32_t)sizeof *options;
+    options->mode = ROCHP_QUEUE_PLAIN;
+    options->ring_abi = ROCHP_RING_ABI_VERSION;
+}
+#else
+/* The library's own copy, still exported (ROCHP_0.1) for programs built
+ * before the function was inline. */
 ROCHP_API void rochp_queue_options_init(rochp_queue_options *options);
-/* A queue on a present device.  options NULL: plain, defaults. */
+#endif
+/* A queue on a present device.  options NULL: plain, defaults (the ring ABI
+ * unchecked).  Options whose ring_abi is not the library's, or whose
+ * struct_size predates the field, are ROCHP_ERROR_NOT_SUPPORTED (rebuild
+ * against this library's headers). */
 ROCHP_API rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id device,
                                           const rochp_queue_options *options, rochp_queue **out);
 /* Waits for the queue's packets (up to 10 s; not at all once the queue

@@ -40,6 +40,7 @@ void rochp_queue_options_init(rochp_queue_options *o)
     memset(o, 0, sizeof *o);
     o->struct_size = sizeof *o;
     o->mode = ROCHP_QUEUE_PLAIN;
+    o->ring_abi = ROCHP_RING_ABI_VERSION;
 }
 
 static bool is_pow2(uint64_t x)
@@ -58,6 +59,18 @@ static rochp_status read_options(const rochp_queue_options *in, rochp_queue_opti
                                     "library knows (use rochp_queue_options_init)",
                                     in->struct_size);
         memcpy(o, in, in->struct_size);
+        if (in->struct_size < offsetof(rochp_queue_options, ring_abi) + sizeof(uint32_t))
+            return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                     "rochp_queue_create: options from a header without the ring "
+                                     "ABI version (struct_size %u); this library's inline path "
+                                     "is ring ABI %u: rebuild against its headers",
+                                     in->struct_size, ROCHP_RING_ABI_VERSION);
+        if (o->ring_abi != ROCHP_RING_ABI_VERSION)
+            return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                     "rochp_queue_create: the application was compiled for ring "
+                                     "ABI %u, this library has ring ABI %u: rebuild against its "
+                                     "headers",
+                                     o->ring_abi, ROCHP_RING_ABI_VERSION);
     }
     if (o->mode != ROCHP_QUEUE_PLAIN && o->mode != ROCHP_QUEUE_JOURNALED)
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,

@@ -156,6 +156,7 @@ rochp_status queue_runtime_create(rochp_queue *q, rochp_device_id device, uint64
     r->slot_mask = slots - 1;
     r->id_offset = id_offset;
     r->queue_id = q->id;
+    r->abi_version = ROCHP_RING_ABI_VERSION;
     r->journal_start = __atomic_load_n(r->write_index, __ATOMIC_RELAXED);
     /* nothing completed, nothing in flight */
     __atomic_store_n(&r->limit, r->journal_start + hq->size, __ATOMIC_SEQ_CST);

@@ -80,6 +80,22 @@ static void test_options(rochp_context *ctx)
     rochp_queue_options_init(&o);
     o.struct_size = 3;
     CHECK(rochp_queue_create(ctx, g_devs[0].id, &o, &q) == ROCHP_ERROR_INVALID_ARGUMENT);
+    /* The ring ABI: options made under another header's version, or by a
+     * header without the field, are refused by name; this header's work. */
+    rochp_queue_options_init(&o);
+    CHECK(o.ring_abi == ROCHP_RING_ABI_VERSION);
+    o.ring_abi = ROCHP_RING_ABI_VERSION + 1;
+    CHECK(rochp_queue_create(ctx, g_devs[0].id, &o, &q) == ROCHP_ERROR_NOT_SUPPORTED);
+    CHECK_CONTAINS(rochp_last_error(), "compiled for ring ABI 2, this library has ring ABI 1");
+    rochp_queue_options_init(&o);
+    o.struct_size = (uint32_t)offsetof(rochp_queue_options, ring_abi);
+    CHECK(rochp_queue_create(ctx, g_devs[0].id, &o, &q) == ROCHP_ERROR_NOT_SUPPORTED);
+    CHECK_CONTAINS(rochp_last_error(), "without the ring ABI version");
+    rochp_queue_options_init(&o);
+    REQUIRE(rochp_queue_create(ctx, g_devs[0].id, &o, &q) == ROCHP_OK);
+    CHECK(rochp__ring(q)->abi_version == ROCHP_RING_ABI_VERSION);
+    CHECK(rochp_queue_destroy(q) == ROCHP_OK);
+    q = NULL;
     CHECK(rochp_queue_create(ctx, ROCHP_HOST, NULL, &q) == ROCHP_ERROR_INVALID_ARGUMENT);
     CHECK_CONTAINS(rochp_last_error(), "not ROCHP_HOST");
     CHECK(rochp_queue_create(ctx, 999, NULL, &q) == ROCHP_ERROR_NOT_FOUND);
