@@ -57,7 +57,7 @@ static hsa_status_t find_cpu(hsa_agent_t agent, void *data)
     return HSA_STATUS_SUCCESS;
 }
 
-uint64_t compute_cpu_agent(rochp_context *ctx)
+uint64_t managed_cpu_agent(rochp_context *ctx)
 {
     uint64_t cpu = 0;
     void *args[2] = {&ctx->hsa, &cpu};
@@ -66,10 +66,10 @@ uint64_t compute_cpu_agent(rochp_context *ctx)
 }
 
 /* The agent a device's memory lives on, checked present; 0 with the status. */
-rochp_status compute_device_agent(rochp_context *ctx, rochp_device_id device, uint64_t *agent)
+rochp_status managed_device_agent(rochp_context *ctx, rochp_device_id device, uint64_t *agent)
 {
     if (device == ROCHP_HOST) {
-        *agent = compute_cpu_agent(ctx);
+        *agent = managed_cpu_agent(ctx);
         return *agent ? ROCHP_OK
                       : rochp__set_errorf(ROCHP_ERROR_NOT_FOUND, "the runtime has no CPU agent");
     }
@@ -92,7 +92,7 @@ rochp_status compute_device_agent(rochp_context *ctx, rochp_device_id device, ui
     return st;
 }
 
-rochp_status compute_device_usable(rochp_context *ctx, rochp_device_id device, const char *call)
+rochp_status managed_device_usable(rochp_context *ctx, rochp_device_id device, const char *call)
 {
     pthread_mutex_lock(&ctx->lock);
     device_entry *d = registry_find(ctx, device);
@@ -149,7 +149,7 @@ static const char *why_gone(rochp_context *ctx, rochp_device_id device)
                    : "has been lost";
 }
 
-bool compute_fault_collateral(rochp_context *ctx, rochp_device_id device)
+bool managed_fault_collateral(rochp_context *ctx, rochp_device_id device)
 {
     pthread_mutex_lock(&ctx->lock);
     const device_entry *d = registry_find(ctx, device);
@@ -161,24 +161,24 @@ bool compute_fault_collateral(rochp_context *ctx, rochp_device_id device)
     pthread_mutex_lock(&ctx->managed->buffer_lock);
     rochp_buffer *b = NULL;
     for (uint64_t a = address; a < address + 4096 && !b; a += 64)
-        b = compute_buffer_at(ctx, (const void *)(uintptr_t)a);
+        b = managed_buffer_at(ctx, (const void *)(uintptr_t)a);
     rochp_device_id owner = b ? b->device : ROCHP_HOST;
     uint64_t agent = b ? b->agent : 0;
     pthread_mutex_unlock(&ctx->managed->buffer_lock);
     return b && owner != device && memory_gone(ctx, owner, agent);
 }
 
-bool compute_buffer_reachable(rochp_buffer *b)
+bool managed_buffer_reachable(rochp_buffer *b)
 {
     return b->address && !memory_gone(b->ctx, b->device, b->agent);
 }
 
 /* Raw pool memory for a device (or the host, or host kernarg memory),
  * opened to every agent. */
-rochp_status compute_pool_memory(rochp_context *ctx, rochp_device_id device, bool kernarg,
+rochp_status managed_pool_memory(rochp_context *ctx, rochp_device_id device, bool kernarg,
                                  size_t size, void **out, uint64_t *agent)
 {
-    rochp_status st = compute_device_agent(ctx, kernarg ? ROCHP_HOST : device, agent);
+    rochp_status st = managed_device_agent(ctx, kernarg ? ROCHP_HOST : device, agent);
     if (st != ROCHP_OK)
         return st;
     pool_query q = {.hsa = &ctx->hsa,
@@ -199,7 +199,7 @@ rochp_status compute_pool_memory(rochp_context *ctx, rochp_device_id device, boo
     /* Every agent of the context may touch it (kernels on any GPU, copies). */
     hsa_agent_t agents[257];
     uint32_t n = 0;
-    uint64_t cpu = compute_cpu_agent(ctx);
+    uint64_t cpu = managed_cpu_agent(ctx);
     if (cpu)
         agents[n++] = (hsa_agent_t){cpu};
     pthread_mutex_lock(&ctx->lock);
@@ -240,13 +240,13 @@ static rochp_status buffer_alloc_locked(rochp_context *ctx, rochp_device_id devi
     rochp_buffer *b = calloc(1, sizeof *b);
     if (!b)
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_buffer_alloc: out of memory");
-    rochp_status st = compute_pool_memory(ctx, device, false, size, &b->address, &b->agent);
+    rochp_status st = managed_pool_memory(ctx, device, false, size, &b->address, &b->agent);
     if (st != ROCHP_OK) {
         free(b);
         return st;
     }
     b->ctx = ctx;
-    b->id = compute_new_id(ctx);
+    b->id = managed_new_id(ctx);
     b->size = size;
     b->device = device;
     if ((st = handle_add(b, HANDLE_BUFFER)) != ROCHP_OK) {
@@ -348,7 +348,7 @@ rochp_device_id rochp_buffer_device(const rochp_buffer *b)
     return handle_live(b, HANDLE_BUFFER) ? b->device : ROCHP_HOST;
 }
 
-rochp_buffer *compute_buffer_at(rochp_context *ctx, const void *address)
+rochp_buffer *managed_buffer_at(rochp_context *ctx, const void *address)
 {
     ROCHP_ASSERT_HELD(&ctx->managed->buffer_lock);
     size_t i = find_index(ctx, address);
@@ -388,7 +388,7 @@ rochp_status rochp_buffer_find(rochp_context *ctx, const void *address, rochp_bu
  * registry is asked before and after too: the runtime may learn of a loss
  * later than rochp and still run or complete the copy, whose bytes then
  * cannot be trusted. */
-rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
+rochp_status managed_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
                                  rochp_device_id dst_device, const void *src, uint64_t src_agent,
                                  rochp_device_id src_device, size_t size)
 {
@@ -459,7 +459,7 @@ static rochp_status buffer_copy_locked(rochp_buffer *dst, size_t dst_offset, con
     if (st != ROCHP_OK || size == 0)
         return st;
     mark_written(dst);
-    return compute_engine_copy(dst->ctx, (char *)dst->address + dst_offset, dst->agent, dst->device,
+    return managed_engine_copy(dst->ctx, (char *)dst->address + dst_offset, dst->agent, dst->device,
                        (const char *)src->address + src_offset, src->agent, src->device, size);
 }
 
@@ -496,15 +496,15 @@ static rochp_status staged(rochp_buffer *b, size_t offset, void *host, size_t si
     }
     void *stage;
     uint64_t cpu;
-    st = compute_pool_memory(ctx, ROCHP_HOST, false, size, &stage, &cpu);
+    st = managed_pool_memory(ctx, ROCHP_HOST, false, size, &stage, &cpu);
     if (st != ROCHP_OK)
         return st;
     if (to_buffer) {
         memcpy(stage, host, size);
-        st = compute_engine_copy(ctx, (char *)b->address + offset, b->agent, b->device, stage, cpu,
+        st = managed_engine_copy(ctx, (char *)b->address + offset, b->agent, b->device, stage, cpu,
                          ROCHP_HOST, size);
     } else {
-        st = compute_engine_copy(ctx, stage, cpu, ROCHP_HOST, (char *)b->address + offset, b->agent,
+        st = managed_engine_copy(ctx, stage, cpu, ROCHP_HOST, (char *)b->address + offset, b->agent,
                          b->device, size);
         if (st == ROCHP_OK)
             memcpy(host, stage, size);

@@ -21,7 +21,7 @@ void dirty_mark_dispatch(rochp_context *ctx, const rochp_journal_entry *e, const
             continue;
         uint64_t address;
         memcpy(&address, args + arg.offset, sizeof address);
-        rochp_buffer *b = compute_buffer_at(ctx, (const void *)(uintptr_t)address);
+        rochp_buffer *b = managed_buffer_at(ctx, (const void *)(uintptr_t)address);
         if (b)
             b->dirty = true;
     }

@@ -163,7 +163,7 @@ void ring_write_nop(struct rochp_queue_ring *r, uint64_t w);
 
 /* queue.c -- rochp_queue_create with the first packet id given (a loaded
  * checkpoint's queue goes on from its saved id). */
-rochp_status compute_queue_create(rochp_context *ctx, rochp_device_id device,
+rochp_status managed_queue_create(rochp_context *ctx, rochp_device_id device,
                                   const rochp_queue_options *options, uint64_t first_id,
                                   rochp_queue **out);
 /* Does a journal since the checkpoint pass a pointer into the range to a
@@ -189,60 +189,60 @@ rochp_queue *queue_find_locked(rochp_context *ctx, const rochp_queue *q);
 
 /* queue.c / module.c -- rochp_kernel_bind and rochp_kernel_object without
  * taking the runtime gate (for callers that hold it). */
-rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
+rochp_status managed_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
                                  const rochp_dispatch_kernel **out);
-rochp_status compute_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out);
+rochp_status managed_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out);
 /* The kernel's arguments, and whether argument index is a 64-bit global
  * buffer pointer (at *offset). */
-uint32_t compute_kernel_arg_count(const rochp_kernel *kernel);
-bool compute_kernel_pointer_arg(const rochp_kernel *kernel, uint32_t index, uint32_t *offset);
+uint32_t managed_kernel_arg_count(const rochp_kernel *kernel);
+bool managed_kernel_pointer_arg(const rochp_kernel *kernel, uint32_t index, uint32_t *offset);
 /* The kernel's name (for messages). */
-const char *compute_kernel_name(const rochp_kernel *kernel);
+const char *managed_kernel_name(const rochp_kernel *kernel);
 /* The bytes of a kernel's explicit arguments (the end of the last one). */
-uint32_t compute_kernel_args_min(const rochp_kernel *kernel);
+uint32_t managed_kernel_args_min(const rochp_kernel *kernel);
 /* The module a kernel belongs to, and its context. */
-rochp_module *compute_kernel_module(const rochp_kernel *kernel);
-rochp_context *compute_kernel_context(const rochp_kernel *kernel);
+rochp_module *managed_kernel_module(const rochp_kernel *kernel);
+rochp_context *managed_kernel_context(const rochp_kernel *kernel);
 
 /* An id for a new buffer, queue or module: unique in the context. */
-static inline uint64_t compute_new_id(rochp_context *ctx)
+static inline uint64_t managed_new_id(rochp_context *ctx)
 {
     return atomic_fetch_add(&ctx->managed->next_object_id, 1) + 1;
 }
 
 /* module.c -- with ctx->managed->module_lock held: the context's modules in turn
  * (NULL past the last), with their images and ids. */
-rochp_module *compute_module_next(rochp_context *ctx, rochp_module *after, const void **image,
+rochp_module *managed_module_next(rochp_context *ctx, rochp_module *after, const void **image,
                                   size_t *size, uint64_t *id);
 
 /* buffer.c -- an async copy on the runtime's engines, waited for in slices
  * that end when either device is lost. */
-rochp_status compute_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
+rochp_status managed_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
                                  rochp_device_id dst_device, const void *src, uint64_t src_agent,
                                  rochp_device_id src_device, size_t size);
 /* Did device's memory fault come from its work touching a buffer of a
  * device that is gone (a loss's side effect, which recovery undoes), rather
  * than from a bug of the work itself? */
-bool compute_fault_collateral(rochp_context *ctx, rochp_device_id device);
+bool managed_fault_collateral(rochp_context *ctx, rochp_device_id device);
 /* Is the buffer's memory still there (its device present, with the agent
  * that made it)?  Takes ctx->lock. */
-bool compute_buffer_reachable(rochp_buffer *b);
+bool managed_buffer_reachable(rochp_buffer *b);
 /* With ctx->managed->buffer_lock held: the buffer holding address, or NULL. */
-rochp_buffer *compute_buffer_at(rochp_context *ctx, const void *address);
+rochp_buffer *managed_buffer_at(rochp_context *ctx, const void *address);
 /* ROCHP_OK, or why the process cannot run work on a present device (the
  * driver stopped its queues there after a memory fault: QUEUE_FAILED). */
-rochp_status compute_device_usable(rochp_context *ctx, rochp_device_id device, const char *call);
+rochp_status managed_device_usable(rochp_context *ctx, rochp_device_id device, const char *call);
 /* The CPU agent of the runtime (0: none). */
-uint64_t compute_cpu_agent(rochp_context *ctx);
+uint64_t managed_cpu_agent(rochp_context *ctx);
 /* buffer.c */
 void buffers_invalidate(rochp_context *ctx);
 void buffers_free_all(rochp_context *ctx);
 /* The HSA agent of a present device (ROCHP_HOST: the CPU agent); a lost
  * device is ROCHP_ERROR_DEVICE_LOST, with the message set. */
-rochp_status compute_device_agent(rochp_context *ctx, rochp_device_id device, uint64_t *agent);
+rochp_status managed_device_agent(rochp_context *ctx, rochp_device_id device, uint64_t *agent);
 /* Pool memory of a device (ROCHP_HOST: host fine-grained; kernarg: the
  * host's kernarg pool), opened to every agent; *agent gets the pool's. */
-rochp_status compute_pool_memory(rochp_context *ctx, rochp_device_id device, bool kernarg,
+rochp_status managed_pool_memory(rochp_context *ctx, rochp_device_id device, bool kernarg,
                                  size_t size, void **out, uint64_t *agent);
 
 /* queue.c -- with ctx->lock held: the device's queues fail with

@@ -99,7 +99,7 @@ rochp_status rochp_module_load(rochp_context *ctx, const void *image, size_t siz
         return hst;
     }
     pthread_mutex_lock(&ctx->managed->module_lock);
-    m->id = compute_new_id(ctx);
+    m->id = managed_new_id(ctx);
     m->next = ctx->managed->modules;
     ctx->managed->modules = m;
     pthread_mutex_unlock(&ctx->managed->module_lock);
@@ -247,7 +247,7 @@ uint64_t rochp_module_id(const rochp_module *m)
     return handle_live(m, HANDLE_MODULE) ? m->id : 0;
 }
 
-rochp_module *compute_module_next(rochp_context *ctx, rochp_module *after, const void **image,
+rochp_module *managed_module_next(rochp_context *ctx, rochp_module *after, const void **image,
                                   size_t *size, uint64_t *id)
 {
     ROCHP_ASSERT_HELD(&ctx->managed->module_lock);
@@ -265,7 +265,7 @@ uint32_t rochp_module_kernel_count(const rochp_module *m)
     return handle_live(m, HANDLE_MODULE) ? m->md->n_kernels : 0;
 }
 
-uint32_t compute_kernel_args_min(const rochp_kernel *kernel)
+uint32_t managed_kernel_args_min(const rochp_kernel *kernel)
 {
     uint32_t end = 0;
     for (uint32_t a = 0; a < kernel->md->n_args; a++) {
@@ -277,29 +277,29 @@ uint32_t compute_kernel_args_min(const rochp_kernel *kernel)
     return end;
 }
 
-uint32_t compute_kernel_arg_count(const rochp_kernel *kernel)
+uint32_t managed_kernel_arg_count(const rochp_kernel *kernel)
 {
     return kernel->md->n_args;
 }
 
-bool compute_kernel_pointer_arg(const rochp_kernel *kernel, uint32_t index, uint32_t *offset)
+bool managed_kernel_pointer_arg(const rochp_kernel *kernel, uint32_t index, uint32_t *offset)
 {
     const sim_co_arg *a = &kernel->md->args[index];
     *offset = a->offset;
     return a->value_kind == HSASIM_VK_GLOBAL_BUFFER && a->size == sizeof(uint64_t);
 }
 
-const char *compute_kernel_name(const rochp_kernel *kernel)
+const char *managed_kernel_name(const rochp_kernel *kernel)
 {
     return kernel->md->name ? kernel->md->name : "?";
 }
 
-rochp_module *compute_kernel_module(const rochp_kernel *kernel)
+rochp_module *managed_kernel_module(const rochp_kernel *kernel)
 {
     return kernel->module;
 }
 
-rochp_context *compute_kernel_context(const rochp_kernel *kernel)
+rochp_context *managed_kernel_context(const rochp_kernel *kernel)
 {
     return kernel->module->ctx;
 }
@@ -443,7 +443,7 @@ static rochp_status executable_on(rochp_module *m, uint64_t agent, hsa_executabl
     return ROCHP_OK;
 }
 
-rochp_status compute_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out)
+rochp_status managed_kernel_object(rochp_kernel *kernel, rochp_device_id device, uint64_t *out)
 {
     if (!kernel || !out || device == ROCHP_HOST)
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
@@ -454,7 +454,7 @@ rochp_status compute_kernel_object(rochp_kernel *kernel, rochp_device_id device,
         return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_kernel_object: the context has no HSA runtime");
     uint64_t agent;
-    rochp_status st = compute_device_agent(ctx, device, &agent);
+    rochp_status st = managed_device_agent(ctx, device, &agent);
     if (st != ROCHP_OK)
         return st;
     pthread_mutex_lock(&ctx->managed->module_lock);
@@ -482,7 +482,7 @@ rochp_status rochp_kernel_object(rochp_kernel *kernel, rochp_device_id device, u
         return st;
     rochp_context *ctx = kernel->module->ctx;
     runtime_gate_enter(ctx);
-    return runtime_gate_leave(ctx, compute_kernel_object(kernel, device, out));
+    return runtime_gate_leave(ctx, managed_kernel_object(kernel, device, out));
 }
 
 void modules_invalidate(rochp_context *ctx)

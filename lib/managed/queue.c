@@ -136,10 +136,10 @@ static rochp_status queue_create_locked(rochp_context *ctx, rochp_device_id devi
     if (st != ROCHP_OK)
         return st;
     uint64_t agent;
-    st = compute_device_agent(ctx, device, &agent);
+    st = managed_device_agent(ctx, device, &agent);
     if (st != ROCHP_OK)
         return st;
-    st = compute_device_usable(ctx, device, "rochp_queue_create");
+    st = managed_device_usable(ctx, device, "rochp_queue_create");
     if (st != ROCHP_OK)
         return st;
 
@@ -149,7 +149,7 @@ static rochp_status queue_create_locked(rochp_context *ctx, rochp_device_id devi
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_queue_create: no memory");
     memset(q, 0, sizeof *q);
     q->ctx = ctx;
-    q->id = compute_new_id(ctx);
+    q->id = managed_new_id(ctx);
     q->device = device;
     q->mode = o.mode;
     q->packets = o.packets;
@@ -176,7 +176,7 @@ static rochp_status queue_create_locked(rochp_context *ctx, rochp_device_id devi
     return ROCHP_OK;
 }
 
-rochp_status compute_queue_create(rochp_context *ctx, rochp_device_id device,
+rochp_status managed_queue_create(rochp_context *ctx, rochp_device_id device,
                                   const rochp_queue_options *options, uint64_t first_id,
                                   rochp_queue **out)
 {
@@ -190,7 +190,7 @@ rochp_status compute_queue_create(rochp_context *ctx, rochp_device_id device,
 rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id device,
                                 const rochp_queue_options *options, rochp_queue **out)
 {
-    return compute_queue_create(ctx, device, options, 0, out);
+    return managed_queue_create(ctx, device, options, 0, out);
 }
 
 rochp_status rochp_queue_destroy(rochp_queue *q)
@@ -240,7 +240,7 @@ rochp_device_id rochp_queue_device(const rochp_queue *q)
 
 /* --- bindings ------------------------------------------------------------------------------ */
 /* The kernel's binding on q made (with its object on q's device) or found. */
-rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
+rochp_status managed_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
                                  const rochp_dispatch_kernel **out)
 {
     rochp_kernel_info info;
@@ -265,7 +265,7 @@ rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
         return ROCHP_OK;
     }
     uint64_t object;
-    st = compute_kernel_object(kernel, device, &object);
+    st = managed_kernel_object(kernel, device, &object);
     if (st != ROCHP_OK)
         return st;
     binding *b = calloc(1, sizeof *b);
@@ -273,7 +273,7 @@ rochp_status compute_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_kernel_bind: out of memory");
     b->pub.kernel_object = object;
     b->pub.kernarg_size = info.kernarg_size;
-    b->pub.args_min = compute_kernel_args_min(kernel);
+    b->pub.args_min = managed_kernel_args_min(kernel);
     b->pub.group_segment_size = info.group_segment_size;
     b->pub.private_segment_size = info.private_segment_size;
     b->pub.kernel = kernel;
@@ -305,12 +305,12 @@ rochp_status rochp_kernel_bind(rochp_kernel *kernel, rochp_queue *q,
     if (st != ROCHP_OK)
         return st;
     *out = NULL;
-    if (compute_kernel_context(kernel) != q->ctx)
+    if (managed_kernel_context(kernel) != q->ctx)
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_kernel_bind: the kernel and the queue belong to different "
                                 "contexts");
     runtime_gate_enter(q->ctx);
-    return runtime_gate_leave(q->ctx, compute_kernel_bind(kernel, q, out));
+    return runtime_gate_leave(q->ctx, managed_kernel_bind(kernel, q, out));
 }
 
 void queues_forget_kernels(rochp_context *ctx, const rochp_module *m)
@@ -319,7 +319,7 @@ void queues_forget_kernels(rochp_context *ctx, const rochp_module *m)
     pthread_mutex_lock(&ctx->lock);
     for (rochp_queue *q = ctx->managed->queues; q; q = q->next)
         for (binding *b = q->bindings; b; b = b->next)
-            if (b->pub.kernel && compute_kernel_module(b->pub.kernel) == m) {
+            if (b->pub.kernel && managed_kernel_module(b->pub.kernel) == m) {
                 /* A dispatch with it now faults (object 0), as on a GPU
                  * whose code was unloaded; the memory stays the queue's. */
                 b->pub.kernel_object = 0;
@@ -367,7 +367,7 @@ rochp_status rochp__dispatch_refused(rochp_queue *q, rochp_status status,
                                 "rochp_dispatch: %zu bytes of arguments, kernel %s takes %u "
                                 "bytes of explicit arguments",
                                 args_size,
-                                k && k->kernel ? compute_kernel_name(k->kernel) : "(freed)",
+                                k && k->kernel ? managed_kernel_name(k->kernel) : "(freed)",
                                 k ? k->args_min : 0);
     case ROCHP_ERROR_JOURNAL_FULL:
         return rochp__set_errorf(status,
@@ -414,9 +414,9 @@ bool queues_journal_uses(rochp_context *ctx, const void *address, size_t size, u
             if (e->kind != ROCHP_JOURNAL_DISPATCH || !e->kernel)
                 continue;
             const uint8_t *args = r->kernargs + (slot << r->kernarg_shift);
-            for (uint32_t a = 0; a < compute_kernel_arg_count(e->kernel) && !used; a++) {
+            for (uint32_t a = 0; a < managed_kernel_arg_count(e->kernel) && !used; a++) {
                 uint32_t offset;
-                if (!compute_kernel_pointer_arg(e->kernel, a, &offset) ||
+                if (!managed_kernel_pointer_arg(e->kernel, a, &offset) ||
                     offset + sizeof(uint64_t) > e->args_size)
                     continue;
                 uint64_t v;

@@ -116,7 +116,7 @@ rochp_status queue_runtime_create(rochp_queue *q, rochp_device_id device, uint64
                                 (unsigned long long)device, rochp__hsa_status_text(&ctx->hsa, hs));
     }
     uint64_t kernarg_agent;
-    rochp_status st = compute_pool_memory(ctx, device, true, slots * q->kernarg_bytes,
+    rochp_status st = managed_pool_memory(ctx, device, true, slots * q->kernarg_bytes,
                                           &rt->kernargs, &kernarg_agent);
     if (st != ROCHP_OK) {
         ctx->hsa.signal_destroy(rt->completion);

@@ -148,7 +148,7 @@ static rochp_status start_copy(rochp_context *ctx, copy_job *j, uint64_t cpu)
     rochp_buffer *b = j->b;
     /* rochp may know of a loss before the runtime does, which would still
      * copy: the registry is asked before and after each copy. */
-    if (!compute_buffer_reachable(b))
+    if (!managed_buffer_reachable(b))
         return rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                 "checkpoint: device %llu, which held buffer %llu, has been lost "
                                 "(its memory with it); the previous checkpoint stands",
@@ -193,7 +193,7 @@ static rochp_status wait_copies(rochp_context *ctx, copy_job *jobs, size_t n, bo
             continue;
         while (ctx->hsa.signal_wait_scacquire(j->done, HSA_SIGNAL_CONDITION_EQ, 0,
                                               CHECKPOINT_SLICE_NS, HSA_WAIT_STATE_BLOCKED) != 0) {
-            if (!compute_buffer_reachable(j->b)) {
+            if (!managed_buffer_reachable(j->b)) {
                 abandoned[i] = true;
                 st = rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                       "checkpoint: device %llu was lost while its buffers were "
@@ -208,7 +208,7 @@ static rochp_status wait_copies(rochp_context *ctx, copy_job *jobs, size_t n, bo
         }
     }
     for (size_t i = 0; i < n && st == ROCHP_OK; i++)
-        if (!compute_buffer_reachable(jobs[i].b))
+        if (!managed_buffer_reachable(jobs[i].b))
             st = rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                   "checkpoint: device %llu was lost while its buffers were "
                                   "copied; the previous checkpoint stands",
@@ -252,7 +252,7 @@ static rochp_status checkpoint_locked(rochp_context *ctx, uint64_t timeout_ns,
         writes_before = ctx->managed->buffer_writes;
         pthread_mutex_unlock(&ctx->managed->buffer_lock);
     }
-    uint64_t cpu = st == ROCHP_OK ? compute_cpu_agent(ctx) : 0;
+    uint64_t cpu = st == ROCHP_OK ? managed_cpu_agent(ctx) : 0;
     for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++)
         st = start_copy(ctx, &jobs[i], cpu);
     if (jobs) {
@@ -400,13 +400,13 @@ static rochp_status restore_locked(rochp_context *ctx, rochp_checkpoint_stats *s
     /* All or nothing where it can be: a buffer whose memory is gone refuses
      * the restore before any is put back. */
     for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++)
-        if (!compute_buffer_reachable(jobs[i].b))
+        if (!managed_buffer_reachable(jobs[i].b))
             st = rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                   "rochp_checkpoint_restore: buffer %llu's device %llu has been "
                                   "lost (nothing was restored)",
                                   (unsigned long long)jobs[i].b->id,
                                   (unsigned long long)jobs[i].b->device);
-    uint64_t cpu = st == ROCHP_OK ? compute_cpu_agent(ctx) : 0;
+    uint64_t cpu = st == ROCHP_OK ? managed_cpu_agent(ctx) : 0;
     for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++) {
         rochp_buffer *b = jobs[i].b;
         if (b->device != ROCHP_HOST)

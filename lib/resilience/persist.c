@@ -85,12 +85,12 @@ static rochp_status collect_modules(rochp_context *ctx, persist_image *img)
     uint64_t id;
     rochp_status st = ROCHP_OK;
     pthread_mutex_lock(&ctx->managed->module_lock);
-    for (rochp_module *m = compute_module_next(ctx, NULL, &image, &size, &id); m;
-         m = compute_module_next(ctx, m, &image, &size, &id))
+    for (rochp_module *m = managed_module_next(ctx, NULL, &image, &size, &id); m;
+         m = managed_module_next(ctx, m, &image, &size, &id))
         n++;
     img->modules = calloc(n + 1, sizeof *img->modules);
-    for (rochp_module *m = compute_module_next(ctx, NULL, &image, &size, &id);
-         m && img->modules && st == ROCHP_OK; m = compute_module_next(ctx, m, &image, &size, &id)) {
+    for (rochp_module *m = managed_module_next(ctx, NULL, &image, &size, &id);
+         m && img->modules && st == ROCHP_OK; m = managed_module_next(ctx, m, &image, &size, &id)) {
         uint8_t *copy = malloc(size);
         if (!copy)
             st = ROCHP_ERROR_OUT_OF_MEMORY;

@@ -192,7 +192,7 @@ static rochp_status make_queues(rochp_context *ctx, const persist_image *img,
         o.journal_length = pq->journal_length;
         rochp_queue *q;
         /* Checks the options; the ids go on from where the saved queue was. */
-        rochp_status st = compute_queue_create(ctx, plan->queues[k], &o, pq->next_id, &q);
+        rochp_status st = managed_queue_create(ctx, plan->queues[k], &o, pq->next_id, &q);
         if (st == ROCHP_OK)
             r->queues[r->n_queues++] = (persist_ref){pq->id, q};
         if (st != ROCHP_OK)

@@ -77,7 +77,7 @@ rochp_status recover_object_for(plan *p, rochp_kernel *kernel, rochp_device_id d
         p->objects = grown;
         p->cap_objects = cap;
     }
-    rochp_status st = compute_kernel_object(kernel, device, out);
+    rochp_status st = managed_kernel_object(kernel, device, out);
     if (st == ROCHP_OK)
         p->objects[p->n_objects++] = (object_cache_entry){kernel, device, *out};
     return st;
@@ -156,13 +156,13 @@ static attempt_result wait_moves(plan *p)
 static attempt_result build_migrations(plan *p)
 {
     rochp_context *ctx = p->ctx;
-    uint64_t cpu = compute_cpu_agent(ctx);
+    uint64_t cpu = managed_cpu_agent(ctx);
     attempt_result res = {ROCHP_OK, 0};
     for (size_t i = 0; i < p->n_moves && res.status == ROCHP_OK; i++) {
         move *m = &p->moves[i];
         if (!m->migrate)
             continue;
-        rochp_status st = compute_pool_memory(ctx, m->target, false, m->b->size, &m->new_address,
+        rochp_status st = managed_pool_memory(ctx, m->target, false, m->b->size, &m->new_address,
                                               &m->target_agent);
         if (st == ROCHP_OK)
             st = shadow_copy_out(ctx, &m->b->shadow, m->new_address, m->target_agent, cpu,
@@ -186,7 +186,7 @@ static void stop_queues(plan *p)
 static attempt_result roll_back(plan *p)
 {
     rochp_context *ctx = p->ctx;
-    uint64_t cpu = compute_cpu_agent(ctx);
+    uint64_t cpu = managed_cpu_agent(ctx);
     attempt_result res = {ROCHP_OK, 0};
     for (size_t i = 0; i < p->n_moves && res.status == ROCHP_OK; i++) {
         move *m = &p->moves[i];

@@ -382,7 +382,7 @@ rochp_status plan_queues(plan *p)
                 return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
             memcpy(se->args, r->kernargs + (slot << r->kernarg_shift), se->e.args_size);
         }
-        rochp_status st = compute_device_agent(ctx, qp->device, &qp->agent);
+        rochp_status st = managed_device_agent(ctx, qp->device, &qp->agent);
         if (st != ROCHP_OK)
             return st;
     }

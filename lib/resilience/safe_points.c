@@ -18,7 +18,7 @@ static rochp_status wait_recovering(rochp_queue *q, uint64_t id, uint64_t timeou
          * loss's too: recovery undoes it (a fault of the work's own would
          * only fault again on another GPU). */
         bool lost = st == ROCHP_ERROR_DEVICE_LOST ||
-                    (st == ROCHP_ERROR_QUEUE_FAILED && compute_fault_collateral(q->ctx, q->device));
+                    (st == ROCHP_ERROR_QUEUE_FAILED && managed_fault_collateral(q->ctx, q->device));
         if (!lost || recovered || !(q->ctx->flags & ROCHP_CONTEXT_AUTO_RECOVER))
             return st;
         recovered = true;

@@ -153,8 +153,8 @@ static inline census take_census(rochp_context *ctx)
     size_t size;
     uint64_t id;
     pthread_mutex_lock(&ctx->managed->module_lock);
-    for (rochp_module *m = compute_module_next(ctx, NULL, &image, &size, &id); m;
-         m = compute_module_next(ctx, m, &image, &size, &id))
+    for (rochp_module *m = managed_module_next(ctx, NULL, &image, &size, &id); m;
+         m = managed_module_next(ctx, m, &image, &size, &id))
         c.modules++;
     pthread_mutex_unlock(&ctx->managed->module_lock);
     pthread_mutex_lock(&ctx->lock);
