@@ -188,7 +188,8 @@ static inline void rochp_queue_options_init(rochp_queue_options *options)
 }
 #else
 /* The library's own copy, still exported (ROCHP_0.1) for programs built
- * before the function was inline. */
+ * before the function was inline: it fills only the fields those programs
+ * have, and rochp_queue_create asks them to rebuild. */
 ROCHP_API void rochp_queue_options_init(rochp_queue_options *options);
 #endif
 /* A queue on a present device.  options NULL: plain, defaults (the ring ABI
@@ -202,7 +203,11 @@ ROCHP_API rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id de
  * packets never complete), then destroys it with its bindings; its
  * completions and bindings must not be used afterwards.  What it ran since
  * the last checkpoint can no longer be replayed: until the next checkpoint,
- * rochp_recover refuses (ROCHP_ERROR_NOT_SUPPORTED, naming the packets). */
+ * rochp_recover refuses (ROCHP_ERROR_NOT_SUPPORTED, naming the packets).
+ * ROCHP_ERROR_BUSY, changing nothing, while an unfinished packet of another
+ * queue is a barrier on one of its packets (the barrier reads this queue's
+ * completion signal; if this queue failed, only a recovery or destroying
+ * the waiting queue ends it): wait for that queue, or destroy it, first. */
 ROCHP_API rochp_status rochp_queue_destroy(rochp_queue *queue);
 ROCHP_API rochp_device_id rochp_queue_device(const rochp_queue *queue);
 ROCHP_API uint64_t rochp_queue_id(const rochp_queue *queue);

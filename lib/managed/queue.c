@@ -33,14 +33,24 @@ _Static_assert(offsetof(hsa_kernel_dispatch_packet_t, private_segment_size) == 2
 
 _Static_assert(offsetof(struct rochp_queue, ring) == 0, "rochp__ring casts the handle");
 
-void rochp_queue_options_init(rochp_queue_options *o)
+void managed_queue_options_defaults(rochp_queue_options *o)
 {
-    if (!o)
-        return;
     memset(o, 0, sizeof *o);
     o->struct_size = sizeof *o;
     o->mode = ROCHP_QUEUE_PLAIN;
     o->ring_abi = ROCHP_RING_ABI_VERSION;
+}
+
+/* Only programs built before the header's inline copy call this: their
+ * options end before ring_abi, so it fills just those bytes (and
+ * rochp_queue_create then asks them to rebuild). */
+void rochp_queue_options_init(rochp_queue_options *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, offsetof(rochp_queue_options, ring_abi));
+    o->struct_size = offsetof(rochp_queue_options, ring_abi);
+    o->mode = ROCHP_QUEUE_PLAIN;
 }
 
 static bool is_pow2(uint64_t x)
@@ -50,7 +60,7 @@ static bool is_pow2(uint64_t x)
 
 static rochp_status read_options(const rochp_queue_options *in, rochp_queue_options *o)
 {
-    rochp_queue_options_init(o);
+    managed_queue_options_defaults(o);
     if (in) {
         if (in->struct_size < offsetof(rochp_queue_options, journal_length) + sizeof(uint32_t) ||
             in->struct_size > sizeof *o)
@@ -193,11 +203,49 @@ rochp_status rochp_queue_create(rochp_context *ctx, rochp_device_id device,
     return managed_queue_create(ctx, device, options, 0, out);
 }
 
+/* With ctx->lock held: a queue other than q whose unfinished packets hold
+ * a barrier on a packet of q (*id: the barrier's id), or NULL.  Such a
+ * barrier reads q's completion signal until it is passed, and if q failed
+ * it is never passed: q must stay until the waiter is done or gone. */
+static rochp_queue *waiter_on(rochp_context *ctx, const rochp_queue *q, uint64_t *id)
+{
+    ROCHP_ASSERT_HELD(&ctx->lock);
+    for (rochp_queue *o = ctx->managed->queues; o; o = o->next) {
+        const struct rochp_queue_ring *r = &o->ring;
+        if (o == q || !r->barriers || !r->completion_value)
+            continue;
+        uint64_t end = queue_next_index(o);
+        for (uint64_t w = rochp__completed(r) - r->id_offset; w < end; w++) {
+            const struct rochp_barrier_record *b = &r->barriers[w & r->mask];
+            if (__atomic_load_n(&b->ring_index, __ATOMIC_ACQUIRE) == w &&
+                __atomic_load_n(&b->dep_queue, __ATOMIC_RELAXED) == q) {
+                *id = w + r->id_offset;
+                return o;
+            }
+        }
+    }
+    return NULL;
+}
+
 rochp_status rochp_queue_destroy(rochp_queue *q)
 {
     rochp_status st = handle_check(q, HANDLE_QUEUE, "rochp_queue_destroy");
     if (st != ROCHP_OK)
         return st;
+    runtime_gate_enter(q->ctx);
+    pthread_mutex_lock(&q->ctx->lock);
+    uint64_t barrier_id = 0;
+    const rochp_queue *waiter = waiter_on(q->ctx, q, &barrier_id);
+    uint64_t waiter_id = waiter ? waiter->id : 0;
+    pthread_mutex_unlock(&q->ctx->lock);
+    runtime_gate_leave(q->ctx, ROCHP_OK);
+    if (waiter)
+        return rochp__set_errorf(ROCHP_ERROR_BUSY,
+                                 "rochp_queue_destroy: packet %llu of queue %llu, not finished, is "
+                                 "a barrier on queue %llu; wait for it (or destroy queue %llu) "
+                                 "first",
+                                 (unsigned long long)barrier_id, (unsigned long long)waiter_id,
+                                 (unsigned long long)q->id, (unsigned long long)waiter_id);
     /* In-flight packets would read freed kernargs.  The wait ends at once
      * for a queue that failed or waits for one that did (its packets never
      * complete), and destroying is no time to recover. */

@@ -185,7 +185,7 @@ static rochp_status make_queues(rochp_context *ctx, const persist_image *img,
     for (size_t k = 0; k < img->n_queues; k++) {
         const persist_queue *pq = &img->queues[k];
         rochp_queue_options o;
-        rochp_queue_options_init(&o);
+        managed_queue_options_defaults(&o);
         o.mode = (rochp_queue_mode)pq->mode;
         o.packets = pq->packets;
         o.kernarg_bytes = pq->kernarg_bytes;

@@ -55,6 +55,9 @@ typedef struct m_queue {
     bool ran_since;         /* a packet published since the checkpoint */
     bool stopped;           /* may be stopped by a recovery that failed */
     uint64_t last_published; /* +1; 0: none */
+    /* Per queue index: a barrier of this queue on that queue's packets may
+     * still be unfinished (nothing since said it completed). */
+    bool waits_on[MODEL_MAX_QUEUES];
     const rochp_dispatch_kernel *chain, *join;
 } m_queue;
 

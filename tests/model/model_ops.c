@@ -175,6 +175,8 @@ static bool barrier_on(model *m, int qi, m_ref dep)
     m_queue *q = &m->queues[qi];
     rochp_completion c = {m->queues[dep.queue].h, dep.id}, done = {NULL, 0};
     rochp_status st = rochp_dispatch_barrier(q->h, &c, &done);
+    if (st == ROCHP_OK)
+        q->waits_on[dep.queue] = true;
     return dispatch_result(m, q, st, &done, "rochp_dispatch_barrier");
 }
 
@@ -311,15 +313,20 @@ static void op_wait(model *m)
         return;
     m_queue *q = &m->queues[qi];
     rochp_completion c = {q->h, q->last_published - 1};
-    wait_result(m, q, rochp_completion_wait(&c, WAIT_NS), "rochp_completion_wait");
+    rochp_status st = rochp_completion_wait(&c, WAIT_NS);
+    /* Its last packet done: every barrier before it was passed. */
+    if (wait_result(m, q, st, "rochp_completion_wait") && st == ROCHP_OK)
+        memset(q->waits_on, 0, sizeof q->waits_on);
 }
 
 static void op_wait_idle(model *m)
 {
     int qi = pick_queue(m);
-    if (qi >= 0)
-        wait_result(m, &m->queues[qi], rochp_queue_wait_idle(m->queues[qi].h, WAIT_NS),
-                    "rochp_queue_wait_idle");
+    if (qi < 0)
+        return;
+    rochp_status st = rochp_queue_wait_idle(m->queues[qi].h, WAIT_NS);
+    if (wait_result(m, &m->queues[qi], st, "rochp_queue_wait_idle") && st == ROCHP_OK)
+        memset(m->queues[qi].waits_on, 0, sizeof m->queues[qi].waits_on);
 }
 
 /* Until the packets touching b completed (the application's duty before it
@@ -501,7 +508,20 @@ static void op_queue_destroy(model *m)
         return;
     m_queue *q = &m->queues[qi];
     bool dead = model_queue_dead(m, q);
-    EXPECT(m, rochp_queue_destroy(q->h), "rochp_queue_destroy", ROCHP_OK);
+    /* A queue another one's unfinished barrier waits on stays (BUSY). */
+    bool waited_on = false;
+    for (int i = 0; i < MODEL_MAX_QUEUES; i++)
+        waited_on |= i != qi && m->queues[i].alive && m->queues[i].waits_on[qi];
+    rochp_status st = rochp_queue_destroy(q->h);
+    if (waited_on)
+        EXPECT(m, st, "rochp_queue_destroy", ROCHP_OK, ROCHP_ERROR_BUSY);
+    else
+        EXPECT(m, st, "rochp_queue_destroy", ROCHP_OK);
+    if (st != ROCHP_OK)
+        return;
+    for (int i = 0; i < MODEL_MAX_QUEUES; i++)
+        m->queues[i].waits_on[qi] = false;
+    memset(q->waits_on, 0, sizeof q->waits_on);
     q->alive = false;
     m->retired_ran |= q->ran_since;
     if (dead && q->last_published) {
