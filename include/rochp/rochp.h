@@ -439,7 +439,19 @@ typedef struct rochp_recovery_report {
 /* Where a lost device's work goes, if the application decides: candidates
  * are the present devices of its gfx target, least loaded first; return
  * one of their ids, or 0 to refuse (rochp_recover: ROCHP_ERROR_NO_TARGET).
- * Called on the thread that calls rochp_recover, with no rochp lock held. */
+ * Called on the thread that runs the recovery (the one that called
+ * rochp_recover, or whose wait recovers under ROCHP_CONTEXT_AUTO_RECOVER),
+ * which holds the runtime gate for reading (what keeps the HSA runtime up
+ * against a re-enumeration, docs/locking.md) and the checkpoint lock.  It
+ * may read devices: rochp_device_list and rochp_device_get take only the
+ * context lock, which is not held.  It must not call what takes the runtime
+ * gate or the checkpoint lock: rochp_buffer_alloc, _free, _copy, _write and
+ * _read, rochp_module_free, rochp_kernel_object, rochp_kernel_bind,
+ * rochp_queue_create, _destroy and the journal calls, the waits,
+ * checkpoints, restores, saves and loads, rochp_recover, rochp_reenumerate.
+ * The checkpoint lock would wait for itself, and a second hold of the gate
+ * may wait behind a re-enumeration that waits for the first (builds with
+ * lock assertions stop there). */
 typedef rochp_device_id (*rochp_target_fn)(rochp_context *ctx, const rochp_device_info *lost,
                                            const rochp_device_info *candidates, size_t n,
                                            void *user);
