@@ -62,7 +62,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "code_object.h"
+#include "codeobj/codeobj.h"
 #include "hsasim.h"
 #include "hsasim/kernel.h"
 
@@ -924,7 +924,7 @@ static bool in_object(const load_ctx *c, const void *addr, const ElfW(Sym) **sym
 }
 
 /* A kernel symbol from the descriptor "name.kd" (md: its metadata, or NULL). */
-static hsa_status_t kernel_symbol(load_ctx *c, const char *symbol, const sim_co_kernel *md)
+static hsa_status_t kernel_symbol(load_ctx *c, const char *symbol, const codeobj_kernel *md)
 {
     void *addr = dlsym(c->loaded->dl, symbol);
     const ElfW(Sym) *es = NULL;
@@ -975,16 +975,16 @@ static hsa_status_t kernel_symbol(load_ctx *c, const char *symbol, const sim_co_
     /* The pointers the processor checks at dispatch: every global_buffer
      * argument the note declares (a kernel without metadata has none). */
     for (uint32_t i = 0; md && i < md->n_args; i++)
-        s->n_ptr_args += md->args[i].value_kind == HSASIM_VK_GLOBAL_BUFFER;
+        s->n_ptr_args += md->args[i].value_kind == CODEOBJ_VK_GLOBAL_BUFFER;
     if (s->n_ptr_args && !(s->ptr_args = malloc(s->n_ptr_args * sizeof *s->ptr_args)))
         return HSA_STATUS_ERROR_OUT_OF_RESOURCES; /* s is freed with c->syms */
     for (uint32_t i = 0, k = 0; md && i < md->n_args; i++)
-        if (md->args[i].value_kind == HSASIM_VK_GLOBAL_BUFFER)
+        if (md->args[i].value_kind == CODEOBJ_VK_GLOBAL_BUFFER)
             s->ptr_args[k++] = md->args[i].offset;
     return HSA_STATUS_SUCCESS;
 }
 
-static hsa_status_t variable_symbol(load_ctx *c, const sim_co_symbol *ds)
+static hsa_status_t variable_symbol(load_ctx *c, const codeobj_symbol *ds)
 {
     void *addr = dlsym(c->loaded->dl, ds->name);
     if (!addr || !in_object(c, addr, NULL))
@@ -1063,9 +1063,9 @@ static hsa_status_t write_memfd(const uint8_t *data, size_t size, int *out)
 /* Everything that does not need the lock: checks, dlopen, symbols. */
 static hsa_status_t load_image(const uint8_t *data, size_t size, hsa_agent_t agent, load_ctx *c)
 {
-    char err[SIM_CO_ERROR_MAX];
-    sim_co_elf elf;
-    if (sim_co_read_elf(data, size, &elf, err, sizeof err) != 0) {
+    char err[CODEOBJ_ERROR_MAX];
+    codeobj_elf elf;
+    if (codeobj_read_elf(data, size, &elf, err, sizeof err) != 0) {
         co_log("%s: %s", c->uri, err);
         return HSA_STATUS_ERROR_INVALID_CODE_OBJECT;
     }
@@ -1082,13 +1082,13 @@ static hsa_status_t load_image(const uint8_t *data, size_t size, hsa_agent_t age
                "for machine %u)", c->uri, elf.e_machine, elf.e_type, SIM_HOST_MACHINE);
         return HSA_STATUS_ERROR_INVALID_CODE_OBJECT;
     }
-    sim_co_metadata *md = NULL;
-    if (sim_co_parse_metadata(data, size, &md, err, sizeof err) != 0) {
+    codeobj_metadata *md = NULL;
+    if (codeobj_parse_metadata(data, size, &md, err, sizeof err) != 0) {
         co_log("%s: %s", c->uri, err);
         return HSA_STATUS_ERROR_INVALID_CODE_OBJECT;
     }
     hsa_status_t st = HSA_STATUS_SUCCESS;
-    sim_co_symbol *dsyms = NULL;
+    codeobj_symbol *dsyms = NULL;
     size_t n_dsyms = 0;
     int fd = -1;
     /* amdhsa.version [1, 0..3] is code object v3..v6. */
@@ -1129,7 +1129,7 @@ static hsa_status_t load_image(const uint8_t *data, size_t size, hsa_agent_t age
             goto out;
         }
     }
-    if (sim_co_dynamic_symbols(data, size, &dsyms, &n_dsyms, err, sizeof err) != 0) {
+    if (codeobj_dynamic_symbols(data, size, &dsyms, &n_dsyms, err, sizeof err) != 0) {
         co_log("%s: %s", c->uri, err);
         st = HSA_STATUS_ERROR_INVALID_CODE_OBJECT;
         goto out;
@@ -1174,13 +1174,13 @@ static hsa_status_t load_image(const uint8_t *data, size_t size, hsa_agent_t age
     for (uint32_t i = 0; i < md->n_kernels && st == HSA_STATUS_SUCCESS; i++)
         st = kernel_symbol(c, md->kernels[i].symbol, &md->kernels[i]);
     for (size_t i = 0; i < n_dsyms && st == HSA_STATUS_SUCCESS; i++) {
-        const sim_co_symbol *ds = &dsyms[i];
+        const codeobj_symbol *ds = &dsyms[i];
         if (!ds->defined || ds->type != STT_OBJECT ||
             (ds->bind != STB_GLOBAL && ds->bind != STB_WEAK) ||
             (ds->visibility != STV_DEFAULT && ds->visibility != STV_PROTECTED) ||
             strncmp(ds->name, "__", 2) == 0 || !ds->name[0])
             continue; /* __ names belong to the toolchain (sanitizers, libc) */
-        if (sim_co_find_kernel(md, ds->name))
+        if (codeobj_find_kernel(md, ds->name))
             continue; /* done above */
         if (ends_with(ds->name, ".kd")) {
             st = kernel_symbol(c, ds->name, NULL);
@@ -1199,7 +1199,7 @@ static hsa_status_t load_image(const uint8_t *data, size_t size, hsa_agent_t age
     }
 out:
     free(dsyms);
-    sim_co_metadata_free(md);
+    codeobj_metadata_free(md);
     return st;
 }
 

@@ -185,5 +185,9 @@ bool sim_code_accessible(uint64_t agent, uintptr_t addr, size_t len, sim_range *
 /* Moves when a code object is unloaded: a SIM_CODE_KERNEL answer (or a
  * segment) stays good while it does not. */
 uint64_t sim_code_generation(void);
+/* Destroys every executable (ROCR loses them all when the runtime closes).
+ * For hsa_shut_down when the count reaches 0; takes the loader's lock, so it
+ * may be called with sim_rt.lock held but not from a symbol callback. */
+void sim_executables_release_all(void);
 
 #endif

@@ -5,7 +5,6 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "code_object.h"
 #include "hsasim.h"
 
 static _Atomic int refcount;
