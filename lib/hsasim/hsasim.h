@@ -134,7 +134,7 @@ void sim_queues_shutdown(void);
  * accepting it, ROCR's message and abort(), as ROCR does. */
 void sim_events_memory_fault(sim_agent *agent, uint64_t address);
 
-/* --- what a GPU may touch (memory.c, host_lock.c, executable.c) ----------------- */
+/* --- what a GPU may touch (memory.c, host_lock.c, code_index.c) ---------------- */
 /* [lo, hi): a range of memory whose accessibility was decided as a whole (an
  * allocation, a locked range, a loaded code object's segment). */
 typedef struct sim_range {
@@ -156,7 +156,7 @@ void sim_memory_access_changed(void);
  * of that identity (sim_agent_identity). */
 bool sim_host_lock_accessible(uint64_t identity, uintptr_t addr, size_t len, sim_range *out);
 
-/* --- code objects (executable.c) ------------------------------------------------ */
+/* --- code objects (code_index.c, executable.c) ----------------------------------- */
 /* What the descriptor address of a dispatch is for an agent. */
 typedef enum sim_code_kind {
     SIM_CODE_NONE,   /* nothing of a code object loaded for the agent */

@@ -22,7 +22,7 @@
  * That matches what hsa_amd_agent_memory_pool_get_info reports
  * (agents.c): ALLOWED_BY_DEFAULT for the owner's own pools only.
  * sim_memory_accessible adds host memory locked for the GPUs (host_lock.c)
- * and code object segments (executable.c), and refuses the memory of a GPU
+ * and code object segments (code_index.c), and refuses the memory of a GPU
  * that has left: its page tables, and the memory, are gone.
  *
  * Locks: mem_lock guards the allocation list; copy_lock guards the copy

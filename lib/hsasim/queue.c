@@ -29,7 +29,7 @@
  *
  * What a dispatch may touch (checked before the kernel runs, as strictly as
  * a GPU without XNACK would fault; the rules of each kind of memory are in
- * memory.c, host_lock.c and executable.c):
+ * memory.c, host_lock.c and code_index.c):
  *  - kernel_object must be the descriptor of a kernel of an executable
  *    loaded for this queue's agent and frozen.  Another agent's kernel
  *    object, a static struct, any address the agent's page tables do not
