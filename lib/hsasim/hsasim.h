@@ -85,7 +85,7 @@ static inline uint64_t sim_agent_identity(const sim_agent *a)
     return (uint64_t)a->node.domain << 16 | a->node.location_id;
 }
 
-/* --- signals (signal.c) ------------------------------------------------------ */
+/* --- signals (signal*.c) ----------------------------------------------------- */
 typedef struct sim_signal sim_signal;
 /* The signal behind a handle, or NULL when invalid. */
 sim_signal *sim_signal_get(hsa_signal_t signal);
