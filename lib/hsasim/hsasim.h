@@ -6,7 +6,7 @@
  * Locks: rt.lock (a mutex) guards the runtime's lists (agents, queues,
  * allocations, event handlers) and the init reference count.  It is never
  * held while calling user callbacks.  Each queue's processor has its own
- * state (see queue.c); signals are lock-free atomics plus a futex word. */
+ * state (see queue_impl.h); signals are lock-free atomics plus a futex word. */
 #ifndef HSASIM_HSASIM_H
 #define HSASIM_HSASIM_H
 
@@ -57,7 +57,8 @@ struct sim_agent {
     sim_pool pools[SIM_MAX_POOLS];
     _Atomic int dead;    /* the device left: queues stopped, nothing completes */
     /* A GPU VM fault evicted this process's queues on the device, for good
-     * (queue.c, "VM faults"): queues created afterwards never run either. */
+     * (queue_processor.c, "VM faults"): queues created afterwards never run
+     * either. */
     _Atomic int vm_evicted;
 };
 #define SIM_AGENT_MAGIC 0x544e454741534853ull
@@ -118,7 +119,7 @@ uint64_t sim_now_ns(void);
  * invalidates every user signal. */
 void sim_signals_shutdown(void);
 
-/* --- queues (queue.c) ---------------------------------------------------------- */
+/* --- queues (queue*.c) --------------------------------------------------------- */
 typedef struct sim_queue sim_queue;
 /* Stops every queue of agent (the device left or was reset): processors stop
  * taking packets, in-flight dispatches never complete, and each queue's error

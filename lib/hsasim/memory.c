@@ -401,7 +401,7 @@ SIM_API hsa_status_t hsa_amd_memory_fill(void *ptr, uint32_t value, size_t count
  * GPU whose queues a VM fault evicted: ROCR's SDMA queues and blit-kernel
  * queues are the process's queues on that device too, and KFD's
  * evict_process_queues_cpsch evicts every queue of the process there
- * (queue.c, "VM faults").  sim_copies_stop (last shut_down)
+ * (queue_processor.c, "VM faults").  sim_copies_stop (last shut_down)
  * stops and joins every thread; copies not yet started are dropped.
  *
  * Locks: copy_lock guards the engine list and every engine's queue; idle

@@ -209,8 +209,8 @@ static const char *status_text(hsa_status_t status)
         return "HSA_STATUS_ERROR_INVALID_RUNTIME_STATE: The HSA runtime is not in the configuration state.";
     case HSA_STATUS_ERROR_FATAL:
         return "HSA_STATUS_ERROR_FATAL: The queue received an error that may require process termination.";
-    /* the AMD codes a queue's error callback gets (queue.c), in the words of
-     * ROCR 5.2.3's hsa_status_string (hsa.cpp) */
+    /* the AMD codes a queue's error callback gets (queue_processor.c), in the
+     * words of ROCR 5.2.3's hsa_status_string (hsa.cpp) */
     case HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION:
         return "HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION: The agent attempted to access memory beyond the largest legal address.";
     case HSA_STATUS_ERROR_ILLEGAL_INSTRUCTION:

@@ -1,5 +1,5 @@
-/* hsasim is as strict as a GPU without XNACK (lib/hsasim/queue.c, "What a
- * dispatch may touch" and "VM faults"):
+/* hsasim is as strict as a GPU without XNACK (lib/hsasim/queue_packets.c,
+ * "What a dispatch may touch", and queue_processor.c, "VM faults"):
  *  - a kernel object runs only on the agent its (frozen) executable was
  *    loaded for; anywhere else the CP's fetch of the descriptor is a VM
  *    fault; mapped memory holding no kernel is an illegal instruction;
