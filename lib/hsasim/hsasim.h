@@ -78,6 +78,17 @@ extern sim_runtime sim_rt;
 bool sim_is_initialized(void);
 /* The agent behind a handle, or NULL when invalid (or the runtime is down). */
 sim_agent *sim_agent_get(hsa_agent_t agent);
+/* agents.c: the agents of sim_rt.snapshot, built at the 0 -> 1 init and
+ * released at the last shut_down. */
+hsa_status_t sim_agents_build(void);
+void sim_agents_release(void);
+/* isa.c: a GPU agent's ISA, one per distinct name, kept for the life of the
+ * process (ISA handles outlive shut_down in ROCR too); NULL when the table
+ * is full. */
+typedef struct sim_isa sim_isa;
+sim_isa *sim_isa_for(const sim_agent *a);
+/* pools.c: the pool behind a handle (a pool or a region), or NULL. */
+sim_pool *sim_pool_get(uint64_t handle);
 
 /* What names a device across runtime restarts: PCI domain and location_id
  * (node numbers and agent handles change, DESIGN.md section 1). */
@@ -129,6 +140,10 @@ void sim_queues_kill_agent(sim_agent *agent, hsa_status_t status);
 void sim_queues_shutdown(void);
 
 /* --- system events (events.c) --------------------------------------------------- */
+/* The device watcher and holder registration of this process: started at
+ * the 0 -> 1 init, stopped at the last shut_down. */
+void sim_events_start(void);
+void sim_events_stop(void);
 /* A GPU memory fault at address (the CP or waves touched memory that is not
  * mapped for the agent): HSA_AMD_GPU_MEMORY_FAULT_EVENT to the registered
  * handlers, at the address's 4 KiB page as KFD reports it; with none
@@ -156,6 +171,13 @@ void sim_memory_access_changed(void);
 /* host_lock.c: the locked host range holding [addr, addr + len) for the GPU
  * of that identity (sim_agent_identity). */
 bool sim_host_lock_accessible(uint64_t identity, uintptr_t addr, size_t len, sim_range *out);
+/* A GPU reset loses VRAM contents: the agent's device allocations are
+ * overwritten. */
+void sim_memory_lose_vram(sim_agent *agent);
+/* Last shut_down: every allocation goes (memory.c); the copy engines stop,
+ * copies not started are dropped (memory_copy.c). */
+void sim_memory_release_all(void);
+void sim_copies_stop(void);
 
 /* --- code objects (code_index.c, executable.c) ----------------------------------- */
 /* What the descriptor address of a dispatch is for an agent. */

@@ -18,14 +18,14 @@
  * agent stop (STOP_EVICT: their in-flight packets never complete, nothing
  * after them runs, no callback), hsa_queue_create on the agent still
  * succeeds but the queue never runs, and the agent's copy engine stops
- * (memory.c).  Queues on other agents go on.  The faulting queue's callback
- * is not called: ROCR 5.2.3 sends a page fault to no queue (its trap
- * handler, amd_gpu_shaders.h, leaves XNACK errors to "the VM interrupt")
- * and reserves HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION for aperture
- * violations, which a host kernel cannot make; the event is the one
- * report.  Not modelled: the
- * eviction outliving hsa_shut_down (the KFD process lives as long as the
- * address space); the agents are rebuilt at the next hsa_init.
+ * (memory_copy.c).  Queues on other agents go on.  The faulting queue's
+ * callback is not called: ROCR 5.2.3 sends a page fault to no queue (its
+ * trap handler, amd_gpu_shaders.h, leaves XNACK errors to "the VM
+ * interrupt") and reserves HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION for
+ * aperture violations, which a host kernel cannot make; the event is the one
+ * report.  Not modelled: the eviction outliving hsa_shut_down (the KFD
+ * process lives as long as the address space); the agents are rebuilt at
+ * the next hsa_init.
  *
  * Sleeping: with no ready packet the processor spins for a few microseconds
  * and then sleeps on its doorbell signal's futex.  It counts as a waiter of

@@ -12,18 +12,6 @@
 
 sim_runtime sim_rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* Built by agents.c from the snapshot; torn down here. */
-hsa_status_t sim_agents_build(void);
-void sim_agents_release(void);
-/* events.c: the device watcher and holder registration for this process. */
-void sim_events_start(void);
-void sim_events_stop(void);
-/* memory.c */
-void sim_copies_stop(void);
-void sim_memory_release_all(void);
-/* executable.c */
-void sim_executables_release_all(void);
-
 bool sim_is_initialized(void)
 {
     pthread_mutex_lock(&sim_rt.lock);
