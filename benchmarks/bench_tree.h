@@ -22,7 +22,7 @@ static inline int bench_make_tree(const char *tag, const char *model, uint32_t g
         perror(dir);
         return 1;
     }
-    if (sim_create_model(dir, sim_model_find(model), gpus, 1, NULL, &err) != ROCHP_OK) {
+    if (vtree_create_model(dir, vtree_model_find(model), gpus, 1, NULL, &err) != ROCHP_OK) {
         fprintf(stderr, "%s: cannot make a tree: %s\n", tag, err.message);
         return 1;
     }

@@ -92,7 +92,7 @@ static int measure(const char *tree, uint32_t flags, uint32_t poll_ms, const cha
         lost_at = 0;
         uint64_t returned_before = returned_count;
         pthread_mutex_unlock(&lock);
-        if (sim_unplug(tree, "0000:43:00.0", 0, NULL, &err) != ROCHP_OK)
+        if (vtree_unplug(tree, "0000:43:00.0", 0, NULL, &err) != ROCHP_OK)
             break;
         uint64_t t0 = now_ns();
         if (uevent_file) {
@@ -109,7 +109,7 @@ static int measure(const char *tree, uint32_t flags, uint32_t poll_ms, const cha
             pthread_cond_wait(&cond, &lock);
         lat[done++] = lost_at - t0;
         pthread_mutex_unlock(&lock);
-        if (sim_plug_back(tree, "0000:43:00.0", NULL, &err) != ROCHP_OK)
+        if (vtree_plug_back(tree, "0000:43:00.0", NULL, &err) != ROCHP_OK)
             break;
         rochp_rescan(ctx); /* take the return now: the next cycle starts clean */
         pthread_mutex_lock(&lock);

@@ -104,7 +104,7 @@ static int replay_once(replay_run *run)
     if (rochp_queue_wait_idle(q, 60ull * 1000000000ull) != ROCHP_OK)
         return fail("replay work");
     double t0 = now_s();
-    if (sim_unplug(dir, devs[1].pci, 0, NULL, &err) != ROCHP_OK || rochp_rescan(ctx) != ROCHP_OK)
+    if (vtree_unplug(dir, devs[1].pci, 0, NULL, &err) != ROCHP_OK || rochp_rescan(ctx) != ROCHP_OK)
         return fail("unplug");
     rochp_recovery_report rep;
     if (rochp_recover(ctx, 60ull * 1000000000ull, &rep) != ROCHP_OK)

@@ -120,20 +120,20 @@ int main(void)
     if (access(capture, R_OK) == 0) {
         bench_tree("mi300x-cpx-capture", capture, 200);
         snprintf(copy, sizeof copy, "%s/capture", scratch);
-        if (sim_create_from(copy, capture, NULL, NULL) == ROCHP_OK)
+        if (vtree_create_from(copy, capture, NULL, NULL) == ROCHP_OK)
             bench_tree("mi300x-cpx-capture-tmpfs", copy, 200);
     } else {
         fprintf(stderr, "topology_scan: %s absent: capture not measured\n", capture);
     }
 
-    const sim_model *m = sim_model_find("mi300x");
+    const vtree_model *m = vtree_model_find("mi300x");
     const int sizes[] = {8, 64};
     for (int i = 0; i < 2; i++) {
         char dir[4400], label[64];
         snprintf(dir, sizeof dir, "%s/virtual-%d", scratch, sizes[i]);
         snprintf(label, sizeof label, "virtual-%dgpu-mi300x", sizes[i]);
         rochp__error err = {0};
-        if (sim_create_model(dir, m, (uint32_t)sizes[i], 1, NULL, &err) != ROCHP_OK) {
+        if (vtree_create_model(dir, m, (uint32_t)sizes[i], 1, NULL, &err) != ROCHP_OK) {
             fprintf(stderr, "topology_scan: %s\n", err.message);
             continue;
         }

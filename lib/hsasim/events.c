@@ -42,10 +42,6 @@
 #define HSA_AMD_GPU_HW_EXCEPTION_EVENT 1
 #endif
 
-void sim_memory_lose_vram(sim_agent *agent);
-void sim_events_start(void);
-void sim_events_stop(void);
-
 /* --- system event handlers ----------------------------------------------------- */
 
 typedef struct handler {

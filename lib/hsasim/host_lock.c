@@ -70,8 +70,6 @@
 
 #include "hsasim.h"
 
-sim_pool *sim_pool_get(uint64_t handle);
-
 typedef struct host_lock {
     uintptr_t start; /* host_ptr as given */
     size_t size;     /* size as given */

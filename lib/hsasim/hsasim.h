@@ -6,7 +6,7 @@
  * Locks: rt.lock (a mutex) guards the runtime's lists (agents, queues,
  * allocations, event handlers) and the init reference count.  It is never
  * held while calling user callbacks.  Each queue's processor has its own
- * state (see queue.c); signals are lock-free atomics plus a futex word. */
+ * state (see queue_impl.h); signals are lock-free atomics plus a futex word. */
 #ifndef HSASIM_HSASIM_H
 #define HSASIM_HSASIM_H
 
@@ -57,7 +57,8 @@ struct sim_agent {
     sim_pool pools[SIM_MAX_POOLS];
     _Atomic int dead;    /* the device left: queues stopped, nothing completes */
     /* A GPU VM fault evicted this process's queues on the device, for good
-     * (queue.c, "VM faults"): queues created afterwards never run either. */
+     * (queue_processor.c, "VM faults"): queues created afterwards never run
+     * either. */
     _Atomic int vm_evicted;
 };
 #define SIM_AGENT_MAGIC 0x544e454741534853ull
@@ -77,6 +78,17 @@ extern sim_runtime sim_rt;
 bool sim_is_initialized(void);
 /* The agent behind a handle, or NULL when invalid (or the runtime is down). */
 sim_agent *sim_agent_get(hsa_agent_t agent);
+/* agents.c: the agents of sim_rt.snapshot, built at the 0 -> 1 init and
+ * released at the last shut_down. */
+hsa_status_t sim_agents_build(void);
+void sim_agents_release(void);
+/* isa.c: a GPU agent's ISA, one per distinct name, kept for the life of the
+ * process (ISA handles outlive shut_down in ROCR too); NULL when the table
+ * is full. */
+typedef struct sim_isa sim_isa;
+sim_isa *sim_isa_for(const sim_agent *a);
+/* pools.c: the pool behind a handle (a pool or a region), or NULL. */
+sim_pool *sim_pool_get(uint64_t handle);
 
 /* What names a device across runtime restarts: PCI domain and location_id
  * (node numbers and agent handles change, DESIGN.md section 1). */
@@ -85,7 +97,7 @@ static inline uint64_t sim_agent_identity(const sim_agent *a)
     return (uint64_t)a->node.domain << 16 | a->node.location_id;
 }
 
-/* --- signals (signal.c) ------------------------------------------------------ */
+/* --- signals (signal*.c) ----------------------------------------------------- */
 typedef struct sim_signal sim_signal;
 /* The signal behind a handle, or NULL when invalid. */
 sim_signal *sim_signal_get(hsa_signal_t signal);
@@ -118,7 +130,7 @@ uint64_t sim_now_ns(void);
  * invalidates every user signal. */
 void sim_signals_shutdown(void);
 
-/* --- queues (queue.c) ---------------------------------------------------------- */
+/* --- queues (queue*.c) --------------------------------------------------------- */
 typedef struct sim_queue sim_queue;
 /* Stops every queue of agent (the device left or was reset): processors stop
  * taking packets, in-flight dispatches never complete, and each queue's error
@@ -128,13 +140,17 @@ void sim_queues_kill_agent(sim_agent *agent, hsa_status_t status);
 void sim_queues_shutdown(void);
 
 /* --- system events (events.c) --------------------------------------------------- */
+/* The device watcher and holder registration of this process: started at
+ * the 0 -> 1 init, stopped at the last shut_down. */
+void sim_events_start(void);
+void sim_events_stop(void);
 /* A GPU memory fault at address (the CP or waves touched memory that is not
  * mapped for the agent): HSA_AMD_GPU_MEMORY_FAULT_EVENT to the registered
  * handlers, at the address's 4 KiB page as KFD reports it; with none
  * accepting it, ROCR's message and abort(), as ROCR does. */
 void sim_events_memory_fault(sim_agent *agent, uint64_t address);
 
-/* --- what a GPU may touch (memory.c, host_lock.c, executable.c) ----------------- */
+/* --- what a GPU may touch (memory.c, host_lock.c, code_index.c) ---------------- */
 /* [lo, hi): a range of memory whose accessibility was decided as a whole (an
  * allocation, a locked range, a loaded code object's segment). */
 typedef struct sim_range {
@@ -155,8 +171,15 @@ void sim_memory_access_changed(void);
 /* host_lock.c: the locked host range holding [addr, addr + len) for the GPU
  * of that identity (sim_agent_identity). */
 bool sim_host_lock_accessible(uint64_t identity, uintptr_t addr, size_t len, sim_range *out);
+/* A GPU reset loses VRAM contents: the agent's device allocations are
+ * overwritten. */
+void sim_memory_lose_vram(sim_agent *agent);
+/* Last shut_down: every allocation goes (memory.c); the copy engines stop,
+ * copies not started are dropped (memory_copy.c). */
+void sim_memory_release_all(void);
+void sim_copies_stop(void);
 
-/* --- code objects (executable.c) ------------------------------------------------ */
+/* --- code objects (code_index.c, executable.c) ----------------------------------- */
 /* What the descriptor address of a dispatch is for an agent. */
 typedef enum sim_code_kind {
     SIM_CODE_NONE,   /* nothing of a code object loaded for the agent */
@@ -185,5 +208,9 @@ bool sim_code_accessible(uint64_t agent, uintptr_t addr, size_t len, sim_range *
 /* Moves when a code object is unloaded: a SIM_CODE_KERNEL answer (or a
  * segment) stays good while it does not. */
 uint64_t sim_code_generation(void);
+/* Destroys every executable (ROCR loses them all when the runtime closes).
+ * For hsa_shut_down when the count reaches 0; takes the loader's lock, so it
+ * may be called with sim_rt.lock held but not from a symbol callback. */
+void sim_executables_release_all(void);
 
 #endif

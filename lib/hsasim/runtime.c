@@ -12,18 +12,6 @@
 
 sim_runtime sim_rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* Built by agents.c from the snapshot; torn down here. */
-hsa_status_t sim_agents_build(void);
-void sim_agents_release(void);
-/* events.c: the device watcher and holder registration for this process. */
-void sim_events_start(void);
-void sim_events_stop(void);
-/* memory.c */
-void sim_copies_stop(void);
-void sim_memory_release_all(void);
-/* executable.c */
-void sim_executables_release_all(void);
-
 bool sim_is_initialized(void)
 {
     pthread_mutex_lock(&sim_rt.lock);
@@ -209,8 +197,8 @@ static const char *status_text(hsa_status_t status)
         return "HSA_STATUS_ERROR_INVALID_RUNTIME_STATE: The HSA runtime is not in the configuration state.";
     case HSA_STATUS_ERROR_FATAL:
         return "HSA_STATUS_ERROR_FATAL: The queue received an error that may require process termination.";
-    /* the AMD codes a queue's error callback gets (queue.c), in the words of
-     * ROCR 5.2.3's hsa_status_string (hsa.cpp) */
+    /* the AMD codes a queue's error callback gets (queue_processor.c), in the
+     * words of ROCR 5.2.3's hsa_status_string (hsa.cpp) */
     case HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION:
         return "HSA_STATUS_ERROR_MEMORY_APERTURE_VIOLATION: The agent attempted to access memory beyond the largest legal address.";
     case HSA_STATUS_ERROR_ILLEGAL_INSTRUCTION:

@@ -161,9 +161,12 @@ void ring_write_barrier(struct rochp_queue_ring *r, uint64_t w, rochp_queue *dep
                         uint64_t dep_queue_id, hsa_signal_t dep_signal, uint64_t dep_id);
 void ring_write_nop(struct rochp_queue_ring *r, uint64_t w);
 
-/* queue.c -- what rochp_queue_options_init gives an application built with
+/* queue_options.c -- what rochp_queue_options_init gives an application built with
  * this library's headers (the library's exported copy serves older ones). */
 void managed_queue_options_defaults(rochp_queue_options *o);
+/* queue_options.c -- the caller's options (NULL: defaults) checked and
+ * completed into *o; a refusal's message is set. */
+rochp_status managed_queue_read_options(const rochp_queue_options *in, rochp_queue_options *o);
 /* rochp_queue_create with the first packet id given (a loaded
  * checkpoint's queue goes on from its saved id). */
 rochp_status managed_queue_create(rochp_context *ctx, rochp_device_id device,

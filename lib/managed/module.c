@@ -1,7 +1,7 @@
 /* Modules: a code object kept on the host with its metadata, loaded on an
  * agent the first time a kernel object is wanted there.  The metadata reader
- * is hsasim's (lib/hsasim/code_object.c): one reader for host and real
- * AMDGPU code objects, fuzzed by tests/hsasim/code_objects.
+ * is lib/codeobj's: one reader for host and real AMDGPU code objects, shared
+ * with hsasim and fuzzed by tests/hsasim/code_objects.
  *
  * Per-agent executables live under ctx->managed->module_lock, which is held across a
  * load so that two threads asking for the same agent get one executable.
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "codeobj/codeobj.h"
 #include "managed/managed.h"
-#include "hsasim/code_object.h" /* lib/hsasim: the metadata reader */
 
 /* A real code object is a few MiB at most; this bounds a mistaken path. */
 #define MODULE_MAX_FILE_BYTES ((size_t)1 << 30)
@@ -26,7 +26,7 @@ typedef struct module_agent {
 
 struct rochp_kernel {
     rochp_module *module;
-    const sim_co_kernel *md;
+    const codeobj_kernel *md;
 };
 
 struct rochp_module {
@@ -35,7 +35,7 @@ struct rochp_module {
     rochp_module *next;
     void *image;
     size_t size;
-    sim_co_metadata *md;
+    codeobj_metadata *md;
     rochp_kernel *kernels;
     module_agent *agents; /* under ctx->managed->module_lock */
     size_t n_agents, cap_agents;
@@ -68,9 +68,9 @@ rochp_status rochp_module_load(rochp_context *ctx, const void *image, size_t siz
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_module_load: NULL image or out, or size 0");
     *out = NULL;
-    char why[SIM_CO_ERROR_MAX];
-    sim_co_metadata *md = NULL;
-    if (sim_co_parse_metadata(image, size, &md, why, sizeof why) != 0)
+    char why[CODEOBJ_ERROR_MAX];
+    codeobj_metadata *md = NULL;
+    if (codeobj_parse_metadata(image, size, &md, why, sizeof why) != 0)
         return rochp__set_errorf(ROCHP_ERROR_MALFORMED, "rochp_module_load: %s", why);
     rochp_module *m = calloc(1, sizeof *m);
     void *copy = malloc(size);
@@ -79,7 +79,7 @@ rochp_status rochp_module_load(rochp_context *ctx, const void *image, size_t siz
         free(m);
         free(copy);
         free(kernels);
-        sim_co_metadata_free(md);
+        codeobj_metadata_free(md);
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_module_load: out of memory");
     }
     memcpy(copy, image, size);
@@ -95,7 +95,7 @@ rochp_status rochp_module_load(rochp_context *ctx, const void *image, size_t siz
         free(m);
         free(copy);
         free(kernels);
-        sim_co_metadata_free(md);
+        codeobj_metadata_free(md);
         return hst;
     }
     pthread_mutex_lock(&ctx->managed->module_lock);
@@ -136,7 +136,7 @@ rochp_status rochp_module_load_file(rochp_context *ctx, const char *path, rochp_
     if (status == ROCHP_OK) {
         status = rochp_module_load(ctx, image, (size_t)st.st_size, out);
         if (status != ROCHP_OK) {
-            char why[SIM_CO_ERROR_MAX + 64];
+            char why[CODEOBJ_ERROR_MAX + 64];
             snprintf(why, sizeof why, "%s", rochp_last_error());
             rochp__set_errorf(status, "%s: %s", path, why);
         }
@@ -162,7 +162,7 @@ static void module_destroy(rochp_module *m, bool runtime_up)
     destroy_executables(m, runtime_up);
     free(m->agents);
     free(m->kernels);
-    sim_co_metadata_free(m->md);
+    codeobj_metadata_free(m->md);
     free(m->image);
     free(m);
 }
@@ -269,7 +269,7 @@ uint32_t managed_kernel_args_min(const rochp_kernel *kernel)
 {
     uint32_t end = 0;
     for (uint32_t a = 0; a < kernel->md->n_args; a++) {
-        const sim_co_arg *arg = &kernel->md->args[a];
+        const codeobj_arg *arg = &kernel->md->args[a];
         const char *kind = arg->value_kind_name ? arg->value_kind_name : "";
         if (strncmp(kind, "hidden_", 7) != 0 && arg->offset + arg->size > end)
             end = arg->offset + arg->size;
@@ -284,9 +284,9 @@ uint32_t managed_kernel_arg_count(const rochp_kernel *kernel)
 
 bool managed_kernel_pointer_arg(const rochp_kernel *kernel, uint32_t index, uint32_t *offset)
 {
-    const sim_co_arg *a = &kernel->md->args[index];
+    const codeobj_arg *a = &kernel->md->args[index];
     *offset = a->offset;
-    return a->value_kind == HSASIM_VK_GLOBAL_BUFFER && a->size == sizeof(uint64_t);
+    return a->value_kind == CODEOBJ_VK_GLOBAL_BUFFER && a->size == sizeof(uint64_t);
 }
 
 const char *managed_kernel_name(const rochp_kernel *kernel)
@@ -329,7 +329,7 @@ rochp_status rochp_module_kernel(rochp_module *m, const char *name, rochp_kernel
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_module_kernel: NULL module, name or out");
     for (uint32_t i = 0; i < m->md->n_kernels; i++) {
-        const sim_co_kernel *k = m->kernels[i].md;
+        const codeobj_kernel *k = m->kernels[i].md;
         if ((k->name && strcmp(k->name, name) == 0) || (k->symbol && strcmp(k->symbol, name) == 0)) {
             *out = &m->kernels[i];
             return ROCHP_OK;
@@ -346,7 +346,7 @@ rochp_status rochp_kernel_get_info(const rochp_kernel *kernel, rochp_kernel_info
         return st;
     if (!out)
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_kernel_get_info: NULL argument");
-    const sim_co_kernel *k = kernel->md;
+    const codeobj_kernel *k = kernel->md;
     *out = (rochp_kernel_info){.name = k->name,
                                .symbol = k->symbol,
                                .kernarg_size = k->kernarg_segment_size,
@@ -364,23 +364,23 @@ rochp_status rochp_kernel_get_arg(const rochp_kernel *kernel, uint32_t index, ro
         return st;
     if (!out)
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT, "rochp_kernel_get_arg: NULL argument");
-    const sim_co_kernel *k = kernel->md;
+    const codeobj_kernel *k = kernel->md;
     if (index >= k->n_args)
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_kernel_get_arg: index %u, kernel %s has %u arguments", index,
                                 k->name ? k->name : "?", k->n_args);
-    const sim_co_arg *a = &k->args[index];
+    const codeobj_arg *a = &k->args[index];
     const char *kind = a->value_kind_name ? a->value_kind_name : "";
     *out = (rochp_kernel_arg){
         .name = a->name,
         .value_kind = kind,
         .address_space =
-            a->address_space == HSASIM_AS_NONE ? NULL : sim_co_address_space_name(a->address_space),
+            a->address_space == CODEOBJ_AS_NONE ? NULL : codeobj_address_space_name(a->address_space),
         .offset = a->offset,
         .size = a->size,
         .hidden = strncmp(kind, "hidden_", 7) == 0,
-        .access = a->value_kind == HSASIM_VK_GLOBAL_BUFFER
-                      ? (rochp_access)sim_co_arg_effective_access(a)
+        .access = a->value_kind == CODEOBJ_VK_GLOBAL_BUFFER
+                      ? (rochp_access)codeobj_arg_effective_access(a)
                       : ROCHP_ACCESS_NONE};
     return ROCHP_OK;
 }

@@ -80,7 +80,7 @@ int main(void)
     CHECK(rochp_buffer_alloc(ctx, devs[0].id, (size_t)1 << 50, &found) == ROCHP_ERROR_OUT_OF_MEMORY);
 
     /* GPU 0 goes: nothing involving it waits forever. */
-    REQUIRE(sim_unplug(dir, devs[0].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, devs[0].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     CHECK(rochp_buffer_alloc(ctx, devs[0].id, 16, &found) == ROCHP_ERROR_DEVICE_LOST);
     CHECK_CONTAINS(rochp_last_error(), "has been lost");

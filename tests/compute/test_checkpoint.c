@@ -188,7 +188,7 @@ int main(void)
     /* A lost device: the checkpoint fails, the previous one stands, and
      * the other device's buffers still restore. */
     rochp__error err = {0};
-    REQUIRE(sim_unplug(dir, g_devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, g_devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(g_ctx) == ROCHP_OK);
     rochp_status st = rochp_checkpoint(g_ctx, 5 * SECOND, &s);
     CHECK(st == ROCHP_ERROR_DEVICE_LOST);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "code_object.h"
+#include "codeobj/codeobj.h"
 
 typedef struct want_arg {
     uint32_t offset, size;
@@ -65,20 +65,20 @@ static const want_arg geometry_v5_args[] = {
     {208, 8, "hidden_queue_ptr", "global", false},
 };
 
-static const char *space_name(hsasim_address_space as)
+static const char *space_name(codeobj_address_space as)
 {
     switch (as) {
-    case HSASIM_AS_GLOBAL: return "global";
-    case HSASIM_AS_CONSTANT: return "constant";
-    case HSASIM_AS_LOCAL: return "local";
+    case CODEOBJ_AS_GLOBAL: return "global";
+    case CODEOBJ_AS_CONSTANT: return "constant";
+    case CODEOBJ_AS_LOCAL: return "local";
     default: return NULL;
     }
 }
 
-static void check_kernel(const char *file, const sim_co_metadata *md, const char *name,
+static void check_kernel(const char *file, const codeobj_metadata *md, const char *name,
                          uint32_t kernarg_size, uint32_t wave, const want_arg *want, size_t n)
 {
-    const sim_co_kernel *k = NULL;
+    const codeobj_kernel *k = NULL;
     for (uint32_t i = 0; i < md->n_kernels; i++)
         if (strcmp(md->kernels[i].name, name) == 0)
             k = &md->kernels[i];
@@ -95,12 +95,12 @@ static void check_kernel(const char *file, const sim_co_metadata *md, const char
     CHECK_EQ_U64(k->wavefront_size, wave);
     CHECK_EQ_U64(k->n_args, n);
     for (size_t i = 0; i < n && i < k->n_args; i++) {
-        const sim_co_arg *a = &k->args[i];
+        const codeobj_arg *a = &k->args[i];
         if (a->offset != want[i].offset || a->size != want[i].size ||
             strcmp(a->value_kind_name, want[i].kind) != 0 || a->is_const != want[i].is_const ||
             (want[i].space ? !space_name(a->address_space) ||
                                  strcmp(space_name(a->address_space), want[i].space) != 0
-                           : a->address_space != HSASIM_AS_NONE)) {
+                           : a->address_space != CODEOBJ_AS_NONE)) {
             fprintf(stderr, "%s: %s arg %zu: got offset %u size %u %s %s%s, want %u %u %s %s%s\n",
                     file, name, i, a->offset, a->size, a->value_kind_name,
                     space_name(a->address_space) ? space_name(a->address_space) : "-",
@@ -139,12 +139,12 @@ int main(int argc, char **argv)
     for (int c = 0; c < 4; c++) {
         size_t size;
         void *image = slurp(argv[1 + c], &size);
-        sim_co_elf elf;
+        codeobj_elf elf;
         char err[256];
-        REQUIRE(sim_co_read_elf(image, size, &elf, err, sizeof err) == 0);
+        REQUIRE(codeobj_read_elf(image, size, &elf, err, sizeof err) == 0);
         CHECK_EQ_U64(elf.e_machine, 224); /* EM_AMDGPU */
-        sim_co_metadata *md = NULL;
-        if (sim_co_parse_metadata(image, size, &md, err, sizeof err) != 0) {
+        codeobj_metadata *md = NULL;
+        if (codeobj_parse_metadata(image, size, &md, err, sizeof err) != 0) {
             fprintf(stderr, "%s: %s\n", argv[1 + c], err);
             check_failures++;
             free(image);
@@ -166,7 +166,7 @@ int main(int argc, char **argv)
         else
             check_kernel(argv[1 + c], md, "geometry", 264, cases[c].wave, geometry_v5_args,
                          sizeof geometry_v5_args / sizeof *geometry_v5_args);
-        sim_co_metadata_free(md);
+        codeobj_metadata_free(md);
         free(image);
     }
     return check_result();

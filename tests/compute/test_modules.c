@@ -166,7 +166,7 @@ int main(int argc, char **argv)
     CHECK(rochp_kernel_object(k, devs[0].id, &obj_new) == ROCHP_OK && obj_new != 0);
 
     /* A lost device: no load is attempted. */
-    REQUIRE(sim_unplug(dir, devs[0].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, devs[0].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     CHECK(rochp_kernel_object(k, devs[0].id, &obj1) == ROCHP_ERROR_DEVICE_LOST);
     CHECK(rochp_kernel_object(k, devs[1].id, &obj1) == ROCHP_OK && obj1 != 0);

@@ -299,7 +299,7 @@ static void *feed(void *arg)
         at += (size_t)n;
     }
     rochp__error err = {0};
-    REQUIRE(sim_unplug(f->dir, f->pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(f->dir, f->pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(f->ctx) == ROCHP_OK);
     REQUIRE(write(f->fd, f->file + f->size - 1, 1) == 1);
     close(f->fd);
@@ -351,7 +351,7 @@ static void test_unplug_while_making(const unsigned char *file, size_t size)
             before_it++;
     }
     REQUIRE(on_second == 1);
-    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     rochp_restored *r = (rochp_restored *)&r;
     CHECK(persist_instantiate(ctx, &img, &plan, &r) == ROCHP_ERROR_DEVICE_LOST);

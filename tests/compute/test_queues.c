@@ -396,7 +396,7 @@ static void test_loss(rochp_context *ctx, const char *dir)
     rochp_completion never = {q1, 1u << 30}, stuck;
     REQUIRE(rochp_dispatch_barrier(q0, &never, &stuck) == ROCHP_OK);
     rochp__error err = {0};
-    REQUIRE(sim_unplug(dir, g_devs[0].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, g_devs[0].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     CHECK(rochp_completion_wait(&stuck, DEADLINE) == ROCHP_ERROR_DEVICE_LOST);
     CHECK_CONTAINS(rochp_last_error(), "has been lost");

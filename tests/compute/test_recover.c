@@ -157,7 +157,7 @@ static void scenario(uint32_t seed, const char *kernel)
     }
     rochp_completion pending = p.last[2]; /* taken before the loss */
     rochp__error err = {0};
-    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
 
     rochp_recovery_report rep;
@@ -259,7 +259,7 @@ static void soak(uint32_t seed, const char *kernel)
             REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
         if (r == at_loss) {
             rochp__error err = {0};
-            REQUIRE(sim_unplug(dir, devs[lost].pci, 0, NULL, &err) == ROCHP_OK);
+            REQUIRE(vtree_unplug(dir, devs[lost].pci, 0, NULL, &err) == ROCHP_OK);
             REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
             rochp_recovery_report rep;
             rochp_status st = rochp_recover(ctx, 60 * SECOND, &rep);
@@ -344,7 +344,7 @@ static void target_callback(void)
     REQUIRE(rochp_buffer_alloc(ctx, devs[0].id, 1 << 20, &heavy) == ROCHP_OK); /* GPU 0 loaded */
     REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
     rochp__error err = {0};
-    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     rochp_device_id least = devs[2].id;
     REQUIRE(rochp_set_recovery_target(ctx, pick_last, &least) == ROCHP_OK);
@@ -356,7 +356,7 @@ static void target_callback(void)
     CHECK(rochp_queue_device(q) == devs[0].id);
     /* Lose that one too: the callback refuses. */
     REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
-    REQUIRE(sim_unplug(dir, devs[0].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, devs[0].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(rochp_set_recovery_target(ctx, refuse, NULL) == ROCHP_OK);
     CHECK(rochp_recover(ctx, 30 * SECOND, &rep) == ROCHP_ERROR_NO_TARGET);
@@ -390,7 +390,7 @@ static void auto_recover(void)
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "recover-auto") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
     setenv("ROCHP_SYSFS_ROOT", dir, 1);
     setenv("ROCHP_SIM_KERNEL", "silent", 1);
     rochp_options opts;
@@ -436,7 +436,7 @@ static void auto_recover(void)
         REQUIRE(rochp_dispatch(q, k, &g_launch, &a, sizeof a, &last) == ROCHP_OK);
         chain_cpu(want, s);
     }
-    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     /* No rescan, no rochp_recover: the wait does it all. */
     rochp_status st = rochp_completion_wait(&last, 60 * SECOND);
     if (st != ROCHP_OK)
@@ -479,7 +479,7 @@ static void criu_rule(void)
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "recover-criu") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 3, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi210"), 3, 1, NULL, &err) == ROCHP_OK);
     /* nodes 0-1 are CPUs, 2-4 the GPUs */
     set_property(dir, 3, "simd_count", 400);
     set_property(dir, 4, "fw_version", 50);
@@ -496,7 +496,7 @@ static void criu_rule(void)
     REQUIRE(rochp_set_recovery_rule(ctx, ROCHP_TARGET_CRIU) == ROCHP_OK);
     rochp_buffer *b = words(ctx, devs[0].id, 8);
     REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
-    REQUIRE(sim_unplug(dir, devs[0].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, devs[0].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     rochp_recovery_report rep;
     CHECK(rochp_recover(ctx, 30 * SECOND, &rep) == ROCHP_ERROR_NO_TARGET);
@@ -530,7 +530,7 @@ static void refusals(void)
     REQUIRE(rochp_queue_create(ctx, devs[0].id, NULL, &qp) == ROCHP_OK);
     rochp_buffer *b = words(ctx, devs[1].id, 9);
     rochp__error err = {0};
-    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     CHECK(rochp_recover(ctx, SECOND, &rep) == ROCHP_ERROR_NOT_SUPPORTED);
     CHECK_CONTAINS(rochp_last_error(), "no checkpoint");
@@ -555,7 +555,7 @@ static void refusals(void)
     rochp_completion done;
     REQUIRE(rochp_dispatch(qp, k, &g_launch, &x, sizeof x, &done) == ROCHP_OK);
     REQUIRE(rochp_completion_wait(&done, 30 * SECOND) == ROCHP_OK);
-    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     CHECK(rochp_recover(ctx, SECOND, &rep) == ROCHP_ERROR_NOT_SUPPORTED);
     CHECK_CONTAINS(rochp_last_error(), "written by a copy or write call");
@@ -572,7 +572,7 @@ static void refusals(void)
     x = (chain_args){rochp_buffer_address(b), 1, 0};
     REQUIRE(rochp_dispatch(qp, k, &g_launch, &x, sizeof x, &done) == ROCHP_OK);
     REQUIRE(rochp_completion_wait(&done, 30 * SECOND) == ROCHP_OK);
-    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     CHECK(rochp_recover(ctx, SECOND, &rep) == ROCHP_ERROR_NOT_SUPPORTED);
     CHECK_CONTAINS(rochp_last_error(), "a plain queue keeps no record");
@@ -581,7 +581,7 @@ static void refusals(void)
 
     /* No other GPU of its gfx target: an RX 7900 XTX among MI210s. */
     ctx = open_tree(dir, sizeof dir, "recover-refuse4", 1, devs, "silent");
-    REQUIRE(sim_plug_model(dir, sim_model_find("rx7900xtx"), 1, NULL, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_plug_model(dir, vtree_model_find("rx7900xtx"), 1, NULL, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(rochp_reenumerate(ctx) == ROCHP_OK);
     rochp_device_info all[2];
@@ -591,7 +591,7 @@ static void refusals(void)
     REQUIRE(rochp_queue_create(ctx, all[1].id, &o, &qn) == ROCHP_OK);
     b = words(ctx, all[1].id, 9);
     REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
-    REQUIRE(sim_unplug(dir, all[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, all[1].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     CHECK(rochp_recover(ctx, SECOND, &rep) == ROCHP_ERROR_NO_TARGET);
     CHECK_CONTAINS(rochp_last_error(), "gfx1100");

@@ -85,7 +85,7 @@ int main(void)
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "cycles") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 4, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi210"), 4, 1, NULL, &err) == ROCHP_OK);
     setenv("ROCHP_SYSFS_ROOT", dir, 1);
     setenv("ROCHP_SIM_KERNEL", "silent", 1); /* this process holds the GPUs */
     rochp_options o;
@@ -114,9 +114,9 @@ int main(void)
     for (int i = 0; i < CHANGES; i++) {
         int b = (int)(rand_r(&seed) % 2);
         if (present & (1u << b))
-            REQUIRE(sim_unplug(dir, devs[2 + b].pci, 0, NULL, &err) == ROCHP_OK);
+            REQUIRE(vtree_unplug(dir, devs[2 + b].pci, 0, NULL, &err) == ROCHP_OK);
         else
-            REQUIRE(sim_plug_back(dir, devs[2 + b].pci, NULL, &err) == ROCHP_OK);
+            REQUIRE(vtree_plug_back(dir, devs[2 + b].pci, NULL, &err) == ROCHP_OK);
         present ^= 1u << b;
         changes[b]++;
         REQUIRE(rochp_rescan(ctx) == ROCHP_OK);

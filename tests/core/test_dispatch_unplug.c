@@ -101,7 +101,7 @@ static int scenario(const char *tree, const char *mode, rochp_event_reason want)
         sched_yield();
     }
     rochp__error err = {0};
-    if (sim_unplug(tree, devs[0].pci, 0, NULL, &err) != ROCHP_OK)
+    if (vtree_unplug(tree, devs[0].pci, 0, NULL, &err) != ROCHP_OK)
         return 13;
     for (int i = 0; i < 3000; i++) {
         pthread_mutex_lock(&lock);
@@ -146,7 +146,7 @@ int main(void)
         char tree[256];
         REQUIRE(test_make_tmpdir(tree, sizeof tree, "dispatch-unplug") == 0);
         rochp__error err = {0};
-        REQUIRE(sim_create_model(tree, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
+        REQUIRE(vtree_create_model(tree, vtree_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
         fflush(NULL);
         pid_t pid = fork();
         REQUIRE(pid >= 0);

@@ -54,7 +54,7 @@ static void test_unplug_idle(void)
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-idle") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 4, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi210"), 4, 1, NULL, &err) == ROCHP_OK);
     rochp_context *ctx = open_ctx(dir, 20);
     size_t n = 0;
     REQUIRE(rochp_device_list(ctx, NULL, 0, &n) == ROCHP_OK);
@@ -64,7 +64,7 @@ static void test_unplug_idle(void)
     event_recorder r = EVENT_RECORDER_INIT;
     rochp_subscription sub;
     REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, event_record, &r, &sub) == ROCHP_OK);
-    REQUIRE(sim_unplug(dir, "0000:43:00.0", 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, "0000:43:00.0", 0, NULL, &err) == ROCHP_OK);
     CHECK(wait_events(&r, 1));
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK); /* nothing new: no second event */
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
@@ -95,7 +95,7 @@ static void test_partitioned_board(void)
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-cpx") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi300x"), 2, 8, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi300x"), 2, 8, NULL, &err) == ROCHP_OK);
     rochp_context *ctx = open_ctx(dir, 1000);
     rochp_device_id ids[8];
     for (int k = 0; k < 8; k++) {
@@ -107,11 +107,11 @@ static void test_partitioned_board(void)
     event_recorder r = EVENT_RECORDER_INIT;
     rochp_subscription sub;
     REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, event_record, &r, &sub) == ROCHP_OK);
-    REQUIRE(sim_unplug(dir, "0000:27:00.5", 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, "0000:27:00.5", 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
-    REQUIRE(sim_plug_back(dir, "0000:27:00.0", NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_plug_back(dir, "0000:27:00.0", NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
-    REQUIRE(sim_plug_model(dir, sim_model_find("mi300x"), 1, NULL, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_plug_model(dir, vtree_model_find("mi300x"), 1, NULL, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
     CHECK_EQ_U64(event_count(&r), 17);
@@ -161,16 +161,16 @@ static void test_callbacks_call_api(void)
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-api") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("rx7900xtx"), 3, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("rx7900xtx"), 3, 1, NULL, &err) == ROCHP_OK);
     rochp_context *ctx = open_ctx(dir, 1000);
     self_unsub s = {0};
     event_recorder r = EVENT_RECORDER_INIT;
     rochp_subscription other;
     REQUIRE(rochp_on_device_lost(ctx, unsub_self, &s, &s.sub) == ROCHP_OK);
     REQUIRE(rochp_on_device_lost(ctx, event_record, &r, &other) == ROCHP_OK);
-    REQUIRE(sim_unplug(dir, "0000:03:00.0", 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, "0000:03:00.0", 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
-    REQUIRE(sim_unplug(dir, "0000:0b:00.0", 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, "0000:0b:00.0", 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
     CHECK_EQ_U64(atomic_load(&s.calls), 1);
@@ -202,11 +202,11 @@ static void test_destroy_in_flight(void)
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-destroy") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi300x"), 2, 8, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi300x"), 2, 8, NULL, &err) == ROCHP_OK);
     rochp_context *ctx = open_ctx(dir, 1000);
     rochp_subscription sub;
     REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, slow, NULL, &sub) == ROCHP_OK);
-    REQUIRE(sim_unplug(dir, "0000:05:00.0", 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, "0000:05:00.0", 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK); /* 8 events, 20 ms each */
     while (atomic_load(&slow_calls) == 0)
         usleep(1000);
@@ -226,7 +226,7 @@ static void test_random_cycles(void)
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-random") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 4, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi210"), 4, 1, NULL, &err) == ROCHP_OK);
     static const char *pcis[4] = {"0000:63:00.0", "0000:43:00.0", "0000:03:00.0", "0000:26:00.0"};
     rochp_context *ctx = open_ctx(dir, 5);
     rochp_device_id ids[4];
@@ -240,9 +240,9 @@ static void test_random_cycles(void)
     for (int i = 0; i < 1000; i++) {
         int b = (int)(rand_r(&seed) % 4);
         if (present & (1u << b))
-            REQUIRE(sim_unplug(dir, pcis[b], 0, NULL, &err) == ROCHP_OK);
+            REQUIRE(vtree_unplug(dir, pcis[b], 0, NULL, &err) == ROCHP_OK);
         else
-            REQUIRE(sim_plug_back(dir, pcis[b], NULL, &err) == ROCHP_OK);
+            REQUIRE(vtree_plug_back(dir, pcis[b], NULL, &err) == ROCHP_OK);
         present ^= 1u << b;
         changes[b]++;
         REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
@@ -282,7 +282,7 @@ static void test_reported_faults(void)
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-faults") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
     rochp_context *ctx = open_ctx(dir, 1000);
     event_recorder r = EVENT_RECORDER_INIT;
     rochp_subscription sub;
@@ -293,9 +293,9 @@ static void test_reported_faults(void)
     CHECK(rochp_device_report_fault(ctx, b, ROCHP_REASON_WATCHDOG) == ROCHP_OK);
     CHECK(rochp_device_report_fault(ctx, 999999, ROCHP_REASON_WATCHDOG) == ROCHP_ERROR_NOT_FOUND);
     CHECK(rochp_device_report_fault(ctx, a, ROCHP_REASON_SIGBUS) == ROCHP_ERROR_INVALID_ARGUMENT);
-    REQUIRE(sim_unplug(dir, "0000:63:00.0", 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, "0000:63:00.0", 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK); /* gone from the tree: already lost */
-    REQUIRE(sim_plug_back(dir, "0000:63:00.0", NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_plug_back(dir, "0000:63:00.0", NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
     CHECK_EQ_U64(event_count(&r), 3);
@@ -342,7 +342,7 @@ static void test_real_runtime_without_gpu(void)
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "ev-real") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 1, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi210"), 1, 1, NULL, &err) == ROCHP_OK);
     rochp_options o;
     rochp_options_init(&o);
     o.sysfs_root = dir;

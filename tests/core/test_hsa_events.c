@@ -76,7 +76,7 @@ int main(void)
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "hsa-events") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 3, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi210"), 3, 1, NULL, &err) == ROCHP_OK);
     setenv("ROCHP_SYSFS_ROOT", dir, 1);
     rochp_options o;
     rochp_options_init(&o);
@@ -127,13 +127,13 @@ int main(void)
     /* A GPU reset: the HW exception event would abort the process in ROCR
      * without a handler that accepts it. */
     setenv("ROCHP_SIM_KERNEL", "reset", 1);
-    REQUIRE(sim_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     for (int i = 0; i < 3000 && event_count(&r) < 1; i++)
         usleep(10000);
     /* The topology shows it gone too: folded, no second event. */
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     setenv("ROCHP_SIM_KERNEL", "silent", 1);
-    REQUIRE(sim_unplug(dir, devs[2].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, devs[2].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
     CHECK_EQ_U64(event_count(&r), 2);

@@ -41,7 +41,7 @@ int main(void)
     /* hsasim on a virtual tree, chosen through the environment. */
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "hsa-table") == 0);
-    REQUIRE(sim_create_model(dir, sim_model_find("rx7900xtx"), 1, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("rx7900xtx"), 1, 1, NULL, &err) == ROCHP_OK);
     setenv("ROCHP_SYSFS_ROOT", dir, 1);
     setenv("ROCHP_HSA_RUNTIME", HSASIM_PATH, 1);
     REQUIRE(rochp__hsa_load(NULL, &hsa, &err) == ROCHP_OK);

@@ -84,7 +84,7 @@ int main(void)
     rochp_device_id first = device_at(ctx, "0000:63:00.0").id;
 
     /* A new board: arrived, but the runtime cannot see it yet. */
-    REQUIRE(sim_plug_model(dir, sim_model_find("mi210"), 1, NULL, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_plug_model(dir, vtree_model_find("mi210"), 1, NULL, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     REQUIRE(rochp_flush(ctx) == ROCHP_OK);
     rochp_device_info fresh = device_at(ctx, "0000:03:00.0");
@@ -125,7 +125,7 @@ int main(void)
     REQUIRE(rochp_context_create(&o, &ctx) == ROCHP_OK);
     event_recorder r2 = EVENT_RECORDER_INIT;
     REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, event_record, &r2, &sub) == ROCHP_OK);
-    REQUIRE(sim_plug_model(dir, sim_model_find("mi210"), 1, NULL, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_plug_model(dir, vtree_model_find("mi210"), 1, NULL, NULL, &err) == ROCHP_OK);
     for (int i = 0; i < 3000 && event_count_type(&r2, ROCHP_EVENT_REENUMERATED) < 4; i++)
         usleep(10000);
     CHECK_EQ_U64(event_count_type(&r2, ROCHP_EVENT_ARRIVED), 1);

@@ -67,7 +67,7 @@ int main(void)
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "uevent-wake") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
     rochp_options o;
     rochp_options_init(&o);
     o.flags = ROCHP_CONTEXT_NO_HSA;
@@ -78,7 +78,7 @@ int main(void)
     rochp_subscription sub;
     REQUIRE(rochp_subscribe(ctx, ROCHP_EVENT_ALL, count, NULL, &sub) == ROCHP_OK);
 
-    REQUIRE(sim_unplug(dir, "0000:43:00.0", 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, "0000:43:00.0", 0, NULL, &err) == ROCHP_OK);
     if (!forge()) {
         fprintf(stderr, "cannot send to the uevent group (no permission): skipped\n");
         rochp_context_destroy(ctx);

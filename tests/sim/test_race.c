@@ -40,8 +40,8 @@ static void *writer(void *arg)
         unsigned next = present ^ (1u << b);
         /* Recorded before publishing: a reader that can see it must find it. */
         atomic_store_explicit(&expected[gen + 1], (unsigned char)(1 + next), memory_order_release);
-        rochp_status st = (present & (1u << b)) ? sim_unplug(dir, bus_names[b], 0, NULL, &err)
-                                                : sim_plug_back(dir, bus_names[b], NULL, &err);
+        rochp_status st = (present & (1u << b)) ? vtree_unplug(dir, bus_names[b], 0, NULL, &err)
+                                                : vtree_plug_back(dir, bus_names[b], NULL, &err);
         if (st != ROCHP_OK) {
             fprintf(stderr, "writer change %d: %s\n", i, err.message);
             check_failures++;
@@ -58,7 +58,7 @@ int main(void)
 {
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "race") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("rx7900xtx"), BOARDS, 1, NULL, &err) ==
+    REQUIRE(vtree_create_model(dir, vtree_model_find("rx7900xtx"), BOARDS, 1, NULL, &err) ==
             ROCHP_OK);
     atomic_store(&expected[1 + BOARDS], (unsigned char)(1 + (1u << BOARDS) - 1));
 

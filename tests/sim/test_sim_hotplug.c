@@ -50,7 +50,7 @@ static void test_eight_gpus_one_by_one(void)
     char dir[256];
     make_dir(dir, sizeof dir, "eight");
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 8, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi210"), 8, 1, NULL, &err) == ROCHP_OK);
     topo_snapshot *orig = read_tree(dir);
     CHECK_EQ_U64(orig->n_nodes, 10);
     CHECK_EQ_U64(orig->n_groups, 8);
@@ -59,7 +59,7 @@ static void test_eight_gpus_one_by_one(void)
     topo_snapshot *prev = orig;
     for (uint32_t i = 2; i < orig->n_nodes; i++) {
         const topo_node *gone = &orig->nodes[i];
-        REQUIRE(sim_unplug(dir, gone->pci, 0, NULL, &err) == ROCHP_OK);
+        REQUIRE(vtree_unplug(dir, gone->pci, 0, NULL, &err) == ROCHP_OK);
         topo_snapshot *now = read_tree(dir);
         topo_diff d = diff_of(prev, now, NULL, 0);
         CHECK_EQ_U64(d.count, 1);
@@ -81,7 +81,7 @@ static void test_eight_gpus_one_by_one(void)
 
     for (uint32_t i = 2; i < orig->n_nodes; i++) {
         const topo_node *back = &orig->nodes[i];
-        REQUIRE(sim_plug_back(dir, back->pci, NULL, &err) == ROCHP_OK);
+        REQUIRE(vtree_plug_back(dir, back->pci, NULL, &err) == ROCHP_OK);
         topo_snapshot *now = read_tree(dir);
         uint64_t known = back->unique_id;
         topo_diff d = diff_of(prev, now, &known, 1);
@@ -125,7 +125,7 @@ static void test_each_gpu_in_turn(void)
     char dir[256];
     make_dir(dir, sizeof dir, "turn");
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi300x"), 8, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi300x"), 8, 1, NULL, &err) == ROCHP_OK);
     topo_snapshot *orig = read_tree(dir);
     for (uint32_t i = 2; i < orig->n_nodes; i++) {
         topo_snapshot *before = read_tree(dir);
@@ -134,7 +134,7 @@ static void test_each_gpu_in_turn(void)
         char pci[24];
         snprintf(pci, sizeof pci, "%s", gone->pci);
         uint64_t uid = gone->unique_id;
-        REQUIRE(sim_unplug(dir, pci, 0, NULL, &err) == ROCHP_OK);
+        REQUIRE(vtree_unplug(dir, pci, 0, NULL, &err) == ROCHP_OK);
         topo_snapshot *after = read_tree(dir);
         topo_diff d = diff_of(before, after, NULL, 0);
         CHECK_EQ_U64(d.count, 1);
@@ -144,7 +144,7 @@ static void test_each_gpu_in_turn(void)
             CHECK_EQ_U64(d.changes[0].node, i);
         }
         topo_diff_free(&d);
-        REQUIRE(sim_plug_back(dir, pci, NULL, &err) == ROCHP_OK);
+        REQUIRE(vtree_plug_back(dir, pci, NULL, &err) == ROCHP_OK);
         topo_snapshot *back = read_tree(dir);
         d = diff_of(after, back, &uid, 1);
         CHECK_EQ_U64(d.count, 1);
@@ -168,12 +168,12 @@ static void test_partitioned_board(void)
     char dir[256];
     make_dir(dir, sizeof dir, "cpx");
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi300x"), 4, 8, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi300x"), 4, 8, NULL, &err) == ROCHP_OK);
     topo_snapshot *before = read_tree(dir);
     CHECK_EQ_U64(before->n_nodes, 2 + 32);
     CHECK_EQ_U64(before->n_groups, 4);
     CHECK_EQ_U64(before->generation, 33); /* as in the 32-partition capture */
-    REQUIRE(sim_unplug(dir, "0000:47:00.3", 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, "0000:47:00.3", 0, NULL, &err) == ROCHP_OK);
     topo_snapshot *after = read_tree(dir);
     CHECK_EQ_U64(after->generation, 33 + 8);
     CHECK_EQ_U64(after->n_groups, 3);
@@ -190,7 +190,7 @@ static void test_partitioned_board(void)
     }
     topo_diff_free(&d);
 
-    REQUIRE(sim_plug_back(dir, "0000:47:00.0", NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_plug_back(dir, "0000:47:00.0", NULL, &err) == ROCHP_OK);
     topo_snapshot *back = read_tree(dir);
     d = diff_of(after, back, &uid, 1);
     CHECK_EQ_U64(d.count, 8);
@@ -214,10 +214,10 @@ static void test_new_board_and_refusals(void)
     char dir[256];
     make_dir(dir, sizeof dir, "new");
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("rx7900xtx"), 2, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("rx7900xtx"), 2, 1, NULL, &err) == ROCHP_OK);
     topo_snapshot *before = read_tree(dir);
     uint64_t known[2] = {before->nodes[1].unique_id, before->nodes[2].unique_id};
-    REQUIRE(sim_plug_model(dir, sim_model_find("rx7900xtx"), 1, NULL, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_plug_model(dir, vtree_model_find("rx7900xtx"), 1, NULL, NULL, &err) == ROCHP_OK);
     topo_snapshot *after = read_tree(dir);
     topo_diff d = diff_of(before, after, known, 2);
     CHECK_EQ_U64(d.count, 1);
@@ -231,21 +231,21 @@ static void test_new_board_and_refusals(void)
     CHECK_EQ_U64(after->nodes[3].drm_render_minor, 130);
     CHECK(after->nodes[3].gpu_id != after->nodes[1].gpu_id);
 
-    CHECK(sim_plug_model(dir, sim_model_find("rx7900xtx"), 1, "0000:03:00.0", NULL, &err) ==
+    CHECK(vtree_plug_model(dir, vtree_model_find("rx7900xtx"), 1, "0000:03:00.0", NULL, &err) ==
           ROCHP_ERROR_INVALID_ARGUMENT);
     CHECK_CONTAINS(err.message, "already at 0000:03:00.0");
-    CHECK(sim_unplug(dir, "0000:99:00.0", 0, NULL, &err) == ROCHP_ERROR_NOT_FOUND);
+    CHECK(vtree_unplug(dir, "0000:99:00.0", 0, NULL, &err) == ROCHP_ERROR_NOT_FOUND);
     CHECK_CONTAINS(err.message, "no GPU at 0000:99:00.0");
-    CHECK(sim_plug_back(dir, "0000:03:00.0", NULL, &err) == ROCHP_ERROR_NOT_FOUND);
-    CHECK(sim_unplug(dir, "not-a-pci", 0, NULL, &err) == ROCHP_ERROR_INVALID_ARGUMENT);
-    CHECK(sim_create_model(dir, sim_model_find("mi100"), 1, 1, NULL, &err) ==
+    CHECK(vtree_plug_back(dir, "0000:03:00.0", NULL, &err) == ROCHP_ERROR_NOT_FOUND);
+    CHECK(vtree_unplug(dir, "not-a-pci", 0, NULL, &err) == ROCHP_ERROR_INVALID_ARGUMENT);
+    CHECK(vtree_create_model(dir, vtree_model_find("mi100"), 1, 1, NULL, &err) ==
           ROCHP_ERROR_INVALID_ARGUMENT);
     CHECK_CONTAINS(err.message, "already exists");
 
     /* A board swapped for another in the same slot: removed + added, not returned. */
-    REQUIRE(sim_unplug(dir, "0000:0b:00.0", 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(dir, "0000:0b:00.0", 0, NULL, &err) == ROCHP_OK);
     topo_snapshot *gap = read_tree(dir);
-    REQUIRE(sim_plug_model(dir, sim_model_find("rx7900xtx"), 1, "0000:0b:00.0", NULL, &err) ==
+    REQUIRE(vtree_plug_model(dir, vtree_model_find("rx7900xtx"), 1, "0000:0b:00.0", NULL, &err) ==
             ROCHP_OK);
     topo_snapshot *swapped = read_tree(dir);
     d = diff_of(after, swapped, known, 2);
@@ -279,10 +279,10 @@ static void test_capture_unplug(void)
     rochp__error err = {0};
     char tree[300];
     snprintf(tree, sizeof tree, "%s/t", dir);
-    REQUIRE(sim_create_from(tree, src, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_from(tree, src, NULL, &err) == ROCHP_OK);
     topo_snapshot *before = read_tree(tree);
     CHECK_EQ_U64(before->generation, 33);
-    REQUIRE(sim_unplug(tree, "0000:80:00.0", 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(tree, "0000:80:00.0", 0, NULL, &err) == ROCHP_OK);
     topo_snapshot *after = read_tree(tree);
     topo_diff d = diff_of(before, after, NULL, 0);
     CHECK_EQ_U64(d.count, 4);
@@ -295,7 +295,7 @@ static void test_capture_unplug(void)
     CHECK_EQ_STR(after->nodes[6].pci, "0000:a4:00.0");
     /* CPU node 0 lost its 4 links to the board: 17 -> 13. */
     CHECK_EQ_U64(after->nodes[0].n_io_links, 13);
-    REQUIRE(sim_plug_back(tree, "0000:80:00.2", NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_plug_back(tree, "0000:80:00.2", NULL, &err) == ROCHP_OK);
     topo_snapshot *back = read_tree(tree);
     CHECK_EQ_U64(back->n_nodes, 34);
     CHECK_EQ_U64(back->nodes[0].n_io_links, 17);
@@ -314,7 +314,7 @@ static void test_devices_only_read(void)
     char dir[256];
     make_dir(dir, sizeof dir, "parts");
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi300x"), 2, 4, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi300x"), 2, 4, NULL, &err) == ROCHP_OK);
     topo_snapshot *full = read_tree(dir), *devices = NULL;
     REQUIRE(topo_snapshot_read_parts(dir, TOPO_READ_DEVICES, &devices, &err) == ROCHP_OK);
     CHECK_EQ_U64(devices->parts, TOPO_READ_DEVICES);

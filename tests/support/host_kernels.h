@@ -1,6 +1,6 @@
 /* What a program does before it dispatches on a GPU, for the tests that run
  * host kernels on hsasim, which is as strict as a GPU without XNACK
- * (lib/hsasim/queue.c, "What a dispatch may touch"):
+ * (lib/hsasim/queue_packets.c, "What a dispatch may touch"):
  *  - the kernels come from a code object loaded for that GPU into an
  *    executable of its own, frozen; a kernel object is valid only on the
  *    agent it was loaded for;

@@ -18,7 +18,7 @@ static inline rochp_context *test_sim_context(char *dir, size_t dir_size, const 
 {
     REQUIRE(test_make_tmpdir(dir, dir_size, tag) == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find(model), gpus, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find(model), gpus, 1, NULL, &err) == ROCHP_OK);
     setenv("ROCHP_SYSFS_ROOT", dir, 1);
     setenv("ROCHP_SIM_KERNEL", kernel, 1);
     rochp_options o;

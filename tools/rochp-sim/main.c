@@ -39,7 +39,7 @@ static void usage(FILE *out)
             "from any process.  Changes print the devices readers will see go and come.\n"
             "\n"
             "Exit status: 0 ok, 1 failure, 2 usage error.\n",
-            sim_model_names());
+            vtree_model_names());
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -108,8 +108,8 @@ int main(int argc, char **argv)
     if (optind + (positional ? 1 : 0) < argc)
         return usage_error("unexpected argument '%s'", argv[optind + 1]);
 
-    const sim_model *model = NULL;
-    if (model_name && !(model = sim_model_find(model_name)))
+    const vtree_model *model = NULL;
+    if (model_name && !(model = vtree_model_find(model_name)))
         return usage_error("unknown model '%s' (known: mi100, mi210, mi300x, rx7900xtx)",
                            model_name);
     if (model && partitions > model->max_partitions) {
@@ -126,28 +126,28 @@ int main(int argc, char **argv)
         if (from && model)
             return usage_error("create takes --model or --from, not both");
         if (from)
-            st = sim_create_from(dir, from, stdout, &err);
+            st = vtree_create_from(dir, from, stdout, &err);
         else if (model && gpus)
-            st = sim_create_model(dir, model, gpus, partitions, stdout, &err);
+            st = vtree_create_model(dir, model, gpus, partitions, stdout, &err);
         else
             return usage_error("create needs --model M --gpus N, or --from FIXTURE");
     } else if (strcmp(cmd, "unplug") == 0) {
         if (!positional || model || from)
             return usage_error("unplug takes DIR and a PCI address");
-        st = sim_unplug(dir, positional, wait ? SIM_UNPLUG_WAIT : 0, stdout, &err);
+        st = vtree_unplug(dir, positional, wait ? VTREE_UNPLUG_WAIT : 0, stdout, &err);
     } else if (wait) {
         return usage_error("--wait belongs to unplug");
     } else if (strcmp(cmd, "plug") == 0) {
         if (model && !positional)
-            st = sim_plug_model(dir, model, partitions, pci, stdout, &err);
+            st = vtree_plug_model(dir, model, partitions, pci, stdout, &err);
         else if (positional && !model && !pci)
-            st = sim_plug_back(dir, positional, stdout, &err);
+            st = vtree_plug_back(dir, positional, stdout, &err);
         else
             return usage_error("plug takes DIR PCI, or DIR --model M [--pci ADDR]");
     } else if (strcmp(cmd, "list") == 0) {
         if (positional || model || from)
             return usage_error("list takes only DIR");
-        st = sim_list(dir, stdout, &err);
+        st = vtree_list(dir, stdout, &err);
     } else {
         return usage_error("unknown command '%s'", cmd);
     }

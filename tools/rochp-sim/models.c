@@ -5,10 +5,10 @@
 
 /* Kernel print order of node properties (kfd_topology.c node_show). */
 
-static const sim_cache mi300x_caches[] = {{1, 32, 9}, {1, 64, 10}, {2, 4096, 9}, {3, 262144, 9}};
-static const sim_cache mi210_caches[] = {{1, 16, 9}, {1, 64, 10}, {2, 8192, 9}};
-static const sim_cache mi100_caches[] = {{1, 16, 9}, {1, 64, 10}, {2, 8192, 9}};
-static const sim_cache navi31_caches[] = {{1, 32, 9}, {1, 64, 10}, {2, 6144, 9}, {3, 98304, 9}};
+static const vtree_cache mi300x_caches[] = {{1, 32, 9}, {1, 64, 10}, {2, 4096, 9}, {3, 262144, 9}};
+static const vtree_cache mi210_caches[] = {{1, 16, 9}, {1, 64, 10}, {2, 8192, 9}};
+static const vtree_cache mi100_caches[] = {{1, 16, 9}, {1, 64, 10}, {2, 8192, 9}};
+static const vtree_cache navi31_caches[] = {{1, 32, 9}, {1, 64, 10}, {2, 6144, 9}, {3, 98304, 9}};
 
 /* Buses seen in the captures (k8s-mi300x-cpx, k8s-mi210-8gpu-xgmi,
  * mi100-rocmi-testmock, rx7900xtx-desktop-shisuko) or, past those, typical. */
@@ -19,7 +19,7 @@ static const uint8_t navi31_buses[] = {0x03, 0x0b, 0x13, 0x23, 0x2b, 0x33, 0x43,
 
 #define N(a) (uint32_t)(sizeof(a) / sizeof((a)[0]))
 
-static const sim_model models[] = {
+static const vtree_model models[] = {
     {
         .name = "mi100", .product = "AMD Instinct MI100", .kfd_name = "arcturus",
         .max_partitions = 1, .simd_count = 480, .array_count = 8, .num_xcc = 1,
@@ -78,7 +78,7 @@ static const sim_model models[] = {
     },
 };
 
-const sim_model *sim_model_find(const char *name)
+const vtree_model *vtree_model_find(const char *name)
 {
     for (uint32_t i = 0; i < N(models); i++)
         if (strcmp(models[i].name, name) == 0)
@@ -86,12 +86,12 @@ const sim_model *sim_model_find(const char *name)
     return NULL;
 }
 
-const char *sim_model_names(void)
+const char *vtree_model_names(void)
 {
     return "mi100, mi210, mi300x, rx7900xtx";
 }
 
-uint64_t sim_make_id(const char *tag, uint64_t a, uint64_t b)
+uint64_t vtree_make_id(const char *tag, uint64_t a, uint64_t b)
 {
     /* FNV-1a over the tag, then splitmix64 finalisation of the mix. */
     uint64_t h = 1469598103934665603ull;
@@ -104,43 +104,43 @@ uint64_t sim_make_id(const char *tag, uint64_t a, uint64_t b)
     return z ? z : 1;
 }
 
-void sim_model_board_address(const sim_model *m, uint32_t board_index, uint32_t *domain,
-                             uint32_t *bus)
+void vtree_model_board_address(const vtree_model *m, uint32_t board_index, uint32_t *domain,
+                               uint32_t *bus)
 {
     *domain = board_index / m->n_buses;
     *bus = m->buses[board_index % m->n_buses];
 }
 
-void sim_add_link(sim_tree *t, uint32_t a, uint32_t b, uint64_t type, uint64_t weight,
-                  uint64_t bandwidth)
+void vtree_add_link(vtree_tree *t, uint32_t a, uint32_t b, uint64_t type, uint64_t weight,
+                    uint64_t bandwidth)
 {
-    sim_props *l = sim_node_add_io_link(t, &t->nodes[a]);
+    vtree_props *l = vtree_node_add_io_link(t, &t->nodes[a]);
     if (!l)
         return;
     /* Key order of a current kernel's io_links/N/properties. */
-    sim_props_set(t, l, "type", type);
-    sim_props_set(t, l, "version_major", 0);
-    sim_props_set(t, l, "version_minor", 0);
-    sim_props_set(t, l, "node_from", a);
-    sim_props_set(t, l, "node_to", b);
-    sim_props_set(t, l, "weight", weight);
-    sim_props_set(t, l, "min_latency", 0);
-    sim_props_set(t, l, "max_latency", 0);
-    sim_props_set(t, l, "min_bandwidth", type == 11 ? bandwidth : 0);
-    sim_props_set(t, l, "max_bandwidth", bandwidth);
-    sim_props_set(t, l, "recommended_transfer_size", 0);
-    sim_props_set(t, l, "recommended_sdma_engine_id_mask", 0);
-    sim_props_set(t, l, "flags", 1);
-    sim_node_sync_counts(t, &t->nodes[a]);
+    vtree_props_set(t, l, "type", type);
+    vtree_props_set(t, l, "version_major", 0);
+    vtree_props_set(t, l, "version_minor", 0);
+    vtree_props_set(t, l, "node_from", a);
+    vtree_props_set(t, l, "node_to", b);
+    vtree_props_set(t, l, "weight", weight);
+    vtree_props_set(t, l, "min_latency", 0);
+    vtree_props_set(t, l, "max_latency", 0);
+    vtree_props_set(t, l, "min_bandwidth", type == 11 ? bandwidth : 0);
+    vtree_props_set(t, l, "max_bandwidth", bandwidth);
+    vtree_props_set(t, l, "recommended_transfer_size", 0);
+    vtree_props_set(t, l, "recommended_sdma_engine_id_mask", 0);
+    vtree_props_set(t, l, "flags", 1);
+    vtree_node_sync_counts(t, &t->nodes[a]);
 }
 
 enum { IOLINK_TYPE_CPU = 1, IOLINK_TYPE_PCIE = 2, IOLINK_TYPE_XGMI = 11 };
 
-void sim_model_add_cpus(sim_tree *t, const sim_model *m)
+void vtree_model_add_cpus(vtree_tree *t, const vtree_model *m)
 {
     uint32_t first = t->n;
     for (uint32_t s = 0; s < m->cpu_sockets; s++) {
-        sim_node *n = sim_tree_add_node(t);
+        vtree_node *n = vtree_tree_add_node(t);
         if (!n)
             return;
         n->has_props = n->has_gpu_id = n->has_name = true;
@@ -148,14 +148,14 @@ void sim_model_add_cpus(sim_tree *t, const sim_model *m)
         n->name = strdup("");
         if (!n->name)
             t->failed = true;
-        sim_props *p = &n->props;
-        sim_props_set(t, p, "cpu_cores_count", m->cpu_cores);
-        sim_props_set(t, p, "simd_count", 0);
-        sim_props_set(t, p, "mem_banks_count", 1);
-        sim_props_set(t, p, "caches_count", 0);
-        sim_props_set(t, p, "io_links_count", 0);
-        sim_props_set(t, p, "p2p_links_count", 0);
-        sim_props_set(t, p, "cpu_core_id_base", (uint64_t)s * m->cpu_cores);
+        vtree_props *p = &n->props;
+        vtree_props_set(t, p, "cpu_cores_count", m->cpu_cores);
+        vtree_props_set(t, p, "simd_count", 0);
+        vtree_props_set(t, p, "mem_banks_count", 1);
+        vtree_props_set(t, p, "caches_count", 0);
+        vtree_props_set(t, p, "io_links_count", 0);
+        vtree_props_set(t, p, "p2p_links_count", 0);
+        vtree_props_set(t, p, "cpu_core_id_base", (uint64_t)s * m->cpu_cores);
         static const char *const zero_keys[] = {
             "simd_id_base", "max_waves_per_simd", "lds_size_in_kb", "gds_size_in_kb", "num_gws",
             "wave_front_size", "array_count", "simd_arrays_per_engine", "cu_per_simd_array",
@@ -164,44 +164,45 @@ void sim_model_add_cpus(sim_tree *t, const sim_model *m)
             "num_sdma_engines", "num_sdma_xgmi_engines", "num_sdma_queues_per_engine",
             "num_cp_queues"};
         for (uint32_t k = 0; k < sizeof zero_keys / sizeof zero_keys[0]; k++)
-            sim_props_set(t, p, zero_keys[k], 0);
-        sim_props_set(t, p, "max_engine_clk_ccompute", m->cpu_clk_mhz);
+            vtree_props_set(t, p, zero_keys[k], 0);
+        vtree_props_set(t, p, "max_engine_clk_ccompute", m->cpu_clk_mhz);
         n->banks = calloc(1, sizeof *n->banks);
         if (!n->banks) {
             t->failed = true;
             return;
         }
         n->n_banks = 1;
-        sim_props_set(t, &n->banks[0].props, "heap_type", 0);
-        sim_props_set(t, &n->banks[0].props, "size_in_bytes", m->cpu_mem_bytes / m->cpu_sockets);
-        sim_props_set(t, &n->banks[0].props, "flags", 0);
-        sim_props_set(t, &n->banks[0].props, "width", 64);
-        sim_props_set(t, &n->banks[0].props, "mem_clk_max", 5600);
+        vtree_props_set(t, &n->banks[0].props, "heap_type", 0);
+        vtree_props_set(t, &n->banks[0].props, "size_in_bytes", m->cpu_mem_bytes / m->cpu_sockets);
+        vtree_props_set(t, &n->banks[0].props, "flags", 0);
+        vtree_props_set(t, &n->banks[0].props, "width", 64);
+        vtree_props_set(t, &n->banks[0].props, "mem_clk_max", 5600);
     }
     for (uint32_t a = first; a < t->n; a++)
         for (uint32_t b = first; b < t->n; b++)
             if (a != b)
-                sim_add_link(t, a, b, IOLINK_TYPE_CPU, 32, 0);
+                vtree_add_link(t, a, b, IOLINK_TYPE_CPU, 32, 0);
 }
 
-static uint32_t cpu_for_board(const sim_tree *t, uint32_t bus)
+static uint32_t cpu_for_board(const vtree_tree *t, uint32_t bus)
 {
     /* Boards on the lower half of the bus range hang off socket 0. */
     uint32_t cpus = 0;
-    for (uint32_t i = 0; i < t->n && !sim_node_is_gpu(&t->nodes[i]); i++)
-        cpus += t->nodes[i].has_props && sim_props_get_or(&t->nodes[i].props, "cpu_cores_count", 0);
+    for (uint32_t i = 0; i < t->n && !vtree_node_is_gpu(&t->nodes[i]); i++)
+        cpus +=
+            t->nodes[i].has_props && vtree_props_get_or(&t->nodes[i].props, "cpu_cores_count", 0);
     if (cpus == 0)
         return UINT32_MAX;
     return bus * cpus / 256;
 }
 
-void sim_assign_gpu_id(sim_tree *t, uint32_t index)
+void vtree_assign_gpu_id(vtree_tree *t, uint32_t index)
 {
-    sim_node *n = &t->nodes[index];
+    vtree_node *n = &t->nodes[index];
     uint64_t id = n->has_gpu_id && n->gpu_id
                       ? n->gpu_id
-                      : (sim_make_id("gpu_id", sim_node_identity(n),
-                                     sim_props_get_or(&n->props, "device_id", 0)) &
+                      : (vtree_make_id("gpu_id", vtree_node_identity(n),
+                                       vtree_props_get_or(&n->props, "device_id", 0)) &
                          0xffff);
     if (id == 0)
         id = 1;
@@ -217,82 +218,82 @@ void sim_assign_gpu_id(sim_tree *t, uint32_t index)
     n->has_gpu_id = true;
 }
 
-static bool minor_taken(const sim_tree *t, uint32_t index, uint64_t minor)
+static bool minor_taken(const vtree_tree *t, uint32_t index, uint64_t minor)
 {
     for (uint32_t i = 0; i < t->n; i++)
-        if (i != index && sim_node_is_gpu(&t->nodes[i]) &&
-            sim_props_get_or(&t->nodes[i].props, "drm_render_minor", 0) == minor)
+        if (i != index && vtree_node_is_gpu(&t->nodes[i]) &&
+            vtree_props_get_or(&t->nodes[i].props, "drm_render_minor", 0) == minor)
             return true;
     return false;
 }
 
-void sim_assign_render_minor(sim_tree *t, uint32_t index)
+void vtree_assign_render_minor(vtree_tree *t, uint32_t index)
 {
     uint64_t want;
-    if (!sim_props_get(&t->nodes[index].props, "drm_render_minor", &want))
+    if (!vtree_props_get(&t->nodes[index].props, "drm_render_minor", &want))
         return; /* kernels that print no render minor */
     if (want >= 128 && !minor_taken(t, index, want))
         return;
     uint64_t minor = 128;
     while (minor_taken(t, index, minor))
         minor++;
-    sim_props_set(t, &t->nodes[index].props, "drm_render_minor", minor);
+    vtree_props_set(t, &t->nodes[index].props, "drm_render_minor", minor);
 }
 
-uint32_t sim_model_add_board(sim_tree *t, const sim_model *m, uint32_t partitions,
-                             uint32_t domain, uint32_t bus, uint64_t unique_id)
+uint32_t vtree_model_add_board(vtree_tree *t, const vtree_model *m, uint32_t partitions,
+                               uint32_t domain, uint32_t bus, uint64_t unique_id)
 {
     uint32_t first = t->n;
-    uint64_t hive = m->xgmi ? sim_make_id("hive", m->device_id, 0) : 0;
+    uint64_t hive = m->xgmi ? vtree_make_id("hive", m->device_id, 0) : 0;
     for (uint32_t part = 0; part < partitions; part++) {
-        sim_node *n = sim_tree_add_node(t);
+        vtree_node *n = vtree_tree_add_node(t);
         if (!n)
             return first;
         n->has_props = n->has_name = n->has_gpu_id = true;
         n->name = strdup(m->kfd_name);
         if (!n->name)
             t->failed = true;
-        sim_props *p = &n->props;
+        vtree_props *p = &n->props;
         uint64_t xcc = m->num_xcc / partitions ? m->num_xcc / partitions : 1;
-        sim_props_set(t, p, "cpu_cores_count", 0);
-        sim_props_set(t, p, "simd_count", m->simd_count / partitions);
-        sim_props_set(t, p, "mem_banks_count", 1);
-        sim_props_set(t, p, "caches_count", m->n_caches);
-        sim_props_set(t, p, "io_links_count", 0);
-        sim_props_set(t, p, "p2p_links_count", 0);
-        sim_props_set(t, p, "cpu_core_id_base", 0);
-        sim_props_set(t, p, "simd_id_base", 2147487744ull + part * 320ull);
-        sim_props_set(t, p, "max_waves_per_simd", m->max_waves_per_simd);
-        sim_props_set(t, p, "lds_size_in_kb", 64);
-        sim_props_set(t, p, "gds_size_in_kb", 0);
-        sim_props_set(t, p, "num_gws", 64);
-        sim_props_set(t, p, "wave_front_size", m->wave_front_size);
-        sim_props_set(t, p, "array_count", m->array_count / partitions);
-        sim_props_set(t, p, "simd_arrays_per_engine", m->simd_arrays_per_engine);
-        sim_props_set(t, p, "cu_per_simd_array", m->cu_per_simd_array);
-        sim_props_set(t, p, "simd_per_cu", m->simd_per_cu);
-        sim_props_set(t, p, "max_slots_scratch_cu", 32);
-        sim_props_set(t, p, "gfx_target_version", m->gfx_target_version);
-        sim_props_set(t, p, "vendor_id", 0x1002);
-        sim_props_set(t, p, "device_id", m->device_id);
+        vtree_props_set(t, p, "cpu_cores_count", 0);
+        vtree_props_set(t, p, "simd_count", m->simd_count / partitions);
+        vtree_props_set(t, p, "mem_banks_count", 1);
+        vtree_props_set(t, p, "caches_count", m->n_caches);
+        vtree_props_set(t, p, "io_links_count", 0);
+        vtree_props_set(t, p, "p2p_links_count", 0);
+        vtree_props_set(t, p, "cpu_core_id_base", 0);
+        vtree_props_set(t, p, "simd_id_base", 2147487744ull + part * 320ull);
+        vtree_props_set(t, p, "max_waves_per_simd", m->max_waves_per_simd);
+        vtree_props_set(t, p, "lds_size_in_kb", 64);
+        vtree_props_set(t, p, "gds_size_in_kb", 0);
+        vtree_props_set(t, p, "num_gws", 64);
+        vtree_props_set(t, p, "wave_front_size", m->wave_front_size);
+        vtree_props_set(t, p, "array_count", m->array_count / partitions);
+        vtree_props_set(t, p, "simd_arrays_per_engine", m->simd_arrays_per_engine);
+        vtree_props_set(t, p, "cu_per_simd_array", m->cu_per_simd_array);
+        vtree_props_set(t, p, "simd_per_cu", m->simd_per_cu);
+        vtree_props_set(t, p, "max_slots_scratch_cu", 32);
+        vtree_props_set(t, p, "gfx_target_version", m->gfx_target_version);
+        vtree_props_set(t, p, "vendor_id", 0x1002);
+        vtree_props_set(t, p, "device_id", m->device_id);
         /* Partitions are PCI functions of the board (MI300 CPX). */
-        sim_props_set(t, p, "location_id", (uint64_t)bus << 8 | part);
-        sim_props_set(t, p, "domain", domain);
-        sim_props_set(t, p, "drm_render_minor", 128);
-        sim_props_set(t, p, "hive_id", hive);
-        sim_props_set(t, p, "num_sdma_engines", m->num_sdma_engines);
-        sim_props_set(t, p, "num_sdma_xgmi_engines", m->num_sdma_xgmi_engines);
-        sim_props_set(t, p, "num_sdma_queues_per_engine", m->num_sdma_queues_per_engine);
-        sim_props_set(t, p, "num_cp_queues", m->num_cp_queues);
-        sim_props_set(t, p, "max_engine_clk_fcompute", m->max_engine_clk_fcompute);
-        sim_props_set(t, p, "local_mem_size", 0);
-        sim_props_set(t, p, "fw_version", m->fw_version);
-        sim_props_set(t, p, "capability", m->capability);
-        sim_props_set(t, p, "debug_prop", m->debug_prop);
-        sim_props_set(t, p, "sdma_fw_version", m->sdma_fw_version);
-        sim_props_set(t, p, "unique_id", unique_id);
-        sim_props_set(t, p, "num_xcc", xcc);
-        sim_props_set(t, p, "max_engine_clk_ccompute", m->cpu_clk_mhz);
+        vtree_props_set(t, p, "location_id", (uint64_t)bus << 8 | part);
+        vtree_props_set(t, p, "domain", domain);
+        vtree_props_set(t, p, "drm_render_minor", 128);
+        vtree_props_set(t, p, "hive_id", hive);
+        vtree_props_set(t, p, "num_sdma_engines", m->num_sdma_engines);
+        vtree_props_set(t, p, "num_sdma_xgmi_engines", m->num_sdma_xgmi_engines);
+        vtree_props_set(t, p, "num_sdma_queues_per_engine", m->num_sdma_queues_per_engine);
+        vtree_props_set(t, p, "num_cp_queues", m->num_cp_queues);
+        vtree_props_set(t, p, "max_engine_clk_fcompute", m->max_engine_clk_fcompute);
+        vtree_props_set(t, p, "local_mem_size", 0);
+        vtree_props_set(t, p, "fw_version", m->fw_version);
+        vtree_props_set(t, p, "capability", m->capability);
+        vtree_props_set(t, p, "debug_prop", m->debug_prop);
+        vtree_props_set(t, p, "sdma_fw_version", m->sdma_fw_version);
+        vtree_props_set(t, p, "unique_id", unique_id);
+        vtree_props_set(t, p, "num_xcc", xcc);
+        vtree_props_set(t, p, "max_engine_clk_ccompute", m->cpu_clk_mhz);
 
         n->banks = calloc(1, sizeof *n->banks);
         if (!n->banks) {
@@ -300,12 +301,12 @@ uint32_t sim_model_add_board(sim_tree *t, const sim_model *m, uint32_t partition
             return first;
         }
         n->n_banks = 1;
-        sim_props *b = &n->banks[0].props;
-        sim_props_set(t, b, "heap_type", 1); /* FB_PUBLIC: large-BAR boards */
-        sim_props_set(t, b, "size_in_bytes", m->vram_bytes / partitions);
-        sim_props_set(t, b, "flags", 0);
-        sim_props_set(t, b, "width", m->mem_width);
-        sim_props_set(t, b, "mem_clk_max", m->mem_clk_max);
+        vtree_props *b = &n->banks[0].props;
+        vtree_props_set(t, b, "heap_type", 1); /* FB_PUBLIC: large-BAR boards */
+        vtree_props_set(t, b, "size_in_bytes", m->vram_bytes / partitions);
+        vtree_props_set(t, b, "flags", 0);
+        vtree_props_set(t, b, "width", m->mem_width);
+        vtree_props_set(t, b, "mem_clk_max", m->mem_clk_max);
         n->banks[0].has_used = true;
         n->banks[0].used = 0;
 
@@ -316,36 +317,36 @@ uint32_t sim_model_add_board(sim_tree *t, const sim_model *m, uint32_t partition
         }
         n->n_caches = m->n_caches;
         for (uint32_t c = 0; c < m->n_caches; c++) {
-            sim_props *cp = &n->caches[c];
-            sim_props_set(t, cp, "processor_id_low", 2147487744ull + part * 320ull);
-            sim_props_set(t, cp, "level", m->caches[c].level);
-            sim_props_set(t, cp, "size", m->caches[c].size_kb);
-            sim_props_set(t, cp, "cache_line_size", m->caches[c].level == 1 ? 64 : 128);
-            sim_props_set(t, cp, "cache_lines_per_tag", 1);
-            sim_props_set(t, cp, "association", 16);
-            sim_props_set(t, cp, "latency", 0);
-            sim_props_set(t, cp, "type", m->caches[c].type);
+            vtree_props *cp = &n->caches[c];
+            vtree_props_set(t, cp, "processor_id_low", 2147487744ull + part * 320ull);
+            vtree_props_set(t, cp, "level", m->caches[c].level);
+            vtree_props_set(t, cp, "size", m->caches[c].size_kb);
+            vtree_props_set(t, cp, "cache_line_size", m->caches[c].level == 1 ? 64 : 128);
+            vtree_props_set(t, cp, "cache_lines_per_tag", 1);
+            vtree_props_set(t, cp, "association", 16);
+            vtree_props_set(t, cp, "latency", 0);
+            vtree_props_set(t, cp, "type", m->caches[c].type);
         }
         uint32_t index = t->n - 1;
-        sim_assign_gpu_id(t, index);
-        sim_assign_render_minor(t, index);
+        vtree_assign_gpu_id(t, index);
+        vtree_assign_render_minor(t, index);
     }
     /* Links both ways, as KFD's CRAT parsing adds reverse links to peers. */
     uint32_t cpu = cpu_for_board(t, bus);
     for (uint32_t i = first; i < t->n; i++) {
         if (cpu != UINT32_MAX) {
-            sim_add_link(t, i, cpu, IOLINK_TYPE_PCIE, 20, m->pcie_max_bandwidth);
-            sim_add_link(t, cpu, i, IOLINK_TYPE_PCIE, 20, m->pcie_max_bandwidth);
+            vtree_add_link(t, i, cpu, IOLINK_TYPE_PCIE, 20, m->pcie_max_bandwidth);
+            vtree_add_link(t, cpu, i, IOLINK_TYPE_PCIE, 20, m->pcie_max_bandwidth);
         }
         if (!m->xgmi)
             continue;
         for (uint32_t j = 0; j < t->n; j++) {
-            if (j == i || !sim_node_is_gpu(&t->nodes[j]) ||
-                sim_props_get_or(&t->nodes[j].props, "hive_id", 0) != hive)
+            if (j == i || !vtree_node_is_gpu(&t->nodes[j]) ||
+                vtree_props_get_or(&t->nodes[j].props, "hive_id", 0) != hive)
                 continue;
-            sim_add_link(t, i, j, IOLINK_TYPE_XGMI, 15, m->xgmi_bandwidth);
+            vtree_add_link(t, i, j, IOLINK_TYPE_XGMI, 15, m->xgmi_bandwidth);
             if (j < first)
-                sim_add_link(t, j, i, IOLINK_TYPE_XGMI, 15, m->xgmi_bandwidth);
+                vtree_add_link(t, j, i, IOLINK_TYPE_XGMI, 15, m->xgmi_bandwidth);
         }
     }
     return first;

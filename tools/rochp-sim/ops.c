@@ -19,7 +19,7 @@
 #define STATE_DIR ".rochp-sim"
 #define ASIDE_DIR ".rochp-sim/unplugged"
 
-int sim_parse_pci(const char *s, uint32_t *domain, uint32_t *location)
+int vtree_parse_pci(const char *s, uint32_t *domain, uint32_t *location)
 {
     unsigned d = 0, bus, dev, fn;
     char tail;
@@ -127,8 +127,8 @@ static rochp_status refuse_existing(const char *dir, rochp__error *err)
     return ROCHP_OK;
 }
 
-rochp_status sim_create_model(const char *dir, const sim_model *m, uint32_t gpus,
-                              uint32_t partitions, FILE *report, rochp__error *err)
+rochp_status vtree_create_model(const char *dir, const vtree_model *m, uint32_t gpus,
+                                uint32_t partitions, FILE *report, rochp__error *err)
 {
     rochp__error local_err;
     if (!err) /* callers may not want the message; the status still needs a home */
@@ -137,27 +137,27 @@ rochp_status sim_create_model(const char *dir, const sim_model *m, uint32_t gpus
     if (lock < 0)
         return err->status;
     rochp_status st = refuse_existing(dir, err);
-    sim_tree t = {0};
+    vtree_tree t = {0};
     if (st == ROCHP_OK) {
-        sim_model_add_cpus(&t, m);
+        vtree_model_add_cpus(&t, m);
         for (uint32_t b = 0; b < gpus; b++) {
             uint32_t domain, bus;
-            sim_model_board_address(m, b, &domain, &bus);
+            vtree_model_board_address(m, b, &domain, &bus);
             uint64_t identity = (uint64_t)domain << 16 | bus << 8;
-            sim_model_add_board(&t, m, partitions, domain, bus,
-                                sim_make_id(m->name, b, identity));
+            vtree_model_add_board(&t, m, partitions, domain, bus,
+                                  vtree_make_id(m->name, b, identity));
         }
         /* KFD counts one generation per GPU node added, from 1 at boot
          * (the captures: 1 GPU -> 2, 32 partitions -> 33). */
         t.has_generation = true;
         t.generation = 1 + (uint64_t)gpus * partitions;
         t.has_sysprops = true;
-        sim_props_set(&t, &t.sysprops, "platform_oem", 35498446626881ull);
-        sim_props_set(&t, &t.sysprops, "platform_id", 71791775140929ull);
-        sim_props_set(&t, &t.sysprops, "platform_rev", 2);
-        st = sim_tree_publish(&t, dir, err);
+        vtree_props_set(&t, &t.sysprops, "platform_oem", 35498446626881ull);
+        vtree_props_set(&t, &t.sysprops, "platform_id", 71791775140929ull);
+        vtree_props_set(&t, &t.sysprops, "platform_rev", 2);
+        st = vtree_tree_publish(&t, dir, err);
     }
-    sim_tree_free(&t);
+    vtree_tree_free(&t);
     unlock_tree(lock);
     if (st == ROCHP_OK && report) {
         fprintf(report, "created %s: %u x %s (%s), %u partition(s) each\n", dir, gpus, m->name,
@@ -167,8 +167,8 @@ rochp_status sim_create_model(const char *dir, const sim_model *m, uint32_t gpus
     return st;
 }
 
-rochp_status sim_create_from(const char *dir, const char *fixture, FILE *report,
-                             rochp__error *err)
+rochp_status vtree_create_from(const char *dir, const char *fixture, FILE *report,
+                               rochp__error *err)
 {
     rochp__error local_err;
     if (!err) /* callers may not want the message; the status still needs a home */
@@ -197,26 +197,26 @@ rochp_status sim_create_from(const char *dir, const char *fixture, FILE *report,
 
 /* --- unplug ---------------------------------------------------------------- */
 
-static int64_t find_by_identity(const sim_tree *t, uint64_t identity)
+static int64_t find_by_identity(const vtree_tree *t, uint64_t identity)
 {
     for (uint32_t i = 0; i < t->n; i++)
-        if (sim_node_is_gpu(&t->nodes[i]) && sim_node_identity(&t->nodes[i]) == identity)
+        if (vtree_node_is_gpu(&t->nodes[i]) && vtree_node_identity(&t->nodes[i]) == identity)
             return i;
     return -1;
 }
 
 /* The board of node i: every partition sharing its unique_id. */
-static void mark_board(const sim_tree *t, uint32_t i, bool *in_board)
+static void mark_board(const vtree_tree *t, uint32_t i, bool *in_board)
 {
-    uint64_t uid = sim_props_get_or(&t->nodes[i].props, "unique_id", 0);
+    uint64_t uid = vtree_props_get_or(&t->nodes[i].props, "unique_id", 0);
     for (uint32_t k = 0; k < t->n; k++)
-        in_board[k] = k == i || (uid != 0 && sim_node_is_gpu(&t->nodes[k]) &&
-                                 sim_props_get_or(&t->nodes[k].props, "unique_id", 0) == uid);
+        in_board[k] = k == i || (uid != 0 && vtree_node_is_gpu(&t->nodes[k]) &&
+                                 vtree_props_get_or(&t->nodes[k].props, "unique_id", 0) == uid);
 }
 
 /* Link targets of the board, by identity, so that plugging back can find
  * them again after the other nodes were renumbered. */
-static rochp_status write_peers(const sim_tree *t, const bool *in_board, int aside_fd,
+static rochp_status write_peers(const vtree_tree *t, const bool *in_board, int aside_fd,
                                 rochp__error *err)
 {
     char *buf = NULL;
@@ -228,8 +228,8 @@ static rochp_status write_peers(const sim_tree *t, const bool *in_board, int asi
     for (uint32_t i = 0; i < t->n; i++) {
         if (in_board[i])
             fprintf(f, "%u board %u\n", i, k++);
-        else if (sim_node_is_gpu(&t->nodes[i]))
-            fprintf(f, "%u gpu %" PRIu64 "\n", i, sim_node_identity(&t->nodes[i]));
+        else if (vtree_node_is_gpu(&t->nodes[i]))
+            fprintf(f, "%u gpu %" PRIu64 "\n", i, vtree_node_identity(&t->nodes[i]));
         else
             fprintf(f, "%u cpu %u\n", i, i);
     }
@@ -407,25 +407,25 @@ static void wait_for_holders(const holder *h, uint32_t n)
             ;
 }
 
-rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *report,
-                        rochp__error *err)
+rochp_status vtree_unplug(const char *dir, const char *pci, unsigned flags, FILE *report,
+                          rochp__error *err)
 {
     rochp__error local_err;
     if (!err) /* callers may not want the message; the status still needs a home */
         err = &local_err;
     uint32_t domain, location;
-    if (sim_parse_pci(pci, &domain, &location) != 0)
+    if (vtree_parse_pci(pci, &domain, &location) != 0)
         return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
-                          "'%s' is not a PCI address (dddd:bb:dd.f)", pci);
+                           "'%s' is not a PCI address (dddd:bb:dd.f)", pci);
     topo_snapshot *before;
     int lock = begin_change(dir, report, &before, err);
     if (lock < 0)
         return err->status;
-    sim_tree t = {0}, board = {0};
+    vtree_tree t = {0}, board = {0};
     bool *in_board = NULL;
     char aside[FS_PATH_MAX] = "";
     int aside_fd = -1;
-    rochp_status st = sim_tree_load(dir, &t, err);
+    rochp_status st = vtree_tree_load(dir, &t, err);
     if (st != ROCHP_OK)
         goto out;
     int64_t target = find_by_identity(&t, (uint64_t)domain << 16 | location);
@@ -443,13 +443,13 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
     for (uint32_t i = 0; i < t.n; i++) {
         if (!in_board[i])
             continue;
-        sim_tree_add_copy(&board, &t.nodes[i]);
+        vtree_tree_add_copy(&board, &t.nodes[i]);
         removed++;
         if (first == UINT32_MAX)
             first = i;
     }
     char board_pci[24];
-    format_pci(board_pci, sim_node_identity(&t.nodes[first]));
+    format_pci(board_pci, vtree_node_identity(&t.nodes[first]));
     fs_path(aside, sizeof aside, "%s/" ASIDE_DIR, dir);
     st = fs_mkdir(AT_FDCWD, aside, err);
     fs_path(aside, sizeof aside, "%s/" ASIDE_DIR "/%s", dir, board_pci);
@@ -464,7 +464,7 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
     if (st == ROCHP_OK) {
         int topo = openat(aside_fd, "topology", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         st = topo < 0 ? rochp__fail(err, ROCHP_ERROR_IO, "%s/topology: %s", aside, strerror(errno))
-                      : sim_tree_write_nodes(&board, topo, "nodes", err);
+                      : vtree_tree_write_nodes(&board, topo, "nodes", err);
         if (topo >= 0)
             close(topo);
     }
@@ -478,13 +478,13 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
     uint32_t n_ids = 0;
     for (uint32_t i = 0; i < t.n && n_ids < 256; i++)
         if (in_board[i])
-            ids[n_ids++] = sim_node_identity(&t.nodes[i]);
+            ids[n_ids++] = vtree_node_identity(&t.nodes[i]);
     if (st == ROCHP_OK) {
-        sim_tree_remove_nodes(&t, in_board);
+        vtree_tree_remove_nodes(&t, in_board);
         /* One generation per KFD node removed, as kfd_topology_remove_device does. */
         t.generation += removed;
         t.has_generation = true;
-        st = sim_tree_stage(&t, dir, err);
+        st = vtree_tree_stage(&t, dir, err);
     }
     uint64_t seq = 0;
     if (st == ROCHP_OK)
@@ -504,10 +504,10 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
         n_holders = 0;
     }
     for (uint32_t i = 0; st == ROCHP_OK && i < n_holders; i++)
-        if (holders[i].pid == (long)getpid() && (flags & SIM_UNPLUG_WAIT))
+        if (holders[i].pid == (long)getpid() && (flags & VTREE_UNPLUG_WAIT))
             st = rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
-                            "this process holds the board itself: it cannot wait for itself to "
-                            "let go (unplug without waiting)");
+                             "this process holds the board itself: it cannot wait for itself to "
+                             "let go (unplug without waiting)");
     /* KFD's SIGBUS for hot-unplug: si_code SI_USER, which kill() gives;
      * after the process has seen its queues stop (its own, when the caller
      * is a holder, is applied by its runtime's watcher thread meanwhile). */
@@ -515,7 +515,7 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
         wait_for_ack(&holders[i], seq);
         kill((pid_t)holders[i].pid, SIGBUS);
     }
-    if (st == ROCHP_OK && n_holders && !(flags & SIM_UNPLUG_WAIT)) {
+    if (st == ROCHP_OK && n_holders && !(flags & VTREE_UNPLUG_WAIT)) {
         /* The removal completes when the holders let go; a detached child
          * (double fork, so nobody must reap it) keeps the tree lock until then. */
         if (report) {
@@ -530,7 +530,7 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
         if (child == 0) {
             if (fork() == 0) {
                 wait_for_holders(holders, n_holders);
-                _exit(sim_tree_commit(dir, t.has_generation, t.generation) == 0 ? 0 : 1);
+                _exit(vtree_tree_commit(dir, t.has_generation, t.generation) == 0 ? 0 : 1);
             }
             _exit(0);
         }
@@ -545,17 +545,17 @@ rochp_status sim_unplug(const char *dir, const char *pci, unsigned flags, FILE *
     if (st == ROCHP_OK)
         wait_for_holders(holders, n_holders);
     close_holders(holders, n_holders);
-    if (st == ROCHP_OK && sim_tree_commit(dir, t.has_generation, t.generation) != 0)
+    if (st == ROCHP_OK && vtree_tree_commit(dir, t.has_generation, t.generation) != 0)
         st = rochp__fail(err, ROCHP_ERROR_IO, "%s/topology: cannot swap in the new tree: %s", dir,
-                        strerror(errno));
+                         strerror(errno));
     if (st != ROCHP_OK && aside[0])
         fs_remove_tree(AT_FDCWD, aside, NULL);
 out:
     if (aside_fd >= 0)
         close(aside_fd);
     free(in_board);
-    sim_tree_free(&board);
-    sim_tree_free(&t);
+    vtree_tree_free(&board);
+    vtree_tree_free(&t);
     if (st == ROCHP_OK)
         report_change(report, before, dir, NULL, 0);
     topo_snapshot_free(before);
@@ -625,11 +625,11 @@ static rochp_status find_aside(const char *dir, uint64_t identity, char *aside, 
             if (e->d_name[0] == '.')
                 continue;
             fs_path(aside, size, "%s/%s", path, e->d_name);
-            sim_tree b;
-            if (sim_tree_load(aside, &b, NULL) != ROCHP_OK)
+            vtree_tree b;
+            if (vtree_tree_load(aside, &b, NULL) != ROCHP_OK)
                 continue;
             bool hit = find_by_identity(&b, identity) >= 0;
-            sim_tree_free(&b);
+            vtree_tree_free(&b);
             if (hit) {
                 closedir(d);
                 return ROCHP_OK;
@@ -642,25 +642,25 @@ static rochp_status find_aside(const char *dir, uint64_t identity, char *aside, 
     return rochp__fail(err, ROCHP_ERROR_NOT_FOUND, "%s: no board was unplugged from %s", dir, pci);
 }
 
-static bool has_link_to(const sim_props *links, uint32_t n, uint32_t to)
+static bool has_link_to(const vtree_props *links, uint32_t n, uint32_t to)
 {
     for (uint32_t i = 0; i < n; i++)
-        if (sim_props_get_or(&links[i], "node_to", UINT64_MAX) == to)
+        if (vtree_props_get_or(&links[i], "node_to", UINT64_MAX) == to)
             return true;
     return false;
 }
 
 /* Re-targets the links of a returning node; those whose peer is gone are
  * dropped.  Peers get the reverse link they lost at unplug. */
-static void reattach_links(sim_tree *t, uint32_t node, uint32_t first, const peer *peers,
+static void reattach_links(vtree_tree *t, uint32_t node, uint32_t first, const peer *peers,
                            uint32_t n_peers, bool p2p)
 {
-    sim_node *n = &t->nodes[node];
-    sim_props *links = p2p ? n->p2p : n->io;
+    vtree_node *n = &t->nodes[node];
+    vtree_props *links = p2p ? n->p2p : n->io;
     uint32_t count = p2p ? n->n_p2p : n->n_io, kept = 0;
     for (uint32_t i = 0; i < count; i++) {
-        sim_props l = links[i];
-        uint64_t old_to = sim_props_get_or(&l, "node_to", UINT64_MAX);
+        vtree_props l = links[i];
+        uint64_t old_to = vtree_props_get_or(&l, "node_to", UINT64_MAX);
         int64_t to = -1;
         if (old_to < n_peers) {
             const peer *p = &peers[old_to];
@@ -668,7 +668,8 @@ static void reattach_links(sim_tree *t, uint32_t node, uint32_t first, const pee
                 to = first + (int64_t)p->value;
             else if (p->kind == PEER_GPU)
                 to = find_by_identity(t, p->value);
-            else if (p->kind == PEER_CPU && p->value < first && !sim_node_is_gpu(&t->nodes[p->value]))
+            else if (p->kind == PEER_CPU && p->value < first &&
+                     !vtree_node_is_gpu(&t->nodes[p->value]))
                 to = (int64_t)p->value;
         }
         if (to < 0 || (uint32_t)to >= t->n) {
@@ -678,108 +679,109 @@ static void reattach_links(sim_tree *t, uint32_t node, uint32_t first, const pee
             free(l.vals);
             continue;
         }
-        sim_props_set(t, &l, "node_from", node);
-        sim_props_set(t, &l, "node_to", (uint64_t)to);
+        vtree_props_set(t, &l, "node_from", node);
+        vtree_props_set(t, &l, "node_to", (uint64_t)to);
         links[kept++] = l;
     }
     if (p2p)
         n->n_p2p = kept;
     else
         n->n_io = kept;
-    sim_node_sync_counts(t, n);
+    vtree_node_sync_counts(t, n);
 }
 
-static void add_reverse_links(sim_tree *t, uint32_t node, uint32_t first, bool p2p)
+static void add_reverse_links(vtree_tree *t, uint32_t node, uint32_t first, bool p2p)
 {
-    sim_node *n = &t->nodes[node];
+    vtree_node *n = &t->nodes[node];
     uint32_t count = p2p ? n->n_p2p : n->n_io;
     for (uint32_t i = 0; i < count; i++) {
-        const sim_props *l = p2p ? &t->nodes[node].p2p[i] : &t->nodes[node].io[i];
-        uint64_t to = sim_props_get_or(l, "node_to", UINT64_MAX);
+        const vtree_props *l = p2p ? &t->nodes[node].p2p[i] : &t->nodes[node].io[i];
+        uint64_t to = vtree_props_get_or(l, "node_to", UINT64_MAX);
         if (to >= first || to >= t->n)
             continue; /* links inside the board come back with the board */
-        sim_node *peer_node = &t->nodes[to];
+        vtree_node *peer_node = &t->nodes[to];
         if (has_link_to(p2p ? peer_node->p2p : peer_node->io,
                         p2p ? peer_node->n_p2p : peer_node->n_io, node))
             continue;
-        sim_props copy = {0};
-        sim_props_copy(t, &copy, l);
-        sim_props_set(t, &copy, "node_from", to);
-        sim_props_set(t, &copy, "node_to", node);
-        sim_props *slot = p2p ? sim_node_add_p2p_link(t, peer_node) : sim_node_add_io_link(t, peer_node);
+        vtree_props copy = {0};
+        vtree_props_copy(t, &copy, l);
+        vtree_props_set(t, &copy, "node_from", to);
+        vtree_props_set(t, &copy, "node_to", node);
+        vtree_props *slot =
+            p2p ? vtree_node_add_p2p_link(t, peer_node) : vtree_node_add_io_link(t, peer_node);
         if (slot)
             *slot = copy;
-        sim_node_sync_counts(t, peer_node);
+        vtree_node_sync_counts(t, peer_node);
         n = &t->nodes[node];
     }
 }
 
 /* On add, the driver links a GPU to every present member of its XGMI hive
  * (both ways), whatever links it had when it left. */
-static void relink_hive(sim_tree *t, uint32_t node)
+static void relink_hive(vtree_tree *t, uint32_t node)
 {
-    uint64_t hive = sim_props_get_or(&t->nodes[node].props, "hive_id", 0);
+    uint64_t hive = vtree_props_get_or(&t->nodes[node].props, "hive_id", 0);
     if (!hive)
         return;
     uint64_t weight = 15, bandwidth = 0;
-    const sim_node *n = &t->nodes[node];
+    const vtree_node *n = &t->nodes[node];
     for (uint32_t l = 0; l < n->n_io; l++) {
-        if (sim_props_get_or(&n->io[l], "type", 0) == 11) {
-            weight = sim_props_get_or(&n->io[l], "weight", weight);
-            bandwidth = sim_props_get_or(&n->io[l], "max_bandwidth", bandwidth);
+        if (vtree_props_get_or(&n->io[l], "type", 0) == 11) {
+            weight = vtree_props_get_or(&n->io[l], "weight", weight);
+            bandwidth = vtree_props_get_or(&n->io[l], "max_bandwidth", bandwidth);
             break;
         }
     }
     for (uint32_t j = 0; j < t->n; j++) {
-        if (j == node || !sim_node_is_gpu(&t->nodes[j]) ||
-            sim_props_get_or(&t->nodes[j].props, "hive_id", 0) != hive)
+        if (j == node || !vtree_node_is_gpu(&t->nodes[j]) ||
+            vtree_props_get_or(&t->nodes[j].props, "hive_id", 0) != hive)
             continue;
         if (!has_link_to(t->nodes[node].io, t->nodes[node].n_io, j))
-            sim_add_link(t, node, j, 11, weight, bandwidth);
+            vtree_add_link(t, node, j, 11, weight, bandwidth);
         if (!has_link_to(t->nodes[j].io, t->nodes[j].n_io, node))
-            sim_add_link(t, j, node, 11, weight, bandwidth);
+            vtree_add_link(t, j, node, 11, weight, bandwidth);
     }
 }
 
-rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp__error *err)
+rochp_status vtree_plug_back(const char *dir, const char *pci, FILE *report, rochp__error *err)
 {
     rochp__error local_err;
     if (!err) /* callers may not want the message; the status still needs a home */
         err = &local_err;
     uint32_t domain, location;
-    if (sim_parse_pci(pci, &domain, &location) != 0)
+    if (vtree_parse_pci(pci, &domain, &location) != 0)
         return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
-                          "'%s' is not a PCI address (dddd:bb:dd.f)", pci);
+                           "'%s' is not a PCI address (dddd:bb:dd.f)", pci);
     uint64_t identity = (uint64_t)domain << 16 | location;
     topo_snapshot *before;
     int lock = begin_change(dir, report, &before, err);
     if (lock < 0)
         return err->status;
-    sim_tree t = {0}, board = {0};
+    vtree_tree t = {0}, board = {0};
     peer *peers = NULL;
     uint32_t n_peers = 0;
     uint64_t uid = 0;
     char aside[FS_PATH_MAX];
     rochp_status st = find_aside(dir, identity, aside, sizeof aside, err);
     if (st == ROCHP_OK)
-        st = sim_tree_load(aside, &board, err);
+        st = vtree_tree_load(aside, &board, err);
     if (st == ROCHP_OK)
         st = read_peers(aside, &peers, &n_peers, err);
     if (st == ROCHP_OK)
-        st = sim_tree_load(dir, &t, err);
+        st = vtree_tree_load(dir, &t, err);
     for (uint32_t k = 0; st == ROCHP_OK && k < board.n; k++) {
-        if (find_by_identity(&t, sim_node_identity(&board.nodes[k])) >= 0) {
+        if (find_by_identity(&t, vtree_node_identity(&board.nodes[k])) >= 0) {
             char where[24];
-            format_pci(where, sim_node_identity(&board.nodes[k]));
+            format_pci(where, vtree_node_identity(&board.nodes[k]));
             st = rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
                             "%s: a GPU is already at %s; unplug it first", dir, where);
         }
     }
     if (st == ROCHP_OK) {
         uint32_t first = t.n;
-        uid = sim_props_get_or(&board.nodes[0].props, "unique_id", 0);
+        uid = vtree_props_get_or(&board.nodes[0].props, "unique_id", 0);
         for (uint32_t k = 0; k < board.n; k++)
-            sim_tree_add_copy(&t, &board.nodes[k]);
+            vtree_tree_add_copy(&t, &board.nodes[k]);
         for (uint32_t k = 0; k < board.n && !t.failed; k++) {
             reattach_links(&t, first + k, first, peers, n_peers, false);
             reattach_links(&t, first + k, first, peers, n_peers, true);
@@ -788,19 +790,19 @@ rochp_status sim_plug_back(const char *dir, const char *pci, FILE *report, rochp
             add_reverse_links(&t, first + k, first, false);
             add_reverse_links(&t, first + k, first, true);
             relink_hive(&t, first + k);
-            sim_assign_gpu_id(&t, first + k);
-            sim_assign_render_minor(&t, first + k);
+            vtree_assign_gpu_id(&t, first + k);
+            vtree_assign_render_minor(&t, first + k);
         }
         /* One generation per node added (kfd_topology_add_device). */
         t.generation += board.n;
         t.has_generation = true;
-        st = sim_tree_publish(&t, dir, err);
+        st = vtree_tree_publish(&t, dir, err);
     }
     if (st == ROCHP_OK)
         fs_remove_tree(AT_FDCWD, aside, NULL);
     free(peers);
-    sim_tree_free(&board);
-    sim_tree_free(&t);
+    vtree_tree_free(&board);
+    vtree_tree_free(&t);
     if (st == ROCHP_OK)
         report_change(report, before, dir, &uid, uid ? 1 : 0);
     topo_snapshot_free(before);
@@ -829,33 +831,33 @@ static uint64_t next_serial(const char *dir)
     return serial + 1000; /* clear of the ids `create` derives from board numbers */
 }
 
-static bool address_used(const sim_tree *t, const char *dir, uint32_t domain, uint32_t bus)
+static bool address_used(const vtree_tree *t, const char *dir, uint32_t domain, uint32_t bus)
 {
     for (uint32_t i = 0; i < t->n; i++)
-        if (sim_node_is_gpu(&t->nodes[i]) &&
-            (sim_node_identity(&t->nodes[i]) >> 8) == ((uint64_t)domain << 8 | bus))
+        if (vtree_node_is_gpu(&t->nodes[i]) &&
+            (vtree_node_identity(&t->nodes[i]) >> 8) == ((uint64_t)domain << 8 | bus))
             return true;
     char aside[FS_PATH_MAX];
     return find_aside(dir, (uint64_t)domain << 16 | bus << 8, aside, sizeof aside, NULL) ==
            ROCHP_OK;
 }
 
-rochp_status sim_plug_model(const char *dir, const sim_model *m, uint32_t partitions,
-                            const char *pci, FILE *report, rochp__error *err)
+rochp_status vtree_plug_model(const char *dir, const vtree_model *m, uint32_t partitions,
+                              const char *pci, FILE *report, rochp__error *err)
 {
     rochp__error local_err;
     if (!err) /* callers may not want the message; the status still needs a home */
         err = &local_err;
     uint32_t domain = 0, location = 0, bus = 0;
-    if (pci && (sim_parse_pci(pci, &domain, &location) != 0 || (location & 0xff) != 0))
+    if (pci && (vtree_parse_pci(pci, &domain, &location) != 0 || (location & 0xff) != 0))
         return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT,
-                          "'%s' is not a board address (dddd:bb:00.0)", pci);
+                           "'%s' is not a board address (dddd:bb:00.0)", pci);
     topo_snapshot *before;
     int lock = begin_change(dir, report, &before, err);
     if (lock < 0)
         return err->status;
-    sim_tree t = {0};
-    rochp_status st = sim_tree_load(dir, &t, err);
+    vtree_tree t = {0};
+    rochp_status st = vtree_tree_load(dir, &t, err);
     if (st == ROCHP_OK && pci) {
         bus = location >> 8;
         if (find_by_identity(&t, (uint64_t)domain << 16 | location) >= 0)
@@ -863,20 +865,20 @@ rochp_status sim_plug_model(const char *dir, const sim_model *m, uint32_t partit
                             "%s: a GPU is already at %s; unplug it first", dir, pci);
     } else if (st == ROCHP_OK) {
         for (uint32_t b = 0;; b++) {
-            sim_model_board_address(m, b, &domain, &bus);
+            vtree_model_board_address(m, b, &domain, &bus);
             if (!address_used(&t, dir, domain, bus))
                 break;
         }
     }
     if (st == ROCHP_OK) {
         uint64_t identity = (uint64_t)domain << 16 | bus << 8;
-        sim_model_add_board(&t, m, partitions, domain, bus,
-                            sim_make_id(m->name, next_serial(dir), identity));
+        vtree_model_add_board(&t, m, partitions, domain, bus,
+                              vtree_make_id(m->name, next_serial(dir), identity));
         t.generation += partitions;
         t.has_generation = true;
-        st = sim_tree_publish(&t, dir, err);
+        st = vtree_tree_publish(&t, dir, err);
     }
-    sim_tree_free(&t);
+    vtree_tree_free(&t);
     if (st == ROCHP_OK)
         report_change(report, before, dir, NULL, 0);
     topo_snapshot_free(before);
@@ -886,7 +888,7 @@ rochp_status sim_plug_model(const char *dir, const sim_model *m, uint32_t partit
 
 /* --- list -------------------------------------------------------------------- */
 
-rochp_status sim_list(const char *dir, FILE *out, rochp__error *err)
+rochp_status vtree_list(const char *dir, FILE *out, rochp__error *err)
 {
     rochp__error local_err;
     if (!err) /* callers may not want the message; the status still needs a home */
@@ -912,15 +914,15 @@ rochp_status sim_list(const char *dir, FILE *out, rochp__error *err)
                 continue;
             char aside[FS_PATH_MAX];
             fs_path(aside, sizeof aside, "%s/%s", path, e->d_name);
-            sim_tree b;
-            if (sim_tree_load(aside, &b, NULL) != ROCHP_OK)
+            vtree_tree b;
+            if (vtree_tree_load(aside, &b, NULL) != ROCHP_OK)
                 continue;
             if (!header)
                 fprintf(out, "unplugged (kept aside, `rochp-sim plug DIR PCI` brings back):\n");
             header = true;
             fprintf(out, "  %s  %u node(s)  unique_id %" PRIu64 "\n", e->d_name, b.n,
-                    b.n ? sim_props_get_or(&b.nodes[0].props, "unique_id", 0) : 0);
-            sim_tree_free(&b);
+                    b.n ? vtree_props_get_or(&b.nodes[0].props, "unique_id", 0) : 0);
+            vtree_tree_free(&b);
         }
         closedir(d);
     }

@@ -14,7 +14,7 @@
 
 /* --- allocation: failures mark the tree and make later steps no-ops ------- */
 
-static void *grow(sim_tree *t, void *array, uint32_t *cap, uint32_t need, size_t elem)
+static void *grow(vtree_tree *t, void *array, uint32_t *cap, uint32_t need, size_t elem)
 {
     if (need <= *cap)
         return array;
@@ -31,7 +31,7 @@ static void *grow(sim_tree *t, void *array, uint32_t *cap, uint32_t need, size_t
     return p;
 }
 
-static char *dup_str(sim_tree *t, const char *s)
+static char *dup_str(vtree_tree *t, const char *s)
 {
     char *p = s ? strdup(s) : NULL;
     if (s && !p)
@@ -41,7 +41,7 @@ static char *dup_str(sim_tree *t, const char *s)
 
 /* --- properties ----------------------------------------------------------- */
 
-void sim_props_set(sim_tree *t, sim_props *p, const char *key, uint64_t value)
+void vtree_props_set(vtree_tree *t, vtree_props *p, const char *key, uint64_t value)
 {
     for (uint32_t i = 0; i < p->n; i++) {
         if (strcmp(p->keys[i], key) == 0) {
@@ -66,7 +66,7 @@ void sim_props_set(sim_tree *t, sim_props *p, const char *key, uint64_t value)
         p->n++;
 }
 
-bool sim_props_get(const sim_props *p, const char *key, uint64_t *value)
+bool vtree_props_get(const vtree_props *p, const char *key, uint64_t *value)
 {
     for (uint32_t i = 0; i < p->n; i++) {
         if (strcmp(p->keys[i], key) == 0) {
@@ -78,25 +78,25 @@ bool sim_props_get(const sim_props *p, const char *key, uint64_t *value)
     return false;
 }
 
-uint64_t sim_props_get_or(const sim_props *p, const char *key, uint64_t fallback)
+uint64_t vtree_props_get_or(const vtree_props *p, const char *key, uint64_t fallback)
 {
     uint64_t v;
-    return sim_props_get(p, key, &v) ? v : fallback;
+    return vtree_props_get(p, key, &v) ? v : fallback;
 }
 
-void sim_props_copy(sim_tree *t, sim_props *dst, const sim_props *src)
+void vtree_props_copy(vtree_tree *t, vtree_props *dst, const vtree_props *src)
 {
     for (uint32_t i = 0; i < src->n; i++)
-        sim_props_set(t, dst, src->keys[i], src->vals[i]);
+        vtree_props_set(t, dst, src->keys[i], src->vals[i]);
 }
 
-static void props_from_topo(sim_tree *t, sim_props *dst, const topo_props *src)
+static void props_from_topo(vtree_tree *t, vtree_props *dst, const topo_props *src)
 {
     for (uint32_t i = 0; i < src->count; i++)
-        sim_props_set(t, dst, src->keys[i], src->values[i]);
+        vtree_props_set(t, dst, src->keys[i], src->values[i]);
 }
 
-static void props_free(sim_props *p)
+static void props_free(vtree_props *p)
 {
     for (uint32_t i = 0; i < p->n; i++)
         free(p->keys[i]);
@@ -107,19 +107,19 @@ static void props_free(sim_props *p)
 
 /* --- nodes ----------------------------------------------------------------- */
 
-sim_node *sim_tree_add_node(sim_tree *t)
+vtree_node *vtree_tree_add_node(vtree_tree *t)
 {
-    sim_node *nodes = grow(t, t->nodes, &t->cap, t->n + 1, sizeof *nodes);
+    vtree_node *nodes = grow(t, t->nodes, &t->cap, t->n + 1, sizeof *nodes);
     if (!nodes)
         return NULL;
     t->nodes = nodes;
     return &t->nodes[t->n++];
 }
 
-static sim_props *add_props(sim_tree *t, sim_props **array, uint32_t *n)
+static vtree_props *add_props(vtree_tree *t, vtree_props **array, uint32_t *n)
 {
     /* Exact-size growth: a node has at most a few hundred links. */
-    sim_props *p = realloc(*array, (*n + 1) * sizeof *p);
+    vtree_props *p = realloc(*array, (*n + 1) * sizeof *p);
     if (!p) {
         t->failed = true;
         return NULL;
@@ -129,19 +129,19 @@ static sim_props *add_props(sim_tree *t, sim_props **array, uint32_t *n)
     return &p[(*n)++];
 }
 
-sim_props *sim_node_add_io_link(sim_tree *t, sim_node *n)
+vtree_props *vtree_node_add_io_link(vtree_tree *t, vtree_node *n)
 {
     return add_props(t, &n->io, &n->n_io);
 }
 
-sim_props *sim_node_add_p2p_link(sim_tree *t, sim_node *n)
+vtree_props *vtree_node_add_p2p_link(vtree_tree *t, vtree_node *n)
 {
     return add_props(t, &n->p2p, &n->n_p2p);
 }
 
-sim_node *sim_tree_add_copy(sim_tree *t, const sim_node *src)
+vtree_node *vtree_tree_add_copy(vtree_tree *t, const vtree_node *src)
 {
-    sim_node *n = sim_tree_add_node(t);
+    vtree_node *n = vtree_tree_add_node(t);
     if (!n)
         return NULL;
     n->has_props = src->has_props;
@@ -150,7 +150,7 @@ sim_node *sim_tree_add_copy(sim_tree *t, const sim_node *src)
     n->gpu_id = src->gpu_id;
     n->name = dup_str(t, src->name);
     n->caches_from = dup_str(t, src->caches_from);
-    sim_props_copy(t, &n->props, &src->props);
+    vtree_props_copy(t, &n->props, &src->props);
     if (src->n_banks) {
         n->banks = calloc(src->n_banks, sizeof *n->banks);
         if (!n->banks) {
@@ -159,56 +159,56 @@ sim_node *sim_tree_add_copy(sim_tree *t, const sim_node *src)
         }
         n->n_banks = src->n_banks;
         for (uint32_t i = 0; i < src->n_banks; i++) {
-            sim_props_copy(t, &n->banks[i].props, &src->banks[i].props);
+            vtree_props_copy(t, &n->banks[i].props, &src->banks[i].props);
             n->banks[i].has_used = src->banks[i].has_used;
             n->banks[i].used = src->banks[i].used;
         }
     }
     for (uint32_t i = 0; i < src->n_io; i++) {
-        sim_props *l = sim_node_add_io_link(t, n);
+        vtree_props *l = vtree_node_add_io_link(t, n);
         if (l)
-            sim_props_copy(t, l, &src->io[i]);
+            vtree_props_copy(t, l, &src->io[i]);
     }
     for (uint32_t i = 0; i < src->n_p2p; i++) {
-        sim_props *l = sim_node_add_p2p_link(t, n);
+        vtree_props *l = vtree_node_add_p2p_link(t, n);
         if (l)
-            sim_props_copy(t, l, &src->p2p[i]);
+            vtree_props_copy(t, l, &src->p2p[i]);
     }
     for (uint32_t i = 0; i < src->n_caches; i++) {
-        sim_props *c = add_props(t, &n->caches, &n->n_caches);
+        vtree_props *c = add_props(t, &n->caches, &n->n_caches);
         if (c)
-            sim_props_copy(t, c, &src->caches[i]);
+            vtree_props_copy(t, c, &src->caches[i]);
     }
     return n;
 }
 
-void sim_node_sync_counts(sim_tree *t, sim_node *n)
+void vtree_node_sync_counts(vtree_tree *t, vtree_node *n)
 {
     if (!n->has_props)
         return;
     /* Only keys the node already prints: old kernels have no p2p_links_count. */
-    if (sim_props_get(&n->props, "io_links_count", NULL))
-        sim_props_set(t, &n->props, "io_links_count", n->n_io);
-    if (sim_props_get(&n->props, "p2p_links_count", NULL))
-        sim_props_set(t, &n->props, "p2p_links_count", n->n_p2p);
-    if (!n->caches_from && sim_props_get(&n->props, "caches_count", NULL))
-        sim_props_set(t, &n->props, "caches_count", n->n_caches);
-    if (sim_props_get(&n->props, "mem_banks_count", NULL))
-        sim_props_set(t, &n->props, "mem_banks_count", n->n_banks);
+    if (vtree_props_get(&n->props, "io_links_count", NULL))
+        vtree_props_set(t, &n->props, "io_links_count", n->n_io);
+    if (vtree_props_get(&n->props, "p2p_links_count", NULL))
+        vtree_props_set(t, &n->props, "p2p_links_count", n->n_p2p);
+    if (!n->caches_from && vtree_props_get(&n->props, "caches_count", NULL))
+        vtree_props_set(t, &n->props, "caches_count", n->n_caches);
+    if (vtree_props_get(&n->props, "mem_banks_count", NULL))
+        vtree_props_set(t, &n->props, "mem_banks_count", n->n_banks);
 }
 
-bool sim_node_is_gpu(const sim_node *n)
+bool vtree_node_is_gpu(const vtree_node *n)
 {
-    return n->has_props && sim_props_get_or(&n->props, "simd_count", 0) > 0;
+    return n->has_props && vtree_props_get_or(&n->props, "simd_count", 0) > 0;
 }
 
-uint64_t sim_node_identity(const sim_node *n)
+uint64_t vtree_node_identity(const vtree_node *n)
 {
-    return (sim_props_get_or(&n->props, "domain", 0) << 16) |
-           sim_props_get_or(&n->props, "location_id", 0);
+    return (vtree_props_get_or(&n->props, "domain", 0) << 16) |
+           vtree_props_get_or(&n->props, "location_id", 0);
 }
 
-static void node_free(sim_node *n)
+static void node_free(vtree_node *n)
 {
     props_free(&n->props);
     free(n->name);
@@ -228,7 +228,7 @@ static void node_free(sim_node *n)
     memset(n, 0, sizeof *n);
 }
 
-void sim_tree_free(sim_tree *t)
+void vtree_tree_free(vtree_tree *t)
 {
     for (uint32_t i = 0; i < t->n; i++)
         node_free(&t->nodes[i]);
@@ -239,7 +239,7 @@ void sim_tree_free(sim_tree *t)
 
 /* --- load ------------------------------------------------------------------ */
 
-rochp_status sim_tree_load(const char *root, sim_tree *t, rochp__error *err)
+rochp_status vtree_tree_load(const char *root, vtree_tree *t, rochp__error *err)
 {
     memset(t, 0, sizeof *t);
     topo_snapshot *snap;
@@ -259,7 +259,7 @@ rochp_status sim_tree_load(const char *root, sim_tree *t, rochp__error *err)
                             root, i);
             break;
         }
-        sim_node *n = sim_tree_add_node(t);
+        vtree_node *n = vtree_tree_add_node(t);
         if (!n)
             break;
         n->has_props = src->has & TOPO_HAS_PROPERTIES;
@@ -282,12 +282,12 @@ rochp_status sim_tree_load(const char *root, sim_tree *t, rochp__error *err)
             }
         }
         for (uint32_t l = 0; l < src->n_io_links; l++) {
-            sim_props *p = sim_node_add_io_link(t, n);
+            vtree_props *p = vtree_node_add_io_link(t, n);
             if (p)
                 props_from_topo(t, p, &src->io_links[l]);
         }
         for (uint32_t l = 0; l < src->n_p2p_links; l++) {
-            sim_props *p = sim_node_add_p2p_link(t, n);
+            vtree_props *p = vtree_node_add_p2p_link(t, n);
             if (p)
                 props_from_topo(t, p, &src->p2p_links[l]);
         }
@@ -301,19 +301,19 @@ rochp_status sim_tree_load(const char *root, sim_tree *t, rochp__error *err)
     if (st == ROCHP_OK && t->failed)
         st = rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory loading %s", root);
     if (st != ROCHP_OK)
-        sim_tree_free(t);
+        vtree_tree_free(t);
     return st;
 }
 
 /* --- removal with KFD's link fix-up ---------------------------------------- */
 
-static void fix_links(sim_props **links, uint32_t *n, const uint32_t *new_index, uint32_t total)
+static void fix_links(vtree_props **links, uint32_t *n, const uint32_t *new_index, uint32_t total)
 {
     uint32_t kept = 0;
     for (uint32_t i = 0; i < *n; i++) {
-        sim_props *l = &(*links)[i];
-        uint64_t to = sim_props_get_or(l, "node_to", UINT64_MAX);
-        uint64_t from = sim_props_get_or(l, "node_from", UINT64_MAX);
+        vtree_props *l = &(*links)[i];
+        uint64_t to = vtree_props_get_or(l, "node_to", UINT64_MAX);
+        uint64_t from = vtree_props_get_or(l, "node_from", UINT64_MAX);
         /* A link to a node beyond the tree (malformed input) goes too. */
         bool gone = to != UINT64_MAX && (to >= total || new_index[to] == UINT32_MAX);
         if (gone) {
@@ -332,7 +332,7 @@ static void fix_links(sim_props **links, uint32_t *n, const uint32_t *new_index,
     *n = kept;
 }
 
-void sim_tree_remove_nodes(sim_tree *t, const bool *remove)
+void vtree_tree_remove_nodes(vtree_tree *t, const bool *remove)
 {
     uint32_t *new_index = malloc((t->n ? t->n : 1) * sizeof *new_index);
     if (!new_index) {
@@ -348,10 +348,10 @@ void sim_tree_remove_nodes(sim_tree *t, const bool *remove)
             node_free(&t->nodes[i]);
             continue;
         }
-        sim_node *n = &t->nodes[i];
+        vtree_node *n = &t->nodes[i];
         fix_links(&n->io, &n->n_io, new_index, t->n);
         fix_links(&n->p2p, &n->n_p2p, new_index, t->n);
-        sim_node_sync_counts(t, n);
+        vtree_node_sync_counts(t, n);
         t->nodes[kept++] = *n;
     }
     t->n = kept;
@@ -395,7 +395,8 @@ static void text_printf(text *s, const char *fmt, ...)
     }
 }
 
-static rochp_status write_props(int dirfd, const char *name, const sim_props *p, rochp__error *err)
+static rochp_status write_props(int dirfd, const char *name, const vtree_props *p,
+                                rochp__error *err)
 {
     text s = {0};
     for (uint32_t i = 0; i < p->n; i++)
@@ -413,8 +414,8 @@ static rochp_status write_u64(int dirfd, const char *name, uint64_t v, rochp__er
     return fs_write_file(dirfd, name, buf, (size_t)n, err);
 }
 
-static rochp_status write_entries(int node_fd, const char *sub, const sim_props *entries,
-                                  uint32_t n, const sim_bank *banks, rochp__error *err)
+static rochp_status write_entries(int node_fd, const char *sub, const vtree_props *entries,
+                                  uint32_t n, const vtree_bank *banks, rochp__error *err)
 {
     if (n == 0)
         return ROCHP_OK;
@@ -442,7 +443,7 @@ static rochp_status write_entries(int node_fd, const char *sub, const sim_props 
     return st;
 }
 
-static rochp_status write_node(const sim_node *n, int nodes_fd, uint32_t index, rochp__error *err)
+static rochp_status write_node(const vtree_node *n, int nodes_fd, uint32_t index, rochp__error *err)
 {
     char name[16];
     snprintf(name, sizeof name, "%u", index);
@@ -475,8 +476,8 @@ static rochp_status write_node(const sim_node *n, int nodes_fd, uint32_t index, 
     return st;
 }
 
-rochp_status sim_tree_write_nodes(const sim_tree *t, int dirfd, const char *name,
-                                  rochp__error *err)
+rochp_status vtree_tree_write_nodes(const vtree_tree *t, int dirfd, const char *name,
+                                    rochp__error *err)
 {
     if (t->failed)
         return rochp__fail(err, ROCHP_ERROR_OUT_OF_MEMORY, "out of memory building the tree");
@@ -494,7 +495,7 @@ rochp_status sim_tree_write_nodes(const sim_tree *t, int dirfd, const char *name
 
 #define STAGE_NAME ".rochp-sim-stage"
 
-rochp_status sim_tree_stage(const sim_tree *t, const char *root, rochp__error *err)
+rochp_status vtree_tree_stage(const vtree_tree *t, const char *root, rochp__error *err)
 {
     char path[FS_PATH_MAX];
     if (!fs_path(path, sizeof path, "%s/topology", root))
@@ -511,7 +512,7 @@ rochp_status sim_tree_stage(const sim_tree *t, const char *root, rochp__error *e
      * rename within one file system; its dot name keeps readers away. */
     st = fs_remove_tree(topo, STAGE_NAME, err);
     if (st == ROCHP_OK)
-        st = sim_tree_write_nodes(t, topo, STAGE_NAME, err);
+        st = vtree_tree_write_nodes(t, topo, STAGE_NAME, err);
     if (st == ROCHP_OK && t->has_sysprops && !fs_exists(topo, "system_properties")) {
         text s = {0};
         for (uint32_t i = 0; i < t->sysprops.n; i++)
@@ -524,7 +525,7 @@ rochp_status sim_tree_stage(const sim_tree *t, const char *root, rochp__error *e
     return st;
 }
 
-int sim_tree_commit(const char *root, bool has_generation, uint64_t generation)
+int vtree_tree_commit(const char *root, bool has_generation, uint64_t generation)
 {
     char path[FS_PATH_MAX];
     if (!fs_path(path, sizeof path, "%s/topology", root))
@@ -558,14 +559,14 @@ int sim_tree_commit(const char *root, bool has_generation, uint64_t generation)
     return rc;
 }
 
-rochp_status sim_tree_publish(const sim_tree *t, const char *root, rochp__error *err)
+rochp_status vtree_tree_publish(const vtree_tree *t, const char *root, rochp__error *err)
 {
-    rochp_status st = sim_tree_stage(t, root, err);
+    rochp_status st = vtree_tree_stage(t, root, err);
     if (st != ROCHP_OK)
         return st;
-    if (sim_tree_commit(root, t->has_generation, t->generation) != 0)
+    if (vtree_tree_commit(root, t->has_generation, t->generation) != 0)
         return rochp__fail(err, ROCHP_ERROR_IO, "%s/topology: cannot swap in the new tree: %s",
-                          root, strerror(errno));
+                           root, strerror(errno));
     /* The old nodes/ (now at the staging name) goes last: a reader still in it
      * sees entries vanish, and by then generation_id has moved, so it retries. */
     char path[FS_PATH_MAX];

@@ -1,4 +1,4 @@
-/* Fuzz target for lib/hsasim/code_object.c: every input is read as an ELF
+/* Fuzz target for lib/codeobj: every input is read as an ELF
  * image (header, metadata note, dynamic symbols), as a bare msgpack metadata
  * map, and as the descriptor of an NT_AMDGPU_METADATA note in a minimal ELF
  * (so that mutations of the msgpack seed also go through the note walk).
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <stdlib.h>
 
-#include "code_object.h"
+#include "codeobj/codeobj.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,25 +22,25 @@ static void touch(const char *s)
         sink += strlen(s);
 }
 
-static void walk(const sim_co_metadata *md)
+static void walk(const codeobj_metadata *md)
 {
     touch(md->target);
     for (uint32_t i = 0; i < md->n_kernels; i++) {
-        const sim_co_kernel *k = &md->kernels[i];
+        const codeobj_kernel *k = &md->kernels[i];
         touch(k->name);
         touch(k->symbol);
         sink += k->kernarg_segment_size + k->n_args;
         for (uint32_t j = 0; j < k->n_args; j++) {
-            const sim_co_arg *a = &k->args[j];
+            const codeobj_arg *a = &k->args[j];
             touch(a->name);
             touch(a->type_name);
             touch(a->value_kind_name);
-            touch(sim_co_value_kind_name(a->value_kind));
-            touch(sim_co_address_space_name(a->address_space));
-            touch(sim_co_access_name(sim_co_arg_effective_access(a)));
+            touch(codeobj_value_kind_name(a->value_kind));
+            touch(codeobj_address_space_name(a->address_space));
+            touch(codeobj_access_name(codeobj_arg_effective_access(a)));
             sink += (uint64_t)a->offset + a->size;
         }
-        if (sim_co_find_kernel(md, k->symbol) == NULL)
+        if (codeobj_find_kernel(md, k->symbol) == NULL)
             abort(); /* a kernel must be found by its own symbol */
     }
 }
@@ -62,7 +62,7 @@ static uint8_t *wrap_in_elf(const uint8_t *desc, size_t desc_size, size_t *out_s
     eh.e_ident[EI_CLASS] = ELFCLASS64;
     eh.e_ident[EI_DATA] = ELFDATA2LSB;
     memcpy(img, &eh, sizeof eh);
-    Elf64_Nhdr nh = {7, (uint32_t)desc_size, SIM_CO_NT_AMDGPU_METADATA};
+    Elf64_Nhdr nh = {7, (uint32_t)desc_size, CODEOBJ_NT_AMDGPU_METADATA};
     memcpy(img + off_note, &nh, sizeof nh);
     memcpy(img + off_note + sizeof nh, "AMDGPU", 7);
     memcpy(img + off_note + sizeof nh + 8, desc, desc_size);
@@ -75,28 +75,28 @@ static uint8_t *wrap_in_elf(const uint8_t *desc, size_t desc_size, size_t *out_s
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char err[SIM_CO_ERROR_MAX] = "";
-    sim_co_elf elf;
-    sim_co_metadata *md = NULL;
-    if (sim_co_read_elf(data, size, &elf, err, sizeof err) == 0) {
+    char err[CODEOBJ_ERROR_MAX] = "";
+    codeobj_elf elf;
+    codeobj_metadata *md = NULL;
+    if (codeobj_read_elf(data, size, &elf, err, sizeof err) == 0) {
         err[0] = 0;
-        if (sim_co_parse_metadata(data, size, &md, err, sizeof err) == 0) {
+        if (codeobj_parse_metadata(data, size, &md, err, sizeof err) == 0) {
             walk(md);
-            sim_co_metadata_free(md);
+            codeobj_metadata_free(md);
         } else if (!err[0]) {
             abort(); /* an error always says what */
         }
-        sim_co_symbol *syms = NULL;
+        codeobj_symbol *syms = NULL;
         size_t n = 0;
-        if (sim_co_dynamic_symbols(data, size, &syms, &n, err, sizeof err) == 0)
+        if (codeobj_dynamic_symbols(data, size, &syms, &n, err, sizeof err) == 0)
             for (size_t i = 0; i < n; i++)
                 touch(syms[i].name);
         free(syms);
     }
     err[0] = 0;
-    if (sim_co_parse_metadata_msgpack(data, size, &md, err, sizeof err) == 0) {
+    if (codeobj_parse_metadata_msgpack(data, size, &md, err, sizeof err) == 0) {
         walk(md);
-        sim_co_metadata_free(md);
+        codeobj_metadata_free(md);
     } else if (!err[0]) {
         abort();
     }
@@ -104,9 +104,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *wrapped = size < (1u << 20) ? wrap_in_elf(data, size, &wrapped_size) : NULL;
     if (wrapped) {
         err[0] = 0;
-        if (sim_co_parse_metadata(wrapped, wrapped_size, &md, err, sizeof err) == 0) {
+        if (codeobj_parse_metadata(wrapped, wrapped_size, &md, err, sizeof err) == 0) {
             walk(md);
-            sim_co_metadata_free(md);
+            codeobj_metadata_free(md);
         } else if (!err[0]) {
             abort();
         }

@@ -1,11 +1,10 @@
-/* Just enough of hsasim's runtime for executable.c, so that the loader is
+/* Just enough of hsasim's runtime for the loader, so that it is
  * tested on its own (hsasim_co_loader_internal): one mi300x-like GPU agent,
  * one CPU agent, and the init count.  hsa_shut_down releases executables as
  * the runtime is asked to (sim_executables_release_all). */
 #include <stdatomic.h>
 #include <string.h>
 
-#include "code_object.h"
 #include "hsasim.h"
 
 static _Atomic int refcount;

@@ -6,7 +6,7 @@
  * use for TSan.
  *
  * Built twice: against a stub runtime (HSASIM_TEST_STUB_RUNTIME, testing
- * executable.c alone) and against hsasim's libhsa-runtime64 with
+ * the loader alone) and against hsasim's libhsa-runtime64 with
  * ROCHP_SYSFS_ROOT on a tree made by `rochp-sim create DIR --model mi300x
  * --gpus 1` (--sim PATH).
  *

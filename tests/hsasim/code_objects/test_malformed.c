@@ -11,25 +11,25 @@
 #include <msgpack.h>
 
 #include "check.h"
-#include "code_object.h"
+#include "codeobj/codeobj.h"
 
-static char err[SIM_CO_ERROR_MAX];
+static char err[CODEOBJ_ERROR_MAX];
 
 /* The parse fails and the message contains want. */
 #define EXPECT_ELF_ERROR(img, size, want)                                                      \
     do {                                                                                       \
-        sim_co_metadata *md_ = NULL;                                                           \
+        codeobj_metadata *md_ = NULL;                                                          \
         err[0] = 0;                                                                            \
-        CHECK(sim_co_parse_metadata((img), (size), &md_, err, sizeof err) != 0);               \
+        CHECK(codeobj_parse_metadata((img), (size), &md_, err, sizeof err) != 0);              \
         CHECK(md_ == NULL);                                                                    \
         CHECK_CONTAINS(err, want);                                                             \
     } while (0)
 
 #define EXPECT_MSGPACK_ERROR(buf, size, want)                                                  \
     do {                                                                                       \
-        sim_co_metadata *md_ = NULL;                                                           \
+        codeobj_metadata *md_ = NULL;                                                          \
         err[0] = 0;                                                                            \
-        CHECK(sim_co_parse_metadata_msgpack((buf), (size), &md_, err, sizeof err) != 0);       \
+        CHECK(codeobj_parse_metadata_msgpack((buf), (size), &md_, err, sizeof err) != 0);      \
         CHECK(md_ == NULL);                                                                    \
         CHECK_CONTAINS(err, want);                                                             \
     } while (0)
@@ -258,7 +258,7 @@ static void test_documents(void)
         EXPECT_MSGPACK_ERROR(sb.data, sb.size, cases[i].want);
         /* The same inside an ELF note. */
         size_t size;
-        uint8_t *img = make_elf("AMDGPU", SIM_CO_NT_AMDGPU_METADATA, sb.data, sb.size, false, &size);
+        uint8_t *img = make_elf("AMDGPU", CODEOBJ_NT_AMDGPU_METADATA, sb.data, sb.size, false, &size);
         EXPECT_ELF_ERROR(img, size, cases[i].want);
         free(img);
         msgpack_sbuffer_destroy(&sb);
@@ -270,22 +270,22 @@ static void test_documents(void)
         msgpack_sbuffer sb = build_doc(variant);
         for (int phdr = 0; phdr < 2; phdr++) {
             size_t size;
-            uint8_t *img = make_elf("AMDGPU", SIM_CO_NT_AMDGPU_METADATA, sb.data, sb.size, phdr, &size);
-            sim_co_metadata *md = NULL;
+            uint8_t *img = make_elf("AMDGPU", CODEOBJ_NT_AMDGPU_METADATA, sb.data, sb.size, phdr, &size);
+            codeobj_metadata *md = NULL;
             err[0] = 0;
-            CHECK(sim_co_parse_metadata(img, size, &md, err, sizeof err) == 0);
+            CHECK(codeobj_parse_metadata(img, size, &md, err, sizeof err) == 0);
             if (md) {
                 CHECK_EQ_U64(md->n_kernels, 1);
                 CHECK_EQ_STR(md->kernels[0].symbol, "k.kd");
                 CHECK_EQ_U64(md->kernels[0].n_args, 1);
                 CHECK_EQ_U64(md->kernels[0].args[0].value_kind,
-                             variant == DOC_OK ? HSASIM_VK_GLOBAL_BUFFER : HSASIM_VK_UNKNOWN);
+                             variant == DOC_OK ? CODEOBJ_VK_GLOBAL_BUFFER : CODEOBJ_VK_UNKNOWN);
                 CHECK_EQ_STR(md->kernels[0].args[0].value_kind_name,
                              variant == DOC_OK ? "global_buffer" : "hidden_from_the_future");
             } else {
                 fprintf(stderr, "unexpected error: %s\n", err);
             }
-            sim_co_metadata_free(md);
+            codeobj_metadata_free(md);
             free(img);
         }
         msgpack_sbuffer_destroy(&sb);
@@ -294,7 +294,7 @@ static void test_documents(void)
     /* Another owner or type is not the metadata. */
     msgpack_sbuffer sb = build_doc(DOC_OK);
     size_t size;
-    uint8_t *img = make_elf("AMD", SIM_CO_NT_AMDGPU_METADATA, sb.data, sb.size, false, &size);
+    uint8_t *img = make_elf("AMD", CODEOBJ_NT_AMDGPU_METADATA, sb.data, sb.size, false, &size);
     EXPECT_ELF_ERROR(img, size, "no NT_AMDGPU_METADATA note");
     free(img);
     img = make_elf("AMDGPU", 10, sb.data, sb.size, false, &size);
@@ -305,15 +305,15 @@ static void test_documents(void)
     REQUIRE(buf);
     memcpy(buf, sb.data, sb.size);
     memset(buf + sb.size, 0, 4);
-    sim_co_metadata *md = NULL;
-    CHECK(sim_co_parse_metadata_msgpack(buf, sb.size + 4, &md, err, sizeof err) == 0);
-    sim_co_metadata_free(md);
+    codeobj_metadata *md = NULL;
+    CHECK(codeobj_parse_metadata_msgpack(buf, sb.size + 4, &md, err, sizeof err) == 0);
+    codeobj_metadata_free(md);
     buf[sb.size + 2] = 0x2a;
     EXPECT_MSGPACK_ERROR(buf, sb.size + 4, "bytes after the msgpack map");
     /* Every truncation fails cleanly. */
     for (size_t n = 0; n < sb.size; n++) {
         md = NULL;
-        CHECK(sim_co_parse_metadata_msgpack(buf, n, &md, err, sizeof err) != 0);
+        CHECK(codeobj_parse_metadata_msgpack(buf, n, &md, err, sizeof err) != 0);
         CHECK(md == NULL);
     }
     free(buf);
@@ -407,13 +407,13 @@ static void test_elf_headers(const uint8_t *basic, size_t basic_size)
 
     /* .dynsym pointing at a string table that does not exist, or names
      * outside it. */
-    sim_co_symbol *syms = NULL;
+    codeobj_symbol *syms = NULL;
     size_t n = 0;
     memcpy(img, basic, basic_size);
     Elf64_Shdr *dynsym = section_of_type(img, SHT_DYNSYM, NULL);
     REQUIRE(dynsym);
     dynsym->sh_link = 999;
-    CHECK(sim_co_dynamic_symbols(img, basic_size, &syms, &n, err, sizeof err) != 0);
+    CHECK(codeobj_dynamic_symbols(img, basic_size, &syms, &n, err, sizeof err) != 0);
     CHECK_CONTAINS(err, ".dynsym links to section 999");
     CHECK(syms == NULL);
     memcpy(img, basic, basic_size);
@@ -422,16 +422,16 @@ static void test_elf_headers(const uint8_t *basic, size_t basic_size)
     memcpy(&s, img + dynsym->sh_offset + sizeof s, sizeof s);
     s.st_name = 0x7fffffff;
     memcpy(img + dynsym->sh_offset + sizeof s, &s, sizeof s);
-    CHECK(sim_co_dynamic_symbols(img, basic_size, &syms, &n, err, sizeof err) != 0);
+    CHECK(codeobj_dynamic_symbols(img, basic_size, &syms, &n, err, sizeof err) != 0);
     CHECK_CONTAINS(err, "name outside the string table");
     memcpy(img, basic, basic_size);
     dynsym = section_of_type(img, SHT_DYNSYM, NULL);
     dynsym->sh_size = (uint64_t)basic_size * 2;
-    CHECK(sim_co_dynamic_symbols(img, basic_size, &syms, &n, err, sizeof err) != 0);
+    CHECK(codeobj_dynamic_symbols(img, basic_size, &syms, &n, err, sizeof err) != 0);
     CHECK_CONTAINS(err, ".dynsym is outside the file");
 
     /* And the untouched image is fine. */
-    CHECK(sim_co_dynamic_symbols(basic, basic_size, &syms, &n, err, sizeof err) == 0);
+    CHECK(codeobj_dynamic_symbols(basic, basic_size, &syms, &n, err, sizeof err) == 0);
     CHECK(n > 0);
     free(syms);
     free(img);
@@ -445,9 +445,9 @@ int main(int argc, char **argv)
     }
     size_t size;
     uint8_t *basic = read_file(argv[1], &size);
-    sim_co_metadata *md = NULL;
-    REQUIRE(sim_co_parse_metadata(basic, size, &md, err, sizeof err) == 0);
-    sim_co_metadata_free(md);
+    codeobj_metadata *md = NULL;
+    REQUIRE(codeobj_parse_metadata(basic, size, &md, err, sizeof err) == 0);
+    codeobj_metadata_free(md);
 
     test_elf_headers(basic, size);
     test_documents();

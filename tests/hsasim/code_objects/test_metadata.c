@@ -5,7 +5,8 @@
  *     structure clang's code object v5 metadata streamer emits for these
  *     signatures (golden text below, derived from the kernarg structs by hand:
  *     offsets, sizes, kinds, address spaces, access per argument);
- *   - the parser's records (code_object.h) carry the same values;
+ *   - the parser's records (lib/codeobj) carry the same values, and its value
+ *     kind names are kernel_decl.h's;
  *   - the descriptors "<name>.kd" agree with the metadata, and calling the
  *     descriptor's function with a hand-made dispatch runs the kernel;
  *   - when clang could build scale.cl for gfx90a, every explicit argument of
@@ -20,7 +21,7 @@
 #include <msgpack.h>
 
 #include "check.h"
-#include "code_object.h"
+#include "codeobj/codeobj.h"
 #include "test_kernels.h"
 
 #if defined(__x86_64__)
@@ -190,7 +191,7 @@ static void check_note_section(const uint8_t *img, size_t size, const uint8_t *m
         Elf64_Nhdr nh;
         memcpy(&nh, p, sizeof nh);
         CHECK_EQ_U64(nh.n_namesz, 7);
-        CHECK_EQ_U64(nh.n_type, SIM_CO_NT_AMDGPU_METADATA);
+        CHECK_EQ_U64(nh.n_type, CODEOBJ_NT_AMDGPU_METADATA);
         CHECK(memcmp(p + sizeof nh, "AMDGPU", 7) == 0);
         CHECK_EQ_U64(nh.n_descsz, msgpack_size);
         CHECK(memcmp(p + sizeof nh + 8, msgpack, msgpack_size) == 0);
@@ -198,25 +199,25 @@ static void check_note_section(const uint8_t *img, size_t size, const uint8_t *m
     }
     CHECK_EQ_U64(found, 1);
 
-    sim_co_elf elf;
-    char err[SIM_CO_ERROR_MAX];
-    REQUIRE(sim_co_read_elf(img, size, &elf, err, sizeof err) == 0);
+    codeobj_elf elf;
+    char err[CODEOBJ_ERROR_MAX];
+    REQUIRE(codeobj_read_elf(img, size, &elf, err, sizeof err) == 0);
     CHECK_EQ_U64(elf.e_type, ET_DYN);
     CHECK_EQ_U64(elf.e_machine, HOST_MACHINE);
     const void *desc = NULL;
     size_t desc_size = 0;
-    CHECK(sim_co_find_metadata_note(img, size, &desc, &desc_size, err, sizeof err) == 1);
+    CHECK(codeobj_find_metadata_note(img, size, &desc, &desc_size, err, sizeof err) == 1);
     CHECK_EQ_U64(desc_size, msgpack_size);
     CHECK(desc && memcmp(desc, msgpack, msgpack_size) == 0);
 
     /* Exported objects: the three descriptors and the two variables. */
-    sim_co_symbol *syms;
+    codeobj_symbol *syms;
     size_t n;
-    REQUIRE(sim_co_dynamic_symbols(img, size, &syms, &n, err, sizeof err) == 0);
+    REQUIRE(codeobj_dynamic_symbols(img, size, &syms, &n, err, sizeof err) == 0);
     const char *want[] = {"scale.kd", "tick.kd", "reduce.kd", "hsasim_test_counter",
                           "hsasim_test_banner"};
     for (size_t w = 0; w < sizeof want / sizeof *want; w++) {
-        const sim_co_symbol *hit = NULL;
+        const codeobj_symbol *hit = NULL;
         for (size_t i = 0; i < n; i++)
             if (strcmp(syms[i].name, want[w]) == 0)
                 hit = &syms[i];
@@ -237,18 +238,18 @@ static void check_note_section(const uint8_t *img, size_t size, const uint8_t *m
 typedef struct want_arg {
     const char *name;
     uint32_t offset, size;
-    hsasim_value_kind kind;
-    hsasim_address_space as;
-    hsasim_access actual;
+    codeobj_value_kind kind;
+    codeobj_address_space as;
+    codeobj_access actual;
     bool is_const;
-    hsasim_access effective;
+    codeobj_access effective;
 } want_arg;
 
-static void check_args(const sim_co_kernel *k, const want_arg *want, uint32_t n)
+static void check_args(const codeobj_kernel *k, const want_arg *want, uint32_t n)
 {
     CHECK_EQ_U64(k->n_args, n);
     for (uint32_t i = 0; i < n && i < k->n_args; i++) {
-        const sim_co_arg *a = &k->args[i];
+        const codeobj_arg *a = &k->args[i];
         const want_arg *w = &want[i];
         if (w->name)
             CHECK_EQ_STR(a->name, w->name);
@@ -257,26 +258,42 @@ static void check_args(const sim_co_kernel *k, const want_arg *want, uint32_t n)
         CHECK_EQ_U64(a->offset, w->offset);
         CHECK_EQ_U64(a->size, w->size);
         CHECK_EQ_U64(a->value_kind, w->kind);
-        CHECK_EQ_STR(a->value_kind_name, sim_co_value_kind_name(w->kind));
+        CHECK_EQ_STR(a->value_kind_name, codeobj_value_kind_name(w->kind));
         CHECK_EQ_U64(a->address_space, w->as);
         CHECK_EQ_U64(a->actual_access, w->actual);
-        CHECK_EQ_U64(a->access, HSASIM_ACCESS_NONE);
+        CHECK_EQ_U64(a->access, CODEOBJ_ACCESS_NONE);
         CHECK_EQ_U64(a->is_const, w->is_const);
-        CHECK_EQ_U64(sim_co_arg_effective_access(a), w->effective);
+        CHECK_EQ_U64(codeobj_arg_effective_access(a), w->effective);
     }
 }
 
-#define V(name, off, size) {#name, off, size, HSASIM_VK_BY_VALUE, HSASIM_AS_NONE, 0, false, HSASIM_READ_WRITE}
-#define H(off, size, kind) {NULL, off, size, HSASIM_VK_HIDDEN_##kind, HSASIM_AS_NONE, 0, false, HSASIM_READ_WRITE}
+#define V(name, off, size)                                                                     \
+    {#name, off, size, CODEOBJ_VK_BY_VALUE, CODEOBJ_AS_NONE, 0, false, CODEOBJ_ACCESS_READ_WRITE}
+#define H(off, size, kind)                                                                     \
+    {NULL, off, size, CODEOBJ_VK_HIDDEN_##kind, CODEOBJ_AS_NONE, 0, false, CODEOBJ_ACCESS_READ_WRITE}
 
-static void check_records(const sim_co_metadata *md)
+/* The note generator spells value kinds with kernel_decl.h's table and the
+ * reader has its own (lib/codeobj uses nothing of hsasim): the same
+ * numbering, the same words. */
+static void check_kind_names(void)
+{
+    CHECK_EQ_U64(CODEOBJ_VK_COUNT_, HSASIM_VK_COUNT_);
+    for (unsigned k = 0; k < HSASIM_VK_COUNT_; k++) {
+        const char *decl = hsasim_value_kind_name(k);
+        const char *reader = codeobj_value_kind_name((codeobj_value_kind)k);
+        if (decl || reader)
+            CHECK_EQ_STR(reader ? reader : "(none)", decl ? decl : "(none)");
+    }
+}
+
+static void check_records(const codeobj_metadata *md)
 {
     CHECK_EQ_U64(md->version_major, 1);
     CHECK_EQ_U64(md->version_minor, 2);
     CHECK(md->target == NULL);
     REQUIRE(md->n_kernels == 3);
 
-    const sim_co_kernel *scale = sim_co_find_kernel(md, "scale.kd");
+    const codeobj_kernel *scale = codeobj_find_kernel(md, "scale.kd");
     REQUIRE(scale);
     CHECK_EQ_STR(scale->name, "scale");
     CHECK_EQ_U64(scale->kernarg_segment_size, sizeof(scale_args));
@@ -289,10 +306,10 @@ static void check_records(const sim_co_metadata *md)
     CHECK(!scale->uses_dynamic_stack);
     const uint32_t imp = (uint32_t)offsetof(scale_args, implicit);
     const want_arg scale_want[] = {
-        {"out", 0, 8, HSASIM_VK_GLOBAL_BUFFER, HSASIM_AS_GLOBAL, HSASIM_WRITE_ONLY, false,
-         HSASIM_WRITE_ONLY},
-        {"in", 8, 8, HSASIM_VK_GLOBAL_BUFFER, HSASIM_AS_GLOBAL, HSASIM_READ_ONLY, true,
-         HSASIM_READ_ONLY},
+        {"out", 0, 8, CODEOBJ_VK_GLOBAL_BUFFER, CODEOBJ_AS_GLOBAL, CODEOBJ_ACCESS_WRITE_ONLY, false,
+         CODEOBJ_ACCESS_WRITE_ONLY},
+        {"in", 8, 8, CODEOBJ_VK_GLOBAL_BUFFER, CODEOBJ_AS_GLOBAL, CODEOBJ_ACCESS_READ_ONLY, true,
+         CODEOBJ_ACCESS_READ_ONLY},
         V(n, 16, 4),
         V(coef, 20, 12),
         V(tail, 32, 4),
@@ -313,15 +330,17 @@ static void check_records(const sim_co_metadata *md)
     CHECK_EQ_U64(imp, 40);
     check_args(scale, scale_want, sizeof scale_want / sizeof *scale_want);
 
-    const sim_co_kernel *reduce = sim_co_find_kernel(md, "reduce.kd");
+    const codeobj_kernel *reduce = codeobj_find_kernel(md, "reduce.kd");
     REQUIRE(reduce);
     CHECK_EQ_U64(reduce->kernarg_segment_size, 44); /* not sizeof (48): no tail padding */
     CHECK_EQ_U64(reduce->kernarg_segment_align, 8);
     CHECK_EQ_U64(reduce->group_segment_fixed_size, 4096);
     CHECK_EQ_U64(reduce->private_segment_fixed_size, 64);
     const want_arg reduce_want[] = {
-        {"result", 0, 8, HSASIM_VK_GLOBAL_BUFFER, HSASIM_AS_GLOBAL, 0, false, HSASIM_READ_WRITE},
-        {"table", 8, 8, HSASIM_VK_GLOBAL_BUFFER, HSASIM_AS_CONSTANT, 0, true, HSASIM_READ_ONLY},
+        {"result", 0, 8, CODEOBJ_VK_GLOBAL_BUFFER, CODEOBJ_AS_GLOBAL, 0, false,
+         CODEOBJ_ACCESS_READ_WRITE},
+        {"table", 8, 8, CODEOBJ_VK_GLOBAL_BUFFER, CODEOBJ_AS_CONSTANT, 0, true,
+         CODEOBJ_ACCESS_READ_ONLY},
         V(flag, 16, 1),
         V(scale, 24, 8),
         H(32, 8, HOSTCALL_BUFFER),
@@ -329,7 +348,7 @@ static void check_records(const sim_co_metadata *md)
     };
     check_args(reduce, reduce_want, sizeof reduce_want / sizeof *reduce_want);
 
-    const sim_co_kernel *tick = sim_co_find_kernel(md, "tick.kd");
+    const codeobj_kernel *tick = codeobj_find_kernel(md, "tick.kd");
     REQUIRE(tick);
     CHECK_EQ_U64(tick->kernarg_segment_size, 0);
     CHECK_EQ_U64(tick->kernarg_segment_align, 4);
@@ -338,12 +357,12 @@ static void check_records(const sim_co_metadata *md)
 
 /* --- descriptors and a direct call ----------------------------------------------------- */
 
-static void check_descriptors(const char *path, const sim_co_metadata *md)
+static void check_descriptors(const char *path, const codeobj_metadata *md)
 {
     void *so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     REQUIRE(so);
     for (uint32_t i = 0; i < md->n_kernels; i++) {
-        const sim_co_kernel *k = &md->kernels[i];
+        const codeobj_kernel *k = &md->kernels[i];
         const hsasim_kernel_object *kd = dlsym(so, k->symbol);
         REQUIRE(kd);
         CHECK_EQ_U64(kd->magic, HSASIM_KERNEL_MAGIC);
@@ -380,27 +399,27 @@ static void check_descriptors(const char *path, const sim_co_metadata *md)
 /* --- against clang ---------------------------------------------------------------------- */
 
 /* Where the first n arguments end, rounded up to 4 as clang rounds. */
-static uint32_t args_end(const sim_co_kernel *k, uint32_t n)
+static uint32_t args_end(const codeobj_kernel *k, uint32_t n)
 {
     uint32_t end = 0;
     for (uint32_t i = 0; i < n && i < k->n_args; i++) {
-        const sim_co_arg *a = &k->args[i];
-        if (a->value_kind < HSASIM_VK_HIDDEN_GLOBAL_OFFSET_X && a->offset + a->size > end)
+        const codeobj_arg *a = &k->args[i];
+        if (a->value_kind < CODEOBJ_VK_HIDDEN_GLOBAL_OFFSET_X && a->offset + a->size > end)
             end = a->offset + a->size;
     }
     return (end + 3) & ~3u;
 }
 
-static void compare_with_clang(const char *path, const sim_co_metadata *host)
+static void compare_with_clang(const char *path, const codeobj_metadata *host)
 {
     size_t size;
     uint8_t *img = read_file(path, &size);
-    sim_co_elf elf;
-    char err[SIM_CO_ERROR_MAX];
-    REQUIRE(sim_co_read_elf(img, size, &elf, err, sizeof err) == 0);
+    codeobj_elf elf;
+    char err[CODEOBJ_ERROR_MAX];
+    REQUIRE(codeobj_read_elf(img, size, &elf, err, sizeof err) == 0);
     CHECK_EQ_U64(elf.e_machine, 224); /* EM_AMDGPU */
-    sim_co_metadata *gpu = NULL;
-    if (sim_co_parse_metadata(img, size, &gpu, err, sizeof err) != 0) {
+    codeobj_metadata *gpu = NULL;
+    if (codeobj_parse_metadata(img, size, &gpu, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", path, err);
         CHECK(0);
         free(img);
@@ -410,8 +429,8 @@ static void compare_with_clang(const char *path, const sim_co_metadata *host)
     CHECK_EQ_STR(gpu->target, "amdgcn-amd-amdhsa--gfx90a");
     CHECK_EQ_U64(gpu->n_kernels, 2);
     for (uint32_t i = 0; i < gpu->n_kernels; i++) {
-        const sim_co_kernel *g = &gpu->kernels[i];
-        const sim_co_kernel *h = sim_co_find_kernel(host, g->symbol);
+        const codeobj_kernel *g = &gpu->kernels[i];
+        const codeobj_kernel *h = codeobj_find_kernel(host, g->symbol);
         CHECK(h != NULL);
         if (!h)
             continue;
@@ -424,7 +443,7 @@ static void compare_with_clang(const char *path, const sim_co_metadata *host)
         CHECK_EQ_U64(args_end(h, n), g->kernarg_segment_size);
         CHECK(n <= h->n_args);
         for (uint32_t j = 0; j < n && j < h->n_args; j++) {
-            const sim_co_arg *ga = &g->args[j], *ha = &h->args[j];
+            const codeobj_arg *ga = &g->args[j], *ha = &h->args[j];
             fprintf(stderr, "  %s arg %u: offset %u/%u size %u/%u kind %s/%s\n", g->name, j,
                     ha->offset, ga->offset, ha->size, ga->size, ha->value_kind_name,
                     ga->value_kind_name);
@@ -435,11 +454,11 @@ static void compare_with_clang(const char *path, const sim_co_metadata *host)
             CHECK_EQ_U64(ha->is_const, ga->is_const);
             /* clang 14 writes a proven read-only as .access, newer clang as
              * .actual_access; it proves no write-only for OpenCL. */
-            if (ga->access != HSASIM_ACCESS_NONE || ga->actual_access != HSASIM_ACCESS_NONE)
-                CHECK_EQ_U64(sim_co_arg_effective_access(ha), sim_co_arg_effective_access(ga));
+            if (ga->access != CODEOBJ_ACCESS_NONE || ga->actual_access != CODEOBJ_ACCESS_NONE)
+                CHECK_EQ_U64(codeobj_arg_effective_access(ha), codeobj_arg_effective_access(ga));
         }
     }
-    sim_co_metadata_free(gpu);
+    codeobj_metadata_free(gpu);
     free(img);
 }
 
@@ -456,12 +475,13 @@ int main(int argc, char **argv)
     check_note_section(img, size, msgpack, msgpack_size);
     check_document(msgpack, msgpack_size);
 
-    sim_co_metadata *md = NULL;
-    char err[SIM_CO_ERROR_MAX];
-    if (sim_co_parse_metadata(img, size, &md, err, sizeof err) != 0) {
+    codeobj_metadata *md = NULL;
+    char err[CODEOBJ_ERROR_MAX];
+    if (codeobj_parse_metadata(img, size, &md, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", argv[1], err);
         return 1;
     }
+    check_kind_names();
     check_records(md);
     check_descriptors(argv[1], md);
     if (strcmp(argv[3], "-") != 0)
@@ -469,7 +489,7 @@ int main(int argc, char **argv)
     else
         fprintf(stderr, "no AMDGPU code object from clang: comparison skipped\n");
 
-    sim_co_metadata_free(md);
+    codeobj_metadata_free(md);
     free(img);
     free(msgpack);
     return check_result();

@@ -341,7 +341,7 @@ int main(void)
     char dir[256];
     REQUIRE(test_make_tmpdir(dir, sizeof dir, "host-lock") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(dir, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(dir, vtree_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
     setenv("ROCHP_SYSFS_ROOT", dir, 1);
 
     test_not_initialized();

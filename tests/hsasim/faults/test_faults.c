@@ -254,7 +254,7 @@ static int scenario(const char *mode, bool handle_events)
     while (__atomic_load_n(groups_run, __ATOMIC_RELAXED) < 400 + 10)
         sched_yield();
     rochp__error err = {0};
-    REQUIRE(sim_unplug(tree, "0000:63:00.0", 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(tree, "0000:63:00.0", 0, NULL, &err) == ROCHP_OK);
 
     int failed = 0;
     /* Whatever the mode, the in-flight dispatch never completes... */
@@ -352,7 +352,7 @@ static void recreate_tree(void)
     test_remove_tmpdir(tree);
     REQUIRE(test_make_tmpdir(tree, sizeof tree, "faults") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(tree, sim_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(tree, vtree_model_find("mi210"), 2, 1, NULL, &err) == ROCHP_OK);
 }
 
 /* Runs a shell command and returns its standard output (malloc'd). */

@@ -1,5 +1,5 @@
-/* hsasim is as strict as a GPU without XNACK (lib/hsasim/queue.c, "What a
- * dispatch may touch" and "VM faults"):
+/* hsasim is as strict as a GPU without XNACK (lib/hsasim/queue_packets.c,
+ * "What a dispatch may touch", and queue_processor.c, "VM faults"):
  *  - a kernel object runs only on the agent its (frozen) executable was
  *    loaded for; anywhere else the CP's fetch of the descriptor is a VM
  *    fault; mapped memory holding no kernel is an illegal instruction;
@@ -700,7 +700,7 @@ static void fault_lost_gpu_memory(void)
     snprintf(pci, sizeof pci, "%04x:%02x:%02x.%x", domain, bdf >> 8, (bdf >> 3) & 0x1f, bdf & 7);
     REQUIRE(setenv("ROCHP_SIM_KERNEL", "silent", 1) == 0);
     rochp__error err = {0};
-    REQUIRE(sim_unplug(tree, pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_unplug(tree, pci, 0, NULL, &err) == ROCHP_OK);
     /* the loss is seen: a gone device gives no memory */
     void *probe = NULL;
     uint64_t deadline = now_ns() + MS(60000);
@@ -851,7 +851,7 @@ int main(void)
 {
     REQUIRE(test_make_tmpdir(tree, sizeof tree, "strict") == 0);
     rochp__error err = {0};
-    REQUIRE(sim_create_model(tree, sim_model_find("mi300x"), 2, 1, NULL, &err) == ROCHP_OK);
+    REQUIRE(vtree_create_model(tree, vtree_model_find("mi300x"), 2, 1, NULL, &err) == ROCHP_OK);
 
     expect_pass("foreign kernel object", foreign_kernel_object);
     expect_pass("what runs", what_runs);

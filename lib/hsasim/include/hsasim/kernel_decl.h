@@ -113,7 +113,8 @@ typedef enum hsasim_value_kind {
 } hsasim_value_kind;
 
 /* The metadata spelling of a value kind (AMDGPU code object v3+), or NULL.
- * One table for the note generator and the reader, so they cannot disagree. */
+ * The note generator writes these; the reader (lib/codeobj) keeps the same
+ * table, which tests/hsasim/code_objects holds to this one. */
 static inline const char *hsasim_value_kind_name(unsigned kind)
 {
     static const char *const names[HSASIM_VK_COUNT_] = {

@@ -1,0 +1,267 @@
+/* hsasim async copies (hsa_amd_memory_async_copy): one copy engine (thread)
+ * per GPU, each in submission order after the copies' dependency signals
+ * reach 0, as SDMA engines would.
+ *
+ * Which engine runs a copy, as ROCR decides it (ROCm 5.2.3 src/core/runtime/
+ * runtime.cpp Runtime::CopyMemory; the same rule in later releases):
+ *     if (dst_gpu || src_gpu) {
+ *       core::Agent* copy_agent = (src_gpu) ? &src_agent : &dst_agent;
+ *       return copy_agent->DmaCopy(...);
+ *     }
+ *     // For cpu to cpu, fire and forget a copy thread.
+ * so the copy agent is the source when it is a GPU, else the destination:
+ *   host -> GPU             the destination GPU's engine;
+ *   GPU -> host             the source GPU's engine;
+ *   GPU -> GPU (peer/same)  the source GPU's engine;
+ *   host -> host            no engine: a thread of its own per copy, which
+ *                           waits for the dependencies, copies and
+ *                           decrements the completion signal; such copies
+ *                           are not ordered with anything.  Not an error.
+ * Each GPU agent has one engine: a thread started at its first copy, which
+ * takes its copies in submission order and waits for each one's dependency
+ * signals before starting it, so an unmet dependency holds back the copies
+ * behind it on that engine (as ROCR's SDMA queue does with its poll packets,
+ * amd_blit_sdma.cpp SubmitCommand), never those of another GPU's engine.
+ * Copies on different engines run in parallel.  (ROCR further spreads one
+ * GPU's copies over blits per direction, GpuAgent::GetBlitObject: device to
+ * device, host to device, device to host / PCIe peer, xGMI peers; those are
+ * not ordered with each other either, so nothing may rely on the order the
+ * simulator keeps between directions on one GPU.)
+ *
+ * A copy whose dependencies are met runs unless the runtime is stopping or
+ * either of its agents is gone; a copy touching a gone device never
+ * completes, like the device's engine.  Nor does a copy on the engine of a
+ * GPU whose queues a VM fault evicted: ROCR's SDMA queues and blit-kernel
+ * queues are the process's queues on that device too, and KFD's
+ * evict_process_queues_cpsch evicts every queue of the process there
+ * (queue_processor.c, "VM faults").  sim_copies_stop (last shut_down)
+ * stops and joins every thread; copies not yet started are dropped.
+ *
+ * Locks: copy_lock guards the engine list and every engine's queue; idle
+ * threads sleep on their engine's condition variable.  It is never held
+ * while waiting on a signal or copying. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hsasim.h"
+
+typedef struct copy_job {
+    struct copy_job *next;
+    void *dst;
+    const void *src;
+    size_t size;
+    sim_agent *dst_agent, *src_agent;
+    const sim_agent *engine; /* the GPU whose engine runs it; NULL: host -> host */
+    uint32_t n_deps;
+    hsa_signal_t *deps;
+    hsa_signal_t completion;
+} copy_job;
+
+typedef struct copy_engine {
+    struct copy_engine *next;
+    const sim_agent *agent; /* the GPU whose engine this is; NULL: one host -> host copy */
+    pthread_t thread;
+    pthread_cond_t cond;    /* the queue grew, or the runtime is stopping */
+    copy_job *head, *tail;
+    bool finished;          /* the thread is done (a host copy's, or stopped) */
+} copy_engine;
+
+static pthread_mutex_t copy_lock = PTHREAD_MUTEX_INITIALIZER;
+static copy_engine *engines;
+static atomic_bool copy_stop; /* read by copying threads between wait slices */
+
+static void job_free(copy_job *job)
+{
+    free(job->deps);
+    free(job);
+}
+
+static void run_job(copy_job *job)
+{
+    /* Waits in slices, so that shutting down never waits on a dependency
+     * that will not come (signal wake-ups only make waits re-check). */
+    for (uint32_t i = 0; i < job->n_deps; i++)
+        while (!atomic_load(&copy_stop) &&
+               hsa_signal_wait_scacquire(job->deps[i], HSA_SIGNAL_CONDITION_LT, 1,
+                                         100 * 1000 * 1000, HSA_WAIT_STATE_BLOCKED) >= 1)
+            ;
+    /* A copy touching a gone device never completes, like its engine. */
+    if (!atomic_load(&copy_stop) && !job->dst_agent->dead && !job->src_agent->dead &&
+        !(job->engine && atomic_load(&job->engine->vm_evicted))) {
+        memmove(job->dst, job->src, job->size);
+        if (job->completion.handle)
+            hsa_signal_subtract_screlease(job->completion, 1);
+    }
+}
+
+/* A GPU engine runs until the runtime stops; a host copy's thread runs its
+ * one job. */
+static void *engine_main(void *arg)
+{
+    copy_engine *e = arg;
+    pthread_mutex_lock(&copy_lock);
+    for (;;) {
+        while (e->agent && !e->head && !atomic_load(&copy_stop))
+            pthread_cond_wait(&e->cond, &copy_lock);
+        if (!e->head || atomic_load(&copy_stop))
+            break; /* what is left is dropped by sim_copies_stop */
+        copy_job *job = e->head;
+        e->head = job->next;
+        if (!e->head)
+            e->tail = NULL;
+        pthread_mutex_unlock(&copy_lock);
+        run_job(job);
+        job_free(job);
+        pthread_mutex_lock(&copy_lock);
+    }
+    e->finished = true;
+    pthread_mutex_unlock(&copy_lock);
+    return NULL;
+}
+
+static void engine_free(copy_engine *e)
+{
+    while (e->head) {
+        copy_job *j = e->head;
+        e->head = j->next;
+        job_free(j);
+    }
+    pthread_cond_destroy(&e->cond);
+    free(e);
+}
+
+/* Joins the threads of host copies that are done (copy_lock held; a
+ * finished thread no longer takes it). */
+static void reap_host_copies(void)
+{
+    for (copy_engine **p = &engines; *p;) {
+        copy_engine *e = *p;
+        if (!e->agent && e->finished) {
+            *p = e->next;
+            pthread_join(e->thread, NULL);
+            engine_free(e);
+        } else {
+            p = &e->next;
+        }
+    }
+}
+
+void sim_copies_stop(void)
+{
+    pthread_mutex_lock(&copy_lock);
+    atomic_store(&copy_stop, true);
+    copy_engine *list = engines;
+    engines = NULL;
+    for (copy_engine *e = list; e; e = e->next)
+        pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&copy_lock);
+    /* Every thread sees the stop at once; join them all, then drop the
+     * copies they never started. */
+    for (copy_engine *e = list; e; e = e->next)
+        pthread_join(e->thread, NULL);
+    while (list) {
+        copy_engine *e = list;
+        list = e->next;
+        engine_free(e);
+    }
+    atomic_store(&copy_stop, false);
+}
+
+/* Queues job on the engine of agent (NULL: a thread of its own). */
+static hsa_status_t engine_submit(const sim_agent *agent, copy_job *job)
+{
+    pthread_mutex_lock(&copy_lock);
+    reap_host_copies();
+    copy_engine *e = NULL;
+    if (agent)
+        for (e = engines; e && e->agent != agent; e = e->next)
+            ;
+    if (e) {
+        if (e->tail)
+            e->tail->next = job;
+        else
+            e->head = job;
+        e->tail = job;
+        pthread_cond_signal(&e->cond);
+        pthread_mutex_unlock(&copy_lock);
+        return HSA_STATUS_SUCCESS;
+    }
+    /* A first copy on this engine (or a host copy): a new thread. */
+    e = calloc(1, sizeof *e);
+    if (!e || pthread_cond_init(&e->cond, NULL) != 0) {
+        pthread_mutex_unlock(&copy_lock);
+        free(e);
+        return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
+    }
+    e->agent = agent;
+    e->head = e->tail = job;
+    if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+        pthread_mutex_unlock(&copy_lock);
+        e->head = e->tail = NULL; /* the caller keeps the job */
+        engine_free(e);
+        return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
+    }
+    e->next = engines;
+    engines = e;
+    pthread_mutex_unlock(&copy_lock);
+    return HSA_STATUS_SUCCESS;
+}
+
+SIM_API hsa_status_t hsa_amd_memory_async_copy(void *dst, hsa_agent_t dst_agent, const void *src,
+                                               hsa_agent_t src_agent, size_t size,
+                                               uint32_t num_dep_signals,
+                                               const hsa_signal_t *dep_signals,
+                                               hsa_signal_t completion_signal)
+{
+    if (!sim_is_initialized())
+        return HSA_STATUS_ERROR_NOT_INITIALIZED;
+    /* ROCR 5.2.3's order (hsa_ext_amd.cpp): pointers, the dependency list,
+     * agents, dependency signals, the completion signal (a 0 handle is an
+     * invalid argument, as Signal::Convert throws), and a 0-byte copy then
+     * succeeds without touching the completion signal. */
+    if (!dst || !src || (num_dep_signals && !dep_signals) || (!num_dep_signals && dep_signals))
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    sim_agent *da = sim_agent_get(dst_agent), *sa = sim_agent_get(src_agent);
+    if (!da || !sa)
+        return HSA_STATUS_ERROR_INVALID_AGENT;
+    for (uint32_t i = 0; i < num_dep_signals; i++) {
+        if (!dep_signals[i].handle)
+            return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+        if (!sim_signal_get(dep_signals[i]))
+            return HSA_STATUS_ERROR_INVALID_SIGNAL;
+    }
+    if (!completion_signal.handle)
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    if (!sim_signal_get(completion_signal))
+        return HSA_STATUS_ERROR_INVALID_SIGNAL;
+    if (size == 0)
+        return HSA_STATUS_SUCCESS;
+    copy_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
+    if (num_dep_signals && !(job->deps = malloc(num_dep_signals * sizeof *job->deps))) {
+        free(job);
+        return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
+    }
+    if (num_dep_signals)
+        memcpy(job->deps, dep_signals, num_dep_signals * sizeof *job->deps);
+    job->dst = dst;
+    job->src = src;
+    job->size = size;
+    job->dst_agent = da;
+    job->src_agent = sa;
+    job->n_deps = num_dep_signals;
+    job->completion = completion_signal;
+
+    /* ROCR's copy agent: the source if it is a GPU, else the destination;
+     * a CPU (host -> host) has no engine. */
+    const sim_agent *engine = sa->type == HSA_DEVICE_TYPE_GPU   ? sa
+                              : da->type == HSA_DEVICE_TYPE_GPU ? da
+                                                                : NULL;
+    job->engine = engine;
+    hsa_status_t st = engine_submit(engine, job);
+    if (st != HSA_STATUS_SUCCESS)
+        job_free(job);
+    return st;
+}
