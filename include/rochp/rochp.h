@@ -413,7 +413,8 @@ ROCHP_API rochp_status rochp_checkpoint_restore(rochp_context *ctx,
  * It refuses, changing nothing, when there is no checkpoint, no target
  * (ROCHP_ERROR_NO_TARGET), a plain queue ran since the checkpoint, a buffer
  * was written by a copy or write call since it, a queue that had run since
- * it was destroyed, a journal was truncated since it, or a lost device's
+ * it was destroyed, a journal was truncated since it, a journal lost its
+ * arguments with an earlier runtime (rochp_reenumerate), or a lost device's
  * buffer has no shadow (ROCHP_ERROR_NOT_SUPPORTED); the message names which.
  *
  * A device lost while it runs -- its chosen target, or one whose queues it
@@ -460,7 +461,8 @@ typedef enum rochp_target_rule {
     ROCHP_TARGET_SAME_GFX = 0, /* the lost device's gfx target (the code objects run) */
     /* and what CRIU's amdgpu plugin requires to restore onto a GPU: equal SIMD
      * count, LDS size, wavefront size, CU layout, waves per SIMD, device id,
-     * SDMA and CP queue counts; firmware at least as new */
+     * SDMA and CP queue counts; firmware at least as new; VRAM at least
+     * as large */
     ROCHP_TARGET_CRIU = 1,
 } rochp_target_rule;
 ROCHP_API rochp_status rochp_set_recovery_rule(rochp_context *ctx, rochp_target_rule rule);

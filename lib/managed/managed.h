@@ -12,10 +12,10 @@
  *                      executables; held while one is loaded, so that an
  *                      agent gets it once.  ctx->lock may be taken inside it
  *                      (device lookup), never the reverse.
- *   m->checkpoint_lock serialises checkpoints and restores (resilience)
- *                      against each other and against freeing buffers and
- *                      destroying queues; taken after the runtime gate,
- *                      before the rest.
+ *   m->checkpoint_lock serialises checkpoints, restores, recoveries and
+ *                      saves (resilience) against each other and against
+ *                      freeing buffers and modules and destroying queues;
+ *                      taken after the runtime gate, before the rest.
  *   The queue list is under ctx->lock, so that a device's loss and its
  *   queues' failure are one step. */
 #ifndef ROCHP_MANAGED_MANAGED_H

@@ -76,8 +76,8 @@ typedef struct device_table {
     size_t n;
 } device_table;
 
-/* Copies of the modules' images: a module may be freed while the file is
- * written (only buffers and queues wait for checkpoint_lock). */
+/* Copies of the modules' images, taken under module_lock, so that the file
+ * is written from what the modules were at this moment. */
 static rochp_status collect_modules(rochp_context *ctx, persist_image *img)
 {
     const void *image;
