@@ -1,8 +1,13 @@
 #!/bin/sh
-# The main demo: an application (examples/device_events) learns that GPUs
-# leave and arrive while rochp-sim unplugs and plugs boards of a virtual
-# 4-GPU MI300X machine, on hsasim (the simulated HSA runtime).  Builds into
-# ./build-demo first.
+# The main demo, in two parts, on hsasim (the simulated HSA runtime) and
+# virtual KFD trees; builds into ./build-demo first.
+#  1. An application (examples/device_events) learns that GPUs leave and
+#     arrive while rochp-sim unplugs and plugs boards of a 4-GPU MI300X.
+#  2. A job (examples/resilient_training) loses its GPU mid-run under the
+#     current kernel's behaviour (SIGBUS: the process must let go); this
+#     script, as its supervisor, starts it again and it resumes from its
+#     last checkpoint on the other GPU -- with the same final checksum as
+#     a run that lost nothing.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=$here/build-demo
@@ -34,3 +39,35 @@ step "$sim" plug "$tree" --model mi300x --partitions 8
 wait "$app" || true
 printf '\n\033[1m# what device_events printed\033[0m\n'
 cat "$out"
+
+# --- 2. a job that loses its GPU and goes on ---------------------------------------------------
+co=$build/examples/pipeline.co
+train() { # tree state args...
+    t=$1 state=$2
+    shift 2
+    ROCHP_SYSFS_ROOT=$t ROCHP_HSA_RUNTIME=$build/hsasim/libhsa-runtime64.so.1 \
+        "$build/examples/resilient_training" "$co" "$state" --steps 200 --every 25 "$@"
+}
+jobs=$(mktemp -d "${TMPDIR:-/tmp}/rochp-demo-job-XXXXXX")
+trap 'rm -rf "$tree" "$out" "$jobs"' EXIT
+printf '\n\033[1m# a run that loses nothing (2 x MI210)\033[0m\n'
+"$sim" create "$jobs/calm" --model mi210 --gpus 2 >/dev/null
+ROCHP_SIM_KERNEL=silent train "$jobs/calm" "$jobs/calm.state" | tail -n 1
+
+printf '\n\033[1m# the same job; its GPU is unplugged at step 80 (the kernel sends SIGBUS)\033[0m\n'
+"$sim" create "$jobs/hot" --model mi210 --gpus 2 >/dev/null
+mkfifo "$jobs/in"
+ROCHP_SIM_KERNEL=sigbus train "$jobs/hot" "$jobs/hot.state" --pause-at 80 \
+    <"$jobs/in" >"$jobs/first.out" 2>&1 &
+job=$!
+exec 3>"$jobs/in"
+while ! grep -q paused "$jobs/first.out" 2>/dev/null; do sleep 0.1; done
+pci=$(sed -n 's/^started on device [0-9]* \(.*\)$/\1/p' "$jobs/first.out")
+step "$sim" unplug "$jobs/hot" "$pci" --wait
+status=0
+wait "$job" || status=$?
+exec 3>&-
+cat "$jobs/first.out"
+printf '(the first process ended with status %d: it let go of the GPU)\n' "$status"
+printf '\n\033[1m# the supervisor starts it again: it resumes on the other GPU\033[0m\n'
+ROCHP_SIM_KERNEL=sigbus train "$jobs/hot" "$jobs/hot.state"
