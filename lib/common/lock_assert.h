@@ -10,7 +10,6 @@
 #include <pthread.h>
 
 #ifdef ROCHP_LOCK_ASSERTS
-#include <assert.h>
 #include <stdbool.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -23,7 +22,10 @@ static inline bool rochp__mutex_held(pthread_mutex_t *m)
 }
 
 /* glibc's assert() failure path (so that NDEBUG, which release builds
- * with assertions still define, does not turn these off). */
+ * with assertions still define, does not turn these off; <assert.h> does
+ * not declare it then). */
+extern void __assert_fail(const char *assertion, const char *file, unsigned int line,
+                          const char *function) __attribute__((__noreturn__));
 #define ROCHP_ASSERT_THAT(cond, what)                                                       \
     ((cond) ? (void)0 : __assert_fail(what, __FILE__, __LINE__, __func__))
 #define ROCHP_ASSERT_HELD(m) ROCHP_ASSERT_THAT(rochp__mutex_held(m), #m " held by this thread")
