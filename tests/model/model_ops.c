@@ -277,6 +277,8 @@ static void op_join(model *m)
                 (unsigned long long)done.id);
     if (dispatch_result(m, q, st, &done, "rochp_dispatch (join)")) {
         cpu_join(o->val, a->val, b->val, MODEL_WORDS);
+        /* All of o is written from a and b: undefined if either is. */
+        o->unknown = a->unknown || b->unknown;
         wrote(o, qi, done.id, q->journaled);
         read_by(a, qi, done.id, q->journaled);
         read_by(b, qi, done.id, q->journaled);
