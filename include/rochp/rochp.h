@@ -520,6 +520,8 @@ ROCHP_API rochp_status rochp_checkpoint_load(rochp_context *ctx, int fd, rochp_r
 ROCHP_API rochp_buffer *rochp_restored_buffer(const rochp_restored *restored, uint64_t id);
 ROCHP_API rochp_module *rochp_restored_module(const rochp_restored *restored, uint64_t id);
 ROCHP_API const void *rochp_restored_user(const rochp_restored *restored, size_t *size);
+/* The map only (the objects stay the context's).  The lookups on a freed
+ * map give NULL, and freeing it again does nothing. */
 ROCHP_API void rochp_restored_free(rochp_restored *restored);
 
 /* Blocks until every event queued so far has been delivered to the

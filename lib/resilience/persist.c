@@ -196,6 +196,9 @@ rochp_status rochp_checkpoint_save(rochp_context *ctx, int fd, const void *user,
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_checkpoint_save: ctx, a file descriptor and user (when "
                                 "user_size > 0) must be given");
+    rochp_status hst = handle_check(ctx, HANDLE_CONTEXT, "rochp_checkpoint_save");
+    if (hst != ROCHP_OK)
+        return hst;
     runtime_gate_enter(ctx);
     pthread_mutex_lock(&ctx->managed->checkpoint_lock);
     rochp_status st = save_locked(ctx, fd, user, user_size);
@@ -317,6 +320,9 @@ rochp_status rochp_checkpoint_load(rochp_context *ctx, int fd, rochp_restored **
                                 "rochp_checkpoint_load: ctx, a file descriptor and out must be "
                                 "given");
     *out = NULL;
+    rochp_status hst = handle_check(ctx, HANDLE_CONTEXT, "rochp_checkpoint_load");
+    if (hst != ROCHP_OK)
+        return hst;
     if (!ctx->hsa_up)
         return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_checkpoint_load: this context has no HSA runtime");
@@ -333,8 +339,15 @@ rochp_status rochp_checkpoint_load(rochp_context *ctx, int fd, rochp_restored **
 /* --- the restored map --------------------------------------------------------------------------- */
 void rochp_restored_free(rochp_restored *r)
 {
-    if (!r)
+    /* A map freed twice (or never made) is left alone. */
+    if (!r || !handle_live(r, HANDLE_RESTORED))
         return;
+    handle_remove(r);
+    persist_restored_release(r);
+}
+
+void persist_restored_release(rochp_restored *r)
+{
     free(r->user);
     free(r->modules);
     free(r->buffers);
@@ -352,22 +365,23 @@ static void *lookup(const persist_ref *map, size_t n, uint64_t id)
 
 rochp_buffer *rochp_restored_buffer(const rochp_restored *r, uint64_t id)
 {
-    return r ? lookup(r->buffers, r->n_buffers, id) : NULL;
+    return handle_live(r, HANDLE_RESTORED) ? lookup(r->buffers, r->n_buffers, id) : NULL;
 }
 
 rochp_queue *rochp_restored_queue(const rochp_restored *r, uint64_t id)
 {
-    return r ? lookup(r->queues, r->n_queues, id) : NULL;
+    return handle_live(r, HANDLE_RESTORED) ? lookup(r->queues, r->n_queues, id) : NULL;
 }
 
 rochp_module *rochp_restored_module(const rochp_restored *r, uint64_t id)
 {
-    return r ? lookup(r->modules, r->n_modules, id) : NULL;
+    return handle_live(r, HANDLE_RESTORED) ? lookup(r->modules, r->n_modules, id) : NULL;
 }
 
 const void *rochp_restored_user(const rochp_restored *r, size_t *size)
 {
+    bool live = handle_live(r, HANDLE_RESTORED);
     if (size)
-        *size = r ? r->user_size : 0;
-    return r ? r->user : NULL;
+        *size = live ? r->user_size : 0;
+    return live ? r->user : NULL;
 }

@@ -248,8 +248,14 @@ rochp_status persist_instantiate(rochp_context *ctx, const persist_image *img,
         char cause[ROCHP_ERROR_MESSAGE_MAX];
         snprintf(cause, sizeof cause, "%s", rochp_last_error());
         unmake(r);
-        rochp_restored_free(r);
+        persist_restored_release(r);
         return rochp__set_errorf(st, "%s", cause);
+    }
+    /* Registered, so that a second rochp_restored_free is harmless. */
+    if ((st = handle_add(r, HANDLE_RESTORED)) != ROCHP_OK) {
+        unmake(r);
+        persist_restored_release(r);
+        return st;
     }
     /* The loaded state is a checkpoint (its shadows are in place). */
     pthread_mutex_lock(&ctx->lock);

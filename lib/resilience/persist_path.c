@@ -91,6 +91,9 @@ rochp_status rochp_checkpoint_save_path(rochp_context *ctx, const char *path, co
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_checkpoint_save_path: ctx, a path and user (when "
                                 "user_size > 0) must be given");
+    rochp_status hst = handle_check(ctx, HANDLE_CONTEXT, "rochp_checkpoint_save_path");
+    if (hst != ROCHP_OK)
+        return hst;
     /* Nothing to save leaves no temporary either. */
     pthread_mutex_lock(&ctx->lock);
     uint64_t checkpoints = ctx->resilience->checkpoints;

@@ -256,6 +256,9 @@ static void flow2_no_candidate_left(void)
         rochp_buffer *b = rochp_restored_buffer(restored, id);
         CHECK(b && user_same(b, at_checkpoint, N));
         rochp_restored_free(restored);
+        /* A freed map answers nothing and frees once. */
+        CHECK(rochp_restored_buffer(restored, id) == NULL);
+        rochp_restored_free(restored);
     }
     close(fd);
     REQUIRE(rochp_context_destroy(fresh) == ROCHP_OK);
@@ -512,6 +515,12 @@ static void flow9(void)
     rochp_device_info d;
     CHECK(rochp_device_get(ctx, dev.id, &d) == ROCHP_ERROR_INVALID_ARGUMENT);
     CHECK(rochp_checkpoint(ctx, 0, NULL) == ROCHP_ERROR_INVALID_ARGUMENT);
+    CHECK(rochp_checkpoint_save(ctx, 1, NULL, 0) == ROCHP_ERROR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(rochp_last_error(), "not a live context");
+    CHECK(rochp_checkpoint_save_path(ctx, "/nonexistent/x", NULL, 0) ==
+          ROCHP_ERROR_INVALID_ARGUMENT);
+    rochp_restored *none = NULL;
+    CHECK(rochp_checkpoint_load(ctx, 0, &none) == ROCHP_ERROR_INVALID_ARGUMENT && none == NULL);
     test_remove_tmpdir(dir);
 }
 
