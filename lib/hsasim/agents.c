@@ -171,6 +171,16 @@ sim_agent *sim_agent_get(hsa_agent_t agent)
     return found;
 }
 
+hsa_status_t sim_agent_checked(hsa_agent_t agent, bool given, sim_agent **out)
+{
+    *out = NULL;
+    if (!sim_is_initialized())
+        return HSA_STATUS_ERROR_NOT_INITIALIZED;
+    if (!(*out = sim_agent_get(agent)))
+        return HSA_STATUS_ERROR_INVALID_AGENT;
+    return given ? HSA_STATUS_SUCCESS : HSA_STATUS_ERROR_INVALID_ARGUMENT;
+}
+
 /* --- the API -------------------------------------------------------------------------- */
 
 SIM_API hsa_status_t hsa_iterate_agents(hsa_status_t (*callback)(hsa_agent_t agent, void *data),
@@ -209,13 +219,10 @@ static unsigned gfx_major(const sim_agent *a)
 
 SIM_API hsa_status_t hsa_agent_get_info(hsa_agent_t agent, hsa_agent_info_t attribute, void *value)
 {
-    if (!sim_is_initialized())
-        return HSA_STATUS_ERROR_NOT_INITIALIZED;
-    sim_agent *a = sim_agent_get(agent);
-    if (!a)
-        return HSA_STATUS_ERROR_INVALID_AGENT;
-    if (!value)
-        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    sim_agent *a;
+    hsa_status_t checked = sim_agent_checked(agent, value != NULL, &a);
+    if (checked != HSA_STATUS_SUCCESS)
+        return checked;
     bool gpu = a->type == HSA_DEVICE_TYPE_GPU;
     uint64_t simd_per_cu = prop(a, "simd_per_cu");
     switch ((int)attribute) {

@@ -78,6 +78,10 @@ extern sim_runtime sim_rt;
 bool sim_is_initialized(void);
 /* The agent behind a handle, or NULL when invalid (or the runtime is down). */
 sim_agent *sim_agent_get(hsa_agent_t agent);
+/* What ROCR checks first on an agent call, in its order: the runtime is up
+ * (NOT_INITIALIZED), the agent is known (INVALID_AGENT), the out or
+ * callback argument was given (INVALID_ARGUMENT).  *out: the agent. */
+hsa_status_t sim_agent_checked(hsa_agent_t agent, bool given, sim_agent **out);
 /* agents.c: the agents of sim_rt.snapshot, built at the 0 -> 1 init and
  * released at the last shut_down. */
 hsa_status_t sim_agents_build(void);

@@ -76,13 +76,10 @@ SIM_API hsa_status_t hsa_agent_iterate_isas(hsa_agent_t agent,
                                             hsa_status_t (*callback)(hsa_isa_t isa, void *data),
                                             void *data)
 {
-    if (!sim_is_initialized())
-        return HSA_STATUS_ERROR_NOT_INITIALIZED;
-    sim_agent *a = sim_agent_get(agent);
-    if (!a)
-        return HSA_STATUS_ERROR_INVALID_AGENT;
-    if (!callback)
-        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    sim_agent *a;
+    hsa_status_t checked = sim_agent_checked(agent, callback != NULL, &a);
+    if (checked != HSA_STATUS_SUCCESS)
+        return checked;
     if (a->type != HSA_DEVICE_TYPE_GPU)
         return HSA_STATUS_SUCCESS;
     sim_isa *isa = sim_isa_for(a);

@@ -41,13 +41,10 @@ SIM_API hsa_status_t hsa_amd_agent_iterate_memory_pools(
     hsa_agent_t agent, hsa_status_t (*callback)(hsa_amd_memory_pool_t memory_pool, void *data),
     void *data)
 {
-    if (!sim_is_initialized())
-        return HSA_STATUS_ERROR_NOT_INITIALIZED;
-    sim_agent *a = sim_agent_get(agent);
-    if (!a)
-        return HSA_STATUS_ERROR_INVALID_AGENT;
-    if (!callback)
-        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    sim_agent *a;
+    hsa_status_t checked = sim_agent_checked(agent, callback != NULL, &a);
+    if (checked != HSA_STATUS_SUCCESS)
+        return checked;
     for (uint32_t k = 0; k < a->n_pools; k++) {
         hsa_status_t st =
             callback((hsa_amd_memory_pool_t){(uint64_t)(uintptr_t)&a->pools[k]}, data);
@@ -150,13 +147,10 @@ SIM_API hsa_status_t hsa_agent_iterate_regions(hsa_agent_t agent,
                                                                         void *data),
                                                void *data)
 {
-    if (!sim_is_initialized())
-        return HSA_STATUS_ERROR_NOT_INITIALIZED;
-    sim_agent *a = sim_agent_get(agent);
-    if (!a)
-        return HSA_STATUS_ERROR_INVALID_AGENT;
-    if (!callback)
-        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    sim_agent *a;
+    hsa_status_t checked = sim_agent_checked(agent, callback != NULL, &a);
+    if (checked != HSA_STATUS_SUCCESS)
+        return checked;
     for (uint32_t k = 0; k < a->n_pools; k++) {
         hsa_status_t st = callback((hsa_region_t){(uint64_t)(uintptr_t)&a->pools[k]}, data);
         if (st != HSA_STATUS_SUCCESS)

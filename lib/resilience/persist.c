@@ -156,16 +156,24 @@ static void release_collected(persist_image *img)
     persist_image_free(img);
 }
 
-static rochp_status save_locked(rochp_context *ctx, int fd, const void *user, size_t user_size)
+rochp_status persist_have_checkpoint(rochp_context *ctx, const char *call)
 {
-    ROCHP_ASSERT_GATE(ctx);
     pthread_mutex_lock(&ctx->lock);
     uint64_t checkpoints = ctx->resilience->checkpoints;
     pthread_mutex_unlock(&ctx->lock);
-    if (!checkpoints)
-        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
-                                "rochp_checkpoint_save: there is no checkpoint to save "
-                                "(rochp_checkpoint first)");
+    return checkpoints ? ROCHP_OK
+                       : rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                           "%s: there is no checkpoint to save (rochp_checkpoint "
+                                           "first)",
+                                           call);
+}
+
+static rochp_status save_locked(rochp_context *ctx, int fd, const void *user, size_t user_size)
+{
+    ROCHP_ASSERT_GATE(ctx);
+    rochp_status have = persist_have_checkpoint(ctx, "rochp_checkpoint_save");
+    if (have != ROCHP_OK)
+        return have;
     device_table *t = malloc(sizeof *t);
     if (!t)
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_save: out of memory");

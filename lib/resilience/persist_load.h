@@ -34,7 +34,10 @@ void persist_plan_free(persist_plan *plan);
  * on) where the plan says, and the loaded state counted as a checkpoint.
  * On failure (a device lost meanwhile, no memory, options the library
  * refuses) what was made is freed again: the context is as before. */
-/* persist.c -- frees a map's memory (rochp_restored_free checks the handle
+/* persist.c -- ROCHP_OK when the context has a checkpoint to save, else
+ * NOT_SUPPORTED for call (message set). */
+rochp_status persist_have_checkpoint(rochp_context *ctx, const char *call);
+/* Frees a map's memory (rochp_restored_free checks the handle
  * first). */
 void persist_restored_release(rochp_restored *r);
 rochp_status persist_instantiate(rochp_context *ctx, const persist_image *img,

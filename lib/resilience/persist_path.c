@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "resilience/resilience.h"
+#include "resilience/persist_load.h"
 
 #define TEMP_SUFFIX ".tmp.XXXXXX"
 
@@ -95,13 +95,9 @@ rochp_status rochp_checkpoint_save_path(rochp_context *ctx, const char *path, co
     if (hst != ROCHP_OK)
         return hst;
     /* Nothing to save leaves no temporary either. */
-    pthread_mutex_lock(&ctx->lock);
-    uint64_t checkpoints = ctx->resilience->checkpoints;
-    pthread_mutex_unlock(&ctx->lock);
-    if (!checkpoints)
-        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
-                                "rochp_checkpoint_save_path: there is no checkpoint to save "
-                                "(rochp_checkpoint first)");
+    rochp_status have = persist_have_checkpoint(ctx, "rochp_checkpoint_save_path");
+    if (have != ROCHP_OK)
+        return have;
     int dir;
     rochp_status st = open_directory(path, &dir);
     if (st != ROCHP_OK)
