@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <hsa/amd_hsa_queue.h>
 #include <hsa/amd_hsa_signal.h>
@@ -22,7 +23,24 @@
 
 #include "topology/snapshot.h"
 
-#define SIM_API __attribute__((visibility("default")))
+/* A definition of the HSA API.  hsasim's sources are compiled with
+ * hsasim_rename.h (gen_api.py), so each is the hidden hsasim_impl_<name>
+ * behind the API table, and hsasim's own calls reach it directly; the
+ * exported <name> (the generated hsasim_api.c) calls through the table. */
+#define SIM_API __attribute__((visibility("hidden")))
+
+/* An API function's public name, from its __func__ (hsasim_impl_<name>). */
+static inline const char *sim_api_name(const char *fn)
+{
+    return strncmp(fn, "hsasim_impl_", 12) == 0 ? fn + 12 : fn;
+}
+
+/* --- the API table (the generated hsasim_api.c) ------------------------------ */
+struct HsaApiTable;
+/* The table the exported entry points call through. */
+struct HsaApiTable *sim_api_table(void);
+/* Every entry back to hsasim's own, as ROCR's HsaApiTable::Reset. */
+void sim_api_table_reset(void);
 
 /* --- memory pools ------------------------------------------------------- */
 typedef enum sim_pool_kind {

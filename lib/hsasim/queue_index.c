@@ -14,7 +14,7 @@ static inline sim_queue *q_of(const hsa_queue_t *queue)
 static inline sim_queue *q_fast(const hsa_queue_t *queue, const char *fn)
 {
     if (__builtin_expect(queue == NULL, 0)) {
-        fprintf(stderr, "hsasim: %s: NULL queue\n", fn);
+        fprintf(stderr, "hsasim: %s: NULL queue\n", sim_api_name(fn));
         abort();
     }
     return q_of(queue);
@@ -85,25 +85,5 @@ Q_ADD_W(add_write_index_scacquire, __ATOMIC_ACQUIRE)
 Q_ADD_W(add_write_index_screlease, __ATOMIC_RELEASE)
 Q_ADD_W(add_write_index_scacq_screl, __ATOMIC_ACQ_REL)
 
-/* Deprecated names: aliases, as ROCR's hsacore.so.link. */
-#define Q_ALIAS(ret, old, new, params)                                                 \
-    SIM_API ret hsa_queue_##old params __attribute__((alias("hsa_queue_" #new)));
-
-Q_ALIAS(uint64_t, load_read_index_acquire, load_read_index_scacquire, (const hsa_queue_t *))
-Q_ALIAS(uint64_t, load_write_index_acquire, load_write_index_scacquire, (const hsa_queue_t *))
-Q_ALIAS(void, store_write_index_release, store_write_index_screlease,
-        (const hsa_queue_t *, uint64_t))
-Q_ALIAS(void, store_read_index_release, store_read_index_screlease,
-        (const hsa_queue_t *, uint64_t))
-Q_ALIAS(uint64_t, cas_write_index_acq_rel, cas_write_index_scacq_screl,
-        (const hsa_queue_t *, uint64_t, uint64_t))
-Q_ALIAS(uint64_t, cas_write_index_acquire, cas_write_index_scacquire,
-        (const hsa_queue_t *, uint64_t, uint64_t))
-Q_ALIAS(uint64_t, cas_write_index_release, cas_write_index_screlease,
-        (const hsa_queue_t *, uint64_t, uint64_t))
-Q_ALIAS(uint64_t, add_write_index_acq_rel, add_write_index_scacq_screl,
-        (const hsa_queue_t *, uint64_t))
-Q_ALIAS(uint64_t, add_write_index_acquire, add_write_index_scacquire,
-        (const hsa_queue_t *, uint64_t))
-Q_ALIAS(uint64_t, add_write_index_release, add_write_index_screlease,
-        (const hsa_queue_t *, uint64_t))
+/* The deprecated names (ROCR's hsacore.so.link) are aliases of the exported
+ * entry points (gen_api.py). */

@@ -166,7 +166,7 @@ static inline sim_signal *sig_fast(hsa_signal_t h, const char *fn)
 {
     sim_signal *s = sig_lookup(h.handle);
     if (__builtin_expect(s == NULL, 0)) {
-        fprintf(stderr, "hsasim: %s: invalid signal handle 0x%llx\n", fn,
+        fprintf(stderr, "hsasim: %s: invalid signal handle 0x%llx\n", sim_api_name(fn),
                 (unsigned long long)h.handle);
         abort();
     }

@@ -82,36 +82,5 @@ SIG_CAS(cas_scacquire, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)
 SIG_CAS(cas_screlease, __ATOMIC_RELEASE, __ATOMIC_RELAXED)
 SIG_CAS(cas_scacq_screl, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 
-/* Deprecated names: aliases, as ROCR's hsacore.so.link. */
-#define SIG_ALIAS(ret, old, new, params)                                           \
-    SIM_API ret hsa_signal_##old params __attribute__((alias("hsa_signal_" #new)));
-
-SIG_ALIAS(hsa_signal_value_t, load_acquire, load_scacquire, (hsa_signal_t))
-SIG_ALIAS(void, store_release, store_screlease, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, add_acquire, add_scacquire, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, add_release, add_screlease, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, add_acq_rel, add_scacq_screl, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, subtract_acquire, subtract_scacquire, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, subtract_release, subtract_screlease, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, subtract_acq_rel, subtract_scacq_screl, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, and_acquire, and_scacquire, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, and_release, and_screlease, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, and_acq_rel, and_scacq_screl, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, or_acquire, or_scacquire, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, or_release, or_screlease, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, or_acq_rel, or_scacq_screl, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, xor_acquire, xor_scacquire, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, xor_release, xor_screlease, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(void, xor_acq_rel, xor_scacq_screl, (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(hsa_signal_value_t, exchange_acquire, exchange_scacquire,
-          (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(hsa_signal_value_t, exchange_release, exchange_screlease,
-          (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(hsa_signal_value_t, exchange_acq_rel, exchange_scacq_screl,
-          (hsa_signal_t, hsa_signal_value_t))
-SIG_ALIAS(hsa_signal_value_t, cas_acquire, cas_scacquire,
-          (hsa_signal_t, hsa_signal_value_t, hsa_signal_value_t))
-SIG_ALIAS(hsa_signal_value_t, cas_release, cas_screlease,
-          (hsa_signal_t, hsa_signal_value_t, hsa_signal_value_t))
-SIG_ALIAS(hsa_signal_value_t, cas_acq_rel, cas_scacq_screl,
-          (hsa_signal_t, hsa_signal_value_t, hsa_signal_value_t))
+/* The deprecated names (ROCR's hsacore.so.link) are aliases of the exported
+ * entry points (gen_api.py). */

@@ -91,11 +91,6 @@ SIM_API hsa_signal_value_t hsa_signal_wait_scacquire(hsa_signal_t signal,
                     __ATOMIC_ACQUIRE);
 }
 
-SIM_API hsa_signal_value_t hsa_signal_wait_acquire(hsa_signal_t, hsa_signal_condition_t,
-                                                   hsa_signal_value_t, uint64_t,
-                                                   hsa_wait_state_t)
-    __attribute__((alias("hsa_signal_wait_scacquire")));
-
 /* 1: some condition holds (result set), 0: none, and result is left alone. */
 static int any_check(uint32_t n, sim_signal *const *sigs, const hsa_signal_condition_t *conds,
                      const hsa_signal_value_t *values, hsa_signal_value_t *out, int order,
