@@ -3,7 +3,9 @@
  * the amd_signal_t at the start of a sim_signal, hsa_queue_t* -> the
  * hsa_queue_t at the start of an amd_queue_t at the start of a sim_queue.
  *
- * Locks: rt.lock (a mutex) guards the runtime's lists (agents, queues,
+ * Locks: runtime.c's bootstrap lock (outermost) lets one hsa_init or
+ * hsa_shut_down run at a time, tools loading and unloading included.
+ * rt.lock (a mutex) guards the runtime's lists (agents, queues,
  * allocations, event handlers) and the init reference count.  It is never
  * held while calling user callbacks.  Each queue's processor has its own
  * state (see queue_impl.h); signals are lock-free atomics plus a futex word. */
@@ -26,7 +28,8 @@
 /* A definition of the HSA API.  hsasim's sources are compiled with
  * hsasim_rename.h (gen_api.py), so each is the hidden hsasim_impl_<name>
  * behind the API table, and hsasim's own calls reach it directly; the
- * exported <name> (the generated hsasim_api.c) calls through the table. */
+ * exported <name> (the generated hsasim_api.c) calls through the table, which
+ * tools may change (tools.c). */
 #define SIM_API __attribute__((visibility("hidden")))
 
 /* An API function's public name, from its __func__ (hsasim_impl_<name>). */
@@ -35,12 +38,23 @@ static inline const char *sim_api_name(const char *fn)
     return strncmp(fn, "hsasim_impl_", 12) == 0 ? fn + 12 : fn;
 }
 
-/* --- the API table (the generated hsasim_api.c) ------------------------------ */
+/* --- the API table and HSA tools (hsasim_api.c, tools.c) --------------------- */
 struct HsaApiTable;
-/* The table the exported entry points call through. */
+/* The table the exported entry points call through: what tools get. */
 struct HsaApiTable *sim_api_table(void);
 /* Every entry back to hsasim's own, as ROCR's HsaApiTable::Reset. */
 void sim_api_table_reset(void);
+/* The tools of HSA_TOOLS_LIB, as ROCR's Runtime::LoadTools: at the 0 -> 1
+ * init, once everything else is up, with the bootstrap lock held and
+ * sim_rt.lock not (a tool's OnLoad may call the API). */
+void sim_tools_load(void);
+/* At the last shut_down, first (the runtime still up): every loaded tool's
+ * OnUnload in reverse order, then the table reset (Runtime::UnloadTools). */
+void sim_tools_unload(void);
+/* At the last shut_down, last: the tools are closed (Runtime::CloseTools). */
+void sim_tools_close(void);
+/* Whether this thread is inside a tool's OnLoad or OnUnload. */
+bool sim_tools_in_callback(void);
 
 /* --- memory pools ------------------------------------------------------- */
 typedef enum sim_pool_kind {

@@ -1,7 +1,9 @@
 /* hsasim: init/shut_down, system information, status strings.
  *
  * As in ROCR, agents are enumerated when the init count goes 0 -> 1 and live
- * until it returns to 0; there is no other way to see a new GPU. */
+ * until it returns to 0; there is no other way to see a new GPU.  The tools
+ * of HSA_TOOLS_LIB load last at that init and unload first at the last
+ * shut_down (tools.c). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +26,33 @@ bool sim_is_initialized(void)
 SIM_API hsa_status_t hsa_init(void);
 SIM_API hsa_status_t hsa_shut_down(void);
 
+/* ROCR's Runtime::bootstrap_lock_ (runtime.cpp, Acquire and Release): one
+ * hsa_init or hsa_shut_down at a time, held while the tools load and unload,
+ * so that a concurrent hsa_init returns once they have.  sim_rt.lock is not
+ * held then: a tool's OnLoad or OnUnload may call the API. */
+static pthread_mutex_t boot_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A tool's OnLoad or OnUnload runs under the bootstrap lock, which ROCR 5.2.3
+ * does not take recursively: hsa_init or hsa_shut_down called from there
+ * deadlocks in ROCR (Runtime::Acquire/Release lock bootstrap_lock_ again).
+ * hsasim returns HSA_STATUS_ERROR instead and says why. */
+static bool called_from_tool(const char *fn)
+{
+    if (!sim_tools_in_callback())
+        return false;
+    fprintf(stderr,
+            "hsasim: %s called from a tool's OnLoad or OnUnload: HSA_STATUS_ERROR "
+            "(ROCR would deadlock on its bootstrap lock)\n",
+            fn);
+    return true;
+}
+
 SIM_API hsa_status_t hsa_init(void)
 {
+    if (called_from_tool("hsa_init"))
+        return HSA_STATUS_ERROR;
     hsa_status_t st = HSA_STATUS_SUCCESS;
+    pthread_mutex_lock(&boot_lock);
     pthread_mutex_lock(&sim_rt.lock);
     if (sim_rt.refcount == INT_MAX) {
         st = HSA_STATUS_ERROR_REFCOUNT_OVERFLOW;
@@ -48,41 +74,53 @@ SIM_API hsa_status_t hsa_init(void)
             }
         }
     }
-    if (st == HSA_STATUS_SUCCESS && ++sim_rt.refcount == 1) {
-        pthread_mutex_unlock(&sim_rt.lock);
-        sim_events_start();
-        return st;
-    }
+    bool first = st == HSA_STATUS_SUCCESS && ++sim_rt.refcount == 1;
     pthread_mutex_unlock(&sim_rt.lock);
+    if (first) {
+        sim_events_start();
+        /* The last step of ROCR's Runtime::Load, the runtime usable. */
+        sim_tools_load();
+    }
+    pthread_mutex_unlock(&boot_lock);
     return st;
 }
 
 SIM_API hsa_status_t hsa_shut_down(void)
 {
+    if (called_from_tool("hsa_shut_down"))
+        return HSA_STATUS_ERROR;
+    pthread_mutex_lock(&boot_lock);
     pthread_mutex_lock(&sim_rt.lock);
-    if (sim_rt.refcount == 0) {
-        pthread_mutex_unlock(&sim_rt.lock);
+    int count = sim_rt.refcount;
+    pthread_mutex_unlock(&sim_rt.lock);
+    if (count == 0) {
+        pthread_mutex_unlock(&boot_lock);
         return HSA_STATUS_ERROR_NOT_INITIALIZED;
     }
-    bool last = --sim_rt.refcount == 0;
+    /* ROCR's Runtime::Release unloads the tools first, the count still 1. */
+    if (count == 1)
+        sim_tools_unload();
+    pthread_mutex_lock(&sim_rt.lock);
+    --sim_rt.refcount;
     pthread_mutex_unlock(&sim_rt.lock);
-    if (last) {
+    if (count == 1) {
         /* The watcher calls back into the runtime: stop it outside the lock. */
         sim_events_stop();
         pthread_mutex_lock(&sim_rt.lock);
-        /* Everything the runtime made goes, users of signals first. */
+        /* Everything the runtime made goes, users of signals first (the
+         * bootstrap lock keeps a new hsa_init out until it has). */
         sim_copies_stop();
         sim_queues_shutdown();
         sim_signals_shutdown();
-        if (sim_rt.refcount == 0) {
-            sim_executables_release_all();
-            sim_memory_release_all();
-            sim_agents_release();
-            topo_snapshot_free(sim_rt.snapshot);
-            sim_rt.snapshot = NULL;
-        }
+        sim_executables_release_all();
+        sim_memory_release_all();
+        sim_agents_release();
+        topo_snapshot_free(sim_rt.snapshot);
+        sim_rt.snapshot = NULL;
         pthread_mutex_unlock(&sim_rt.lock);
+        sim_tools_close();
     }
+    pthread_mutex_unlock(&boot_lock);
     return HSA_STATUS_SUCCESS;
 }
 
