@@ -1,0 +1,59 @@
+/* GPU agents as the tool sees them: which are lost, and the probe that
+ * tells a device that has gone from a program's own error. */
+#include "tool.h"
+
+tool_agent *tool_agent_find(hsa_agent_t agent)
+{
+    for (size_t i = 0; i < tool.n_agents; i++)
+        if (tool.agents[i].agent.handle == agent.handle)
+            return &tool.agents[i];
+    return NULL;
+}
+
+/* A queue error says "HSA_STATUS_ERROR" both for a device being removed
+ * (ROCR 5.2.3 amd_aql_queue.cpp ExceptionHandler maps KFD's
+ * EC_PROCESS_DEVICE_REMOVE to it) and for other failures.  A device that
+ * has gone can no longer give memory; one that is there can. */
+bool tool_agent_probe_lost(tool_agent *a)
+{
+    if (atomic_load(&a->lost))
+        return true;
+    if (!a->has_pool)
+        return false; /* nothing to ask: not taken for lost */
+    void *page = NULL;
+    hsa_status_t st = tool.rt.amd_memory_pool_allocate(a->pool, 4096, 0, &page);
+    if (page)
+        tool.rt.amd_memory_pool_free(page);
+    return st != HSA_STATUS_SUCCESS;
+}
+
+/* The loss-time slots go in once, under the lock (slots_in). */
+static void fill_slots_locked(void)
+{
+    if (tool.slots_in)
+        return;
+    for (size_t i = 0; i < tool.n_slots; i++)
+        __atomic_store_n(tool.slots[i].slot, tool.slots[i].wrapper, __ATOMIC_RELEASE);
+    tool.slots_in = true;
+}
+
+void tool_agent_mark_lost(tool_agent *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&tool.lock);
+    int was = atomic_exchange(&a->lost, 1);
+    if (!was) {
+        for (tool_queue *q = tool.queues; q; q = q->next)
+            if (q->agent.handle == a->agent.handle && !q->lost) {
+                q->lost = true;
+                q->scan = tool.rt.queue_load_read_index_relaxed(q->queue);
+            }
+        tool_copies_fail_agent_locked(a->agent.handle);
+        fill_slots_locked();
+        /* Last: a wait that sees lost_any finds the state above complete. */
+        atomic_store(&tool.lost_any, 1);
+        tool_queues_drain_lost_locked();
+    }
+    pthread_mutex_unlock(&tool.lock);
+}
