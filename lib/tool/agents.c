@@ -1,5 +1,7 @@
 /* GPU agents as the tool sees them: which are lost, and the probe that
  * tells a device that has gone from a program's own error. */
+#include <stdlib.h>
+
 #include "tool.h"
 
 tool_agent *tool_agent_find(hsa_agent_t agent)
@@ -56,4 +58,32 @@ void tool_agent_mark_lost(tool_agent *a)
         tool_queues_drain_lost_locked();
     }
     pthread_mutex_unlock(&tool.lock);
+}
+
+/* rochp's context accepts every system event, so that a lost device's
+ * fault or reset does not abort the process.  A memory fault of the
+ * program's own on a device that is still there is no loss: its queues are
+ * evicted for good and its waits would never end, so the tool ends the
+ * process as ROCR does when nobody handles the fault (runtime.cpp,
+ * Runtime::VMFaultHandler: the message, then abort). */
+static hsa_status_t on_system_event(const hsa_amd_event_t *event, void *data)
+{
+    (void)data;
+    if (event->event_type != HSA_AMD_GPU_MEMORY_FAULT_EVENT)
+        return HSA_STATUS_SUCCESS;
+    tool_agent *a = tool_agent_find(event->memory_fault.agent);
+    if (!a || tool_agent_probe_lost(a))
+        return HSA_STATUS_SUCCESS;
+    fprintf(stderr,
+            "Memory access fault by GPU %s on address %p (fault reason mask 0x%x): a fault of "
+            "the program's own, not a lost GPU; ending the process as the HSA runtime would\n",
+            a->pci, (void *)(uintptr_t)event->memory_fault.virtual_address,
+            event->memory_fault.fault_reason_mask);
+    abort();
+}
+
+bool tool_agents_watch_faults(hsa_status_t (*register_handler)(hsa_amd_system_event_callback_t,
+                                                               void *))
+{
+    return register_handler(on_system_event, NULL) == HSA_STATUS_SUCCESS;
 }

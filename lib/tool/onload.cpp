@@ -60,6 +60,7 @@ OnLoad(HsaApiTable *table, uint64_t runtime_version, uint64_t failed_tool_count,
     rt->amd_memory_pool_get_info = amd->hsa_amd_memory_pool_get_info_fn;
     rt->amd_memory_pool_allocate = amd->hsa_amd_memory_pool_allocate_fn;
     rt->amd_memory_pool_free = amd->hsa_amd_memory_pool_free_fn;
+    rt->amd_register_system_event_handler = amd->hsa_amd_register_system_event_handler_fn;
     rt->queue_create = core->hsa_queue_create_fn;
     rt->queue_destroy = core->hsa_queue_destroy_fn;
     rt->queue_load_read_index_scacquire = core->hsa_queue_load_read_index_scacquire_fn;

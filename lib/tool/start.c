@@ -176,6 +176,12 @@ bool tool_start(void)
         return false;
     }
     match_devices();
+    if (!tool_agents_watch_faults(tool.rt.amd_register_system_event_handler)) {
+        say("cannot register its system event handler; the tool stays out");
+        rochp_context_destroy(tool.ctx);
+        tool.ctx = NULL;
+        return false;
+    }
     if (tool_report_start() != ROCHP_OK) {
         fprintf(stderr, "rochp tool: %s; the tool stays out\n", rochp_last_error());
         rochp_context_destroy(tool.ctx);

@@ -32,6 +32,7 @@ typedef struct tool_runtime {
     __typeof__(hsa_amd_memory_pool_get_info) *amd_memory_pool_get_info;
     __typeof__(hsa_amd_memory_pool_allocate) *amd_memory_pool_allocate;
     __typeof__(hsa_amd_memory_pool_free) *amd_memory_pool_free;
+    __typeof__(hsa_amd_register_system_event_handler) *amd_register_system_event_handler;
     __typeof__(hsa_queue_create) *queue_create;
     __typeof__(hsa_queue_destroy) *queue_destroy;
     __typeof__(hsa_queue_load_read_index_scacquire) *queue_load_read_index_scacquire;
@@ -127,6 +128,10 @@ bool tool_agent_probe_lost(tool_agent *a);
 /* Marks a's device lost for the tool: its queues drained, its in-flight
  * copies failed, the loss-time slots filled.  Idempotent. */
 void tool_agent_mark_lost(tool_agent *a);
+/* Registers the handler that tells the program's own memory faults (which
+ * end the process, as without the tool) from a lost device's. */
+bool tool_agents_watch_faults(hsa_status_t (*register_handler)(hsa_amd_system_event_callback_t,
+                                                               void *));
 #endif /* !__cplusplus */
 
 /* start.c: everything OnLoad needs after the runtime entries are saved.
