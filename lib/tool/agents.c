@@ -46,15 +46,19 @@ void tool_agent_mark_lost(tool_agent *a)
     pthread_mutex_lock(&tool.lock);
     int was = atomic_exchange(&a->lost, 1);
     if (!was) {
-        for (tool_queue *q = tool.queues; q; q = q->next)
-            if (q->agent.handle == a->agent.handle && !q->lost) {
+        for (tool_queue *q = tool.queues; q; q = q->next) {
+            hsa_queue_t *hq = atomic_load(&q->queue);
+            /* One still being made is marked by its creator (queues.c). */
+            if (hq && q->agent.handle == a->agent.handle && !q->lost) {
                 q->lost = true;
-                q->scan = tool.rt.queue_load_read_index_relaxed(q->queue);
+                q->scan = tool.rt.queue_load_read_index_relaxed(hq);
             }
-        tool_copies_fail_agent_locked(a->agent.handle);
+        }
         fill_slots_locked();
-        /* Last: a wait that sees lost_any finds the state above complete. */
+        /* Before the copy ring is read: a copy that missed it fails at
+         * once (copies.c), one that began before is in the ring. */
         atomic_store(&tool.lost_any, 1);
+        tool_copies_fail_lost_locked();
         tool_queues_drain_lost_locked();
     }
     pthread_mutex_unlock(&tool.lock);

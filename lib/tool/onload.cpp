@@ -91,7 +91,8 @@ OnLoad(HsaApiTable *table, uint64_t runtime_version, uint64_t failed_tool_count,
               LOSS_SLOT(core, hsa_signal_silent_store_screlease_fn,
                         tool_signal_silent_store_screlease) &&
               LOSS_SLOT(core, hsa_signal_destroy_fn, tool_signal_destroy) &&
-              LOSS_SLOT(amd, hsa_amd_memory_async_copy_rect_fn, tool_amd_memory_async_copy_rect);
+              LOSS_SLOT(amd, hsa_amd_memory_async_copy_rect_fn, tool_amd_memory_async_copy_rect) &&
+              LOSS_SLOT(amd, hsa_amd_memory_async_copy_fn, tool_amd_memory_async_copy_after_loss);
 #undef LOSS_SLOT
     if (!ok || !tool_start())
         return false;

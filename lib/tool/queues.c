@@ -12,6 +12,7 @@
  * waiting for ring space goes on and a waiter on the signal gets an
  * answer. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "tool.h"
 
@@ -23,11 +24,14 @@ static unsigned packet_type(uint16_t header)
 
 static void drain_locked(tool_queue *q)
 {
-    uint64_t write = tool.rt.queue_load_write_index_relaxed(q->queue);
-    uint32_t mask = q->queue->size - 1;
+    hsa_queue_t *hq = atomic_load_explicit(&q->queue, memory_order_acquire);
+    if (!hq)
+        return; /* being made */
+    uint64_t write = tool.rt.queue_load_write_index_relaxed(hq);
+    uint32_t mask = hq->size - 1;
     /* Every AQL packet is 64 bytes with the completion signal at byte 56
      * (kernel dispatch, barrier-AND/OR, AMD vendor packets alike). */
-    hsa_barrier_and_packet_t *ring = q->queue->base_address;
+    hsa_barrier_and_packet_t *ring = hq->base_address;
     while (q->scan < write) {
         hsa_barrier_and_packet_t *p = &ring[q->scan & mask];
         uint16_t header = __atomic_load_n(&p->header, __ATOMIC_ACQUIRE);
@@ -65,50 +69,94 @@ static void queue_event(hsa_status_t status, hsa_queue_t *source, void *data)
         q->app_callback(status, source, q->app_data);
 }
 
+/* Records are reused, never freed while the tool lives: a queue create and
+ * destroy then cost one lock each and no allocation.  A record enters the
+ * list before the runtime makes its queue (the runtime may call the
+ * callback at once), with no queue until then. */
+static tool_queue *record_take_locked(void)
+{
+    tool_queue *q = tool.free_queues;
+    if (q) {
+        tool.free_queues = q->next;
+        memset(q, 0, sizeof *q);
+        return q;
+    }
+    return calloc(1, sizeof *q);
+}
+
+static void unlink_locked(tool_queue *q)
+{
+    for (tool_queue **p = &tool.queues; *p; p = &(*p)->next)
+        if (*p == q) {
+            *p = q->next;
+            q->next = tool.free_queues;
+            tool.free_queues = q;
+            return;
+        }
+}
+
 hsa_status_t tool_queue_create(hsa_agent_t agent, uint32_t size, hsa_queue_type32_t type,
                                void (*callback)(hsa_status_t status, hsa_queue_t *source,
                                                 void *data),
                                void *data, uint32_t private_segment_size,
                                uint32_t group_segment_size, hsa_queue_t **queue)
 {
-    tool_queue *q = calloc(1, sizeof *q);
+    pthread_mutex_lock(&tool.lock);
+    tool_queue *q = record_take_locked();
+    if (q) {
+        q->agent = agent;
+        q->app_callback = callback;
+        q->app_data = data;
+        q->next = tool.queues;
+        tool.queues = q;
+    }
+    pthread_mutex_unlock(&tool.lock);
     if (!q)
         return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
-    q->agent = agent;
-    q->app_callback = callback;
-    q->app_data = data;
     hsa_status_t st = tool.rt.queue_create(agent, size, type, queue_event, q,
                                            private_segment_size, group_segment_size, queue);
-    if (st != HSA_STATUS_SUCCESS || !queue || !*queue) {
-        free(q);
-        return st;
+    bool made = st == HSA_STATUS_SUCCESS && queue && *queue;
+    if (made)
+        atomic_store(&q->queue, *queue); /* seq_cst: against tool_agent_mark_lost's look */
+    tool_agent *a = made ? tool_agent_find(agent) : NULL;
+    if (!made || (a && atomic_load(&a->lost))) {
+        /* Rare: a failure, or a queue made on a device lost meanwhile. */
+        pthread_mutex_lock(&tool.lock);
+        if (!made) {
+            unlink_locked(q);
+        } else if (!q->lost) {
+            q->lost = true;
+            q->scan = tool.rt.queue_load_read_index_relaxed(*queue);
+        }
+        pthread_mutex_unlock(&tool.lock);
     }
-    q->queue = *queue;
-    pthread_mutex_lock(&tool.lock);
-    tool_agent *a = tool_agent_find(agent);
-    if (a && atomic_load(&a->lost)) {
-        q->lost = true;
-        q->scan = tool.rt.queue_load_read_index_relaxed(q->queue);
-    }
-    q->next = tool.queues;
-    tool.queues = q;
-    pthread_mutex_unlock(&tool.lock);
     return st;
 }
 
+/* Off the list before the runtime frees the ring: nothing drains it after. */
 hsa_status_t tool_queue_destroy(hsa_queue_t *queue)
 {
     tool_queue *found = NULL;
     pthread_mutex_lock(&tool.lock);
     for (tool_queue **p = &tool.queues; *p; p = &(*p)->next)
-        if ((*p)->queue == queue) {
+        if (atomic_load_explicit(&(*p)->queue, memory_order_relaxed) == queue) {
             found = *p;
             *p = found->next;
             break;
         }
     pthread_mutex_unlock(&tool.lock);
     hsa_status_t st = tool.rt.queue_destroy(queue);
-    free(found);
+    if (found) {
+        pthread_mutex_lock(&tool.lock);
+        if (st == HSA_STATUS_SUCCESS) {
+            found->next = tool.free_queues;
+            tool.free_queues = found;
+        } else { /* not destroyed after all: still the program's */
+            found->next = tool.queues;
+            tool.queues = found;
+        }
+        pthread_mutex_unlock(&tool.lock);
+    }
     return st;
 }
 
@@ -118,7 +166,7 @@ static uint64_t read_index(const hsa_queue_t *queue, bool *mine)
     *mine = false;
     pthread_mutex_lock(&tool.lock);
     for (tool_queue *q = tool.queues; q; q = q->next)
-        if (q->queue == queue && q->lost) {
+        if (q->lost && atomic_load_explicit(&q->queue, memory_order_relaxed) == queue) {
             drain_locked(q);
             index = q->scan;
             *mine = true;

@@ -158,6 +158,7 @@ bool tool_start(void)
             HSA_STATUS_SUCCESS ||
         !frequency)
         frequency = 1000000000u;
+    memcpy(&tool_copy_runtime, &tool.rt.amd_memory_async_copy, sizeof tool_copy_runtime);
     /* A wait is cut into slices this long, to look for a loss between them. */
     tool.slice = frequency / 100;
     tool.rt.iterate_agents(add_gpu, NULL);

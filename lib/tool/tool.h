@@ -1,7 +1,8 @@
 /* librochp_tool's shared state and wrappers (README.md in this folder).
  *
  * Locks: tool.lock (a mutex) guards the queue list, the failed-signal set,
- * the in-flight copy ring and the swap of the table slots; it is a leaf
+ * the free queue records and the swap of the table slots (the copy ring is
+ * lock-free, copies.c); it is a leaf
  * lock: nothing else is taken while it is held, and no runtime call that
  * can block is made under it (ring reads and signal loads only).  The
  * wrappers' fast paths take no lock: they read tool.lost_any (an atomic). */
@@ -81,7 +82,7 @@ typedef struct tool_agent {
 
 typedef struct tool_queue {
     struct tool_queue *next;
-    hsa_queue_t *queue;
+    hsa_queue_t *_Atomic queue; /* NULL while the runtime makes it */
     hsa_agent_t agent;
     void (*app_callback)(hsa_status_t status, hsa_queue_t *source, void *data);
     void *app_data;
@@ -90,9 +91,9 @@ typedef struct tool_queue {
 } tool_queue;
 
 typedef struct tool_copy {
-    uint64_t signal;
-    hsa_signal_value_t value; /* the completion signal's value when issued */
-    uint64_t src_agent, dst_agent;
+    _Atomic uint64_t signal; /* written last (release) */
+    _Atomic uint64_t src_agent, dst_agent;
+    uint64_t pad;
 } tool_copy;
 
 typedef enum { TOOL_ON_LOSS_CONTINUE, TOOL_ON_LOSS_EXIT } tool_on_loss;
@@ -108,10 +109,9 @@ typedef struct tool_state {
     _Atomic int lost_any;
     uint64_t slice; /* wait slice, in timestamp ticks */
     tool_queue *queues;
+    tool_queue *free_queues; /* records of destroyed queues, for reuse */
     uint64_t *failed; /* failed signals: completion signals of stranded work */
     size_t n_failed, cap_failed;
-    tool_copy copies[TOOL_COPY_RING];
-    uint64_t n_copies;
     rochp_context *ctx;
     bool hip_loaded;
     tool_on_loss on_loss;
@@ -121,6 +121,11 @@ typedef struct tool_state {
 } tool_state;
 
 extern tool_state tool;
+/* copies.c: the ring of copies in flight and the runtime's copy function
+ * (the assembly fast path reads them by name). */
+extern tool_copy tool_copy_ring[TOOL_COPY_RING];
+extern _Atomic uint64_t tool_copy_pos;
+extern void *tool_copy_runtime;
 
 /* agents.c */
 tool_agent *tool_agent_find(hsa_agent_t agent);
@@ -180,6 +185,11 @@ hsa_status_t tool_amd_memory_async_copy(void *dst, hsa_agent_t dst_agent, const 
                                         uint32_t num_dep_signals,
                                         const hsa_signal_t *dep_signals,
                                         hsa_signal_t completion_signal);
+hsa_status_t tool_amd_memory_async_copy_after_loss(void *dst, hsa_agent_t dst_agent,
+                                                   const void *src, hsa_agent_t src_agent,
+                                                   size_t size, uint32_t num_dep_signals,
+                                                   const hsa_signal_t *dep_signals,
+                                                   hsa_signal_t completion_signal);
 hsa_status_t tool_amd_memory_async_copy_rect(const hsa_pitched_ptr_t *dst,
                                              const hsa_dim3_t *dst_offset,
                                              const hsa_pitched_ptr_t *src,
@@ -189,7 +199,9 @@ hsa_status_t tool_amd_memory_async_copy_rect(const hsa_pitched_ptr_t *dst,
                                              uint32_t num_dep_signals,
                                              const hsa_signal_t *dep_signals,
                                              hsa_signal_t completion_signal);
-void tool_copies_fail_agent_locked(uint64_t agent);
+/* Fails the completion signals of the copies in the ring that involve a
+ * lost device (the latest copy of each signal decides). */
+void tool_copies_fail_lost_locked(void);
 
 /* report.c */
 rochp_status tool_report_start(void);

@@ -55,6 +55,7 @@ bool tool_failed_has(uint64_t signal)
     bool found = false;
     pthread_mutex_lock(&tool.lock);
     tool_queues_drain_lost_locked(); /* packets published since the last look */
+    tool_copies_fail_lost_locked();  /* copies that were being recorded then */
     for (size_t i = 0; i < tool.n_failed && !found; i++)
         found = tool.failed[i] == signal;
     pthread_mutex_unlock(&tool.lock);

@@ -6,8 +6,10 @@
  * and every wait is unbounded, like HIP's: without the tool a lost GPU
  * aborts or hangs it.
  *
- *   hsa_stream CODE_OBJECT STEPS
- * prints "step N" before each step and, at the end, one JSON line:
+ *   hsa_stream CODE_OBJECT STEPS [PAUSE_US]
+ * prints "step N" before each step (after PAUSE_US of host work, default
+ * 0, so that an unplug can land in the middle) and, at the end, one JSON
+ * line:
  *   {"steps":N,"gpus":[{"ok":..,"failed":..,"wrong":..}, ...]}
  * where failed counts steps whose wait ended unsatisfied or whose copy was
  * refused, and wrong steps that completed with wrong bytes. */
@@ -125,11 +127,12 @@ static void step(gpu *g, uint32_t base)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: hsa_stream CODE_OBJECT STEPS\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: hsa_stream CODE_OBJECT STEPS [PAUSE_US]\n");
         return 2;
     }
     unsigned steps = (unsigned)atoi(argv[2]);
+    unsigned pause_us = argc == 4 ? (unsigned)atoi(argv[3]) : 0;
     REQUIRE(hsa_init() == HSA_STATUS_SUCCESS);
     hsa_agent_t agents[MAX_GPUS] = {{0}};
     REQUIRE(hsa_iterate_agents(add_gpu, agents) == HSA_STATUS_SUCCESS);
@@ -142,6 +145,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         open_gpu(&gpus[i], agents[i], argv[1]);
     for (unsigned s = 0; s < steps; s++) {
+        if (pause_us)
+            usleep(pause_us);
         printf("step %u\n", s);
         fflush(stdout);
         for (size_t i = 0; i < n; i++)

@@ -23,7 +23,7 @@ import event_lines  # noqa: E402
 STREAM, CO, TOOL = sys.argv[1:4]
 SEEDS = int(sys.argv[4]) if len(sys.argv) > 4 else 4
 SIM = os.path.join(os.environ.get("ROCHP_BIN_DIR", ""), "rochp-sim", "rochp-sim")
-STEPS = 40
+STEPS = 60
 LOST_PCI = "0000:63:00.0"  # GPU 0 of `create --model mi210 --gpus 2`
 failures = []
 checks = 0
@@ -44,7 +44,7 @@ def sim(*args, mode="sigbus"):
 def start(tree, mode, events, **extra):
     env = dict(os.environ, ROCHP_SYSFS_ROOT=tree, ROCHP_SIM_KERNEL=mode, HSA_TOOLS_LIB=TOOL,
                ROCHP_TOOL_EVENTS=events, ROCHP_TOOL_POLL_MS="20", **extra)
-    return subprocess.Popen([STREAM, CO, str(STEPS)], stdout=subprocess.PIPE,
+    return subprocess.Popen([STREAM, CO, str(STEPS), "3000"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -59,7 +59,7 @@ def result_of(out):
 def run_unplug(scratch, mode, seed):
     rng = random.Random(seed * 7919 + len(mode))
     policy = "continue" if seed % 2 == 0 else "exit"
-    at = rng.randrange(1, STEPS - 4)
+    at = rng.randrange(1, STEPS // 2)  # room after it for the slowest detection (polling)
     tree = os.path.join(scratch, "%s-%d" % (mode, seed))
     events = tree + ".events"
     sim("create", tree, "--model", "mi210", "--gpus", "2")
