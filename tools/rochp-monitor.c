@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/json.h"
+#include "common/event_json.h"
 #include "rochp/rochp.h"
 
 static void usage(FILE *out)
@@ -39,50 +39,18 @@ static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static unsigned long printed;
 static int json;
 
-static const char *event_name(rochp_event_type t)
-{
-    switch (t) {
-    case ROCHP_EVENT_LOST: return "lost";
-    case ROCHP_EVENT_ARRIVED: return "arrived";
-    case ROCHP_EVENT_RETURNED: return "returned";
-    case ROCHP_EVENT_REENUMERATED: return "reenumerated";
-    case ROCHP_EVENT_MIGRATED: return "migrated";
-    case ROCHP_EVENT_RECOVERED: return "recovered";
-    case ROCHP_EVENT_ALL: break;
-    }
-    return "unknown";
-}
-
-static const char *reason_name(rochp_event_reason r)
-{
-    switch (r) {
-    case ROCHP_REASON_TOPOLOGY: return "topology";
-    case ROCHP_REASON_QUEUE_ERROR: return "queue_error";
-    case ROCHP_REASON_SYSTEM_EVENT: return "system_event";
-    case ROCHP_REASON_SIGBUS: return "sigbus";
-    case ROCHP_REASON_WATCHDOG: return "watchdog";
-    }
-    return "unknown";
-}
-
 static void on_event(rochp_context *ctx, const rochp_event *e, void *user)
 {
     (void)ctx;
     (void)user;
     if (json) {
-        printf("{\"event\":\"%s\",\"pci\":", event_name(e->type));
-        rochp__json_string(stdout, e->info.pci);
-        printf(",\"unique_id\":");
-        rochp__json_u64_string(stdout, e->info.unique_id);
-        printf(",\"node\":%" PRIu32 ",\"generation\":%" PRIu64 ",\"reason\":\"%s\",\"t_ns\":%" PRIu64
-               ",\"device\":%" PRIu64 ",\"partition\":%" PRIu32 "}\n",
-               e->info.kfd_node, e->generation, reason_name(e->reason), e->t_ns, e->device,
-               e->info.partition);
+        rochp__event_json_open(stdout, e);
+        fputs("}\n", stdout);
     } else {
         printf("%-8s %s  node %-3" PRIu32 " unique_id %-20" PRIu64 " generation %-5" PRIu64
                " device %" PRIu64 " (%s)\n",
-               event_name(e->type), e->info.pci, e->info.kfd_node, e->info.unique_id,
-               e->generation, e->device, reason_name(e->reason));
+               rochp__event_type_name(e->type), e->info.pci, e->info.kfd_node, e->info.unique_id,
+               e->generation, e->device, rochp__event_reason_name(e->reason));
     }
     fflush(stdout);
     pthread_mutex_lock(&lock);

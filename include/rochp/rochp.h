@@ -115,6 +115,13 @@ enum {
      * application promises what rochp_recover needs: no other thread
      * dispatches or writes buffers meanwhile. */
     ROCHP_CONTEXT_AUTO_RECOVER = 1u << 4,
+    /* Use the HSA runtime the process has initialised already (a HIP
+     * program's, or a tool's inside HSA_TOOLS_LIB's OnLoad) without adding a
+     * reference of its own: no hsa_init, no hsa_shut_down, so the program's
+     * last hsa_shut_down still ends the runtime.  The runtime must stay up
+     * while the context lives.  rochp_reenumerate is then NOT_SUPPORTED
+     * (another component holds the runtime).  Not with ROCHP_CONTEXT_NO_HSA. */
+    ROCHP_CONTEXT_ATTACH_HSA = 1u << 5,
 };
 
 typedef struct rochp_options {

@@ -42,7 +42,7 @@ static void teardown(rochp_context *ctx)
     for (size_t i = ctx->n_layers; i-- > 0;)
         if (ctx->layers[i]->teardown)
             ctx->layers[i]->teardown(ctx);
-    if (ctx->hsa_up)
+    if (ctx->hsa_up && !ctx->hsa_attached)
         ctx->hsa.shut_down();
     for (size_t i = ctx->n_layers; i-- > 0;)
         if (ctx->layers[i]->detach)
@@ -79,9 +79,13 @@ rochp_status core_context_create(const rochp_options *options, const core_layer 
     }
     if (opts.flags & ~(uint32_t)(ROCHP_CONTEXT_NO_HSA | ROCHP_CONTEXT_NO_UEVENTS |
                                  ROCHP_CONTEXT_AUTO_REENUMERATE | ROCHP_CONTEXT_SIGBUS_HANDLER |
-                                 ROCHP_CONTEXT_AUTO_RECOVER))
+                                 ROCHP_CONTEXT_AUTO_RECOVER | ROCHP_CONTEXT_ATTACH_HSA))
         return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_context_create: unknown flags 0x%x", opts.flags);
+    if ((opts.flags & ROCHP_CONTEXT_NO_HSA) && (opts.flags & ROCHP_CONTEXT_ATTACH_HSA))
+        return rochp__set_errorf(ROCHP_ERROR_INVALID_ARGUMENT,
+                                "rochp_context_create: ROCHP_CONTEXT_NO_HSA and "
+                                "ROCHP_CONTEXT_ATTACH_HSA exclude each other");
 
     rochp_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
@@ -129,8 +133,12 @@ rochp_status core_context_create(const rochp_options *options, const core_layer 
     }
     if (st == ROCHP_OK && !(ctx->flags & ROCHP_CONTEXT_NO_HSA)) {
         st = rochp__hsa_load(opts.hsa_runtime, &ctx->hsa, &err);
-        if (st == ROCHP_OK && (st = rochp__hsa_init(&ctx->hsa, &err)) == ROCHP_OK)
+        if (st == ROCHP_OK && (ctx->flags & ROCHP_CONTEXT_ATTACH_HSA)) {
+            if ((st = rochp__hsa_check_up(&ctx->hsa, &err)) == ROCHP_OK)
+                ctx->hsa_up = ctx->hsa_attached = true;
+        } else if (st == ROCHP_OK && (st = rochp__hsa_init(&ctx->hsa, &err)) == ROCHP_OK) {
             ctx->hsa_up = true;
+        }
     }
     if (st != ROCHP_OK) {
         rochp__set_error(st, &err);

@@ -77,6 +77,7 @@ struct rochp_context {
 
     rochp__hsa hsa;
     bool hsa_up;
+    bool hsa_attached; /* ROCHP_CONTEXT_ATTACH_HSA: the program's reference, not ours */
 
     pthread_mutex_t lock;
     pthread_cond_t cond; /* queue, delivery progress, closing */

@@ -205,6 +205,11 @@ rochp_status hsa_devices_reenumerate(rochp_context *ctx, bool wait, bool *gate_b
         return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_reenumerate: this context has no HSA runtime "
                                 "(ROCHP_CONTEXT_NO_HSA)");
+    if (ctx->hsa_attached)
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                "rochp_reenumerate: this context uses the program's HSA runtime "
+                                "(ROCHP_CONTEXT_ATTACH_HSA); only the program's own hsa_shut_down "
+                                "and hsa_init can make the runtime enumerate again");
     if (wait) {
         pthread_rwlock_wrlock(&ctx->runtime_gate);
     } else if (pthread_rwlock_trywrlock(&ctx->runtime_gate) != 0) {

@@ -115,3 +115,18 @@ void rochp__hsa_unload(rochp__hsa *hsa)
         dlclose(hsa->handle);
     memset(hsa, 0, sizeof *hsa);
 }
+
+rochp_status rochp__hsa_check_up(const rochp__hsa *hsa, rochp__error *err)
+{
+    if (!hsa || !hsa->system_get_info)
+        return rochp__fail(err, ROCHP_ERROR_INVALID_ARGUMENT, "the HSA runtime is not loaded");
+    /* Every query but init answers NOT_INITIALIZED while the count is 0. */
+    uint16_t major = 0;
+    hsa_status_t st = hsa->system_get_info(HSA_SYSTEM_INFO_VERSION_MAJOR, &major);
+    if (st == HSA_STATUS_SUCCESS)
+        return ROCHP_OK;
+    return rochp__fail(err, ROCHP_ERROR_NOT_FOUND,
+                      "ROCHP_CONTEXT_ATTACH_HSA: the HSA runtime '%s' is not initialised (0x%x, "
+                      "%s); the program must call hsa_init before the context is made",
+                      hsa->path, (unsigned)st, rochp__hsa_status_text(hsa, st));
+}

@@ -89,6 +89,10 @@ rochp_status rochp__hsa_load(const char *path, rochp__hsa *out, rochp__error *er
  * a message that names the runtime and the HSA status. */
 rochp_status rochp__hsa_init(const rochp__hsa *hsa, rochp__error *err);
 
+/* Whether the runtime is initialised already (by someone else): OK, or
+ * ROCHP_ERROR_NOT_FOUND saying that hsa_init has not been called. */
+rochp_status rochp__hsa_check_up(const rochp__hsa *hsa, rochp__error *err);
+
 /* The text of an HSA status from the loaded runtime (never NULL). */
 const char *rochp__hsa_status_text(const rochp__hsa *hsa, hsa_status_t status);
 

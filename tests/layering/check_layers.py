@@ -2,7 +2,8 @@
 """The layering rules of lib/, checked from the sources (lib/README.md):
 
   common -> {topology, watch, hsa, codeobj} -> core -> managed -> resilience
-  -> layers.c (the wiring);  hsasim beside, on common, topology and codeobj.
+  -> layers.c (the wiring);  hsasim beside, on common, topology and codeobj;
+  tool (librochp_tool.so) beside, on common and librochp's public API.
 
 Fails, naming file and line, when a file includes a header of a layer it may
 not use (up, sideways or round), when a file of lib/hsasim is compiled into
@@ -25,8 +26,10 @@ BASE["core"] = {"common", "topology", "watch", "hsa"}
 BASE["managed"] = BASE["core"] | {"core", "codeobj"}
 BASE["resilience"] = BASE["managed"] | {"managed"}
 BASE["hsasim"] = {"common", "topology", "codeobj"}
+# librochp_tool.so: librochp's public API and common's event lines.
+BASE["tool"] = {"common"}
 TOP = "(wiring)"  # files directly in lib/
-BASE[TOP] = {l for l in BASE if l != "hsasim"}
+BASE[TOP] = {l for l in BASE if l not in ("hsasim", "tool")}
 MAX_LINES = 600
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
@@ -88,8 +91,11 @@ def check(lib, sources=None):
         with open(sources) as f:
             for src in f.read().split(";"):
                 src = src.strip()
-                if src and os.path.relpath(os.path.abspath(src), lib).startswith("hsasim" + os.sep):
+                rel = os.path.relpath(os.path.abspath(src), lib) if src else ""
+                if rel.startswith("hsasim" + os.sep):
                     errors.append(f"librochp compiles {src}, a file of the simulator")
+                elif rel.startswith("tool" + os.sep):
+                    errors.append(f"librochp compiles {src}, a file of the tool library")
     return errors
 
 
