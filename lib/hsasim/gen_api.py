@@ -233,8 +233,11 @@ for name in exports:
         continue
     ret, params = protos[name]
     plist, names = param_names(params)
-    call = "%s.%s_fn(%s)" % ([m for t, m, _ in SUBTABLES if t == table_of[name]][0], name,
-                             ", ".join(names))
+    # A relaxed atomic load (a plain mov on x86-64, as ROCR's plain load):
+    # a tool may swap a slot while the program calls it, and the TSan build
+    # must see that as the atomic exchange it is, not as a race.
+    call = "__atomic_load_n(&%s.%s_fn, __ATOMIC_RELAXED)(%s)" % (
+        [m for t, m, _ in SUBTABLES if t == table_of[name]][0], name, ", ".join(names))
     L += ["EXPORT %s %s(%s)" % (ret, name, plist), "{",
           "    %s%s;" % ("" if ret == "void" else "return ", call), "}", ""]
 for name, new in aliases.items():

@@ -18,9 +18,6 @@
 
 #include <rochp/rochp.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
 
 /* The runtime's own entries, saved from the table before any tool slot is
  * changed: the wrappers chain to these, and the tool's own calls use them
@@ -59,13 +56,12 @@ typedef struct tool_slot {
     void *wrapper;
 } tool_slot;
 
-/* For onload.cpp: where the runtime entries go, and a slot to fill at the
+/* For onload.c: where the runtime entries go, and a slot to fill at the
  * first loss (false: no room). */
 tool_runtime *tool_runtime_entries(void);
 bool tool_add_loss_slot(void **slot, void *wrapper);
 
 
-#ifndef __cplusplus
 #include <stdatomic.h>
 
 enum { TOOL_MAX_AGENTS = 64, TOOL_MAX_SLOTS = 16, TOOL_COPY_RING = 1024 };
@@ -137,7 +133,6 @@ void tool_agent_mark_lost(tool_agent *a);
  * end the process, as without the tool) from a lost device's. */
 bool tool_agents_watch_faults(hsa_status_t (*register_handler)(hsa_amd_system_event_callback_t,
                                                                void *));
-#endif /* !__cplusplus */
 
 /* start.c: everything OnLoad needs after the runtime entries are saved.
  * False (with a message on stderr) leaves the program as it was. */
@@ -207,7 +202,4 @@ void tool_copies_fail_lost_locked(void);
 rochp_status tool_report_start(void);
 void tool_report_stop(void);
 
-#ifdef __cplusplus
-}
-#endif
 #endif

@@ -1,7 +1,8 @@
 #!/bin/sh
 # shellcheck disable=SC2154 # consumer-paths.sh's variables, read by consumer_build
 # Installs rochp (every component) into a scratch prefix: exactly the files
-# it must, librochp.so exporting only rochp_* (versioned ROCHP_0.1).  Then the
+# it must, librochp.so exporting only rochp_* (versioned ROCHP_0.1), the
+# tool library only OnLoad/OnUnload.  Then the
 # consumer project (tests/packaging/consumer: examples/version.c, a host
 # kernel built with the installed rochp_add_host_code_object and a program
 # that dispatches it) builds against it through find_package(rochp COMPONENTS
@@ -23,7 +24,8 @@ installed() { (cd "$1" && find . ! -type d | sed 's|^\./||' | LC_ALL=C sort); }
 runtime_files="$bin/rochp-info
 $bin/rochp-monitor
 $lib/librochp.so.0
-$lib/librochp.so.0.1.0"
+$lib/librochp.so.0.1.0
+$lib/librochp_tool.so"
 dev_files="$inc/rochp/rochp.h
 $inc/rochp/rochp_dispatch.h
 $lib/cmake/rochp/rochpConfig.cmake
@@ -72,6 +74,16 @@ extra=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^rochp_' | grep
 nm -D --defined-only "$so" | grep -q ' rochp_status_string@@ROCHP_0.1$' ||
     fail "rochp_status_string is not versioned ROCHP_0.1"
 echo "ok: librochp exports only rochp_*"
+
+# Transparent mode's tool: OnLoad and OnUnload only, and it finds the
+# librochp installed beside it wherever the prefix is ($ORIGIN).
+tool=$prefix/$lib/librochp_tool.so
+exports=$(nm -D --defined-only "$tool" | awk '{print $3}' | LC_ALL=C sort | tr '\n' ' ')
+[ "$exports" = "OnLoad OnUnload " ] || fail "librochp_tool exports '$exports', not OnLoad OnUnload"
+resolved=$(ldd "$tool" | awk '/librochp.so/ {print $3}')
+[ "$resolved" = "$prefix/$lib/librochp.so.0" ] ||
+    fail "the installed librochp_tool takes librochp from '$resolved'"
+echo "ok: librochp_tool exports OnLoad and OnUnload and finds its librochp"
 
 # find_package(rochp COMPONENTS sim)
 consumer_build "$scratch/cmake" cmake -DCMAKE_PREFIX_PATH="$prefix"

@@ -1,44 +1,44 @@
-// The tool's entry points, in C++ only because the runtime's API table
-// (hsa_api_trace.h) is a C++ header.  ROCR 5.2.3 calls OnLoad at the end of
-// the first hsa_init, after agent discovery (src/core/runtime/runtime.cpp,
-// Runtime::Load -> LoadTools), and OnUnload at the last hsa_shut_down before
-// it resets the table (Runtime::Unload -> UnloadTools).  Its exports call
-// through the table (src/core/common/hsa_table_interface.cpp), so a slot
-// changed here is what the program -- and HIP -- calls from then on.
-#include <cstddef>
-#include <cstring>
+/* The tool's entry points.  ROCR 5.2.3 calls OnLoad at the end of the
+ * first hsa_init, after agent discovery (src/core/runtime/runtime.cpp,
+ * Runtime::Load -> LoadTools), and OnUnload at the last hsa_shut_down before
+ * it resets the table (Runtime::Unload -> UnloadTools).  Its exports call
+ * through the table (src/core/common/hsa_table_interface.cpp), so a slot
+ * changed here is what the program -- and HIP -- calls from then on.
+ *
+ * The table's layout is the C one generated from Debian's C++-only
+ * hsa_api_trace.h for hsasim (lib/hsasim/gen_api.py), which a compile-time
+ * check there holds to the real header, member for member. */
+#include <stddef.h>
+#include <string.h>
 
-#include <hsa/hsa_api_trace.h>
-
+#include "hsasim_api_table.h"
 #include "tool.h"
 
-namespace {
+static CoreApiTable *core;
+static AmdExtTable *amd;
+static CoreApiTable saved_core;
+static AmdExtTable saved_amd;
 
-CoreApiTable *core;
-AmdExtTable *amd;
-CoreApiTable saved_core;
-AmdExtTable saved_amd;
+/* A table too old to have a slot is refused rather than written past. */
+#define HAS(t, T, f)                                                                   \
+    ((t) && (t)->version.major_id == 1 &&                                              \
+     (t)->version.minor_id >= offsetof(T, f) + sizeof(void *))
 
-// A table too old to have a slot is refused rather than written past.
-template <class Table> bool has(const Table *t, size_t offset)
-{
-    return t && t->version.major_id == 1 && t->version.minor_id >= offset + sizeof(void *);
-}
-#define HAS(t, T, f) has(t, offsetof(T, f))
-
-template <class F> void *as_ptr(F f)
+static void *as_ptr(void (*f)(void))
 {
     void *p;
-    static_assert(sizeof p == sizeof f, "function pointers are data-pointer sized");
-    std::memcpy(&p, &f, sizeof p);
+    _Static_assert(sizeof p == sizeof f, "function pointers are data-pointer sized");
+    memcpy(&p, &f, sizeof p);
     return p;
 }
 
-} // namespace
+__attribute__((visibility("default"))) bool OnLoad(HsaApiTable *table, uint64_t runtime_version,
+                                                   uint64_t failed_tool_count,
+                                                   const char *const *failed_tool_names);
+__attribute__((visibility("default"))) void OnUnload(void);
 
-extern "C" __attribute__((visibility("default"))) bool
-OnLoad(HsaApiTable *table, uint64_t runtime_version, uint64_t failed_tool_count,
-       const char *const *failed_tool_names)
+bool OnLoad(HsaApiTable *table, uint64_t runtime_version, uint64_t failed_tool_count,
+            const char *const *failed_tool_names)
 {
     (void)runtime_version;
     (void)failed_tool_count;
@@ -78,8 +78,8 @@ OnLoad(HsaApiTable *table, uint64_t runtime_version, uint64_t failed_tool_count,
     rt->amd_memory_async_copy = amd->hsa_amd_memory_async_copy_fn;
     rt->amd_memory_async_copy_rect = amd->hsa_amd_memory_async_copy_rect_fn;
 
-    // Filled at the first loss only: until then these cost the program nothing.
-#define LOSS_SLOT(t, f, w) tool_add_loss_slot(reinterpret_cast<void **>(&t->f), as_ptr(w))
+    /* Filled at the first loss only: until then these cost the program nothing. */
+#define LOSS_SLOT(t, f, w) tool_add_loss_slot((void **)&t->f, as_ptr((void (*)(void))w))
     bool ok = LOSS_SLOT(core, hsa_queue_load_read_index_scacquire_fn,
                         tool_queue_load_read_index_scacquire) &&
               LOSS_SLOT(core, hsa_queue_load_read_index_relaxed_fn,
@@ -96,9 +96,9 @@ OnLoad(HsaApiTable *table, uint64_t runtime_version, uint64_t failed_tool_count,
 #undef LOSS_SLOT
     if (!ok || !tool_start())
         return false;
-    // Always in place: a wait that began before a loss must be able to end,
-    // a queue's errors must reach rochp first, and a copy in flight at the
-    // loss must be known.
+    /* Always in place: a wait that began before a loss must be able to end,
+     * a queue's errors must reach rochp first, and a copy in flight at the
+     * loss must be known. */
     core->hsa_queue_create_fn = tool_queue_create;
     core->hsa_queue_destroy_fn = tool_queue_destroy;
     core->hsa_signal_wait_scacquire_fn = tool_signal_wait_scacquire;
@@ -108,11 +108,11 @@ OnLoad(HsaApiTable *table, uint64_t runtime_version, uint64_t failed_tool_count,
     return true;
 }
 
-extern "C" __attribute__((visibility("default"))) void OnUnload(void)
+void OnUnload(void)
 {
     tool_stop();
-    // The runtime resets the whole table after this (UnloadTools); putting
-    // back what we changed also serves a runtime that does not.
+    /* The runtime resets the whole table after this (UnloadTools); putting
+     * back what we changed also serves a runtime that does not. */
     if (core)
         *core = saved_core;
     if (amd)
