@@ -6,7 +6,9 @@
  * without the tool and once with it, counting only inside one noinline
  * function per operation (--toggle-collect), each doing N calls after an
  * untimed warm-up: the instructions per call on the calling thread, the
- * runtime's (hsasim's) included.  The operations are the calls the tool
+ * runtime's (hsasim's) included, and, with the tool, those of the tool's
+ * own code -- the overhead, since the runtime's share varies between runs
+ * with its threads' timing.  The operations are the calls the tool
  * keeps wrapped from OnLoad on -- queue create+destroy, waits (on a signal
  * already satisfied: the cheapest wait), async copy -- and the program's
  * own AQL dispatch, which it must not touch at all.
@@ -104,12 +106,21 @@ static int setup(void)
     return 0;
 }
 
+/* A program's queue error callback, as every real one (HIP's) has one: the
+ * runtime's work then is the same with and without the tool's own. */
+static void on_queue_error(hsa_status_t status, hsa_queue_t *q, void *data)
+{
+    (void)status;
+    (void)q;
+    (void)data;
+}
+
 static NOINLINE void op_queue(uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
         hsa_queue_t *q;
-        if (hsa_queue_create(gpu, 64, HSA_QUEUE_TYPE_MULTI, NULL, NULL, UINT32_MAX, UINT32_MAX,
-                             &q) == HSA_STATUS_SUCCESS)
+        if (hsa_queue_create(gpu, 64, HSA_QUEUE_TYPE_MULTI, on_queue_error, NULL, UINT32_MAX,
+                             UINT32_MAX, &q) == HSA_STATUS_SUCCESS)
             hsa_queue_destroy(q);
     }
 }
@@ -189,9 +200,13 @@ static void run_op(int op, uint32_t n)
     }
 }
 
-/* Instructions per call inside op_fn[op] (copy and dispatch: the inner
- * one-call functions), from callgrind; -1 when valgrind is missing. */
-static double callgrind_ir(const char *self, int op, uint32_t n, const char *tool)
+/* Instructions per call inside the op's function (copy and dispatch: the
+ * inner one-call functions), from callgrind, the runtime's included; with
+ * the tool, *own gets the instructions executed in librochp_tool.so's own
+ * code (its functions' self cost): what the tool adds, exactly, where the
+ * runtime's share varies from run to run with its threads' timing (a
+ * futex wake or not).  -1 when valgrind is missing. */
+static double callgrind_ir(const char *self, int op, uint32_t n, const char *tool, double *own)
 {
     static const char *const collect[OPS] = {"op_queue", "op_wait_scacquire", "op_wait_relaxed",
                                              "op_copy_one", "op_dispatch_one"};
@@ -207,12 +222,28 @@ static double callgrind_ir(const char *self, int op, uint32_t n, const char *too
     FILE *f = fopen(file, "r");
     if (!f)
         return -1;
-    char line[512];
+    char line[1024];
     double ir = -1;
     while (fgets(line, sizeof line, f))
         if (strncmp(line, "summary:", 8) == 0)
             ir = strtod(line + 8, NULL);
     fclose(f);
+    if (own) {
+        *own = 0;
+        snprintf(cmd, sizeof cmd, "callgrind_annotate --threshold=100 %s 2>/dev/null", file);
+        FILE *a = popen(cmd, "r");
+        while (a && fgets(line, sizeof line, a))
+            if (strstr(line, "librochp_tool.so")) {
+                double v = 0;
+                for (const char *c = line; *c && *c != '('; c++)
+                    if (*c >= '0' && *c <= '9')
+                        v = v * 10 + (*c - '0');
+                *own += v;
+            }
+        if (a)
+            pclose(a);
+        *own /= n;
+    }
     unlink(file);
     return ir < 0 ? -1 : ir / n;
 }
@@ -317,8 +348,9 @@ int main(int argc, char **argv)
     double worst = 0;
     bool have = true;
     for (int op = 0; op < OPS; op++) {
-        double plain = callgrind_ir(argv[0], op, n, NULL);
-        double tooled = callgrind_ir(argv[0], op, n, TOOL_PATH);
+        double own = 0;
+        double plain = callgrind_ir(argv[0], op, n, NULL, NULL);
+        double tooled = callgrind_ir(argv[0], op, n, TOOL_PATH, &own);
         if (plain <= 0 || tooled <= 0) {
             have = false;
             printf(",\"%s\":{\"instructions\":null,\"with_tool\":null}", op_name[op]);
@@ -327,8 +359,9 @@ int main(int argc, char **argv)
         double pct = (tooled - plain) / plain * 100.0;
         if (pct > worst)
             worst = pct;
-        printf(",\"%s\":{\"instructions\":%.1f,\"with_tool\":%.1f,\"overhead_pct\":%.2f}",
-               op_name[op], plain, tooled, pct);
+        printf(",\"%s\":{\"instructions\":%.1f,\"with_tool\":%.1f,\"tool_own\":%.1f,"
+               "\"overhead_pct\":%.2f,\"tool_own_pct\":%.2f}",
+               op_name[op], plain, tooled, own, pct, own / plain * 100.0);
     }
     bench_remove_tree(dir);
     if (have)
