@@ -79,6 +79,7 @@ bool OnLoad(HsaApiTable *table, uint64_t runtime_version, uint64_t failed_tool_c
     rt->amd_memory_async_copy_rect = amd->hsa_amd_memory_async_copy_rect_fn;
 
     /* Filled at the first loss only: until then these cost the program nothing. */
+    tool_clear_loss_slots();
 #define LOSS_SLOT(t, f, w) tool_add_loss_slot((void **)&t->f, as_ptr((void (*)(void))w))
     bool ok = LOSS_SLOT(core, hsa_queue_load_read_index_scacquire_fn,
                         tool_queue_load_read_index_scacquire) &&

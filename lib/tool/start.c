@@ -16,6 +16,12 @@ tool_runtime *tool_runtime_entries(void)
     return &tool.rt;
 }
 
+void tool_clear_loss_slots(void)
+{
+    tool.n_slots = 0;
+    tool.slots_in = false;
+}
+
 bool tool_add_loss_slot(void **slot, void *wrapper)
 {
     if (tool.n_slots == TOOL_MAX_SLOTS)
@@ -140,10 +146,27 @@ static void match_devices(void)
             }
 }
 
+/* The runtime dlcloses its tools after OnUnload (ROCR 5.2.3 CloseTools);
+ * this one stays mapped, and librochp with it: rochp's SIGBUS handler and
+ * both system-event handlers point into them for the process's life (the
+ * runtime has no way to remove a handler), and librochp's process-wide
+ * tables must stay reachable. */
+static bool pin_self(void)
+{
+    Dl_info self;
+    if (!dladdr((void *)pin_self, &self) || !self.dli_fname)
+        return false;
+    return dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != NULL;
+}
+
 bool tool_start(void)
 {
     if (!read_policy())
         return false;
+    if (!pin_self()) {
+        say("cannot keep itself loaded (dlopen RTLD_NODELETE); the tool stays out");
+        return false;
+    }
     /* The runtime this table belongs to, by the address of one of its own
      * functions: the context loads the very same library (already mapped). */
     Dl_info where;
@@ -192,10 +215,35 @@ bool tool_start(void)
     return true;
 }
 
+static void free_records(tool_queue *q)
+{
+    while (q) {
+        tool_queue *next = q->next;
+        free(q);
+        q = next;
+    }
+}
+
+/* Everything back to the start, for a runtime started again (OnLoad then
+ * runs again in this same, pinned, library). */
 void tool_stop(void)
 {
     tool_report_stop();
     if (tool.ctx)
         rochp_context_destroy(tool.ctx);
     tool.ctx = NULL;
+    pthread_mutex_lock(&tool.lock);
+    free_records(tool.queues);
+    free_records(tool.free_queues);
+    tool.queues = tool.free_queues = NULL;
+    free(tool.failed);
+    tool.failed = NULL;
+    tool.n_failed = tool.cap_failed = 0;
+    tool.n_agents = 0;
+    memset(tool.agents, 0, sizeof tool.agents);
+    tool.hip_loaded = false;
+    atomic_store(&tool.lost_any, 0);
+    atomic_store(&tool_copy_pos, 0);
+    memset(tool_copy_ring, 0, sizeof tool_copy_ring);
+    pthread_mutex_unlock(&tool.lock);
 }

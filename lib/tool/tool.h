@@ -59,6 +59,7 @@ typedef struct tool_slot {
 /* For onload.c: where the runtime entries go, and a slot to fill at the
  * first loss (false: no room). */
 tool_runtime *tool_runtime_entries(void);
+void tool_clear_loss_slots(void);
 bool tool_add_loss_slot(void **slot, void *wrapper);
 
 

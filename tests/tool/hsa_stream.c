@@ -6,10 +6,11 @@
  * and every wait is unbounded, like HIP's: without the tool a lost GPU
  * aborts or hangs it.
  *
- *   hsa_stream CODE_OBJECT STEPS [PAUSE_US]
+ *   hsa_stream CODE_OBJECT STEPS [PAUSE_US [LIVES]]
  * prints "step N" before each step (after PAUSE_US of host work, default
  * 0, so that an unplug can land in the middle) and, at the end, one JSON
- * line:
+ * line -- LIVES times (default 1), each a whole life of the runtime from
+ * hsa_init to hsa_shut_down (the tool is loaded and unloaded each time):
  *   {"steps":N,"gpus":[{"ok":..,"failed":..,"wrong":..}, ...]}
  * where failed counts steps whose wait ended unsatisfied or whose copy was
  * refused, and wrong steps that completed with wrong bytes. */
@@ -125,14 +126,9 @@ static void step(gpu *g, uint32_t base)
     g->ok++;
 }
 
-int main(int argc, char **argv)
+/* One life of the runtime: init, the steps, everything destroyed, shut down. */
+static void run(const char *co, unsigned steps, unsigned pause_us)
 {
-    if (argc != 3 && argc != 4) {
-        fprintf(stderr, "usage: hsa_stream CODE_OBJECT STEPS [PAUSE_US]\n");
-        return 2;
-    }
-    unsigned steps = (unsigned)atoi(argv[2]);
-    unsigned pause_us = argc == 4 ? (unsigned)atoi(argv[3]) : 0;
     REQUIRE(hsa_init() == HSA_STATUS_SUCCESS);
     hsa_agent_t agents[MAX_GPUS] = {{0}};
     REQUIRE(hsa_iterate_agents(add_gpu, agents) == HSA_STATUS_SUCCESS);
@@ -143,7 +139,7 @@ int main(int argc, char **argv)
     gpu *gpus = calloc(n, sizeof *gpus);
     REQUIRE(gpus);
     for (size_t i = 0; i < n; i++)
-        open_gpu(&gpus[i], agents[i], argv[1]);
+        open_gpu(&gpus[i], agents[i], co);
     for (unsigned s = 0; s < steps; s++) {
         if (pause_us)
             usleep(pause_us);
@@ -169,5 +165,18 @@ int main(int argc, char **argv)
     }
     free(gpus);
     CHECK(hsa_shut_down() == HSA_STATUS_SUCCESS);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3 || argc > 5) {
+        fprintf(stderr, "usage: hsa_stream CODE_OBJECT STEPS [PAUSE_US [LIVES]]\n");
+        return 2;
+    }
+    unsigned steps = (unsigned)atoi(argv[2]);
+    unsigned pause_us = argc >= 4 ? (unsigned)atoi(argv[3]) : 0;
+    int lives = argc == 5 ? atoi(argv[4]) : 1;
+    for (int i = 0; i < lives; i++)
+        run(argv[1], steps, pause_us);
     return check_failures ? 1 : 0;
 }
