@@ -8,12 +8,14 @@
  *
  *   hsa_stream CODE_OBJECT STEPS [PAUSE_US [LIVES]]
  * prints "step N" before each step (after PAUSE_US of host work, default
- * 0, so that an unplug can land in the middle) and, at the end, one JSON
+ * 0, so that an unplug can land in the middle) -- STEPS 0: until a line
+ * comes on stdin, then 5 more -- and, at the end, one JSON
  * line -- LIVES times (default 1), each a whole life of the runtime from
  * hsa_init to hsa_shut_down (the tool is loaded and unloaded each time):
  *   {"steps":N,"gpus":[{"ok":..,"failed":..,"wrong":..}, ...]}
  * where failed counts steps whose wait ended unsatisfied or whose copy was
  * refused, and wrong steps that completed with wrong bytes. */
+#include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
 
@@ -126,6 +128,13 @@ static void step(gpu *g, uint32_t base)
     g->ok++;
 }
 
+/* Whether a line has come on stdin (the driver's "stop"). */
+static bool stop_asked(void)
+{
+    struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+    return poll(&p, 1, 0) == 1;
+}
+
 /* One life of the runtime: init, the steps, everything destroyed, shut down. */
 static void run(const char *co, unsigned steps, unsigned pause_us)
 {
@@ -140,7 +149,10 @@ static void run(const char *co, unsigned steps, unsigned pause_us)
     REQUIRE(gpus);
     for (size_t i = 0; i < n; i++)
         open_gpu(&gpus[i], agents[i], co);
-    for (unsigned s = 0; s < steps; s++) {
+    unsigned s = 0;
+    for (unsigned last = steps ? steps : UINT32_MAX; s < last; s++) {
+        if (!steps && last == UINT32_MAX && stop_asked())
+            last = s + 5; /* a few more steps after the driver's stop */
         if (pause_us)
             usleep(pause_us);
         printf("step %u\n", s);
@@ -148,7 +160,7 @@ static void run(const char *co, unsigned steps, unsigned pause_us)
         for (size_t i = 0; i < n; i++)
             step(&gpus[i], s * 1000u + (uint32_t)i * 100000u);
     }
-    printf("{\"steps\":%u,\"gpus\":[", steps);
+    printf("{\"steps\":%u,\"gpus\":[", s);
     for (size_t i = 0; i < n; i++)
         printf("%s{\"ok\":%u,\"failed\":%u,\"wrong\":%u}", i ? "," : "", gpus[i].ok,
                gpus[i].failed, gpus[i].wrong);
