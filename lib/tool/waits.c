@@ -103,20 +103,28 @@ static inline hsa_signal_value_t value_of(hsa_signal_t signal)
                            __ATOMIC_ACQUIRE);
 }
 
+/* Both waits, inlined into each: the runtime's own wait is the argument. */
+static inline __attribute__((always_inline)) hsa_signal_value_t wait_with(wait_fn *wait, hsa_signal_t signal,
+                                           hsa_signal_condition_t condition,
+                                           hsa_signal_value_t compare, uint64_t timeout,
+                                           hsa_wait_state_t hint)
+{
+    hsa_signal_value_t now = value_of(signal);
+    if (satisfied(condition, now, compare))
+        return now;
+    if (timeout <= tool.slice && !atomic_load_explicit(&tool.lost_any, memory_order_relaxed))
+        return wait(signal, condition, compare, timeout, hint);
+    return wait_sliced(wait, signal, condition, compare, timeout, hint);
+}
+
 hsa_signal_value_t tool_signal_wait_scacquire(hsa_signal_t signal,
                                               hsa_signal_condition_t condition,
                                               hsa_signal_value_t compare_value,
                                               uint64_t timeout_hint,
                                               hsa_wait_state_t wait_state_hint)
 {
-    hsa_signal_value_t now = value_of(signal);
-    if (satisfied(condition, now, compare_value))
-        return now;
-    if (timeout_hint <= tool.slice && !atomic_load_explicit(&tool.lost_any, memory_order_relaxed))
-        return tool.rt.signal_wait_scacquire(signal, condition, compare_value, timeout_hint,
-                                             wait_state_hint);
-    return wait_sliced(tool.rt.signal_wait_scacquire, signal, condition, compare_value,
-                       timeout_hint, wait_state_hint);
+    return wait_with(tool.rt.signal_wait_scacquire, signal, condition, compare_value,
+                     timeout_hint, wait_state_hint);
 }
 
 hsa_signal_value_t tool_signal_wait_relaxed(hsa_signal_t signal, hsa_signal_condition_t condition,
@@ -124,14 +132,8 @@ hsa_signal_value_t tool_signal_wait_relaxed(hsa_signal_t signal, hsa_signal_cond
                                             uint64_t timeout_hint,
                                             hsa_wait_state_t wait_state_hint)
 {
-    hsa_signal_value_t now = value_of(signal);
-    if (satisfied(condition, now, compare_value))
-        return now;
-    if (timeout_hint <= tool.slice && !atomic_load_explicit(&tool.lost_any, memory_order_relaxed))
-        return tool.rt.signal_wait_relaxed(signal, condition, compare_value, timeout_hint,
-                                           wait_state_hint);
-    return wait_sliced(tool.rt.signal_wait_relaxed, signal, condition, compare_value,
-                       timeout_hint, wait_state_hint);
+    return wait_with(tool.rt.signal_wait_relaxed, signal, condition, compare_value, timeout_hint,
+                     wait_state_hint);
 }
 
 /* Ends on a failed signal too: its index, and its (unsatisfying) value. */
