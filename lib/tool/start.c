@@ -228,10 +228,12 @@ static void free_records(tool_queue *q)
  * runs again in this same, pinned, library). */
 void tool_stop(void)
 {
-    tool_report_stop();
+    /* The context first: its callback thread writes event lines until it
+     * is joined. */
     if (tool.ctx)
         rochp_context_destroy(tool.ctx);
     tool.ctx = NULL;
+    tool_report_stop();
     pthread_mutex_lock(&tool.lock);
     free_records(tool.queues);
     free_records(tool.free_queues);
