@@ -27,3 +27,14 @@ rochp_status rochp__set_errorf(rochp_status status, const char *fmt, ...)
     va_end(ap);
     return status;
 }
+
+/* Exported (ROCHP_0.3) for the libraries built on librochp (librochp_hip):
+ * their failures' messages must be the ones rochp_last_error() gives, and
+ * the thread-local message lives here. */
+__attribute__((visibility("default"))) rochp_status rochp__set_last_error(rochp_status status,
+                                                                         const char *message);
+rochp_status rochp__set_last_error(rochp_status status, const char *message)
+{
+    snprintf(last_error, sizeof last_error, "%s", message ? message : rochp_status_string(status));
+    return status;
+}

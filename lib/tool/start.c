@@ -176,6 +176,7 @@ bool tool_start(void)
         say("cannot tell which library the HSA runtime is; the tool stays out");
         return false;
     }
+    snprintf(tool.runtime_path, sizeof tool.runtime_path, "%s", where.dli_fname);
     uint64_t frequency = 0;
     if (tool.rt.system_get_info(HSA_SYSTEM_INFO_TIMESTAMP_FREQUENCY, &frequency) !=
             HSA_STATUS_SUCCESS ||
@@ -190,7 +191,7 @@ bool tool_start(void)
     rochp_options opts;
     rochp_options_init(&opts);
     opts.flags = ROCHP_CONTEXT_ATTACH_HSA | ROCHP_CONTEXT_SIGBUS_HANDLER;
-    opts.hsa_runtime = where.dli_fname;
+    opts.hsa_runtime = tool.runtime_path;
     const char *poll = getenv("ROCHP_TOOL_POLL_MS");
     opts.poll_interval_ms = poll && atoi(poll) > 0 ? (uint32_t)atoi(poll) : 250;
     rochp_status st = rochp_context_create(&opts, &tool.ctx);

@@ -110,6 +110,7 @@ typedef struct tool_state {
     uint64_t *failed; /* failed signals: completion signals of stranded work */
     size_t n_failed, cap_failed;
     rochp_context *ctx;
+    char runtime_path[4096]; /* the runtime the table belongs to */
     bool hip_loaded;
     tool_on_loss on_loss;
     int exit_code;

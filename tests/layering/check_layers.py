@@ -28,8 +28,10 @@ BASE["resilience"] = BASE["managed"] | {"managed"}
 BASE["hsasim"] = {"common", "topology", "codeobj"}
 # librochp_tool.so: librochp's public API and common's event lines.
 BASE["tool"] = {"common"}
+# librochp_hip.so: the tool's objects and state, and the same.
+BASE["hip"] = {"common", "tool"}
 TOP = "(wiring)"  # files directly in lib/
-BASE[TOP] = {l for l in BASE if l not in ("hsasim", "tool")}
+BASE[TOP] = {l for l in BASE if l not in ("hsasim", "tool", "hip")}
 MAX_LINES = 600
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
@@ -94,8 +96,8 @@ def check(lib, sources=None):
                 rel = os.path.relpath(os.path.abspath(src), lib) if src else ""
                 if rel.startswith("hsasim" + os.sep):
                     errors.append(f"librochp compiles {src}, a file of the simulator")
-                elif rel.startswith("tool" + os.sep):
-                    errors.append(f"librochp compiles {src}, a file of the tool library")
+                elif rel.startswith(("tool" + os.sep, "hip" + os.sep)):
+                    errors.append(f"librochp compiles {src}, a file of the tool or HIP library")
     return errors
 
 

@@ -1,0 +1,21 @@
+/* lib/hip's shared pieces (README.md in this folder). */
+#ifndef ROCHP_HIP_INTERNAL_H
+#define ROCHP_HIP_INTERNAL_H
+
+#include <stdbool.h>
+
+#include <rochp/rochp.h>
+
+/* librochp's (ROCHP_0.3): the thread's rochp_last_error() message. */
+rochp_status rochp__set_last_error(rochp_status status, const char *message);
+
+/* A failure with its message, for rochp_last_error(). */
+rochp_status hip_fail(rochp_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Whether the runtime loaded this library as its tool (OnLoad ran here),
+ * and the path of that runtime. */
+bool hip_tool_loaded(void);
+const char *hip_tool_runtime_path(void);
+
+#endif

@@ -1,0 +1,140 @@
+/* rochp_hip.h on Debian's HIP 5.2.3 over hsasim, as a HIP program uses it:
+ * rochp_hip_init before any HIP call; HIP's ordinals and rochp's devices
+ * map both ways (HIP_VISIBLE_DEVICES honoured); a GPU unplugged under the
+ * silent kernel behaviour reaches the program as one lost event carrying
+ * its ordinal, and rochp_hip_device_usable says so; the other ordinal
+ * stays usable and HIP still works there.  Skipped (77) when HIP is not
+ * installed or the build is sanitized (libamdhip64 is not instrumented).
+ *   test_hip_api [--visible]   (--visible: run with HIP_VISIBLE_DEVICES=1) */
+#include <hip/hip_runtime_api.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "rochp/rochp_hip.h"
+#include "tmpdir.h"
+
+/* The tree is made and changed by the rochp-sim program, as an operator
+ * would: this program links only what a HIP program links (librochp_hip,
+ * librochp, libamdhip64). */
+static int sim(const char *args)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' %s >/dev/null", ROCHP_SIM, args);
+    return system(cmd);
+}
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int lost_ordinal = -2, lost_events;
+static char lost_pci[24];
+
+static void on_event(rochp_context *ctx, const rochp_event *e, int ordinal, void *user)
+{
+    (void)ctx;
+    (void)user;
+    if (e->type != ROCHP_EVENT_LOST)
+        return;
+    pthread_mutex_lock(&lock);
+    lost_ordinal = ordinal;
+    lost_events++;
+    memcpy(lost_pci, e->info.pci, sizeof lost_pci);
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&lock);
+}
+
+int main(int argc, char **argv)
+{
+    bool visible = argc > 1 && strcmp(argv[1], "--visible") == 0;
+    char dir[512];
+    REQUIRE(test_make_tmpdir(dir, sizeof dir, "hip-api") == 0);
+    char args[700];
+    snprintf(args, sizeof args, "create '%s' --model mi210 --gpus 2", dir);
+    REQUIRE(sim(args) == 0);
+    setenv("ROCHP_SYSFS_ROOT", dir, 1);
+    setenv("ROCHP_SIM_KERNEL", "silent", 1);
+    setenv("ROCHP_TOOL_POLL_MS", "20", 1);
+    if (visible)
+        setenv("HIP_VISIBLE_DEVICES", "1", 1);
+    /* GPU 0 of the tree (node 2) is 0000:63:00.0, GPU 1 0000:43:00.0. */
+    const char *pci[2] = {"0000:63:00.0", "0000:43:00.0"};
+
+    CHECK_EQ_U64(rochp_hip_device_usable(0), 0); /* nothing before init */
+    rochp_options o;
+    rochp_options_init(&o);
+    o.poll_interval_ms = 20;
+    rochp_context *ctx = NULL;
+    rochp_status st = rochp_hip_init(&o, &ctx);
+    if (st != ROCHP_OK)
+        fprintf(stderr, "rochp_hip_init: %s\n", rochp_last_error());
+    REQUIRE(st == ROCHP_OK);
+    int n = 0;
+    REQUIRE(hipGetDeviceCount(&n) == hipSuccess);
+    CHECK_EQ_U64(n, visible ? 1 : 2);
+    for (int ord = 0; ord < n; ord++) {
+        rochp_device_id dev = 0;
+        CHECK(rochp_hip_device(ctx, ord, &dev) == ROCHP_OK);
+        rochp_device_info info;
+        CHECK(rochp_device_get(ctx, dev, &info) == ROCHP_OK);
+        CHECK_EQ_STR(info.pci, pci[visible ? 1 : ord]);
+        int back = -1;
+        CHECK(rochp_hip_ordinal(ctx, dev, &back) == ROCHP_OK);
+        CHECK_EQ_U64(back, ord);
+        /* HIP's own view of the same device (bus and device agree). */
+        char bus[32];
+        CHECK(hipDeviceGetPCIBusId(bus, sizeof bus, ord) == hipSuccess);
+        CHECK(strncmp(bus, info.pci, 10) == 0);
+        CHECK_EQ_U64(rochp_hip_device_usable(ord), 1);
+    }
+    rochp_device_id none;
+    CHECK(rochp_hip_device(ctx, n, &none) == ROCHP_ERROR_NOT_FOUND);
+    CHECK(strstr(rochp_last_error(), "HIP has no device"));
+    if (visible) {
+        /* GPU 0 is hidden from HIP: a device of the context, no ordinal. */
+        rochp_device_info infos[4];
+        size_t count = 0;
+        CHECK(rochp_device_list(ctx, infos, 4, &count) == ROCHP_OK);
+        for (size_t i = 0; i < count && i < 4; i++)
+            if (strcmp(infos[i].pci, pci[0]) == 0) {
+                int ord = 0;
+                CHECK(rochp_hip_ordinal(ctx, infos[i].id, &ord) == ROCHP_ERROR_NOT_FOUND);
+                CHECK(strstr(rochp_last_error(), "HIP_VISIBLE_DEVICES"));
+            }
+    }
+
+    rochp_subscription sub;
+    CHECK(rochp_hip_subscribe(ctx, ROCHP_EVENT_LOST, on_event, NULL, &sub) == ROCHP_OK);
+    CHECK(rochp_hip_subscribe(ctx, ROCHP_EVENT_LOST, NULL, NULL, &sub) ==
+          ROCHP_ERROR_INVALID_ARGUMENT);
+    /* Unplug the board HIP calls 0 (or, with HIP_VISIBLE_DEVICES=1, the
+     * hidden one: its event carries no ordinal). */
+    snprintf(args, sizeof args, "unplug '%s' %s", dir, pci[0]);
+    REQUIRE(sim(args) == 0);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 30;
+    pthread_mutex_lock(&lock);
+    while (lost_events == 0 && pthread_cond_timedwait(&cond, &lock, &deadline) == 0) {
+    }
+    CHECK_EQ_U64(lost_events, 1);
+    CHECK_EQ_STR(lost_pci, pci[0]);
+    CHECK_EQ_U64((uint64_t)(int64_t)lost_ordinal, (uint64_t)(int64_t)(visible ? -1 : 0));
+    pthread_mutex_unlock(&lock);
+    if (!visible) {
+        CHECK_EQ_U64(rochp_hip_device_usable(0), 0);
+        CHECK_EQ_U64(rochp_hip_device_usable(1), 1);
+    } else {
+        CHECK_EQ_U64(rochp_hip_device_usable(0), 1); /* HIP's 0 is the board that stays */
+    }
+    /* HIP still works on the GPU that stays. */
+    int stays = visible ? 0 : 1;
+    CHECK(hipSetDevice(stays) == hipSuccess);
+    void *p = NULL;
+    CHECK(hipMalloc(&p, 4096) == hipSuccess && p);
+    CHECK(hipFree(p) == hipSuccess);
+    CHECK(rochp_context_destroy(ctx) == ROCHP_OK);
+    test_remove_tmpdir(dir);
+    return check_failures ? 1 : 0;
+}
