@@ -113,5 +113,19 @@ rochp_status rochp_hip_init(const rochp_options *options, rochp_context **out)
     opts.flags |= ROCHP_CONTEXT_ATTACH_HSA;
     if (!opts.hsa_runtime)
         opts.hsa_runtime = hip_tool_runtime_path();
-    return rochp_context_create(&opts, out);
+    rochp_context *ctx = NULL;
+    rochp_status st = rochp_context_create(&opts, &ctx);
+    if (st != ROCHP_OK)
+        return st;
+    /* Subscribed first, so called first: when the program hears of a loss
+     * from this context, transparent mode knows it too (the tool's own
+     * context may find it a moment later), and rochp_hip_device_usable
+     * says so. */
+    rochp_subscription sub;
+    if ((st = rochp_subscribe(ctx, ROCHP_EVENT_LOST, hip_tell_tool, NULL, &sub)) != ROCHP_OK) {
+        rochp_context_destroy(ctx);
+        return st;
+    }
+    *out = ctx;
+    return ROCHP_OK;
 }

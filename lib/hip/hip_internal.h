@@ -16,6 +16,8 @@ rochp_status hip_fail(rochp_status status, const char *fmt, ...)
 /* Whether the runtime loaded this library as its tool (OnLoad ran here),
  * and the path of that runtime. */
 bool hip_tool_loaded(void);
+/* A rochp_event_fn: a lost device's agent marked lost in the tool. */
+void hip_tell_tool(rochp_context *ctx, const rochp_event *event, void *user);
 const char *hip_tool_runtime_path(void);
 
 #endif

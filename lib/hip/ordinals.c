@@ -48,6 +48,17 @@ int rochp_hip_device_usable(int ordinal)
     return a && !atomic_load(&a->lost);
 }
 
+void hip_tell_tool(rochp_context *ctx, const rochp_event *event, void *user)
+{
+    (void)ctx;
+    (void)user;
+    if (event->type != ROCHP_EVENT_LOST)
+        return;
+    for (size_t i = 0; i < tool.n_agents; i++)
+        if (strcmp(tool.agents[i].pci, event->info.pci) == 0)
+            tool_agent_mark_lost(&tool.agents[i]);
+}
+
 static int ordinal_of_pci(const char *pci)
 {
     for (size_t i = 0; i < tool.n_agents; i++)

@@ -34,6 +34,15 @@ $lib/cmake/rochp/rochpTargets-*.cmake
 $lib/cmake/rochp/rochpTargets.cmake
 $lib/librochp.so
 $lib/pkgconfig/rochp.pc"
+# librochp_hip is built only where HIP is installed.
+if [ -e "$build/lib/librochp_hip.so" ]; then
+    runtime_files="$runtime_files
+$lib/librochp_hip.so.0
+$lib/librochp_hip.so.0.1.0"
+    dev_files="$dev_files
+$inc/rochp/rochp_hip.h
+$lib/librochp_hip.so"
+fi
 sim_files="$bin/rochp-hostco-gen
 $bin/rochp-sim
 $inc/hsasim/kernel.h
