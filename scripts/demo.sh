@@ -1,5 +1,5 @@
 #!/bin/sh
-# The main demo, in two parts, on hsasim (the simulated HSA runtime) and
+# The main demo, in three parts, on hsasim (the simulated HSA runtime) and
 # virtual KFD trees; builds into ./build-demo first.
 #  1. An application (examples/device_events) learns that GPUs leave and
 #     arrive while rochp-sim unplugs and plugs boards of a 4-GPU MI300X.
@@ -8,6 +8,8 @@
 #     script, as its supervisor, starts it again and it resumes from its
 #     last checkpoint on the other GPU -- with the same final checksum as
 #     a run that lost nothing.
+#  3. An unmodified HSA program (it knows nothing of rochp) survives its GPU's
+#     loss with transparent mode (HSA_TOOLS_LIB=librochp_tool.so).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=$here/build-demo
@@ -84,3 +86,33 @@ cat "$jobs/first.out"
 printf '(the first process ended with status %d: it let go of the GPU)\n' "$status"
 printf '\n\033[1m# the supervisor starts it again: it resumes on the other GPU\033[0m\n'
 train "$jobs/hot" "$jobs/hot.state"
+
+# --- 3. an unmodified program in transparent mode ---------------------------------------------
+# examples/hsa_stream knows nothing of rochp: its queue callback aborts and
+# its waits are unbounded, as HIP's are.  With HSA_TOOLS_LIB naming
+# librochp_tool.so it survives GPU 0's unplug and goes on with GPU 1.
+printf '\n\033[1m# 3. an unmodified HSA program with HSA_TOOLS_LIB=librochp_tool.so;\033[0m\n'
+printf '\033[1m#    GPU 0 goes dead at step 20 (silent kernel behaviour)\033[0m\n'
+"$sim" create "$jobs/plain" --model mi210 --gpus 2 >/dev/null
+HSA_TOOLS_LIB=$build/lib/librochp_tool.so ROCHP_TOOL_EVENTS=- ROCHP_TOOL_POLL_MS=20 \
+    ROCHP_SYSFS_ROOT=$jobs/plain ROCHP_SIM_KERNEL=silent \
+    "$build/examples/hsa_stream" "$build/examples/stream.co" 200 3000 \
+    >"$jobs/plain.out" 2>"$jobs/plain.err" &
+plain=$!
+i=0
+until grep -q '^step 20$' "$jobs/plain.out" 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -lt 600 ] || { echo "the program never reached step 20:"; cat "$jobs/plain.err"; exit 1; }
+    sleep 0.1
+done
+ROCHP_SIM_KERNEL=silent step "$sim" unplug "$jobs/plain" 0000:63:00.0
+(sleep 60 && kill "$plain" 2>/dev/null) &
+dog=$!
+status=0
+wait "$plain" || status=$?
+kill "$dog" 2>/dev/null || true
+printf '\n\033[1m# the event line the tool wrote (stderr), and the program'"'"'s own summary\033[0m\n'
+cat "$jobs/plain.err"
+tail -n 1 "$jobs/plain.out"
+[ "$status" -eq 0 ] || { echo "the program ended with status $status"; exit 1; }
+printf '(exit status 0: GPU 1 exact at every step; GPU 0'"'"'s steps after the loss failed, none hung)\n'

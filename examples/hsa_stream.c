@@ -1,4 +1,5 @@
-/* An unmodified HSA program, as transparent mode meets it: it knows
+/* An unmodified HSA program, as transparent mode meets it (scripts/demo.sh
+ * part 3, tests/tool): it knows
  * nothing of rochp.  On every GPU, step after step, it dispatches the fill
  * kernel into VRAM (waiting for ring space the way ROCclr does), copies the
  * result to host memory with an async copy, and checks it.  Its queue
@@ -19,9 +20,9 @@
 #include <sched.h>
 #include <stdlib.h>
 
-#include "../core/core_kernels.h"
-#include "check.h"
-#include "host_kernels.h"
+#include "check.h"        /* tests/support: REQUIRE and CHECK */
+#include "host_kernels.h" /* tests/support: loading a code object, pool memory, an AQL dispatch */
+#include "stream_kernels.h"
 
 enum { ITEMS = 256, MAX_GPUS = 8 };
 
