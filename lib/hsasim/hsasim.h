@@ -212,6 +212,9 @@ void sim_memory_access_changed(void);
 /* host_lock.c: the locked host range holding [addr, addr + len) for the GPU
  * of that identity (sim_agent_identity). */
 bool sim_host_lock_accessible(uint64_t identity, uintptr_t addr, size_t len, sim_range *out);
+/* When [addr, addr + len) lies in the GPU address (agent_ptr) of a locked
+ * host range: true, *host the host address the simulated GPU reaches there. */
+bool sim_host_lock_translate(uintptr_t addr, size_t len, uintptr_t *host);
 /* A GPU reset loses VRAM contents: the agent's device allocations are
  * overwritten. */
 void sim_memory_lose_vram(sim_agent *agent);

@@ -246,6 +246,13 @@ SIM_API hsa_status_t hsa_amd_memory_async_copy(void *dst, hsa_agent_t dst_agent,
     }
     if (num_dep_signals)
         memcpy(job->deps, dep_signals, num_dep_signals * sizeof *job->deps);
+    /* The engine reaches locked host memory through its GPU address
+     * (host_lock.c): the pages behind it. */
+    uintptr_t host;
+    if (sim_host_lock_translate((uintptr_t)dst, size, &host))
+        dst = (void *)host;
+    if (sim_host_lock_translate((uintptr_t)src, size, &host))
+        src = (const void *)host;
     job->dst = dst;
     job->src = src;
     job->size = size;

@@ -62,6 +62,7 @@ void sim_queue_free(sim_queue *q)
     free(q->ring);
     free(q->group_mem);
     free(q->private_mem);
+    free(q->kernarg_copy);
     free(q->kernel.ptr_args);
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->parked_cv);

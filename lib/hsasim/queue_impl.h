@@ -86,6 +86,8 @@ struct sim_queue {
     uint64_t kernel_object; /* the kernel last found (0: none) ... */
     uint64_t kernel_gen;    /* ... while sim_code_generation() was this */
     sim_kernel_info kernel;
+    void *kernarg_copy;     /* a kernarg segment with translated pointers (queue_packets.c) */
+    size_t kernarg_cap;
 };
 _Static_assert(offsetof(struct sim_queue, amd) == 0, "hsa_queue_t* is the amd_queue_t");
 
@@ -96,6 +98,7 @@ extern sim_queue *sim_queue_list;
 /* --- packets (queue_packets.c) --------------------------------------------------------- */
 typedef struct dispatch_plan {
     hsasim_kernel_fn fn;
+    const void *kernarg; /* the packet's, or the queue's copy with GPU addresses translated */
     uint32_t dims;
     uint32_t grid[3], wg[3], groups[3];
 } dispatch_plan;

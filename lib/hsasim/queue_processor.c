@@ -107,7 +107,7 @@ static bool run_dispatch(sim_queue *q, const hsa_kernel_dispatch_packet_t *p,
     d.group_segment = gsize ? q->group_mem : NULL;
     d.private_segment = psize ? q->private_mem : NULL;
     d.packet = p;
-    const void *kernarg = p->kernarg_address;
+    const void *kernarg = plan->kernarg;
     for (uint32_t z = 0; z < plan->groups[2]; z++)
         for (uint32_t y = 0; y < plan->groups[1]; y++)
             for (uint32_t x = 0; x < plan->groups[0]; x++) {
