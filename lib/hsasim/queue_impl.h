@@ -73,6 +73,7 @@ struct sim_queue {
     pthread_mutex_t lock;
     pthread_cond_t parked_cv;
     _Atomic uint32_t stop;
+    _Atomic int priority;     /* hsa_amd_queue_set_priority: recorded only */
     hsa_status_t kill_status; /* under lock */
     bool parked;              /* under lock: the processor took note of a stop */
     bool self_destroy;        /* under lock: destroyed from its own thread */
@@ -90,6 +91,9 @@ struct sim_queue {
     size_t kernarg_cap;
 };
 _Static_assert(offsetof(struct sim_queue, amd) == 0, "hsa_queue_t* is the amd_queue_t");
+
+/* hsa_amd_profiling_set_profiler_enabled is on for the queue (profiling.c). */
+bool sim_queue_profiling(const sim_queue *q);
 
 /* The queue list: under sim_queue_lock. */
 extern pthread_mutex_t sim_queue_lock;
