@@ -124,17 +124,24 @@ hsa_status_t sim_blit_bind(const uint8_t *image, size_t size, const char *agent_
     hsa_status_t st = HSA_STATUS_INFO_BREAK;
     if (!is_blit_program(real))
         goto out;
+    size_t ours_size;
+    const uint8_t *ours_image = sim_blit_image(&ours_size);
+    if (!agent_isa[0]) {
+        /* No GPU ISA (a CPU, no agent): the host load fails as it would. */
+        *host = ours_image;
+        *host_size = ours_size;
+        st = HSA_STATUS_SUCCESS;
+        goto out;
+    }
     st = HSA_STATUS_ERROR_INVALID_CODE_OBJECT;
     /* ROCR's loader checks the object's ISA against the agent's
      * (IsaSupportedByAgent); the host object names none, so it is done here. */
-    if (agent_isa[0] && (!real->target || !sim_target_compatible(real->target, agent_isa))) {
+    if (!real->target || !sim_target_compatible(real->target, agent_isa)) {
         sim_loader_log("%s: code object's ISA (%s) is not supported by the agent (%s)", uri,
                        real->target ? real->target : "none", agent_isa);
         st = HSA_STATUS_ERROR_INCOMPATIBLE_ARGUMENTS;
         goto out;
     }
-    size_t ours_size;
-    const uint8_t *ours_image = sim_blit_image(&ours_size);
     if (codeobj_parse_metadata(ours_image, ours_size, &ours, err, sizeof err) != 0) {
         fprintf(stderr, "hsasim: the embedded blit code object: %s\n", err);
         st = HSA_STATUS_ERROR;

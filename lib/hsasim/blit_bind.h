@@ -19,7 +19,8 @@
  * - HSA_STATUS_SUCCESS: *host, *host_size are the host code object to load
  *   instead; every kernel of the program has a host kernel of the same name
  *   and the same kernarg layout (size, alignment, and per argument offset,
- *   size, value kind and, for buffers, address space).
+ *   size, value kind and, for buffers, address space).  With agent_isa ""
+ *   nothing is checked: the host load refuses the agent as it would.
  * - an error, after a line on stderr naming the kernel and the argument that
  *   differ (another HIP version), a kernel hsasim does not implement, or the
  *   ISA the agent does not support. */
