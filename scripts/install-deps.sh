@@ -20,6 +20,10 @@ libelf-dev
 libmsgpack-dev
 libxxhash-dev
 rocminfo
+libamdhip64-dev
+hipcc
+libamd-comgr-dev
+rocm-device-libs
 "
 
 missing=""

@@ -22,11 +22,23 @@
  *  - otherwise the range is registered with KFD as a userptr and mapped to
  *    the GPUs (NULL agents: all of them).  A range the kernel cannot pin
  *    (not mapped in the process) fails the registration: HSA_STATUS_ERROR.
- *  - agent_ptr: ROCR returns the GPU virtual address of the userptr buffer
- *    (an alias in libhsakmt's SVM aperture, host_ptr's page offset kept), in
- *    general NOT host_ptr.  The simulated GPUs reach host memory at its own
- *    address, so hsasim returns host_ptr; code must still hand agent_ptr,
- *    not host_ptr, to the GPU, which the simulator cannot catch.
+ *  - agent_ptr: ROCR returns the GPU virtual address of the userptr buffer,
+ *    not host_ptr: libhsakmt allocates the BO a new address in its dGPU
+ *    aperture (fmm.c fmm_register_user_memory: __fmm_allocate_device over
+ *    svm.dgpu_aperture) and ROCR returns it plus host_ptr's page offset
+ *    (MemoryRegion::Lock, alternate_va).  hsasim does the same: each lock
+ *    reserves an alias of the range's pages (PROT_NONE, as the aperture's
+ *    reservation is for the CPU), which the simulated GPUs translate to the
+ *    host pages (sim_host_lock_translate: the copy engines, and the
+ *    global_buffer arguments of a dispatch, queue_packets.c).  HIP depends
+ *    on the difference: ROCclr files a registered buffer under both
+ *    addresses (hipamd hip_memory.cpp ihipHostRegister/ihipHostUnregister,
+ *    amd::MemObjMap), and with agent_ptr == host_ptr hipHostUnregister
+ *    removes the one entry twice and aborts ("Memobj map does not have
+ *    ptr").  Not modelled: a host kernel reaching the alias through a
+ *    pointer that is not a global_buffer argument (inside a struct) faults
+ *    on the reservation; and the GPUs still reach a locked range at its
+ *    host address too, as hsasim always let them.
  *  - locking the exact same range (same host_ptr and size) again counts:
  *    libhsakmt keeps registration_count and mapping_count, and the same
  *    agent_ptr comes back (the GPUs it is mapped to stay those of the first
@@ -64,6 +76,7 @@
  * Locks: lock_mutex guards the registry (locks, n_locks, cap_locks).  It is
  * a leaf: taken after the runtime's checks (which take sim_rt.lock) are done,
  * and nothing else is called while it is held. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -76,11 +89,36 @@ typedef struct host_lock {
     uint64_t count;  /* locks of exactly this range not yet unlocked */
     uint64_t *gpus;  /* sim_agent_identity of the GPUs it is mapped to */
     size_t n_gpus;
+    uintptr_t alias; /* the GPU address of start (agent_ptr) */
+    size_t alias_len; /* the reservation: start's pages, from alias's page */
 } host_lock;
 
 static pthread_mutex_t lock_mutex = PTHREAD_MUTEX_INITIALIZER;
 static host_lock *locks;
 static size_t n_locks, cap_locks;
+static _Atomic size_t n_aliases; /* n_locks, for a lock-free "none" */
+
+static uintptr_t page_size(void)
+{
+    return (uintptr_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A GPU address range for the pages of [start, start + size): reserved, not
+ * accessible to the CPU, as libhsakmt's aperture.  0 when out of address
+ * space. */
+static uintptr_t alias_reserve(uintptr_t start, size_t size, size_t *len)
+{
+    uintptr_t page = page_size(), first = start & ~(page - 1);
+    *len = ((start + size - first) + page - 1) & ~(page - 1);
+    void *p = mmap(NULL, *len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? 0 : (uintptr_t)p + (start - first);
+}
+
+static void alias_release(uintptr_t alias, size_t len)
+{
+    if (alias)
+        munmap((void *)(alias & ~(page_size() - 1)), len);
+}
 
 /* True when every page of [start, start + size) is mapped in the process,
  * as the kernel needs to pin a userptr range. */
@@ -105,9 +143,16 @@ static bool range_mapped(uintptr_t start, size_t size)
 }
 
 /* Counts one more lock of exactly [start, start + size), mapped to gpus
- * (taken over) when it is the first. */
-static hsa_status_t registry_add(uintptr_t start, size_t size, uint64_t *gpus, size_t n_gpus)
+ * (taken over) when it is the first; *agent_ptr: its GPU address. */
+static hsa_status_t registry_add(uintptr_t start, size_t size, uint64_t *gpus, size_t n_gpus,
+                                 void **agent_ptr)
 {
+    size_t alias_len = 0;
+    uintptr_t alias = alias_reserve(start, size, &alias_len);
+    if (!alias) {
+        free(gpus);
+        return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
+    }
     hsa_status_t st = HSA_STATUS_SUCCESS;
     pthread_mutex_lock(&lock_mutex);
     size_t i = 0;
@@ -115,6 +160,7 @@ static hsa_status_t registry_add(uintptr_t start, size_t size, uint64_t *gpus, s
         i++;
     if (i < n_locks) {
         locks[i].count++; /* libhsakmt: the mapping stays as it is */
+        *agent_ptr = (void *)locks[i].alias;
     } else {
         if (n_locks == cap_locks) {
             size_t ncap = cap_locks ? cap_locks * 2 : 16;
@@ -127,12 +173,16 @@ static hsa_status_t registry_add(uintptr_t start, size_t size, uint64_t *gpus, s
             }
         }
         if (st == HSA_STATUS_SUCCESS) {
-            locks[n_locks++] = (host_lock){start, size, 1, gpus, n_gpus};
+            locks[n_locks++] = (host_lock){start, size, 1, gpus, n_gpus, alias, alias_len};
+            atomic_store(&n_aliases, n_locks);
+            *agent_ptr = (void *)alias;
             gpus = NULL;
+            alias = 0;
         }
     }
     pthread_mutex_unlock(&lock_mutex);
     free(gpus);
+    alias_release(alias, alias_len); /* not needed: counted, or failed */
     return st;
 }
 
@@ -149,7 +199,9 @@ static void registry_drop(uintptr_t start)
         }
     if (n == 1 && --locks[found].count == 0) {
         free(locks[found].gpus);
+        alias_release(locks[found].alias, locks[found].alias_len);
         locks[found] = locks[--n_locks];
+        atomic_store(&n_aliases, n_locks);
         sim_memory_access_changed(); /* unmapped from the GPUs */
         if (n_locks == 0) {
             free(locks); /* an empty registry holds no memory */
@@ -160,19 +212,41 @@ static void registry_drop(uintptr_t start)
     pthread_mutex_unlock(&lock_mutex);
 }
 
+static bool within(uintptr_t base, size_t size, uintptr_t addr, size_t len)
+{
+    return addr >= base && addr - base < size && len <= size - (addr - base);
+}
+
 bool sim_host_lock_accessible(uint64_t identity, uintptr_t addr, size_t len, sim_range *out)
 {
     bool found = false;
     pthread_mutex_lock(&lock_mutex);
     for (size_t i = 0; i < n_locks && !found; i++) {
         const host_lock *l = &locks[i];
-        if (addr < l->start || addr - l->start >= l->size || len > l->size - (addr - l->start))
+        /* Its GPU address, or (as hsasim always allowed) its host address. */
+        uintptr_t base = within(l->alias, l->size, addr, len)   ? l->alias
+                         : within(l->start, l->size, addr, len) ? l->start
+                                                                : 0;
+        if (!base)
             continue;
         for (size_t k = 0; k < l->n_gpus && !found; k++)
             found = l->gpus[k] == identity;
         if (found)
-            *out = (sim_range){l->start, l->start + l->size};
+            *out = (sim_range){base, base + l->size};
     }
+    pthread_mutex_unlock(&lock_mutex);
+    return found;
+}
+
+bool sim_host_lock_translate(uintptr_t addr, size_t len, uintptr_t *host)
+{
+    if (atomic_load_explicit(&n_aliases, memory_order_relaxed) == 0)
+        return false;
+    bool found = false;
+    pthread_mutex_lock(&lock_mutex);
+    for (size_t i = 0; i < n_locks && !found; i++)
+        if ((found = within(locks[i].alias, locks[i].size, addr, len ? len : 1)))
+            *host = locks[i].start + (addr - locks[i].alias);
     pthread_mutex_unlock(&lock_mutex);
     return found;
 }
@@ -226,10 +300,7 @@ static hsa_status_t lock_range(void *host_ptr, size_t size, const hsa_agent_t *a
         free(gpus);
         return HSA_STATUS_ERROR;
     }
-    st = registry_add((uintptr_t)host_ptr, size, gpus, n_gpus);
-    if (st == HSA_STATUS_SUCCESS)
-        *agent_ptr = host_ptr; /* ROCR: the userptr's GPU address (see the top) */
-    return st;
+    return registry_add((uintptr_t)host_ptr, size, gpus, n_gpus, agent_ptr);
 }
 
 SIM_API hsa_status_t hsa_amd_memory_lock(void *host_ptr, size_t size, hsa_agent_t *agents,

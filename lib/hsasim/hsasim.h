@@ -97,6 +97,9 @@ struct sim_agent {
      * words of the MMIO_REMAP page libhsakmt maps per dGPU (fmm.c, map_mmio);
      * a host write there flushes the HDP.  Here two writable words stand in. */
     uint32_t hdp_regs[2];
+    /* hsa_amd_profiling_async_copy_enable: copies on its engine are timed
+     * (profiling.c). */
+    _Atomic bool dma_profiling;
 };
 #define SIM_AGENT_MAGIC 0x544e454741534853ull
 
@@ -166,6 +169,12 @@ uint32_t sim_signal_wait_any_internal(uint32_t n, sim_signal *const *sigs,
                                       bool (*stop)(void *), void *stop_arg);
 /* Takes a reference to any live signal (user or internal) by handle: 0 ok. */
 int sim_signal_acquire_any(hsa_signal_t h, sim_signal **out, hsa_signal_value_t *value);
+/* Profiling (profiling.c): a packet's start and end into its completion
+ * signal; a copy's engine named on its signal and its SDMA times cleared at
+ * submission, written when it ran. */
+void sim_signal_stamp_packet(sim_signal *s, uint64_t start, uint64_t end);
+void sim_signal_copy_prep(sim_signal *s, const sim_agent *engine);
+void sim_signal_stamp_copy(sim_signal *s, uint64_t start, uint64_t end);
 uint64_t sim_now_ns(void);
 /* Last shut_down, after the queues: stops the async handler thread and
  * invalidates every user signal. */
@@ -212,6 +221,9 @@ void sim_memory_access_changed(void);
 /* host_lock.c: the locked host range holding [addr, addr + len) for the GPU
  * of that identity (sim_agent_identity). */
 bool sim_host_lock_accessible(uint64_t identity, uintptr_t addr, size_t len, sim_range *out);
+/* When [addr, addr + len) lies in the GPU address (agent_ptr) of a locked
+ * host range: true, *host the host address the simulated GPU reaches there. */
+bool sim_host_lock_translate(uintptr_t addr, size_t len, uintptr_t *host);
 /* A GPU reset loses VRAM contents: the agent's device allocations are
  * overwritten. */
 void sim_memory_lose_vram(sim_agent *agent);

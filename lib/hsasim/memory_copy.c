@@ -56,6 +56,12 @@ typedef struct copy_job {
     uint32_t n_deps;
     hsa_signal_t *deps;
     hsa_signal_t completion;
+    bool profiled; /* the engine's DMA profiling was on (profiling.c) */
+    /* hsa_amd_memory_async_copy_rect: range.x bytes per row, rows and
+     * slices at the pitches; dst and src point at the first byte. */
+    bool rect;
+    size_t dst_pitch, dst_slice, src_pitch, src_slice;
+    hsa_dim3_t range;
 } copy_job;
 
 typedef struct copy_engine {
@@ -89,7 +95,17 @@ static void run_job(copy_job *job)
     /* A copy touching a gone device never completes, like its engine. */
     if (!atomic_load(&copy_stop) && !job->dst_agent->dead && !job->src_agent->dead &&
         !(job->engine && atomic_load(&job->engine->vm_evicted))) {
-        memmove(job->dst, job->src, job->size);
+        uint64_t start = sim_now_ns();
+        if (!job->rect)
+            memmove(job->dst, job->src, job->size);
+        for (uint32_t z = 0; job->rect && z < job->range.z; z++)
+            for (uint32_t y = 0; y < job->range.y; y++)
+                memmove((char *)job->dst + z * job->dst_slice + y * job->dst_pitch,
+                        (const char *)job->src + z * job->src_slice + y * job->src_pitch,
+                        job->range.x);
+        sim_signal *s = job->profiled ? sim_signal_get(job->completion) : NULL;
+        if (s)
+            sim_signal_stamp_copy(s, start, sim_now_ns());
         if (job->completion.handle)
             hsa_signal_subtract_screlease(job->completion, 1);
     }
@@ -246,6 +262,13 @@ SIM_API hsa_status_t hsa_amd_memory_async_copy(void *dst, hsa_agent_t dst_agent,
     }
     if (num_dep_signals)
         memcpy(job->deps, dep_signals, num_dep_signals * sizeof *job->deps);
+    /* The engine reaches locked host memory through its GPU address
+     * (host_lock.c): the pages behind it. */
+    uintptr_t host;
+    if (sim_host_lock_translate((uintptr_t)dst, size, &host))
+        dst = (void *)host;
+    if (sim_host_lock_translate((uintptr_t)src, size, &host))
+        src = (const void *)host;
     job->dst = dst;
     job->src = src;
     job->size = size;
@@ -260,7 +283,96 @@ SIM_API hsa_status_t hsa_amd_memory_async_copy(void *dst, hsa_agent_t dst_agent,
                               : da->type == HSA_DEVICE_TYPE_GPU ? da
                                                                 : NULL;
     job->engine = engine;
+    /* GpuAgent::DmaCopy: a profiling engine names itself on the signal. */
+    if (engine && atomic_load(&engine->dma_profiling)) {
+        sim_signal *cs = sim_signal_get(completion_signal);
+        job->profiled = cs != NULL;
+        if (cs)
+            sim_signal_copy_prep(cs, engine);
+    }
     hsa_status_t st = engine_submit(engine, job);
+    if (st != HSA_STATUS_SUCCESS)
+        job_free(job);
+    return st;
+}
+
+/* ROCR 5.2.3 (hsa_ext_amd.cpp hsa_amd_memory_async_copy_rect, GpuAgent::
+ * DmaCopyRect, amd_blit_sdma.cpp SubmitCopyRectCommand): null pointers or a
+ * mismatched dependency list, and host to host, INVALID_ARGUMENT; a copy
+ * agent that is no GPU INVALID_AGENT; bad signals INVALID_SIGNAL; an empty
+ * range does nothing; then the SDMA engine's rules, INVALID_ARGUMENT: bases,
+ * pitches and slices DWORD aligned, the rows within their pitch, the rows
+ * within a slice, a slice pitch when there are several slices.  The copy
+ * runs on the copy agent's engine, in order with its other copies. */
+SIM_API hsa_status_t hsa_amd_memory_async_copy_rect(
+    const hsa_pitched_ptr_t *dst, const hsa_dim3_t *dst_offset, const hsa_pitched_ptr_t *src,
+    const hsa_dim3_t *src_offset, const hsa_dim3_t *range, hsa_agent_t copy_agent,
+    hsa_amd_copy_direction_t dir, uint32_t num_dep_signals, const hsa_signal_t *dep_signals,
+    hsa_signal_t completion_signal)
+{
+    if (!sim_is_initialized())
+        return HSA_STATUS_ERROR_NOT_INITIALIZED;
+    if (!dst || !src || !dst_offset || !src_offset || !range ||
+        (num_dep_signals == 0 && dep_signals) || (num_dep_signals > 0 && !dep_signals) ||
+        dir == hsaHostToHost)
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    sim_agent *agent = sim_agent_get(copy_agent);
+    if (!agent || agent->type != HSA_DEVICE_TYPE_GPU)
+        return HSA_STATUS_ERROR_INVALID_AGENT;
+    for (uint32_t i = 0; i < num_dep_signals; i++)
+        if (!sim_signal_get(dep_signals[i]))
+            return HSA_STATUS_ERROR_INVALID_SIGNAL;
+    sim_signal *done = sim_signal_get(completion_signal);
+    if (!done)
+        return HSA_STATUS_ERROR_INVALID_SIGNAL;
+    if (range->x == 0 || range->y == 0 || range->z == 0)
+        return HSA_STATUS_SUCCESS;
+    if ((uintptr_t)dst->base % 4 || (uintptr_t)src->base % 4 || dst->pitch % 4 ||
+        src->pitch % 4 || dst->slice % 4 || src->slice % 4 ||
+        (uint64_t)src_offset->x + range->x > src->pitch ||
+        (uint64_t)dst_offset->x + range->x > dst->pitch ||
+        (src->slice && (uint64_t)src_offset->y + range->y > src->slice / src->pitch) ||
+        (dst->slice && (uint64_t)dst_offset->y + range->y > dst->slice / dst->pitch) ||
+        (range->z > 1 && (!src->slice || !dst->slice)))
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    copy_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
+    if (num_dep_signals && !(job->deps = malloc(num_dep_signals * sizeof *job->deps))) {
+        free(job);
+        return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
+    }
+    if (num_dep_signals)
+        memcpy(job->deps, dep_signals, num_dep_signals * sizeof *job->deps);
+    char *d = (char *)dst->base + dst_offset->z * dst->slice + dst_offset->y * dst->pitch +
+              dst_offset->x;
+    const char *s = (const char *)src->base + src_offset->z * src->slice +
+                    src_offset->y * src->pitch + src_offset->x;
+    /* Locked host memory through its GPU address: the pages behind it. */
+    size_t dspan = (range->z - 1) * dst->slice + (range->y - 1) * dst->pitch + range->x;
+    size_t sspan = (range->z - 1) * src->slice + (range->y - 1) * src->pitch + range->x;
+    uintptr_t host;
+    if (sim_host_lock_translate((uintptr_t)d, dspan, &host))
+        d = (char *)host;
+    if (sim_host_lock_translate((uintptr_t)s, sspan, &host))
+        s = (const char *)host;
+    job->rect = true;
+    job->dst = d;
+    job->src = s;
+    job->dst_pitch = dst->pitch;
+    job->dst_slice = dst->slice;
+    job->src_pitch = src->pitch;
+    job->src_slice = src->slice;
+    job->range = *range;
+    job->dst_agent = job->src_agent = agent;
+    job->engine = agent;
+    job->n_deps = num_dep_signals;
+    job->completion = completion_signal;
+    if (atomic_load(&agent->dma_profiling)) {
+        job->profiled = true;
+        sim_signal_copy_prep(done, agent);
+    }
+    hsa_status_t st = engine_submit(agent, job);
     if (st != HSA_STATUS_SUCCESS)
         job_free(job);
     return st;

@@ -62,6 +62,7 @@ void sim_queue_free(sim_queue *q)
     free(q->ring);
     free(q->group_mem);
     free(q->private_mem);
+    free(q->kernarg_copy);
     free(q->kernel.ptr_args);
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->parked_cv);
@@ -125,6 +126,7 @@ SIM_API hsa_status_t hsa_queue_create(hsa_agent_t agent, uint32_t size, hsa_queu
     q->mask = size - 1;
     q->magic = SIM_QUEUE_MAGIC;
     q->agent = a;
+    atomic_init(&q->priority, HSA_AMD_QUEUE_PRIORITY_NORMAL);
     q->callback = callback;
     q->data = data;
     pthread_mutex_init(&q->lock, NULL);
@@ -282,4 +284,29 @@ SIM_API hsa_status_t hsa_amd_queue_cu_set_mask(const hsa_queue_t *queue, uint32_
     if (num_cu_mask_count % 32 != 0)
         return HSA_STATUS_ERROR_INVALID_ARGUMENT;
     return HSA_STATUS_SUCCESS; /* accepted; every CU is a host thread anyway */
+}
+
+/* ROCR 5.2.3 (hsa_ext_amd.cpp hsa_amd_queue_set_priority, AqlQueue::
+ * SetPriority): LOW, NORMAL and HIGH map to KFD's minimum, normal and
+ * maximum queue priority (hsaKmtUpdateQueue); anything else is
+ * INVALID_ARGUMENT.  KFD schedules by it; hsasim runs every queue on a
+ * thread of its own and only records it. */
+SIM_API hsa_status_t hsa_amd_queue_set_priority(hsa_queue_t *queue, hsa_amd_queue_priority_t priority)
+{
+    if (!sim_is_initialized())
+        return HSA_STATUS_ERROR_NOT_INITIALIZED;
+    if (!queue)
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&sim_queue_lock);
+    sim_queue *q = queue_lookup_locked(queue);
+    if (q && (priority == HSA_AMD_QUEUE_PRIORITY_LOW || priority == HSA_AMD_QUEUE_PRIORITY_NORMAL ||
+              priority == HSA_AMD_QUEUE_PRIORITY_HIGH))
+        atomic_store_explicit(&q->priority, priority, memory_order_relaxed);
+    pthread_mutex_unlock(&sim_queue_lock);
+    if (!q)
+        return HSA_STATUS_ERROR_INVALID_QUEUE;
+    if (priority != HSA_AMD_QUEUE_PRIORITY_LOW && priority != HSA_AMD_QUEUE_PRIORITY_NORMAL &&
+        priority != HSA_AMD_QUEUE_PRIORITY_HIGH)
+        return HSA_STATUS_ERROR_INVALID_ARGUMENT;
+    return HSA_STATUS_SUCCESS;
 }

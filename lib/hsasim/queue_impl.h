@@ -73,6 +73,7 @@ struct sim_queue {
     pthread_mutex_t lock;
     pthread_cond_t parked_cv;
     _Atomic uint32_t stop;
+    _Atomic int priority;     /* hsa_amd_queue_set_priority: recorded only */
     hsa_status_t kill_status; /* under lock */
     bool parked;              /* under lock: the processor took note of a stop */
     bool self_destroy;        /* under lock: destroyed from its own thread */
@@ -86,8 +87,13 @@ struct sim_queue {
     uint64_t kernel_object; /* the kernel last found (0: none) ... */
     uint64_t kernel_gen;    /* ... while sim_code_generation() was this */
     sim_kernel_info kernel;
+    void *kernarg_copy;     /* a kernarg segment with translated pointers (queue_packets.c) */
+    size_t kernarg_cap;
 };
 _Static_assert(offsetof(struct sim_queue, amd) == 0, "hsa_queue_t* is the amd_queue_t");
+
+/* hsa_amd_profiling_set_profiler_enabled is on for the queue (profiling.c). */
+bool sim_queue_profiling(const sim_queue *q);
 
 /* The queue list: under sim_queue_lock. */
 extern pthread_mutex_t sim_queue_lock;
@@ -96,6 +102,7 @@ extern sim_queue *sim_queue_list;
 /* --- packets (queue_packets.c) --------------------------------------------------------- */
 typedef struct dispatch_plan {
     hsasim_kernel_fn fn;
+    const void *kernarg; /* the packet's, or the queue's copy with GPU addresses translated */
     uint32_t dims;
     uint32_t grid[3], wg[3], groups[3];
 } dispatch_plan;

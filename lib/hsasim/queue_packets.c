@@ -40,6 +40,7 @@
  * its completion signal.  Masked conditions are re-evaluated at each change
  * of the signal.  Any other AmdFormat, or a condition past GTE, is
  * HSA_STATUS_ERROR_INVALID_PACKET_FORMAT; agent dispatches are too. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "queue_impl.h"
@@ -113,6 +114,44 @@ static sim_code_kind find_kernel(sim_queue *q, uint64_t kernel_object)
     return kind;
 }
 
+/* A host kernel dereferences its pointer arguments itself: one that holds
+ * the GPU address of locked host memory (host_lock.c) is given the host
+ * address the GPU reaches there, in a copy of the segment (*out; the
+ * packet's own stays as written).  false: no memory for the copy. */
+static bool translate_pointers(sim_queue *q, const uint8_t *kernarg, const void **out)
+{
+    const sim_kernel_info *k = &q->kernel;
+    uint8_t *copy = NULL;
+    for (uint32_t i = 0; i < k->n_ptr_args; i++) {
+        uint32_t off = k->ptr_args[i];
+        uint64_t ptr;
+        uintptr_t host;
+        if (off > k->kernarg_size || k->kernarg_size - off < sizeof ptr)
+            continue;
+        memcpy(&ptr, kernarg + off, sizeof ptr);
+        if (!ptr || !sim_host_lock_translate((uintptr_t)ptr, 1, &host))
+            continue;
+        if (!copy) {
+            if (q->kernarg_cap < k->kernarg_size) {
+                /* Aligned as a kernarg segment may need (a ulong4: 32). */
+                size_t cap = (k->kernarg_size + 63) & ~(size_t)63;
+                void *grown = aligned_alloc(64, cap);
+                if (!grown)
+                    return false;
+                free(q->kernarg_copy);
+                q->kernarg_copy = grown;
+                q->kernarg_cap = cap;
+            }
+            copy = q->kernarg_copy;
+            memcpy(copy, kernarg, k->kernarg_size);
+            *out = copy;
+        }
+        ptr = host;
+        memcpy(copy + off, &ptr, sizeof ptr);
+    }
+    return true;
+}
+
 /* --- packet validation ----------------------------------------------------------------- */
 hsa_status_t sim_queue_check_dispatch(sim_queue *q, const hsa_kernel_dispatch_packet_t *p,
                                       dispatch_plan *plan, uint64_t *fault_at)
@@ -173,6 +212,9 @@ hsa_status_t sim_queue_check_dispatch(sim_queue *q, const hsa_kernel_dispatch_pa
             return vm_fault_status;
         }
     }
+    plan->kernarg = kernarg;
+    if (!translate_pointers(q, kernarg, &plan->kernarg))
+        return HSA_STATUS_ERROR_OUT_OF_RESOURCES; /* no room for the copy: as scratch */
     plan->fn = k->fn;
     plan->dims = dims;
     for (uint32_t d = 0; d < 3; d++) {

@@ -107,7 +107,7 @@ static bool run_dispatch(sim_queue *q, const hsa_kernel_dispatch_packet_t *p,
     d.group_segment = gsize ? q->group_mem : NULL;
     d.private_segment = psize ? q->private_mem : NULL;
     d.packet = p;
-    const void *kernarg = p->kernarg_address;
+    const void *kernarg = plan->kernarg;
     for (uint32_t z = 0; z < plan->groups[2]; z++)
         for (uint32_t y = 0; y < plan->groups[1]; y++)
             for (uint32_t x = 0; x < plan->groups[0]; x++) {
@@ -397,6 +397,9 @@ void *sim_queue_processor(void *arg)
         rd++;
         __atomic_store_n(&q->amd.read_dispatch_id, rd, __ATOMIC_RELEASE);
 
+        /* With profiling on, the CP stamps the packet's start and end into
+         * its completion signal (profiling.c). */
+        uint64_t started = completion && sim_queue_profiling(q) ? sim_now_ns() : 0;
         bool done;
         if (type == HSA_PACKET_TYPE_KERNEL_DISPATCH)
             done = run_dispatch(q, &pkt, &plan);
@@ -405,6 +408,8 @@ void *sim_queue_processor(void *arg)
         else
             done = run_barrier(q, deps, n_deps, n_dead, dead_zero,
                                type == HSA_PACKET_TYPE_BARRIER_AND);
+        if (done && started)
+            sim_signal_stamp_packet(completion, started, sim_now_ns());
         if (done)
             complete_packet(q, completion);
         for (uint32_t i = 0; i < n_deps; i++)

@@ -150,6 +150,9 @@ static sim_signal *sig_alloc(hsa_signal_value_t initial, bool busy_wait, bool in
     s->amd.start_ts = 0;
     s->amd.end_ts = 0;
     s->amd.queue_ptr = NULL;
+    atomic_store_explicit(&s->copy_agent, NULL, memory_order_relaxed);
+    atomic_store_explicit(&s->sdma_start_ts, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->sdma_end_ts, 0, memory_order_relaxed);
     s->busy_wait = busy_wait;
     s->internal = internal;
     atomic_store_explicit(&s->refs, 1, memory_order_relaxed);

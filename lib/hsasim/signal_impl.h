@@ -80,6 +80,10 @@ struct sim_signal {
     _Atomic uint32_t any_waiters;  /* multi-signal waiters watching this signal */
     _Atomic uint32_t refs;         /* the handle + waits + async handlers in progress */
     bool busy_wait;                /* ROCR DefaultSignal: value pointer, polled */
+    /* ROCR SharedSignal's copy profiling (profiling.c): the GPU whose engine
+     * ran a profiled copy, and that copy's SDMA times. */
+    _Atomic(const sim_agent *) copy_agent;
+    _Atomic uint64_t sdma_start_ts, sdma_end_ts;
     bool internal;                 /* queue doorbell: not destroyable by the user */
     sim_signal *next_free;
 };

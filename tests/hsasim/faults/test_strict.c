@@ -495,6 +495,22 @@ static void what_runs(void)
     CHECK(hsa_amd_memory_lock(host, 4096, NULL, 0, &agent_ptr) == HSA_STATUS_SUCCESS);
     expect_runs(A, host, NULL, 8);
     expect_runs(B, host + 8, host, 9);
+    /* ... and through its GPU address (agent_ptr, not host: ROCR's userptr
+     * address), which the kernel's pointer arguments reach the pages by */
+    {
+        uint64_t *gpu_view = agent_ptr;
+        CHECK(gpu_view != host);
+        host[20] = 5;
+        err_rec r = {0};
+        hsa_queue_t *q2 = make_queue(A, &r);
+        hsa_signal_t d2 = make_signal(1);
+        touch(q2, A, gpu_view + 21, gpu_view + 20, 10, d2);
+        CHECK(completes(d2));
+        CHECK_EQ_U64(host[21], 15);
+        CHECK_EQ_U64(atomic_load(&r.calls), 0);
+        CHECK(hsa_queue_destroy(q2) == HSA_STATUS_SUCCESS);
+        CHECK(hsa_signal_destroy(d2) == HSA_STATUS_SUCCESS);
+    }
     hsa_agent_t only_a[1] = {E.gpu[A]};
     CHECK(hsa_amd_memory_lock(host + 512, 4096, only_a, 1, &agent_ptr) == HSA_STATUS_SUCCESS);
     expect_runs(B, host + 512, NULL, 10);
@@ -666,6 +682,27 @@ static void fault_unlocked(void)
     expect_runs(1, host + 5, NULL, 1);
     REQUIRE(hsa_amd_memory_unlock(host) == HSA_STATUS_SUCCESS);
     expect_touch_faults(1, host + 5, NULL, NULL, (uint64_t)(uintptr_t)(host + 5));
+    free(host);
+}
+
+/* A locked range's GPU address (agent_ptr) goes with the lock. */
+static void fault_unlocked_gpu_address(void)
+{
+    uint64_t *host = aligned_alloc(4096, 4096);
+    REQUIRE(host);
+    memset(host, 0, 4096);
+    void *agent_ptr;
+    REQUIRE(hsa_amd_memory_lock(host, 4096, NULL, 0, &agent_ptr) == HSA_STATUS_SUCCESS);
+    uint64_t *gpu_view = agent_ptr;
+    expect_runs(1, host + 5, NULL, 1);
+    REQUIRE(hsa_amd_memory_unlock(host) == HSA_STATUS_SUCCESS);
+    /* Hold the address, so that no later allocation (the queue's, say)
+     * lands there and makes it memory the GPU may touch after all. */
+    void *held = mmap(gpu_view, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                      -1, 0);
+    REQUIRE(held == (void *)gpu_view);
+    expect_touch_faults(1, gpu_view + 5, NULL, NULL, (uint64_t)(uintptr_t)(gpu_view + 5));
+    munmap(held, 4096);
     free(host);
 }
 
@@ -864,6 +901,7 @@ int main(void)
     expect_pass("kernarg pool not allowed", fault_kernarg_pool_not_allowed);
     expect_pass("malloc'd kernarg", fault_kernarg_malloc);
     expect_pass("unlocked", fault_unlocked);
+    expect_pass("unlocked GPU address", fault_unlocked_gpu_address);
     expect_pass("freed", fault_freed);
     expect_pass("another agent's code object", fault_other_agents_code_object);
     expect_pass("bogus signals", fault_bogus_signals);
