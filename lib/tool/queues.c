@@ -76,12 +76,13 @@ static void queue_event(hsa_status_t status, hsa_queue_t *source, void *data)
 static tool_queue *record_take_locked(void)
 {
     tool_queue *q = tool.free_queues;
-    if (q) {
-        tool.free_queues = q->next;
-        memset(q, 0, sizeof *q);
-        return q;
-    }
-    return calloc(1, sizeof *q);
+    if (!q)
+        return calloc(1, sizeof *q);
+    tool.free_queues = q->next;
+    q->lost = false;
+    q->scan = 0;
+    atomic_store_explicit(&q->queue, NULL, memory_order_relaxed);
+    return q;
 }
 
 static void unlink_locked(tool_queue *q)
@@ -118,7 +119,7 @@ hsa_status_t tool_queue_create(hsa_agent_t agent, uint32_t size, hsa_queue_type3
     bool made = st == HSA_STATUS_SUCCESS && queue && *queue;
     if (made)
         atomic_store(&q->queue, *queue); /* seq_cst: against tool_agent_mark_lost's look */
-    tool_agent *a = made ? tool_agent_find(agent) : NULL;
+    tool_agent *a = made && atomic_load(&tool.lost_any) ? tool_agent_find(agent) : NULL;
     if (!made || (a && atomic_load(&a->lost))) {
         /* Rare: a failure, or a queue made on a device lost meanwhile. */
         pthread_mutex_lock(&tool.lock);
@@ -133,7 +134,9 @@ hsa_status_t tool_queue_create(hsa_agent_t agent, uint32_t size, hsa_queue_type3
     return st;
 }
 
-/* Off the list before the runtime frees the ring: nothing drains it after. */
+/* Off the list before the runtime frees the ring: nothing drains it after.
+ * The record goes to the free list at once (a new queue may take it; the
+ * ring is never reached through a record off the list). */
 hsa_status_t tool_queue_destroy(hsa_queue_t *queue)
 {
     tool_queue *found = NULL;
@@ -142,18 +145,22 @@ hsa_status_t tool_queue_destroy(hsa_queue_t *queue)
         if (atomic_load_explicit(&(*p)->queue, memory_order_relaxed) == queue) {
             found = *p;
             *p = found->next;
+            found->next = tool.free_queues;
+            tool.free_queues = found;
             break;
         }
     pthread_mutex_unlock(&tool.lock);
     hsa_status_t st = tool.rt.queue_destroy(queue);
-    if (found) {
+    if (found && st != HSA_STATUS_SUCCESS) {
+        /* Not destroyed after all (an invalid queue, say): still the
+         * program's; a record of its own again. */
         pthread_mutex_lock(&tool.lock);
-        if (st == HSA_STATUS_SUCCESS) {
-            found->next = tool.free_queues;
-            tool.free_queues = found;
-        } else { /* not destroyed after all: still the program's */
-            found->next = tool.queues;
-            tool.queues = found;
+        tool_queue *again = record_take_locked();
+        if (again) {
+            *again = *found;
+            atomic_store_explicit(&again->queue, queue, memory_order_relaxed);
+            again->next = tool.queues;
+            tool.queues = again;
         }
         pthread_mutex_unlock(&tool.lock);
     }
