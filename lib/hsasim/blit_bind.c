@@ -89,14 +89,16 @@ static bool host_filler(const codeobj_arg *h, const codeobj_kernel *r)
 static bool same_layout(const codeobj_kernel *r, const codeobj_kernel *h, char *why, size_t size)
 {
     uint32_t i = 0, j = 0;
-    for (; i < r->n_args && j < h->n_args; i++, j++) {
+    for (;;) {
         while (j < h->n_args && host_filler(&h->args[j], r))
             j++;
-        if (j < h->n_args && !same_arg(&r->args[i], &h->args[j], i, why, size))
+        if (i == r->n_args || j == h->n_args)
+            break;
+        if (!same_arg(&r->args[i], &h->args[j], i, why, size))
             return false;
-    }
-    while (j < h->n_args && host_filler(&h->args[j], r))
+        i++;
         j++;
+    }
     if (i != r->n_args || j != h->n_args) {
         snprintf(why, size, "the code object has %u arguments, the host kernel %u", r->n_args,
                  h->n_args);
