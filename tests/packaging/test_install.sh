@@ -28,6 +28,7 @@ $lib/librochp.so.0.1.0
 $lib/librochp_tool.so"
 dev_files="$inc/rochp/rochp.h
 $inc/rochp/rochp_dispatch.h
+$inc/rochp/rochp_hip.h
 $lib/cmake/rochp/rochpConfig.cmake
 $lib/cmake/rochp/rochpConfigVersion.cmake
 $lib/cmake/rochp/rochpTargets-*.cmake
@@ -40,7 +41,6 @@ if [ -e "$build/lib/librochp_hip.so" ]; then
 $lib/librochp_hip.so.0
 $lib/librochp_hip.so.0.1.0"
     dev_files="$dev_files
-$inc/rochp/rochp_hip.h
 $lib/librochp_hip.so"
 fi
 sim_files="$bin/rochp-hostco-gen
