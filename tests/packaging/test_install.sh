@@ -34,10 +34,14 @@ $lib/cmake/rochp/rochpTargets-*.cmake
 $lib/cmake/rochp/rochpTargets.cmake
 $lib/librochp.so
 $lib/pkgconfig/rochp.pc"
-sim_files="$bin/rochp-hostco-gen
+sim_files="$bin/rochp-hostco-check
+$bin/rochp-hostco-gen
+$bin/rochp-hostco-wrap
 $bin/rochp-sim
+$inc/hsasim/code_object_wrapper.h
 $inc/hsasim/kernel.h
 $inc/hsasim/kernel_decl.h
+$lib/cmake/rochp/RochpHipCodeObject.cmake
 $lib/cmake/rochp/RochpHostCodeObject.cmake
 $lib/cmake/rochp/rochpSimTargets-*.cmake
 $lib/cmake/rochp/rochpSimTargets.cmake
