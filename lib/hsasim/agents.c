@@ -339,6 +339,13 @@ SIM_API hsa_status_t hsa_agent_get_info(hsa_agent_t agent, hsa_agent_info_t attr
     case HSA_AMD_AGENT_INFO_ASIC_REVISION:
         *(uint32_t *)value = (uint32_t)CAP_ASIC_REVISION(prop(a, "capability"));
         break;
+    case HSA_AMD_AGENT_INFO_HDP_FLUSH:
+        /* ROCR 5.2.3 GetInfo: the GPU's MMIO_REMAP words, {NULL, NULL} for
+         * a CPU (CpuAgent::GetInfo).  ROCclr's roc::Device::create drops a
+         * GPU whose query fails, so HIP would see no device. */
+        *(hsa_amd_hdp_flush_t *)value = gpu ? (hsa_amd_hdp_flush_t){&a->hdp_regs[0], &a->hdp_regs[1]}
+                                            : (hsa_amd_hdp_flush_t){NULL, NULL};
+        break;
     case HSA_AMD_AGENT_INFO_COOPERATIVE_QUEUES: *(bool *)value = false; break;
     case HSA_AMD_AGENT_INFO_SVM_DIRECT_HOST_ACCESS: *(bool *)value = !gpu; break;
     case HSA_AMD_AGENT_INFO_COOPERATIVE_COMPUTE_UNIT_COUNT:

@@ -92,6 +92,11 @@ struct sim_agent {
      * (queue_processor.c, "VM faults"): queues created afterwards never run
      * either. */
     _Atomic int vm_evicted;
+    /* The HDP flush registers, HSA_AMD_AGENT_INFO_HDP_FLUSH: ROCR
+     * (amd_gpu_agent.cpp, GpuAgent::InitRegionList) points at the first two
+     * words of the MMIO_REMAP page libhsakmt maps per dGPU (fmm.c, map_mmio);
+     * a host write there flushes the HDP.  Here two writable words stand in. */
+    uint32_t hdp_regs[2];
 };
 #define SIM_AGENT_MAGIC 0x544e454741534853ull
 

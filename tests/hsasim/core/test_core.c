@@ -152,6 +152,22 @@ static void test_agents(agents *all)
     CHECK(hsa_agent_get_info(all->cpu[0], (hsa_agent_info_t)HSA_AMD_AGENT_INFO_UUID, uuid) ==
           HSA_STATUS_SUCCESS);
     CHECK_EQ_STR(uuid, "CPU-XX");
+    /* HDP flush registers: two distinct writable words per GPU (HIP drops a
+     * GPU without them), none for a CPU, as ROCR 5.2.3. */
+    hsa_amd_hdp_flush_t hdp = {0}, hdp1 = {0}, hdp_cpu = {(uint32_t *)1, (uint32_t *)1};
+    CHECK(hsa_agent_get_info(g, (hsa_agent_info_t)HSA_AMD_AGENT_INFO_HDP_FLUSH, &hdp) ==
+          HSA_STATUS_SUCCESS);
+    CHECK(hdp.HDP_MEM_FLUSH_CNTL && hdp.HDP_REG_FLUSH_CNTL == hdp.HDP_MEM_FLUSH_CNTL + 1);
+    if (hdp.HDP_MEM_FLUSH_CNTL) {
+        *hdp.HDP_MEM_FLUSH_CNTL = 1;
+        *hdp.HDP_REG_FLUSH_CNTL = 1;
+    }
+    CHECK(hsa_agent_get_info(all->gpu[1], (hsa_agent_info_t)HSA_AMD_AGENT_INFO_HDP_FLUSH, &hdp1) ==
+          HSA_STATUS_SUCCESS);
+    CHECK(hdp1.HDP_MEM_FLUSH_CNTL && hdp1.HDP_MEM_FLUSH_CNTL != hdp.HDP_MEM_FLUSH_CNTL);
+    CHECK(hsa_agent_get_info(all->cpu[0], (hsa_agent_info_t)HSA_AMD_AGENT_INFO_HDP_FLUSH,
+                             &hdp_cpu) == HSA_STATUS_SUCCESS);
+    CHECK(!hdp_cpu.HDP_MEM_FLUSH_CNTL && !hdp_cpu.HDP_REG_FLUSH_CNTL);
 
     /* Bad handles and arguments. */
     hsa_agent_t bogus = {(uint64_t)(uintptr_t)&u32};
