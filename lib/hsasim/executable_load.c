@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "blit_bind.h"
 #include "codeobj/codeobj.h"
 #include "hsasim/kernel.h"
 #include "loader.h"
@@ -94,7 +95,7 @@ static bool agent_isa_name(hsa_agent_t agent, char *out, size_t size)
 /* ROCR's Isa::IsCompatible: same processor; a target feature the code object
  * names (sramecc, xnack) must be the agent's setting; one it leaves out
  * ("any") matches either. */
-static bool target_compatible(const char *code, const char *agent)
+bool sim_target_compatible(const char *code, const char *agent)
 {
     const char *c = strstr(code, "--"), *a = strstr(agent, "--");
     if (!c || !a)
@@ -314,11 +315,20 @@ static hsa_status_t load_image(const uint8_t *data, size_t size, hsa_agent_t age
     }
     if (elf.e_machine == EM_AMDGPU) {
         /* A wrapper (what HIP takes for a GPU code object) loads the host
-         * code object it carries; any other EM_AMDGPU file is GPU ISA. */
+         * code object it carries, recognised by its marker alone. */
         int w = sim_unwrap_host_object(data, size, c->uri, SIM_HOST_MACHINE, &data, &size);
         if (w < 0)
             return HSA_STATUS_ERROR_INVALID_CODE_OBJECT;
         if (w == 0) {
+            /* ROCclr's blit program runs as hsasim's host kernels (blit_bind.c). */
+            char isa[128] = "";
+            const uint8_t *host = NULL;
+            size_t host_size = 0;
+            (void)agent_isa_name(agent, isa, sizeof isa);
+            hsa_status_t bound = sim_blit_bind(data, size, isa, c->uri, &host, &host_size);
+            if (bound != HSA_STATUS_INFO_BREAK)
+                return bound == HSA_STATUS_SUCCESS ? load_image(host, host_size, agent, c) : bound;
+            /* Any other EM_AMDGPU file is GPU ISA. */
             static _Atomic int told;
             if (!atomic_exchange(&told, 1) || getenv("ROCHP_LOG"))
                 fprintf(stderr, "hsasim: %s is an AMDGPU ISA code object (e_machine EM_AMDGPU): "
@@ -380,7 +390,7 @@ static hsa_status_t load_image(const uint8_t *data, size_t size, hsa_agent_t age
     }
     if (md->target) {
         char isa[128];
-        if (!agent_isa_name(agent, isa, sizeof isa) || !target_compatible(md->target, isa)) {
+        if (!agent_isa_name(agent, isa, sizeof isa) || !sim_target_compatible(md->target, isa)) {
             sim_loader_log("%s: code object's ISA (%s) is not supported by the agent", c->uri,
                            md->target);
             st = HSA_STATUS_ERROR_INCOMPATIBLE_ARGUMENTS;

@@ -137,6 +137,10 @@ void sim_symbol_free(sim_symbol *s);
 /* dlclose's a loaded copy and frees it (NULL is fine). */
 void sim_loaded_unload(sim_loaded *l);
 
+/* ROCR's Isa::IsCompatible of a code object's amdhsa.target and an agent's ISA
+ * name (executable_load.c). */
+bool sim_target_compatible(const char *code, const char *agent);
+
 /* --- wrapped host code objects (code_object_wrapper.c) ------------------------------ */
 
 /* An EM_AMDGPU image carrying a host code object for machine (its marker:
