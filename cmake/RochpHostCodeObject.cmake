@@ -1,12 +1,14 @@
 # Host code objects for hsasim (DESIGN.md section 4).
 #
 #   rochp_add_host_code_object(<target> SOURCES <c files>...
-#                              [OUTPUT_NAME <file name>] [TARGET_ID <id>])
+#                              [OUTPUT_NAME <file name>] [TARGET_ID <id>]
+#                              [CODE_OBJECT_VERSION 4|5])
 #
 # Builds the C kernels (declared with HSASIM_KERNEL, hsasim/kernel_decl.h) into
 # an ELF shared object, runs rochp-hostco-gen on it to obtain the
 # NT_AMDGPU_METADATA note clang would emit for the same kernels (code object
-# v5), and writes a copy carrying that note in a SHT_NOTE section
+# v5 unless CODE_OBJECT_VERSION says 4), and writes a copy carrying that note
+# in a SHT_NOTE section
 # ".note.AMDGPU" to ${CMAKE_CURRENT_BINARY_DIR}/<OUTPUT_NAME> (default
 # <target>.co).  The result is loaded with hsa_code_object_reader_create_* and
 # hsa_executable_load_agent_code_object like any code object.
@@ -30,6 +32,10 @@
 # - In another project, find_package(rochp COMPONENTS sim) imports
 #   rochp::rochp-hostco-gen and rochp::hostco from an install or a build tree
 #   and then includes this file: nothing is built but the kernels.
+#
+# Host code objects for HIP programs (rochp_add_hip_host_code_object,
+# rochp_add_hip_fat_binary) are in RochpHipCodeObject.cmake, included at the
+# end of this file.
 
 include_guard(GLOBAL)
 
@@ -76,6 +82,8 @@ if(NOT TARGET rochp::rochp-hostco-gen)
   endif()
   add_subdirectory(${ROCHP_HOSTCO_ROOT_}/tools/hostco ${PROJECT_BINARY_DIR}/tools/hostco)
   add_executable(rochp::rochp-hostco-gen ALIAS rochp-hostco-gen)
+  add_executable(rochp::rochp-hostco-wrap ALIAS rochp-hostco-wrap)
+  add_executable(rochp::rochp-hostco-check ALIAS rochp-hostco-check)
   # What every host code object compiles with: the kernel headers and the
   # registry the generator reads (installed with the sim component).
   add_library(rochp_hostco INTERFACE)
@@ -90,7 +98,8 @@ if(NOT TARGET rochp::rochp-hostco-gen)
 endif()
 
 function(rochp_add_host_code_object target)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "OUTPUT_NAME;TARGET_ID" "SOURCES")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "OUTPUT_NAME;TARGET_ID;CODE_OBJECT_VERSION"
+    "SOURCES")
   if(arg_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "rochp_add_host_code_object(${target}): unknown arguments "
       "${arg_UNPARSED_ARGUMENTS}")
@@ -104,6 +113,12 @@ function(rochp_add_host_code_object target)
   set(target_args)
   if(arg_TARGET_ID)
     set(target_args --target ${arg_TARGET_ID})
+  endif()
+  if(arg_CODE_OBJECT_VERSION)
+    if(NOT arg_CODE_OBJECT_VERSION MATCHES "^[45]$")
+      message(FATAL_ERROR "rochp_add_host_code_object(${target}): CODE_OBJECT_VERSION is 4 or 5")
+    endif()
+    list(APPEND target_args --code-object-version ${arg_CODE_OBJECT_VERSION})
   endif()
 
   set(kernels ${target}_kernels)
@@ -141,3 +156,5 @@ function(rochp_add_host_code_object target)
   set_target_properties(${target} PROPERTIES ROCHP_HOSTCO_FILE ${out}
     ROCHP_HOSTCO_METADATA ${msgpack} ROCHP_HOSTCO_KERNELS_TARGET ${kernels})
 endfunction()
+
+include(${CMAKE_CURRENT_LIST_DIR}/RochpHipCodeObject.cmake)

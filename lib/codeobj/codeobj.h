@@ -143,6 +143,10 @@ int codeobj_read_elf(const void *image, size_t size, codeobj_elf *out, char *err
 int codeobj_find_metadata_note(const void *image, size_t size, const void **desc,
                                size_t *desc_size, char *err, size_t err_size);
 
+/* The same for any note: owner (its name, e.g. "AMDGPU") and type. */
+int codeobj_find_note(const void *image, size_t size, const char *owner, uint32_t type,
+                      const void **desc, size_t *desc_size, char *err, size_t err_size);
+
 /* The .dynsym symbols of the image (*out is malloc'ed, free() it; names
  * point into the image).  An image without section headers or without
  * .dynsym gives 0 symbols.  0 or -1 with err filled. */

@@ -130,12 +130,18 @@ static uint64_t align_up(uint64_t x, uint64_t a)
     return (x + a - 1) & ~(a - 1);
 }
 
+/* The note looked for: its owner (n_name, NUL included) and type. */
+typedef struct note_key {
+    const char *owner;
+    size_t owner_size;
+    uint32_t type;
+} note_key;
+
 /* Walks the notes in [off, off + len); 1 found, 0 not, -1 malformed. */
 static int walk_notes(const elf_view *v, uint64_t off, uint64_t len, uint64_t align,
-                      const char *where, const void **desc, size_t *desc_size, char *err,
-                      size_t err_size)
+                      const char *where, const note_key *key, const void **desc,
+                      size_t *desc_size, char *err, size_t err_size)
 {
-    static const char owner[] = "AMDGPU";
     const uint8_t *base = v->p + off;
     uint64_t pos = 0;
     while (len - pos >= sizeof(Elf64_Nhdr)) {
@@ -147,8 +153,8 @@ static int walk_notes(const elf_view *v, uint64_t off, uint64_t len, uint64_t al
             return codeobj_fail(
                 err, err_size, "%s: note at +%llu (name %u bytes, descriptor %u bytes) overruns it",
                 where, (unsigned long long)pos, nh.n_namesz, nh.n_descsz);
-        if (nh.n_type == CODEOBJ_NT_AMDGPU_METADATA && nh.n_namesz == sizeof owner &&
-            memcmp(base + name_off, owner, sizeof owner) == 0) {
+        if (nh.n_type == key->type && nh.n_namesz == key->owner_size &&
+            memcmp(base + name_off, key->owner, key->owner_size) == 0) {
             *desc = base + desc_off;
             *desc_size = nh.n_descsz;
             return 1;
@@ -163,6 +169,14 @@ static int walk_notes(const elf_view *v, uint64_t off, uint64_t len, uint64_t al
 int codeobj_find_metadata_note(const void *image, size_t size, const void **desc,
                               size_t *desc_size, char *err, size_t err_size)
 {
+    return codeobj_find_note(image, size, "AMDGPU", CODEOBJ_NT_AMDGPU_METADATA, desc, desc_size,
+                             err, err_size);
+}
+
+int codeobj_find_note(const void *image, size_t size, const char *owner, uint32_t type,
+                      const void **desc, size_t *desc_size, char *err, size_t err_size)
+{
+    const note_key key = {owner, strlen(owner) + 1, type};
     elf_view v;
     if (open_view(&v, image, size, err, err_size) != 0)
         return -1;
@@ -177,7 +191,7 @@ int codeobj_find_metadata_note(const void *image, size_t size, const void **desc
             return codeobj_fail(err, err_size, "%s: [%llu, +%llu) is outside the file", where,
                                 (unsigned long long)sh.sh_offset, (unsigned long long)sh.sh_size);
         int r = walk_notes(&v, sh.sh_offset, sh.sh_size, sh.sh_addralign == 8 ? 8 : 4, where,
-                           desc, desc_size, err, err_size);
+                           &key, desc, desc_size, err, err_size);
         if (r != 0)
             return r;
     }
@@ -192,8 +206,8 @@ int codeobj_find_metadata_note(const void *image, size_t size, const void **desc
         if (!in_range(size, ph.p_offset, ph.p_filesz))
             return codeobj_fail(err, err_size, "%s: [%llu, +%llu) is outside the file", where,
                                 (unsigned long long)ph.p_offset, (unsigned long long)ph.p_filesz);
-        int r = walk_notes(&v, ph.p_offset, ph.p_filesz, ph.p_align == 8 ? 8 : 4, where, desc,
-                           desc_size, err, err_size);
+        int r = walk_notes(&v, ph.p_offset, ph.p_filesz, ph.p_align == 8 ? 8 : 4, where, &key,
+                           desc, desc_size, err, err_size);
         if (r != 0)
             return r;
     }

@@ -314,20 +314,33 @@ static hsa_status_t load_image(const uint8_t *data, size_t size, hsa_agent_t age
         return HSA_STATUS_ERROR_INVALID_CODE_OBJECT;
     }
     if (elf.e_machine == EM_AMDGPU) {
-        /* ROCclr's blit program runs as hsasim's host kernels (blit_bind.c). */
-        char isa[128] = "";
-        const uint8_t *host = NULL;
-        size_t host_size = 0;
-        (void)agent_isa_name(agent, isa, sizeof isa);
-        hsa_status_t bound = sim_blit_bind(data, size, isa, c->uri, &host, &host_size);
-        if (bound != HSA_STATUS_INFO_BREAK)
-            return bound == HSA_STATUS_SUCCESS ? load_image(host, host_size, agent, c) : bound;
-        static _Atomic int told;
-        if (!atomic_exchange(&told, 1) || getenv("ROCHP_LOG"))
-            fprintf(stderr, "hsasim: %s is an AMDGPU ISA code object (e_machine EM_AMDGPU): the "
-                            "simulated runtime runs host code objects only (built with "
-                            "rochp_add_host_code_object)\n", c->uri);
-        return HSA_STATUS_ERROR_INVALID_CODE_OBJECT;
+        /* A wrapper (what HIP takes for a GPU code object) loads the host
+         * code object it carries, recognised by its marker alone. */
+        int w = sim_unwrap_host_object(data, size, c->uri, SIM_HOST_MACHINE, &data, &size);
+        if (w < 0)
+            return HSA_STATUS_ERROR_INVALID_CODE_OBJECT;
+        if (w == 0) {
+            /* ROCclr's blit program runs as hsasim's host kernels (blit_bind.c). */
+            char isa[128] = "";
+            const uint8_t *host = NULL;
+            size_t host_size = 0;
+            (void)agent_isa_name(agent, isa, sizeof isa);
+            hsa_status_t bound = sim_blit_bind(data, size, isa, c->uri, &host, &host_size);
+            if (bound != HSA_STATUS_INFO_BREAK)
+                return bound == HSA_STATUS_SUCCESS ? load_image(host, host_size, agent, c) : bound;
+            /* Any other EM_AMDGPU file is GPU ISA. */
+            static _Atomic int told;
+            if (!atomic_exchange(&told, 1) || getenv("ROCHP_LOG"))
+                fprintf(stderr, "hsasim: %s is an AMDGPU ISA code object (e_machine EM_AMDGPU): "
+                                "the simulated runtime runs host code objects only (built with "
+                                "rochp_add_host_code_object, or wrapped for HIP by "
+                                "rochp_add_hip_host_code_object)\n", c->uri);
+            return HSA_STATUS_ERROR_INVALID_CODE_OBJECT;
+        }
+        if (codeobj_read_elf(data, size, &elf, err, sizeof err) != 0) {
+            sim_loader_log("%s: the wrapped host code object: %s", c->uri, err);
+            return HSA_STATUS_ERROR_INVALID_CODE_OBJECT;
+        }
     }
     if (elf.e_machine != SIM_HOST_MACHINE || elf.e_type != ET_DYN) {
         sim_loader_log(

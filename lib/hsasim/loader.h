@@ -12,7 +12,8 @@
  * - Loading into a frozen executable: FROZEN_EXECUTABLE; unknown loader
  *   options: HSA_STATUS_ERROR; a code object that is not a host code object
  *   with a v3+ metadata note: INVALID_CODE_OBJECT (ROCR refuses a host ELF,
- *   hsasim refuses GPU ISA: EM_AMDGPU); metadata amdhsa.target naming another
+ *   hsasim refuses GPU ISA: EM_AMDGPU, unless the file is a wrapper around a
+ *   host code object, which is loaded instead); metadata amdhsa.target naming another
  *   ISA than the agent's: INCOMPATIBLE_ARGUMENTS (ROCR's IsaSupportedByAgent);
  *   a CPU agent: INCOMPATIBLE_ARGUMENTS too (a CPU agent has no ISA, so
  *   ROCR's ISA check fails the same way); a handle that is no agent at all:
@@ -139,6 +140,15 @@ void sim_loaded_unload(sim_loaded *l);
 /* ROCR's Isa::IsCompatible of a code object's amdhsa.target and an agent's ISA
  * name (executable_load.c). */
 bool sim_target_compatible(const char *code, const char *agent);
+
+/* --- wrapped host code objects (code_object_wrapper.c) ------------------------------ */
+
+/* An EM_AMDGPU image carrying a host code object for machine (its marker:
+ * include/hsasim/code_object_wrapper.h): 1 with *inner, *inner_size the host
+ * object (inside data), 0 no marker (a real AMDGPU code object), -1 a marked
+ * image that is not a valid wrapper (said on stderr, naming uri). */
+int sim_unwrap_host_object(const uint8_t *data, size_t size, const char *uri, uint16_t machine,
+                           const uint8_t **inner, size_t *inner_size);
 
 /* --- what the packet processors see (code_index.c) --------------------------------- */
 

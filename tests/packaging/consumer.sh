@@ -27,7 +27,8 @@ consumer_build() {
 
 # consumer_run WHAT VERSION_EXE DISPATCH_EXE CODE_OBJECT: both programs must
 # run (the dispatch on hsasim, $hsa_runtime, over a new virtual MI210 tree
-# made by $rochp_sim) and print exactly what they must.
+# made by $rochp_sim, with CODE_OBJECT and with $wrapped_code_object, the
+# same kernel wrapped for HIP) and print exactly what they must.
 consumer_run() {
     what=$1 version=$2 dispatch=$3 co=$4
     out=$("$version") || fail "$what: $version exited $?"
@@ -35,11 +36,13 @@ consumer_run() {
     tree=$(mktemp -d "$scratch/tree-XXXXXX")
     "$rochp_sim" create "$tree" --model mi210 --gpus 1 >/dev/null ||
         fail "$what: $rochp_sim create failed"
-    out=$(ROCHP_SYSFS_ROOT=$tree ROCHP_HSA_RUNTIME=$hsa_runtime "$dispatch" "$co") ||
-        fail "$what: $dispatch exited $?: $out"
-    # out[x] = 5 * (x + 1) + x over 1,000 elements: 6 * 499500 + 5000
-    [ "$out" = "affine: 1000 elements exact, sum 3002000" ] ||
-        fail "$what: $dispatch printed '$out'"
+    for object in "$co" "$wrapped_code_object"; do
+        out=$(ROCHP_SYSFS_ROOT=$tree ROCHP_HSA_RUNTIME=$hsa_runtime "$dispatch" "$object") ||
+            fail "$what: $dispatch $object exited $?: $out"
+        # out[x] = 5 * (x + 1) + x over 1,000 elements: 6 * 499500 + 5000
+        [ "$out" = "affine: 1000 elements exact, sum 3002000" ] ||
+            fail "$what: $dispatch $object printed '$out'"
+    done
     echo "ok: $what"
 }
 

@@ -43,10 +43,14 @@ $lib/librochp_hip.so.0.1.0"
     dev_files="$dev_files
 $lib/librochp_hip.so"
 fi
-sim_files="$bin/rochp-hostco-gen
+sim_files="$bin/rochp-hostco-check
+$bin/rochp-hostco-gen
+$bin/rochp-hostco-wrap
 $bin/rochp-sim
+$inc/hsasim/code_object_wrapper.h
 $inc/hsasim/kernel.h
 $inc/hsasim/kernel_decl.h
+$lib/cmake/rochp/RochpHipCodeObject.cmake
 $lib/cmake/rochp/RochpHostCodeObject.cmake
 $lib/cmake/rochp/rochpSimTargets-*.cmake
 $lib/cmake/rochp/rochpSimTargets.cmake

@@ -1,12 +1,14 @@
 /* rochp-hostco-gen: writes the AMDGPU metadata note of a host code object.
  *
- *   rochp-hostco-gen [--target TARGET_ID] INPUT.so OUTPUT.note
+ *   rochp-hostco-gen [--target TARGET_ID] [--code-object-version 4|5] INPUT.so OUTPUT.note
  *
  * INPUT.so is the shared object built from the kernels' sources (with
  * hostco_registry.c).  It is dlopen'ed, its HSASIM_KERNEL declarations are
  * read, and OUTPUT.note receives one ELF note (owner "AMDGPU", type
  * NT_AMDGPU_METADATA = 32) whose descriptor is the msgpack map clang would
- * emit for the same kernels under code object v5 (amdhsa.version [1, 2]);
+ * emit for the same kernels under code object v5 (amdhsa.version [1, 2]), or
+ * v4 ([1, 1]: what HIP 5.2's clang emits, for host kernels standing in for
+ * HIP kernels; the v5-only hidden arguments are refused then);
  * rochp_add_host_code_object then adds it to a copy of INPUT.so with objcopy.
  *
  * Map keys are written in sorted order, as LLVM's msgpack document does.
@@ -29,6 +31,8 @@
 #define MAX_ARGS 256
 
 static const char *input_path = "";
+/* amdhsa.version [1, md_minor]: 2 is code object v5, 1 v4. */
+static unsigned md_minor = 2;
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void fail(const char *fmt, ...)
@@ -44,8 +48,9 @@ static void fail(const char *fmt, ...)
 
 static void usage(FILE *out)
 {
-    fputs("usage: rochp-hostco-gen [--target TARGET_ID] [--msgpack FILE] INPUT.so OUTPUT.note\n"
-          "Writes the NT_AMDGPU_METADATA note (code object v5) describing the\n"
+    fputs("usage: rochp-hostco-gen [--target TARGET_ID] [--code-object-version 4|5]\n"
+          "                        [--msgpack FILE] INPUT.so OUTPUT.note\n"
+          "Writes the NT_AMDGPU_METADATA note (code object v5, or v4) describing the\n"
           "HSASIM_KERNEL declarations of INPUT.so.  TARGET_ID, e.g.\n"
           "amdgcn-amd-amdhsa--gfx942, becomes amdhsa.target; without it the code\n"
           "object runs on every simulated GPU.  --msgpack also writes the bare\n"
@@ -61,6 +66,14 @@ static const char *value_kind_name(uint32_t vk)
 static bool is_hidden(uint32_t vk)
 {
     return vk >= HSASIM_VK_HIDDEN_GLOBAL_OFFSET_X && vk < HSASIM_VK_COUNT_;
+}
+
+/* The hidden kinds code object v5 introduced (LLVM AMDGPUUsage, "Code Object
+ * V5 Metadata"); v4 has the global offsets, none, printf, hostcall, default
+ * queue, completion action and multigrid sync only. */
+static bool v5_only(uint32_t vk)
+{
+    return vk >= HSASIM_VK_HIDDEN_HEAP_V1 && vk < HSASIM_VK_COUNT_;
 }
 
 /* One argument as it goes into the note. */
@@ -182,6 +195,10 @@ static void collect_kernel(const hsasim_kernel_decl *decl, size_t index, out_ker
             continue;
         if (a->size == 0)
             fail("kernel %s: argument %s has size 0", k->name, what);
+        if (md_minor < 2 &&
+            (a->value_kind == HSASIM_VK_DECL_HIDDEN_V5_ || v5_only(a->value_kind)))
+            fail("kernel %s: argument %s is a code object v5 hidden argument, and this note is "
+                 "for code object v4", k->name, what);
         if (a->value_kind == HSASIM_VK_DECL_HIDDEN_V5_) {
             if (a->size != sizeof(hsasim_implicit_args))
                 fail("kernel %s: HSASIM_ARG_HIDDEN_V5(%s): the member is %u bytes, not an "
@@ -376,6 +393,11 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--target") == 0 && i + 1 < argc) {
             target = argv[++i];
+        } else if (strcmp(argv[i], "--code-object-version") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "4") != 0 && strcmp(v, "5") != 0)
+                fail("--code-object-version %s: 4 or 5", v);
+            md_minor = v[0] == '4' ? 1 : 2;
         } else if (strcmp(argv[i], "--msgpack") == 0 && i + 1 < argc) {
             msgpack_out = argv[++i];
         } else {
@@ -434,7 +456,7 @@ int main(int argc, char **argv)
     pack_str(&pk, "amdhsa.version");
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint32(&pk, 1);
-    msgpack_pack_uint32(&pk, 2);
+    msgpack_pack_uint32(&pk, md_minor);
 
     write_note(output, &sbuf);
     if (msgpack_out)
