@@ -184,6 +184,22 @@ void sim_copies_stop(void)
     atomic_store(&copy_stop, false);
 }
 
+/* A job with its own copy of the dependency list; NULL: out of memory. */
+static copy_job *job_new(uint32_t num_dep_signals, const hsa_signal_t *dep_signals)
+{
+    copy_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return NULL;
+    if (num_dep_signals && !(job->deps = malloc(num_dep_signals * sizeof *job->deps))) {
+        free(job);
+        return NULL;
+    }
+    if (num_dep_signals)
+        memcpy(job->deps, dep_signals, num_dep_signals * sizeof *job->deps);
+    job->n_deps = num_dep_signals;
+    return job;
+}
+
 /* Queues job on the engine of agent (NULL: a thread of its own). */
 static hsa_status_t engine_submit(const sim_agent *agent, copy_job *job)
 {
@@ -253,15 +269,9 @@ SIM_API hsa_status_t hsa_amd_memory_async_copy(void *dst, hsa_agent_t dst_agent,
         return HSA_STATUS_ERROR_INVALID_SIGNAL;
     if (size == 0)
         return HSA_STATUS_SUCCESS;
-    copy_job *job = calloc(1, sizeof *job);
+    copy_job *job = job_new(num_dep_signals, dep_signals);
     if (!job)
         return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
-    if (num_dep_signals && !(job->deps = malloc(num_dep_signals * sizeof *job->deps))) {
-        free(job);
-        return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
-    }
-    if (num_dep_signals)
-        memcpy(job->deps, dep_signals, num_dep_signals * sizeof *job->deps);
     /* The engine reaches locked host memory through its GPU address
      * (host_lock.c): the pages behind it. */
     uintptr_t host;
@@ -274,7 +284,6 @@ SIM_API hsa_status_t hsa_amd_memory_async_copy(void *dst, hsa_agent_t dst_agent,
     job->size = size;
     job->dst_agent = da;
     job->src_agent = sa;
-    job->n_deps = num_dep_signals;
     job->completion = completion_signal;
 
     /* ROCR's copy agent: the source if it is a GPU, else the destination;
@@ -335,15 +344,9 @@ SIM_API hsa_status_t hsa_amd_memory_async_copy_rect(
         (dst->slice && (uint64_t)dst_offset->y + range->y > dst->slice / dst->pitch) ||
         (range->z > 1 && (!src->slice || !dst->slice)))
         return HSA_STATUS_ERROR_INVALID_ARGUMENT;
-    copy_job *job = calloc(1, sizeof *job);
+    copy_job *job = job_new(num_dep_signals, dep_signals);
     if (!job)
         return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
-    if (num_dep_signals && !(job->deps = malloc(num_dep_signals * sizeof *job->deps))) {
-        free(job);
-        return HSA_STATUS_ERROR_OUT_OF_RESOURCES;
-    }
-    if (num_dep_signals)
-        memcpy(job->deps, dep_signals, num_dep_signals * sizeof *job->deps);
     char *d = (char *)dst->base + dst_offset->z * dst->slice + dst_offset->y * dst->pitch +
               dst_offset->x;
     const char *s = (const char *)src->base + src_offset->z * src->slice +
@@ -366,7 +369,6 @@ SIM_API hsa_status_t hsa_amd_memory_async_copy_rect(
     job->range = *range;
     job->dst_agent = job->src_agent = agent;
     job->engine = agent;
-    job->n_deps = num_dep_signals;
     job->completion = completion_signal;
     if (atomic_load(&agent->dma_profiling)) {
         job->profiled = true;
