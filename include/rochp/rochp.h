@@ -297,6 +297,55 @@ ROCHP_API rochp_status rochp_buffer_read(const rochp_buffer *src, size_t offset,
 ROCHP_API rochp_status rochp_buffer_find(rochp_context *ctx, const void *address,
                                          rochp_buffer **out, size_t *offset);
 
+/* --- the application's own memory in checkpoints ----------------------------------------
+ * Memory rochp did not allocate -- hipMalloc'd or hipHostMalloc'd memory
+ * (rochp_hip.h), or the runtime's pools used directly -- becomes a buffer
+ * with rochp_buffer_register: checkpoints copy it to a shadow, restores and
+ * recoveries roll it back, a recovery moves it off a lost device, files
+ * carry it.  The memory stays the application's: rochp_buffer_free only
+ * forgets it.
+ *
+ * rochp sees no work on it (the application's own queues, HIP's streams),
+ * so the application says what may be written: rochp_buffer_mark_written
+ * before launching work that may write the buffer (between two
+ * checkpoints, once is enough); a checkpoint copies what was marked since
+ * the last one (and a buffer without a shadow yet), a restore or recovery
+ * rolls back what was marked.  Or ROCHP_REGISTER_COPY_ALWAYS: every
+ * checkpoint copies it and every rollback puts it back, marked or not.
+ * A mark while a checkpoint runs makes it fail with ROCHP_ERROR_BUSY, as a
+ * write call does.  Rolling back is not replaying: the application redoes
+ * the work since the checkpoint itself.
+ *
+ * device is the device whose memory holds address (ROCHP_HOST: host
+ * memory the GPUs can reach, such as hipHostMalloc's), present; the range
+ * must not overlap a buffer of the context (ROCHP_ERROR_INVALID_ARGUMENT
+ * naming it). */
+#define ROCHP_REGISTER_COPY_ALWAYS (1u << 0)
+ROCHP_API rochp_status rochp_buffer_register(rochp_context *ctx, rochp_device_id device,
+                                             void *address, size_t size, uint32_t flags,
+                                             rochp_buffer **out);
+ROCHP_API rochp_status rochp_buffer_mark_written(rochp_buffer *buffer);
+/* Where a registered buffer's new memory comes from when rochp needs some:
+ * a recovery moving it off a lost device (onto the recovery's target) and
+ * rochp_checkpoint_load making it in a new context.  Without an allocator
+ * those refuse with ROCHP_ERROR_NOT_SUPPORTED, naming the buffer.  The
+ * application gets the new address from rochp_buffer_address and owns that
+ * memory as it owned the old (rochp_hip_init sets hipMalloc/hipHostMalloc).
+ * alloc returns size bytes on device (ROCHP_HOST: host memory every GPU
+ * can reach), or NULL; free, if set, gets memory that a recovery replaced
+ * (the lost device's: the application must not free it again) and memory
+ * alloc made that a failed recovery or load did not use; NULL: rochp leaves
+ * it.  Both run on the thread that recovers or loads, with the limits of a
+ * recovery target callback (no rochp call that takes the runtime gate or
+ * the checkpoint lock).  allocator NULL: none. */
+typedef struct rochp_allocator {
+    size_t size; /* sizeof(rochp_allocator) */
+    void *(*alloc)(rochp_context *ctx, rochp_device_id device, size_t size, void *user);
+    void (*free)(rochp_context *ctx, rochp_device_id device, void *address, void *user);
+    void *user;
+} rochp_allocator;
+ROCHP_API rochp_status rochp_set_allocator(rochp_context *ctx, const rochp_allocator *allocator);
+
 /* --- modules and kernels ------------------------------------------------------------
  * A module is a code object (a real AMDGPU one from clang/hipcc, or an hsasim
  * host code object) kept on the host.  Its AMDGPU metadata (code object v3,

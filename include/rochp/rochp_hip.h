@@ -56,6 +56,30 @@ ROCHP_API rochp_status rochp_hip_subscribe(rochp_context *ctx, uint32_t mask,
                                            rochp_hip_event_fn fn, void *user,
                                            rochp_subscription *out);
 
+/* --- HIP memory in checkpoints ----------------------------------------------------------
+ * rochp_buffer_register for memory HIP allocated: hipMalloc'd (on the
+ * device that holds it) or hipHostMalloc'd (ROCHP_HOST); the range must lie
+ * in one allocation (ROCHP_ERROR_INVALID_ARGUMENT otherwise, or for memory
+ * HIP does not know).  rochp.h's rules hold: mark a buffer
+ * (rochp_buffer_mark_written) before launching work that may write it, or
+ * register it with ROCHP_REGISTER_COPY_ALWAYS; rochp_checkpoint copies what
+ * was marked, after the program synchronised HIP's work (hipDeviceSynchronize
+ * on each device in use: rochp sees no HIP stream).
+ *
+ * After a loss, rochp_recover (from the program's thread, never from an
+ * event callback: it calls HIP) moves the lost device's buffers onto a
+ * target -- by default the least loaded GPU of the same gfx target;
+ * rochp_set_recovery_target with rochp_hip_device picks an ordinal -- into
+ * memory hipMalloc'd there (the context's allocator, set by
+ * rochp_hip_init), at the addresses rochp_buffer_address gives from then
+ * on, and rolls back the marked buffers elsewhere.  HIP's launches are not
+ * replayed: the program goes back to its last checkpoint's step and does
+ * the work again.  The lost device's old memory is left alone (never
+ * hipFree it).  rochp_checkpoint_save / rochp_checkpoint_load carry these
+ * buffers as any other; a load hipMallocs them on the GPUs present. */
+ROCHP_API rochp_status rochp_hip_register(rochp_context *ctx, void *address, size_t size,
+                                          uint32_t flags, rochp_buffer **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -122,7 +122,8 @@ rochp_status rochp_hip_init(const rochp_options *options, rochp_context **out)
      * context may find it a moment later), and rochp_hip_device_usable
      * says so. */
     rochp_subscription sub;
-    if ((st = rochp_subscribe(ctx, ROCHP_EVENT_LOST, hip_tell_tool, NULL, &sub)) != ROCHP_OK) {
+    if ((st = rochp_subscribe(ctx, ROCHP_EVENT_LOST, hip_tell_tool, NULL, &sub)) != ROCHP_OK ||
+        (st = hip_set_allocator(ctx)) != ROCHP_OK) {
         rochp_context_destroy(ctx);
         return st;
     }

@@ -19,5 +19,8 @@ bool hip_tool_loaded(void);
 /* A rochp_event_fn: a lost device's agent marked lost in the tool. */
 void hip_tell_tool(rochp_context *ctx, const rochp_event *event, void *user);
 const char *hip_tool_runtime_path(void);
+/* memory.c -- the context's allocator: hipMalloc on the device's ordinal,
+ * hipHostMalloc for the host. */
+rochp_status hip_set_allocator(rochp_context *ctx);
 
 #endif

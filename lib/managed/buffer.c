@@ -249,11 +249,20 @@ static rochp_status buffer_alloc_locked(rochp_context *ctx, rochp_device_id devi
     b->id = managed_new_id(ctx);
     b->size = size;
     b->device = device;
-    if ((st = handle_add(b, HANDLE_BUFFER)) != ROCHP_OK) {
+    if ((st = managed_buffer_insert(ctx, b, "rochp_buffer_alloc")) != ROCHP_OK) {
         ctx->hsa.amd_memory_pool_free(b->address);
         free(b);
         return st;
     }
+    *out = b;
+    return ROCHP_OK;
+}
+
+rochp_status managed_buffer_insert(rochp_context *ctx, rochp_buffer *b, const char *call)
+{
+    rochp_status st = handle_add(b, HANDLE_BUFFER);
+    if (st != ROCHP_OK)
+        return st;
     pthread_mutex_lock(&ctx->managed->buffer_lock);
     if (ctx->managed->n_buffers == ctx->managed->cap_buffers) {
         size_t cap = ctx->managed->cap_buffers ? ctx->managed->cap_buffers * 2 : 64;
@@ -261,9 +270,7 @@ static rochp_status buffer_alloc_locked(rochp_context *ctx, rochp_device_id devi
         if (!grown) {
             pthread_mutex_unlock(&ctx->managed->buffer_lock);
             handle_remove(b);
-            ctx->hsa.amd_memory_pool_free(b->address);
-            free(b);
-            return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_buffer_alloc: out of memory");
+            return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "%s: out of memory", call);
         }
         ctx->managed->buffers = grown;
         ctx->managed->cap_buffers = cap;
@@ -273,7 +280,6 @@ static rochp_status buffer_alloc_locked(rochp_context *ctx, rochp_device_id devi
     ctx->managed->buffers[at] = b;
     ctx->managed->n_buffers++;
     pthread_mutex_unlock(&ctx->managed->buffer_lock);
-    *out = b;
     return ROCHP_OK;
 }
 
@@ -308,7 +314,7 @@ static rochp_status buffer_free_locked(rochp_buffer *b)
     }
     handle_remove(b);
     pthread_mutex_unlock(&ctx->managed->buffer_lock);
-    if (b->address)
+    if (b->address && !b->registered)
         ctx->hsa.amd_memory_pool_free(b->address);
     shadow_free(ctx, &b->shadow);
     free(b);
@@ -565,7 +571,7 @@ void buffers_free_all(rochp_context *ctx)
 {
     for (size_t i = 0; i < ctx->managed->n_buffers; i++) {
         handle_remove(ctx->managed->buffers[i]);
-        if (ctx->managed->buffers[i]->address && ctx->hsa_up)
+        if (ctx->managed->buffers[i]->address && ctx->hsa_up && !ctx->managed->buffers[i]->registered)
             ctx->hsa.amd_memory_pool_free(ctx->managed->buffers[i]->address);
         shadow_free(ctx, &ctx->managed->buffers[i]->shadow);
         free(ctx->managed->buffers[i]);

@@ -39,6 +39,10 @@ struct managed_state {
     /* Packets that queues destroyed since the last checkpoint had run: no
      * recovery can replay them (under ctx->lock). */
     uint64_t retired_packets;
+    /* Makes and gives back registered buffers' memory when rochp needs new
+     * memory for one (recovery, loads): rochp_set_allocator.  Under
+     * checkpoint_lock; alloc NULL: none set. */
+    rochp_allocator allocator;
 };
 
 /* layer.c -- the layer's table for core (core/layer.h). */
@@ -66,6 +70,11 @@ struct rochp_buffer {
     /* checkpoint state, under ctx->managed->buffer_lock */
     bool dirty;           /* may have been written since the last checkpoint */
     bool written_by_call; /* ... by a copy or write call (no journal replays it) */
+    /* The application's memory (rochp_buffer_register): rochp never gives
+     * it back to the runtime itself; what replaces it comes from the
+     * context's allocator.  Both fixed at registration. */
+    bool registered;
+    bool copy_always; /* ROCHP_REGISTER_COPY_ALWAYS: dirty at every checkpoint */
     shadow shadow; /* host == NULL: none yet */
 };
 
@@ -233,6 +242,16 @@ bool managed_fault_collateral(rochp_context *ctx, rochp_device_id device);
 /* Is the buffer's memory still there (its device present, with the agent
  * that made it)?  Takes ctx->lock. */
 bool managed_buffer_reachable(rochp_buffer *b);
+/* Enters a made buffer (address, size, device set) into the registry and
+ * the handle table; call names the API call in a refusal. */
+rochp_status managed_buffer_insert(rochp_context *ctx, rochp_buffer *b, const char *call);
+/* registered.c -- with the checkpoint lock held: new memory for registered
+ * buffer b on device from the context's allocator (ROCHP_ERROR_NOT_SUPPORTED
+ * without one), and *agent the device's; and memory the allocator made, or
+ * that was registered, given back to it (nothing without a free). */
+rochp_status managed_registered_alloc(rochp_context *ctx, uint64_t id, rochp_device_id device,
+                                      size_t size, void **out, uint64_t *agent);
+void managed_registered_free(rochp_context *ctx, rochp_device_id device, void *address);
 /* With ctx->managed->buffer_lock held: the buffer holding address, or NULL. */
 rochp_buffer *managed_buffer_at(rochp_context *ctx, const void *address);
 /* ROCHP_OK, or why the process cannot run work on a present device (the

@@ -13,7 +13,9 @@
  * write calls; buffers whose address a journaled dispatch passed in an
  * argument the kernel may write (its metadata: a global buffer not
  * read-only); and, since a plain queue keeps no record, every buffer once a
- * plain queue has run anything.  A buffer without a shadow is always copied.
+ * plain queue has run anything; registered buffers (the application's
+ * memory, written by work rochp does not see) that the application marked
+ * or asked to be copied always.  A buffer without a shadow is always copied.
  *
  * Shadows (managed/shadow.c) are process memory near the buffer's GPU,
  * locked for the runtime's copy engines.  Copies from different devices run
@@ -243,7 +245,7 @@ static rochp_status checkpoint_locked(rochp_context *ctx, uint64_t timeout_ns,
                 rochp_buffer *b = ctx->managed->buffers[i];
                 stats->buffers++;
                 stats->bytes += b->size;
-                if (b->address && (!selective || b->dirty || !b->shadow.host))
+                if (b->address && (!selective || b->dirty || b->copy_always || !b->shadow.host))
                     jobs[n_jobs++].b = b;
             }
         } else {

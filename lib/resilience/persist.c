@@ -116,6 +116,8 @@ static rochp_status collect_buffers(rochp_context *ctx, const device_table *t, p
             continue;
         persist_buffer *pb = &img->buffers[img->n_buffers++];
         pb->id = b->id;
+        pb->flags = (b->registered ? PERSIST_BUFFER_REGISTERED : 0) |
+                    (b->copy_always ? PERSIST_BUFFER_COPY_ALWAYS : 0);
         pb->ordinal = ordinal_of(t->devs, t->n, b->device, pb->gfx);
         pb->bytes = b->shadow.host;
         pb->size = b->size;

@@ -123,6 +123,8 @@ typedef struct cursor {
 
 typedef struct section {
     const char *name;
+    uint32_t flags_allowed; /* in: the head's flags this kind may have */
+    uint32_t flags;         /* out */
     const uint8_t *head;
     const uint8_t *bulk;
     uint64_t bulk_size;
@@ -141,9 +143,11 @@ static rochp_status next_section(cursor *c, const char *tag, size_t head_size, s
         return rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
                           "%s: section tag \"%.4s\" where \"%s\" belongs", s->name,
                           (const char *)head, tag);
-    if (get32(head + 4) != 0)
-        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED, "%s: reserved field %" PRIu32 ", not 0",
-                          s->name, get32(head + 4));
+    if (get32(head + 4) & ~s->flags_allowed)
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
+                          "%s: flags 0x%" PRIx32 ", of which 0x%" PRIx32 " unknown", s->name,
+                          get32(head + 4), get32(head + 4) & ~s->flags_allowed);
+    s->flags = get32(head + 4);
     uint64_t bulk = get64(head + 8);
     if (bulk > left - head_size - PERSIST_SUM_BYTES)
         return rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
@@ -234,18 +238,22 @@ static rochp_status parse_buffer(cursor *c, persist_image *img, size_t k)
     uint64_t id = c->size - c->at >= 24 ? get64(c->data + c->at + 16) : 0;
     snprintf(name, sizeof name, "buffer %zu of %" PRIu64 " (id %" PRIu64 ")", k + 1,
              img->header.buffers, id);
-    section s = {.name = name};
+    section s = {.name = name, .flags_allowed = PERSIST_BUFFER_REGISTERED | PERSIST_BUFFER_COPY_ALWAYS};
     rochp_status st = next_section(c, TAG_BUFFER, PERSIST_BUFFER_HEAD, &s);
     if (st != ROCHP_OK)
         return st;
     persist_buffer *b = &img->buffers[k];
     b->id = id;
+    b->flags = s.flags;
     b->ordinal = get64(s.head + 24);
     memcpy(b->gfx, s.head + 32, PERSIST_GFX_LEN);
     b->bytes = s.bulk;
     b->size = s.bulk_size;
     if (b->size == 0)
         return rochp__fail(c->err, ROCHP_ERROR_MALFORMED, "%s: no bytes", name);
+    if ((b->flags & PERSIST_BUFFER_COPY_ALWAYS) && !(b->flags & PERSIST_BUFFER_REGISTERED))
+        return rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
+                          "%s: copy-always without being the application's memory", name);
     return placement_ok(c, name, b->ordinal, s.head + 32, false);
 }
 
@@ -513,6 +521,7 @@ rochp_status persist_write(persist_image *img, persist_sink sink, void *arg, roc
     for (size_t k = 0; k < img->n_buffers && st == ROCHP_OK; k++) {
         const persist_buffer *b = &img->buffers[k];
         head_start(head, TAG_BUFFER, b->size);
+        put32(head + 4, b->flags);
         put64(head + 16, b->id);
         put64(head + 24, b->ordinal);
         put_gfx(head + 32, b->gfx);

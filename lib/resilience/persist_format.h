@@ -12,8 +12,11 @@
  *                u64 XXH3-64 of the 56 bytes before it
  *   user blob    head {"USER", u32 0, u64 size}           bulk: the bytes
  *   module * n   head {"MODL", u32 0, u64 size, u64 id}   bulk: code object
- *   buffer * n   head {"BUFF", u32 0, u64 size, u64 id, u64 ordinal,
+ *   buffer * n   head {"BUFF", u32 flags, u64 size, u64 id, u64 ordinal,
  *                      char gfx[32]}                      bulk: the bytes
+ *                flags: bit 0 the application's memory (rochp_buffer_register:
+ *                made again by the loading context's allocator), bit 1
+ *                ROCHP_REGISTER_COPY_ALWAYS with it; no other
  *   queue table  head {"QUEU", u32 0, u64 size}           bulk: n records
  *                {u64 id, u32 mode, packets, kernarg_bytes, journal_length,
  *                 u64 ordinal, char gfx[32], u64 next id}
@@ -63,7 +66,14 @@ typedef struct persist_module {
     uint64_t size;
 } persist_module;
 
+/* A buffer head's flags. */
+enum {
+    PERSIST_BUFFER_REGISTERED = 1u << 0,
+    PERSIST_BUFFER_COPY_ALWAYS = 1u << 1, /* ROCHP_REGISTER_COPY_ALWAYS */
+};
+
 typedef struct persist_buffer {
+    uint32_t flags; /* PERSIST_BUFFER_* */
     uint64_t id, ordinal;
     char gfx[PERSIST_GFX_LEN];
     const uint8_t *bytes;

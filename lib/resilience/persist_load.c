@@ -148,12 +148,26 @@ static rochp_status make_buffer(rochp_context *ctx, const persist_buffer *pb, ro
     s.host = p;
     s.size = (size_t)pb->size;
     rochp_buffer *b = NULL;
-    rochp_status st = rochp_buffer_alloc(ctx, dev, s.size, &b);
+    void *mine = NULL; /* a registered buffer's memory, from the allocator */
+    rochp_status st;
+    if (pb->flags & PERSIST_BUFFER_REGISTERED) {
+        uint64_t agent;
+        st = managed_registered_alloc(ctx, pb->id, dev, s.size, &mine, &agent);
+        if (st == ROCHP_OK)
+            st = rochp_buffer_register(ctx, dev, mine, s.size,
+                                       pb->flags & PERSIST_BUFFER_COPY_ALWAYS
+                                           ? ROCHP_REGISTER_COPY_ALWAYS
+                                           : 0,
+                                       &b);
+    } else {
+        st = rochp_buffer_alloc(ctx, dev, s.size, &b);
+    }
     if (st == ROCHP_OK)
         st = rochp_buffer_write(b, 0, s.host, s.size);
     if (st != ROCHP_OK) {
         if (b)
             rochp_buffer_free(b);
+        managed_registered_free(ctx, dev, mine);
         shadow_free(ctx, &s);
         return st;
     }
@@ -206,8 +220,16 @@ static void unmake(rochp_restored *r)
 {
     for (size_t i = r->n_queues; i-- > 0;)
         rochp_queue_destroy(r->queues[i].object);
-    for (size_t i = r->n_buffers; i-- > 0;)
-        rochp_buffer_free(r->buffers[i].object);
+    for (size_t i = r->n_buffers; i-- > 0;) {
+        rochp_buffer *b = r->buffers[i].object;
+        /* A registered buffer's memory is the allocator's to take back. */
+        rochp_context *ctx = b->ctx;
+        bool registered = b->registered;
+        rochp_device_id device = b->device;
+        void *address = b->address;
+        if (rochp_buffer_free(b) == ROCHP_OK && registered)
+            managed_registered_free(ctx, device, address);
+    }
     for (size_t i = r->n_modules; i-- > 0;)
         rochp_module_free(r->modules[i].object);
     r->n_queues = r->n_buffers = r->n_modules = 0;

@@ -162,8 +162,12 @@ static attempt_result build_migrations(plan *p)
         move *m = &p->moves[i];
         if (!m->migrate)
             continue;
-        rochp_status st = managed_pool_memory(ctx, m->target, false, m->b->size, &m->new_address,
-                                              &m->target_agent);
+        rochp_status st =
+            m->b->registered
+                ? managed_registered_alloc(ctx, m->b->id, m->target, m->b->size, &m->new_address,
+                                           &m->target_agent)
+                : managed_pool_memory(ctx, m->target, false, m->b->size, &m->new_address,
+                                      &m->target_agent);
         if (st == ROCHP_OK)
             st = shadow_copy_out(ctx, &m->b->shadow, m->new_address, m->target_agent, cpu,
                                  &m->done);
@@ -271,7 +275,11 @@ static void commit(plan *p, rochp_recovery_report *report)
     pthread_mutex_unlock(&ctx->managed->buffer_lock);
     for (size_t i = 0; i < p->n_moves; i++)
         if (p->moves[i].migrate) {
-            ctx->hsa.amd_memory_pool_free(p->moves[i].old_address); /* a lost device's */
+            /* A lost device's (registered: given back to the application). */
+            if (p->moves[i].b->registered)
+                managed_registered_free(ctx, p->moves[i].from, p->moves[i].old_address);
+            else
+                ctx->hsa.amd_memory_pool_free(p->moves[i].old_address);
             p->moves[i].new_address = NULL;
         }
     for (size_t i = 0; i < p->n_queues && old; i++)
@@ -293,7 +301,10 @@ static void give_back(plan *p)
     }
     for (size_t i = 0; i < p->n_moves; i++)
         if (p->moves[i].new_address) {
-            ctx->hsa.amd_memory_pool_free(p->moves[i].new_address);
+            if (p->moves[i].b->registered)
+                managed_registered_free(ctx, p->moves[i].target, p->moves[i].new_address);
+            else
+                ctx->hsa.amd_memory_pool_free(p->moves[i].new_address);
             p->moves[i].new_address = NULL;
         }
 }

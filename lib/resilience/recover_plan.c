@@ -266,6 +266,15 @@ static rochp_status check_buffers(plan *p)
                                   "which no journal can replay (checkpoint after such writes)",
                                   (unsigned long long)b->id, b->size,
                                   (unsigned long long)b->device);
+        else if (b->registered && b->device != ROCHP_HOST && is_lost(p, b->device) &&
+                 !ctx->managed->allocator.alloc)
+            st = rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                  "rochp_recover: buffer %llu (%zu bytes) of lost device %llu is "
+                                  "the application's memory (rochp_buffer_register) and the "
+                                  "context has no allocator to make it again on a target "
+                                  "(rochp_set_allocator)",
+                                  (unsigned long long)b->id, b->size,
+                                  (unsigned long long)b->device);
         else if (b->device != ROCHP_HOST && is_lost(p, b->device) && !b->shadow.host)
             st = rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                   "rochp_recover: buffer %llu (%zu bytes) of lost device %llu was "
@@ -415,7 +424,7 @@ rochp_status plan_moves(plan *p)
         if (!b->address)
             continue;
         bool migrate = b->device != ROCHP_HOST && is_lost(p, b->device);
-        if (!migrate && !b->dirty)
+        if (!migrate && !b->dirty && !b->copy_always)
             continue;
         if (!b->shadow.host) {
             st = rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,

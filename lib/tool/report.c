@@ -7,7 +7,7 @@
  * means exit whatever the policy: a thread woken by the signal handler
  * (through a pipe: the handler does nothing else) waits at most
  * EXIT_GRACE_MS for the loss line to be written, then exits.  The exit is
- * _exit after flushing stdio: atexit handlers and destructors would use
+ * _exit after flushing stdout and stderr (those no other thread holds): atexit handlers and destructors would use
  * the lost GPU (HIP's tear down its queues) and could block the exit the
  * kernel waits for.
  *
@@ -35,6 +35,18 @@ static struct sigaction previous;
 static bool handler_installed;
 static rochp_subscription subscription;
 
+/* What the program printed is flushed -- unless another thread holds the
+ * stream: fflush(NULL) would wait for every stream's lock, and a thread
+ * blocked reading stdin holds stdin's for as long as it reads, which would
+ * keep the process, and the unplug that waits for it, from ending. */
+static void flush_if_free(FILE *f)
+{
+    if (ftrylockfile(f) == 0) {
+        fflush_unlocked(f);
+        funlockfile(f);
+    }
+}
+
 static void exit_now(const char *why)
 {
     char line[160];
@@ -42,7 +54,8 @@ static void exit_now(const char *why)
     if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0) {
         /* nowhere to say it */
     }
-    fflush(NULL);
+    flush_if_free(stdout);
+    flush_if_free(stderr);
     _exit(tool.exit_code);
 }
 

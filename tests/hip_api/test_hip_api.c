@@ -110,6 +110,34 @@ int main(int argc, char **argv)
             }
     }
 
+    /* HIP memory registered: its device from HIP; what HIP did not
+     * allocate, or a range past the allocation, refused by name. */
+    void *dev_mem = NULL, *host_mem = NULL;
+    REQUIRE(hipSetDevice(n - 1) == hipSuccess && hipMalloc(&dev_mem, 8192) == hipSuccess);
+    REQUIRE(hipHostMalloc(&host_mem, 4096, hipHostMallocDefault) == hipSuccess);
+    rochp_buffer *rb = NULL, *rh = NULL;
+    rochp_device_id last_dev = 0;
+    CHECK(rochp_hip_device(ctx, n - 1, &last_dev) == ROCHP_OK);
+    CHECK(rochp_hip_register(ctx, (char *)dev_mem + 4096, 4096, 0, &rb) == ROCHP_OK);
+    CHECK(rb && rochp_buffer_device(rb) == last_dev);
+    CHECK(rochp_hip_register(ctx, host_mem, 4096, ROCHP_REGISTER_COPY_ALWAYS, &rh) == ROCHP_OK);
+    CHECK(rh && rochp_buffer_device(rh) == ROCHP_HOST);
+    rochp_buffer *bad = NULL;
+    static char not_hip[64];
+    CHECK(rochp_hip_register(ctx, not_hip, sizeof not_hip, 0, &bad) ==
+          ROCHP_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(rochp_last_error(), "not memory HIP allocated"));
+    CHECK(rochp_hip_register(ctx, dev_mem, 8193, 0, &bad) == ROCHP_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(rochp_last_error(), "run past HIP's allocation"));
+    CHECK(rochp_hip_register(ctx, dev_mem, 8192, 0, &bad) == ROCHP_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(rochp_last_error(), "overlap buffer"));
+    CHECK(bad == NULL);
+    rochp_checkpoint_stats cs;
+    CHECK(rochp_checkpoint(ctx, 30ull * 1000 * 1000 * 1000, &cs) == ROCHP_OK);
+    CHECK_EQ_U64(cs.buffers_copied, 2);
+    CHECK(rochp_buffer_free(rb) == ROCHP_OK && rochp_buffer_free(rh) == ROCHP_OK);
+    CHECK(hipFree(dev_mem) == hipSuccess && hipHostFree(host_mem) == hipSuccess);
+
     rochp_subscription sub;
     CHECK(rochp_hip_subscribe(ctx, ROCHP_EVENT_LOST, on_event, NULL, &sub) == ROCHP_OK);
     CHECK(rochp_hip_subscribe(ctx, ROCHP_EVENT_LOST, NULL, NULL, &sub) ==

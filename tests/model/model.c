@@ -35,6 +35,7 @@ static bool begin(model *m, uint64_t seed, const char *mode, bool verbose)
     if (strcmp(mode, "sigbus") == 0)
         flags |= ROCHP_CONTEXT_SIGBUS_HANDLER;
     m->ctx = user_context(flags, 20);
+    REQUIRE(model_set_allocator(m->ctx) == ROCHP_OK);
     rochp_device_info devs[MODEL_MAX_GPUS];
     if (user_devices(m->ctx, devs, MODEL_MAX_GPUS) != (size_t)m->n_gpus) {
         model_fail(m, "the context sees another number of GPUs");

@@ -30,6 +30,7 @@ typedef struct m_ref {
 typedef struct m_buffer {
     rochp_buffer *h;
     bool alive;
+    bool registered;            /* the test's own memory (rochp_buffer_register) */
     rochp_device_id dev;
     uint32_t val[MODEL_WORDS];  /* its bytes once every published packet ran */
     uint32_t ckpt[MODEL_WORDS]; /* at the last checkpoint, when has_shadow */

@@ -22,6 +22,12 @@ void model_learn(model *m, m_buffer *b);
 void model_dump(model *m);
 void model_sync_faults(model *m);
 
+/* model_memory.c: the application's own pool memory (NULL: none to be
+ * had), and the allocator that gives rochp more of it. */
+void *model_own_alloc(rochp_context *ctx, rochp_device_id device, size_t size);
+void model_own_free(void *address);
+rochp_status model_set_allocator(rochp_context *ctx);
+
 /* model_ops.c: one random operation. */
 void model_step(model *m);
 

@@ -388,7 +388,22 @@ static void op_alloc(model *m)
     rochp_device_id dev = g ? g->info.id : ROCHP_HOST;
     m_buffer *b = &m->buffers[bi];
     memset(b, 0, sizeof *b);
-    rochp_status st = rochp_buffer_alloc(m->ctx, dev, sizeof b->val, &b->h);
+    rochp_status st;
+    if (model_chance(m, 50)) {
+        /* The application's own memory, registered. */
+        void *mem = model_own_alloc(m->ctx, dev, sizeof b->val);
+        if (m->verbose)
+            fprintf(stderr, "  own memory on device %llu: %p\n", (unsigned long long)dev, mem);
+        if (!mem)
+            return; /* its GPU unplugged, unnoticed by the runtime's pools */
+        st = rochp_buffer_register(m->ctx, dev, mem, sizeof b->val,
+                                   model_chance(m, 30) ? ROCHP_REGISTER_COPY_ALWAYS : 0, &b->h);
+        if (st != ROCHP_OK)
+            model_own_free(mem);
+        b->registered = true;
+    } else {
+        st = rochp_buffer_alloc(m->ctx, dev, sizeof b->val, &b->h);
+    }
     /* A GPU unplugged but not yet noticed may refuse. */
     if (!EXPECT(m, st, "rochp_buffer_alloc", ROCHP_OK, ROCHP_ERROR_DEVICE_LOST,
                 ROCHP_ERROR_OUT_OF_MEMORY) ||
@@ -436,14 +451,19 @@ static void op_free(model *m)
     m_buffer *b = &m->buffers[bi];
     if (!quiesce(m, b))
         return;
+    void *mem = rochp_buffer_address(b->h);
     rochp_status st = rochp_buffer_free(b->h);
     if (b->journal_refs) {
         /* A journal since the checkpoint passes it to a kernel. */
         EXPECT(m, st, "rochp_buffer_free (journaled)", ROCHP_ERROR_BUSY);
         return;
     }
-    if (EXPECT(m, st, "rochp_buffer_free", ROCHP_OK))
+    if (EXPECT(m, st, "rochp_buffer_free", ROCHP_OK)) {
         b->alive = false;
+        /* Forgotten, not freed: the memory is the test's to give back. */
+        if (b->registered && !model_dev_gone(m, b->dev))
+            model_own_free(mem);
+    }
 }
 
 /* --- queues ----------------------------------------------------------------------------------- */
@@ -652,6 +672,7 @@ static void op_save_load(model *m)
         return;
     }
     rochp_context *other = user_context(0, 50);
+    EXPECT(m, model_set_allocator(other), "rochp_set_allocator (second)", ROCHP_OK);
     rochp_restored *r = NULL;
     lseek(fd, 0, SEEK_SET);
     st = rochp_checkpoint_load(other, fd, &r);

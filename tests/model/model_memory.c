@@ -1,0 +1,158 @@
+/* The application's own memory in the model (rochp_buffer_register): pool
+ * memory the test takes from the HSA runtime itself -- the same hsasim
+ * instance rochp loaded, found by its path -- and the allocator that gives
+ * rochp more of it for recoveries and loads.  A registered buffer obeys
+ * the same public semantics as an allocated one once an allocator is set,
+ * so the model's expectations do not change; what differs is who makes and
+ * frees the memory, which is what the random flows exercise. */
+#include <dlfcn.h>
+
+#include <hsa/hsa.h>
+#include <hsa/hsa_ext_amd.h>
+
+#include "model_internal.h"
+
+typedef struct own_runtime {
+    hsa_status_t (*iterate_agents)(hsa_status_t (*)(hsa_agent_t, void *), void *);
+    hsa_status_t (*agent_get_info)(hsa_agent_t, hsa_agent_info_t, void *);
+    hsa_status_t (*iterate_pools)(hsa_agent_t, hsa_status_t (*)(hsa_amd_memory_pool_t, void *),
+                                  void *);
+    hsa_status_t (*pool_get_info)(hsa_amd_memory_pool_t, hsa_amd_memory_pool_info_t, void *);
+    hsa_status_t (*pool_allocate)(hsa_amd_memory_pool_t, size_t, uint32_t, void **);
+    hsa_status_t (*pool_free)(void *);
+    hsa_status_t (*allow_access)(uint32_t, const hsa_agent_t *, const uint32_t *, const void *);
+} own_runtime;
+
+static own_runtime rt;
+
+static bool own_runtime_open(void)
+{
+    if (rt.pool_free)
+        return true;
+    /* rochp has it loaded: the same instance, its state shared. */
+    void *h = dlopen(HSASIM_PATH, RTLD_NOW | RTLD_NOLOAD);
+    if (!h)
+        return false;
+    rt.iterate_agents = (hsa_status_t(*)(hsa_status_t(*)(hsa_agent_t, void *), void *))dlsym(
+        h, "hsa_iterate_agents");
+    rt.agent_get_info = (hsa_status_t(*)(hsa_agent_t, hsa_agent_info_t, void *))dlsym(
+        h, "hsa_agent_get_info");
+    rt.iterate_pools = (hsa_status_t(*)(hsa_agent_t, hsa_status_t(*)(hsa_amd_memory_pool_t, void *),
+                                        void *))dlsym(h, "hsa_amd_agent_iterate_memory_pools");
+    rt.pool_get_info = (hsa_status_t(*)(hsa_amd_memory_pool_t, hsa_amd_memory_pool_info_t,
+                                        void *))dlsym(h, "hsa_amd_memory_pool_get_info");
+    rt.pool_allocate = (hsa_status_t(*)(hsa_amd_memory_pool_t, size_t, uint32_t, void **))dlsym(
+        h, "hsa_amd_memory_pool_allocate");
+    rt.pool_free = (hsa_status_t(*)(void *))dlsym(h, "hsa_amd_memory_pool_free");
+    rt.allow_access = (hsa_status_t(*)(uint32_t, const hsa_agent_t *, const uint32_t *,
+                                       const void *))dlsym(h, "hsa_amd_agents_allow_access");
+    /* The handle stays: the library is rochp's to unload. */
+    return rt.iterate_agents && rt.agent_get_info && rt.iterate_pools && rt.pool_get_info &&
+           rt.pool_allocate && rt.pool_free && rt.allow_access;
+}
+
+/* Every agent, for access: the model's kernels on any GPU use any buffer
+ * (as rochp_buffer_alloc's memory allows; a HIP program enables peer
+ * access for the same). */
+typedef struct agent_list {
+    hsa_agent_t a[16];
+    uint32_t n;
+} agent_list;
+
+static hsa_status_t collect(hsa_agent_t a, void *data)
+{
+    agent_list *l = data;
+    if (l->n < 16)
+        l->a[l->n++] = a;
+    return HSA_STATUS_SUCCESS;
+}
+
+static hsa_status_t find_cpu(hsa_agent_t a, void *data)
+{
+    hsa_device_type_t t;
+    if (rt.agent_get_info(a, HSA_AGENT_INFO_DEVICE, &t) == HSA_STATUS_SUCCESS &&
+        t == HSA_DEVICE_TYPE_CPU) {
+        *(hsa_agent_t *)data = a;
+        return HSA_STATUS_INFO_BREAK;
+    }
+    return HSA_STATUS_SUCCESS;
+}
+
+typedef struct pool_pick {
+    uint32_t want;
+    hsa_amd_memory_pool_t pool;
+    bool found;
+} pool_pick;
+
+static hsa_status_t pick_pool(hsa_amd_memory_pool_t pool, void *data)
+{
+    pool_pick *p = data;
+    hsa_amd_segment_t seg;
+    uint32_t flags = 0;
+    bool alloc = false;
+    rt.pool_get_info(pool, HSA_AMD_MEMORY_POOL_INFO_SEGMENT, &seg);
+    rt.pool_get_info(pool, HSA_AMD_MEMORY_POOL_INFO_GLOBAL_FLAGS, &flags);
+    rt.pool_get_info(pool, HSA_AMD_MEMORY_POOL_INFO_RUNTIME_ALLOC_ALLOWED, &alloc);
+    if (seg == HSA_AMD_SEGMENT_GLOBAL && alloc && (flags & p->want) &&
+        !(flags & HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_KERNARG_INIT)) {
+        p->pool = pool;
+        p->found = true;
+        return HSA_STATUS_INFO_BREAK;
+    }
+    return HSA_STATUS_SUCCESS;
+}
+
+void *model_own_alloc(rochp_context *ctx, rochp_device_id device, size_t size)
+{
+    if (!own_runtime_open())
+        return NULL;
+    hsa_agent_t agent = {0};
+    if (device == ROCHP_HOST) {
+        rt.iterate_agents(find_cpu, &agent);
+    } else {
+        rochp_device_info info;
+        if (rochp_device_get(ctx, device, &info) != ROCHP_OK || !info.hsa_agent)
+            return NULL;
+        agent.handle = info.hsa_agent;
+    }
+    pool_pick p = {.want = device == ROCHP_HOST ? HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_FINE_GRAINED
+                                                : HSA_AMD_MEMORY_POOL_GLOBAL_FLAG_COARSE_GRAINED};
+    if (!agent.handle)
+        return NULL;
+    rt.iterate_pools(agent, pick_pool, &p); /* HSA_STATUS_INFO_BREAK once found */
+    if (!p.found)
+        return NULL;
+    void *mem = NULL;
+    if (rt.pool_allocate(p.pool, size, 0, &mem) != HSA_STATUS_SUCCESS)
+        return NULL;
+    agent_list all = {.n = 0};
+    rt.iterate_agents(collect, &all);
+    rt.allow_access(all.n, all.a, NULL, mem);
+    return mem;
+}
+
+void model_own_free(void *address)
+{
+    if (address && own_runtime_open())
+        rt.pool_free(address);
+}
+
+static void *allocate(rochp_context *ctx, rochp_device_id device, size_t size, void *user)
+{
+    (void)user;
+    return model_own_alloc(ctx, device, size);
+}
+
+static void give_back(rochp_context *ctx, rochp_device_id device, void *address, void *user)
+{
+    (void)ctx;
+    (void)device;
+    (void)user;
+    model_own_free(address);
+}
+
+rochp_status model_set_allocator(rochp_context *ctx)
+{
+    rochp_allocator a = {.size = sizeof a, .alloc = allocate, .free = give_back};
+    return rochp_set_allocator(ctx, &a);
+}
