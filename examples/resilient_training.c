@@ -12,12 +12,17 @@
  * (rochp_checkpoint_save_path: written aside, then renamed, so that a crash
  * never leaves half a file).  At start, an existing
  * STATE_FILE is loaded -- onto any present GPU of the same gfx target -- and
- * the loop goes on from the saved step.  At the end it prints a checksum of
+ * the loop goes on from the saved step.  Under rochp-run the checkpoints go
+ * to the supervisor's memory instead (rochp_checkpoint_hand_over) and a
+ * restarted process takes the last one back from there (rochp_resume); a
+ * lost GPU ends the process with 75, the code rochp-run restarts on.  At the
+ * end it prints a checksum of
  * the weights, the same whether or not the run was interrupted.
  *   --die-at D   kill the process (SIGKILL) right after step D's dispatch
  *   --pause-at P after step P's dispatch, print "paused" and wait for a
  *                line on stdin (a test unplugs the GPU meanwhile: under the
- *                current kernel the process then gets SIGBUS and must go)
+ *                current kernel the process then gets SIGBUS and must go);
+ *                a run that resumed does not pause
  * Uses the public API only. */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -44,11 +49,13 @@ typedef struct progress {
     uint64_t queue_ids[2];
 } progress;
 
+/* A lost GPU ends the process with 75 (EX_TEMPFAIL), the code a supervisor
+ * (rochp-run, transparent mode's exit policy) restarts on. */
 static int fail(const char *what, rochp_status st)
 {
     fprintf(stderr, "resilient_training: %s: %s (%s)\n", what, rochp_status_string(st),
             rochp_last_error());
-    return 1;
+    return st == ROCHP_ERROR_DEVICE_LOST ? 75 : 1;
 }
 
 #define TRY(what, call)                                                                  \
@@ -60,7 +67,11 @@ static int fail(const char *what, rochp_status st)
 
 static int save(rochp_context *ctx, const char *path, const progress *p)
 {
-    rochp_status st = rochp_checkpoint_save_path(ctx, path, p, sizeof *p);
+    /* To the supervisor's memory under rochp-run (no file on the way back),
+     * to the file otherwise. */
+    rochp_status st = rochp_checkpoint_hand_over(ctx, p->next_step, p, sizeof *p);
+    if (st == ROCHP_ERROR_NOT_FOUND)
+        st = rochp_checkpoint_save_path(ctx, path, p, sizeof *p);
     return st == ROCHP_OK ? 0 : fail("save", st);
 }
 
@@ -80,13 +91,21 @@ static int run(rochp_context *ctx, const char *co, const char *path, uint32_t st
     rochp_module *module = NULL;
     rochp_buffer *buf[3] = {NULL, NULL, NULL};
     rochp_queue *q[2] = {NULL, NULL};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Under rochp-run the last checkpoint is in the supervisor's memory;
+     * else (or before the first one) in the file. */
+    rochp_restored *r = NULL;
+    rochp_status st = rochp_resume(ctx, &r);
+    if (st != ROCHP_OK && st != ROCHP_ERROR_NOT_FOUND)
+        return fail("resume", st);
+    int fd = st == ROCHP_OK ? -1 : open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        rochp_restored *r = NULL;
-        rochp_status st = rochp_checkpoint_load(ctx, fd, &r);
+        st = rochp_checkpoint_load(ctx, fd, &r);
         close(fd);
         if (st != ROCHP_OK)
             return fail("load the checkpoint", st);
+    }
+    if (r) {
+        pause_at = UINT32_MAX; /* a job pauses once: a resumed run goes on */
         size_t size = 0;
         const void *user = rochp_restored_user(r, &size);
         if (size != sizeof p) {

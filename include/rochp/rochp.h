@@ -580,6 +580,20 @@ ROCHP_API const void *rochp_restored_user(const rochp_restored *restored, size_t
  * map give NULL, and freeing it again does nothing. */
 ROCHP_API void rochp_restored_free(rochp_restored *restored);
 
+/* --- checkpoints that outlive the process (rochp-run) --------------------------------
+ * Under the supervisor rochp-run (docs/process-recovery.md) the last
+ * checkpoint can live in memory the program's death does not free: it is
+ * written in the file format into a sealed memfd handed to the supervisor.
+ * A new process of the job takes it back with rochp_resume and it is made
+ * again on the GPUs present, as rochp_checkpoint_load does (and checked as
+ * strictly: a corrupted or foreign one is ROCHP_ERROR_MALFORMED).  step is
+ * the program's progress (the supervisor's events name it).  Not under
+ * rochp-run: ROCHP_ERROR_NOT_FOUND; rochp_resume with nothing kept yet:
+ * ROCHP_ERROR_NOT_FOUND (start afresh). */
+ROCHP_API rochp_status rochp_checkpoint_hand_over(rochp_context *ctx, uint64_t step,
+                                                  const void *user, size_t user_size);
+ROCHP_API rochp_status rochp_resume(rochp_context *ctx, rochp_restored **out);
+
 /* Blocks until every event queued so far has been delivered to the
  * subscribers (not from a callback: ROCHP_ERROR_BUSY). */
 ROCHP_API rochp_status rochp_flush(rochp_context *ctx);

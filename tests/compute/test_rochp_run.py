@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""examples/resilient_training under rochp-run, the supervisor, on two GPUs:
+its GPU unplugged at a random step (seeded) in each kernel mode.  sigbus:
+the kernel's SIGBUS ends the process; silent, reset: the lost GPU fails its
+waits and the example exits with 75.  Either way rochp-run starts it again
+and it resumes from the checkpoint kept in rochp-run's memory (no file: the
+example's STATE_FILE is never written); the final checksum is the
+uninterrupted run's.  Asserted from rochp-run's event lines: one exit and
+why, one restart, one resume at the last checkpoint's step.  Also: rochp-run
+holds no KFD or HSA runtime (its maps and fds), and killing it leaves no
+orphan.
+
+  test_rochp_run.py ROCHP_SIM ROCHP_RUN HSASIM EXAMPLE CODE_OBJECT [SEEDS]"""
+import json
+import os
+import queue
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SIM, RUN, HSASIM, EXAMPLE, CO = sys.argv[1:6]
+SEEDS = int(sys.argv[6]) if len(sys.argv) > 6 else int(os.environ.get("ROCHP_TEST_SEEDS", "4"))
+STEPS, EVERY = 200, 25
+DEADLINE = 120.0
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    if not cond:
+        failures += 1
+        print("FAIL: " + what, file=sys.stderr)
+
+
+def env_for(tree, mode="silent"):
+    env = dict(os.environ)
+    env.update(ROCHP_SYSFS_ROOT=tree, ROCHP_HSA_RUNTIME=HSASIM, ROCHP_SIM_KERNEL=mode)
+    return env
+
+
+def checksum(out):
+    m = re.search(r"^steps %d checksum ([0-9a-f]{16})$" % STEPS, out, re.M)
+    return m.group(1) if m else None
+
+
+def reader(stream):
+    q = queue.Queue()
+
+    def pump():
+        for line in stream:
+            q.put(line)
+        q.put(None)
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    return q, t
+
+
+def wait_line(q, pattern, log):
+    end = time.monotonic() + DEADLINE
+    while True:
+        try:
+            line = q.get(timeout=max(0.0, end - time.monotonic()))
+        except queue.Empty:
+            return None
+        if line is None:
+            return None
+        log.append(line)
+        if re.search(pattern, line):
+            return line
+
+
+def supervised(work, name, mode, pause):
+    tree = os.path.join(work, name)
+    subprocess.run([SIM, "create", tree, "--model", "mi210", "--gpus", "2"], check=True,
+                   stdout=subprocess.DEVNULL, timeout=DEADLINE)
+    events = tree + ".events"
+    state = tree + ".state"
+    args = [RUN, "--events", events, "--backoff-ms", "10", "--", EXAMPLE, CO, state,
+            "--steps", str(STEPS), "--every", str(EVERY)]
+    if pause is not None:
+        args += ["--pause-at", str(pause)]
+    env = env_for(tree, mode)
+    p = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    q, t = reader(p.stdout)
+    log = []
+    try:
+        if pause is not None:
+            if not wait_line(q, r"^paused$", log):
+                check(False, "%s: never paused: %s" % (name, "".join(log)))
+                return None, [], state
+            pci = re.search(r"^started on device \d+ (\S+)$", "".join(log), re.M).group(1)
+            unplug = subprocess.run([SIM, "unplug", tree, pci] + (["--wait"] if mode == "sigbus" else []),
+                                    env=env, stdout=subprocess.DEVNULL, timeout=DEADLINE)
+            check(unplug.returncode == 0, name + ": unplug")
+            if mode != "sigbus":
+                p.stdin.write("go\n")
+                p.stdin.flush()
+        p.wait(timeout=DEADLINE)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    t.join(timeout=DEADLINE)
+    while not q.empty():
+        line = q.get()
+        if line:
+            log.append(line)
+    out = "".join(log)
+    check(p.returncode == 0, "%s: rochp-run exit %s (%s)" % (name, p.returncode, p.stderr.read()))
+    with open(events) as f:
+        evs = [json.loads(line) for line in f if line.strip()]
+    return out, evs, state
+
+
+def no_orphan(work):
+    """rochp-run killed while its program runs: the program goes too; and
+    rochp-run itself maps no HSA runtime and holds no KFD."""
+    tree = os.path.join(work, "orphan")
+    subprocess.run([SIM, "create", tree, "--model", "mi210", "--gpus", "2"], check=True,
+                   stdout=subprocess.DEVNULL, timeout=DEADLINE)
+    p = subprocess.Popen([RUN, "--", EXAMPLE, CO, tree + ".state", "--steps", str(STEPS),
+                          "--pause-at", "5"], env=env_for(tree), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    q, _ = reader(p.stdout)
+    check(wait_line(q, r"^paused$", []) is not None, "orphan: never paused")
+    children = open("/proc/%d/task/%d/children" % (p.pid, p.pid)).read().split()
+    check(len(children) == 1, "orphan: one program under rochp-run: %s" % children)
+    maps = open("/proc/%d/maps" % p.pid).read()
+    check("hsa" not in maps and "rochp.so" not in maps, "rochp-run maps the runtime or librochp")
+    fds = [os.readlink("/proc/%d/fd/%s" % (p.pid, fd)) for fd in os.listdir("/proc/%d/fd" % p.pid)]
+    check(not any("kfd" in f for f in fds), "rochp-run holds KFD: %s" % fds)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(timeout=DEADLINE)
+    end = time.monotonic() + DEADLINE
+    gone = False
+    while time.monotonic() < end and not gone:
+        gone = not all(os.path.exists("/proc/%s" % c) and
+                       open("/proc/%s/stat" % c).read().split()[2] != "Z" for c in children)
+        if not gone:
+            time.sleep(0.05)
+    check(gone, "orphan: the program outlived rochp-run")
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="rochp-run-")
+    try:
+        out, evs, state = supervised(work, "plain", "silent", None)
+        want = checksum(out or "")
+        check(want is not None, "uninterrupted: no checksum: %s" % out)
+        check([e["event"] for e in evs if e["event"] != "checkpoint"] == ["started", "exited", "done"],
+              "uninterrupted: events %s" % evs)
+        check(sum(e["event"] == "checkpoint" for e in evs) == STEPS // EVERY, "uninterrupted: checkpoints")
+        check(not os.path.exists(state), "a file was written under rochp-run")
+        for mode in ("silent", "reset", "sigbus"):
+            for seed in range(1, SEEDS + 1):
+                pause = random.Random(seed * 7 + len(mode)).randrange(EVERY, STEPS - 1)
+                name = "%s-%d" % (mode, seed)
+                out, evs, state = supervised(work, name, mode, pause)
+                if out is None:
+                    continue
+                kinds = [e["event"] for e in evs if e["event"] != "checkpoint"]
+                check(kinds == ["started", "exited", "restarted", "started", "resumed", "exited", "done"],
+                      "%s (pause %d): events %s" % (name, pause, kinds))
+                exits = [e for e in evs if e["event"] == "exited"]
+                why = "signal SIGBUS" if mode == "sigbus" else "exit 75"
+                check(exits and exits[0]["why"] == why, "%s: first exit %s, want %s" % (name, exits, why))
+                resumed = [e for e in evs if e["event"] == "resumed"]
+                last = pause // EVERY * EVERY
+                check(resumed and resumed[0]["step"] == last,
+                      "%s: resumed %s, want step %d" % (name, resumed, last))
+                check(re.search(r"^resumed at step %d " % last, out, re.M) is not None,
+                      "%s: the program did not say it resumed at %d" % (name, last))
+                check(not os.path.exists(state), name + ": a file was written")
+                got = checksum(out)
+                check(got == want, "%s: checksum %s, want %s" % (name, got, want))
+                if resumed:
+                    print("%s: paused at %d, resumed at %d, %.1f ms after the exit (load %.1f ms)"
+                          % (name, pause, last, resumed[0]["since_exit_ms"], resumed[0]["load_ms"]))
+        no_orphan(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("checksum %s; %d failures" % (want, failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
