@@ -18,7 +18,9 @@
 // step and redoes the steps (HIP's launches are not replayed).  A GPU lost
 // under the current kernel's behaviour (SIGBUS: the process must let go):
 // transparent mode ends the process with code 75, and the next run loads
-// STATE_FILE onto the GPUs present and goes on from the saved step.  The
+// STATE_FILE onto the GPUs present and goes on from the saved step -- or,
+// under rochp-run, the checkpoint kept in the supervisor's memory
+// (rochp_checkpoint_hand_over, rochp_resume), with no file.  The
 // final checksum is the uninterrupted run's either way.
 //   --pause-at P  after step P's launches, print "paused" and wait for a
 //                 line on stdin (a test unplugs a GPU meanwhile)
@@ -137,7 +139,10 @@ static int checkpoint(rochp_context *ctx, const char *path, const progress *p, b
     }
     if (st != ROCHP_OK)
         return fail("checkpoint", st);
-    st = rochp_checkpoint_save_path(ctx, path, p, sizeof *p);
+    // Under rochp-run to the supervisor's memory, else to the file.
+    st = rochp_checkpoint_hand_over(ctx, p->next_step, p, sizeof *p);
+    if (st == ROCHP_ERROR_NOT_FOUND)
+        st = rochp_checkpoint_save_path(ctx, path, p, sizeof *p);
     return st == ROCHP_OK ? 0 : fail("save", st);
 }
 
@@ -169,12 +174,9 @@ static int start_fresh(rochp_context *ctx, shard *sh, progress *p)
     return 0;
 }
 
-static int resume(rochp_context *ctx, int fd, shard *sh, progress *p)
+static int resume(rochp_context *ctx, rochp_restored *r, shard *sh, progress *p)
 {
-    rochp_restored *r = nullptr;
-    rochp_status st = rochp_checkpoint_load(ctx, fd, &r);
-    if (st != ROCHP_OK)
-        return fail("load", st);
+    rochp_status st;
     size_t size = 0;
     const void *user = rochp_restored_user(r, &size);
     if (size != sizeof *p) {
@@ -200,12 +202,24 @@ static int run(rochp_context *ctx, const char *path, uint32_t steps, uint32_t ev
 {
     shard sh[SHARDS] = {};
     progress p = {};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int rc = fd >= 0 ? resume(ctx, fd, sh, &p) : start_fresh(ctx, sh, &p);
-    if (fd >= 0)
+    // Under rochp-run the last checkpoint is in the supervisor's memory;
+    // else (or before the first) in the file.
+    rochp_restored *r = nullptr;
+    rochp_status st = rochp_resume(ctx, &r);
+    if (st != ROCHP_OK && st != ROCHP_ERROR_NOT_FOUND)
+        return fail("resume", st);
+    int fd = st == ROCHP_OK ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        st = rochp_checkpoint_load(ctx, fd, &r);
         close(fd);
+        if (st != ROCHP_OK)
+            return fail("load", st);
+    }
+    int rc = r ? resume(ctx, r, sh, &p) : start_fresh(ctx, sh, &p);
     if (rc)
         return rc;
+    if (r)
+        pause_at = UINT32_MAX; // a job pauses once: a resumed run goes on
     progress saved = p; // the last checkpoint's
     bool have_checkpoint = false;
     uint32_t step = p.next_step;

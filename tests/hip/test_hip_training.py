@@ -13,7 +13,11 @@ step, in each kernel mode:
 Every run's checksum is the uninterrupted run's, which is checked against a
 computation of the same steps here.  Every wait is bounded.
 
-  test_hip_training.py ROCHP_SIM HSASIM_DIR EXAMPLE [SEEDS]"""
+Under rochp-run (when its path is given) the sigbus case restarts by
+itself: the new process resumes from the checkpoint in the supervisor's
+memory, and the example writes no file.
+
+  test_hip_training.py ROCHP_SIM HSASIM_DIR EXAMPLE [ROCHP_RUN [SEEDS]]"""
 import os
 import queue
 import random
@@ -26,7 +30,8 @@ import threading
 import time
 
 SIM, HSASIM_DIR, EXAMPLE = sys.argv[1:4]
-SEEDS = int(sys.argv[4]) if len(sys.argv) > 4 else int(os.environ.get("ROCHP_TEST_SEEDS", "4"))
+ROCHP_RUN = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] != "-" else None
+SEEDS = int(sys.argv[5]) if len(sys.argv) > 5 else int(os.environ.get("ROCHP_TEST_SEEDS", "4"))
 STEPS, EVERY, N = 60, 8, 4096
 DEADLINE = 120.0
 failures = 0
@@ -122,6 +127,58 @@ def drain(lines, t, log):
             log.append(line)
 
 
+def supervised_run(work, seed, want):
+    """sigbus under rochp-run: restarted and resumed from memory by itself."""
+    import json
+    rnd = random.Random(seed * 53)
+    pause = rnd.randrange(1, STEPS - 1)
+    tree = os.path.join(work, "run-%d" % seed)
+    state = tree + ".state"
+    events = tree + ".events"
+    sim("create", tree, "--model", "mi210", "--gpus", "2")
+    lost_ordinal = rnd.randrange(2)
+    lost_pci = pcis(tree)[lost_ordinal]
+    env = env_for(tree)
+    env["ROCHP_SIM_KERNEL"] = "sigbus"
+    proc = subprocess.Popen([ROCHP_RUN, "--events", events, "--backoff-ms", "10", "--", EXAMPLE,
+                             state, "--steps", str(STEPS), "--every", str(EVERY), "--pause-at",
+                             str(pause)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    what = "rochp-run seed %d (GPU %d lost at step %d)" % (seed, lost_ordinal, pause)
+    lines, reader = start_reader(proc)
+    log = []
+    try:
+        if not read_until(lines, r"^paused$", log):
+            proc.kill()
+            check(False, "%s: never paused: %s" % (what, "".join(log)))
+            return
+        check(subprocess.run([SIM, "unplug", tree, lost_pci, "--wait"], env=env,
+                             stdout=subprocess.DEVNULL, timeout=DEADLINE).returncode == 0,
+              what + ": unplug")
+        proc.wait(timeout=DEADLINE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    drain(lines, reader, log)
+    out = "".join(log)
+    check(proc.returncode == 0, "%s: exit %d (%s)" % (what, proc.returncode, proc.stderr.read()))
+    with open(events) as f:
+        evs = [json.loads(line) for line in f if line.strip()]
+    kinds = [e["event"] for e in evs if e["event"] != "checkpoint"]
+    check(kinds == ["started", "exited", "restarted", "started", "resumed", "exited", "done"],
+          "%s: events %s" % (what, kinds))
+    last = pause // EVERY * EVERY
+    resumed = [e for e in evs if e["event"] == "resumed"]
+    check(resumed and resumed[0]["step"] == last, "%s: resumed %s, want %d" % (what, resumed, last))
+    check(re.search(r"^resumed at step %d$" % last, out, re.M) is not None,
+          "%s: the example did not resume at %d: %s" % (what, last, out))
+    check(not os.path.exists(state), what + ": a file was written under rochp-run")
+    got = checksum(out)
+    check(got == want, "%s: checksum %s, want %s" % (what, got, want))
+    print("%s: %s" % (what, "ok" if got == want else "checksum " + str(got)))
+
+
 def unplugged_run(work, mode, seed, want):
     rnd = random.Random(seed * 31 + len(mode))
     pause = rnd.randrange(1, STEPS - 1)
@@ -213,6 +270,8 @@ def main():
         for mode in ("silent", "reset", "sigbus"):
             for seed in range(1, SEEDS + 1):
                 unplugged_run(work, mode, seed, want)
+        for seed in range(1, SEEDS + 1 if ROCHP_RUN else 1):
+            supervised_run(work, seed, want)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("checksum %s; %d failures" % (want, failures))
