@@ -120,6 +120,58 @@ def supervised(work, name, mode, pause):
     return out, evs, state
 
 
+def arrival(work, want):
+    """--restart-on-arrival: one GPU at the start, a second plugged in
+    mid-run; rochp-run stops the program right after its next checkpoint
+    and the new process resumes from it, seeing both GPUs."""
+    tree = os.path.join(work, "arrival")
+    subprocess.run([SIM, "create", tree, "--model", "mi210", "--gpus", "1"], check=True,
+                   stdout=subprocess.DEVNULL, timeout=DEADLINE)
+    events = tree + ".events"
+    env = env_for(tree)
+    p = subprocess.Popen([RUN, "--restart-on-arrival", "--poll-ms", "20", "--events", events,
+                          "--", EXAMPLE, CO, tree + ".state", "--steps", str(STEPS), "--every",
+                          str(EVERY), "--pause-at", "60"], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    q, t = reader(p.stdout)
+    log = []
+    try:
+        check(wait_line(q, r"^paused$", log) is not None, "arrival: never paused")
+        subprocess.run([SIM, "plug", tree, "--model", "mi210"], check=True, env=env,
+                       stdout=subprocess.DEVNULL, timeout=DEADLINE)
+        # Go on once rochp-run noted the arrival (its event line).
+        end = time.monotonic() + DEADLINE
+        seen = False
+        while time.monotonic() < end and not seen:
+            with open(events) as f:
+                seen = any('"arrived"' in line for line in f)
+            if not seen:
+                time.sleep(0.02)
+        check(seen, "arrival: rochp-run never noted the new GPU")
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        p.wait(timeout=DEADLINE)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    t.join(timeout=DEADLINE)
+    while not q.empty():
+        line = q.get()
+        if line:
+            log.append(line)
+    out = "".join(log)
+    with open(events) as f:
+        evs = [json.loads(line) for line in f if line.strip()]
+    kinds = [e["event"] for e in evs if e["event"] != "checkpoint"]
+    check(kinds == ["started", "arrived", "planned_restart", "exited", "restarted", "started",
+                    "resumed", "exited", "done"], "arrival: events %s" % kinds)
+    planned = [e for e in evs if e["event"] == "planned_restart"]
+    check(planned and planned[0]["step"] == 75, "arrival: planned restart %s, want at step 75" % planned)
+    check(re.search(r"^resumed at step 75 ", out, re.M) is not None, "arrival: %s" % out)
+    check(checksum(out) == want, "arrival: checksum %s, want %s" % (checksum(out), want))
+
+
 def no_orphan(work):
     """rochp-run killed while its program runs: the program goes too; and
     rochp-run itself maps no HSA runtime and holds no KFD."""
@@ -184,6 +236,7 @@ def main():
                 if resumed:
                     print("%s: paused at %d, resumed at %d, %.1f ms after the exit (load %.1f ms)"
                           % (name, pause, last, resumed[0]["since_exit_ms"], resumed[0]["load_ms"]))
+        arrival(work, want)
         no_orphan(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)

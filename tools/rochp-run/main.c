@@ -2,7 +2,8 @@
  * death does not free, and starts it again (docs/process-recovery.md).
  *
  *   rochp-run [--restarts N] [--backoff-ms MS] [--checkpoint-dir DIR]
- *             [--transparent] [--events FILE] -- PROGRAM ARGS...
+ *             [--transparent] [--restart-on-arrival [--poll-ms MS]]
+ *             [--events FILE] -- PROGRAM ARGS...
  *
  * It never loads the HSA runtime nor opens /dev/kfd, so a GPU's unplug,
  * which waits for every process holding the GPU, never waits for it.  The
@@ -27,7 +28,10 @@
  * crash of the machine), and a first run with nothing in memory resumes
  * from that file.  --transparent runs the program with
  * HSA_TOOLS_LIB=librochp_tool.so (transparent mode) from beside rochp-run's
- * library directory.  Events (JSON lines to FILE, default stderr):
+ * library directory.  --restart-on-arrival watches the KFD topology (sysfs:
+ * every MS, default 250) and, once a GPU arrived, stops the program right
+ * after its next checkpoint and starts it again (arrivals.h): the only way
+ * a program holding the runtime, HIP's above all, sees a new GPU.  Events (JSON lines to FILE, default stderr):
  * started, checkpoint, exited (why), restarted, resumed (step, load time,
  * time since the exit), done. */
 #include <errno.h>
@@ -51,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arrivals.h"
 #include "common/run_channel.h"
 #include "resilience/persist_format.h"
 
@@ -61,6 +66,7 @@ typedef struct options {
     unsigned backoff_ms;
     const char *dir;
     bool transparent;
+    int arrival_poll_ms; /* --restart-on-arrival: > 0 */
     FILE *events;
     char **argv;
 } options;
@@ -98,10 +104,16 @@ static void event(const char *name, const char *fmt, ...)
     pthread_mutex_unlock(&events_lock);
 }
 
+static void arrived(const char *pci)
+{
+    event("arrived", "\"pci\":\"%s\"", pci);
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: rochp-run [--restarts N] [--backoff-ms MS] [--checkpoint-dir DIR]\n"
-                    "                 [--transparent] [--events FILE] -- PROGRAM ARGS...\n");
+                    "                 [--transparent] [--restart-on-arrival [--poll-ms MS]]\n"
+                    "                 [--events FILE] -- PROGRAM ARGS...\n");
     return 2;
 }
 
@@ -204,6 +216,7 @@ typedef struct job {
     pid_t child;
     unsigned run;
     uint64_t exited_ns; /* when the last program exited (0: none yet) */
+    bool planned;       /* stopped for a planned restart (an arrival) */
 } job;
 
 static void serve(job *j, int sock)
@@ -239,6 +252,15 @@ static void serve(job *j, int sock)
                 write_behind(j->o, fd);
         }
         rochp__run_send(sock, &reply, -1);
+        char pci[24];
+        if (!why[0] && j->o->arrival_poll_ms > 0 && !j->planned && arrivals_take(pci, sizeof pci)) {
+            /* Nothing is lost since this checkpoint: stop here, and the new
+             * process resumes from it with the new GPU enumerated. */
+            j->planned = true;
+            event("planned_restart", "\"pid\":%d,\"step\":%" PRIu64 ",\"why\":\"arrival of %s\"",
+                  (int)j->child, m.step, pci);
+            kill(j->child, SIGKILL);
+        }
     } else if (m.kind == RUN_MSG_RESUME) {
         if (fd >= 0)
             close(fd);
@@ -343,6 +365,10 @@ int main(int argc, char **argv)
             o.dir = argv[++i];
         else if (strcmp(argv[i], "--transparent") == 0)
             o.transparent = true;
+        else if (strcmp(argv[i], "--restart-on-arrival") == 0)
+            o.arrival_poll_ms = 250;
+        else if (strcmp(argv[i], "--poll-ms") == 0 && i + 1 < argc)
+            o.arrival_poll_ms = (int)strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc) {
             o.events = fopen(argv[++i], "a");
             if (!o.events) {
@@ -361,13 +387,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "rochp-run: --transparent: librochp_tool.so is not beside rochp-run\n");
         return 2;
     }
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-        fprintf(stderr, "rochp-run: socketpair: %s\n", strerror(errno));
-        return 1;
+    char why[256];
+    if (o.arrival_poll_ms > 0 &&
+        !arrivals_start((unsigned)o.arrival_poll_ms, arrived, why, sizeof why)) {
+        fprintf(stderr, "rochp-run: --restart-on-arrival: %s\n", why);
+        return 2;
     }
-    int on = 1;
-    setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+    int sv[2] = {-1, -1};
     /* Children and stop requests as file descriptor events. */
     sigset_t mask;
     sigemptyset(&mask);
@@ -387,6 +413,18 @@ int main(int argc, char **argv)
     int status = 0;
     for (;;) {
         j.run++;
+        /* A channel per process: what an earlier one left unread (an answer
+         * it died before taking) never reaches the next. */
+        if (sv[0] >= 0) {
+            close(sv[0]);
+            close(sv[1]);
+        }
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+            fprintf(stderr, "rochp-run: socketpair: %s\n", strerror(errno));
+            return 1;
+        }
+        int on = 1;
+        setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
         j.child = start(&o, sv[1], tool);
         if (j.child < 0) {
             fprintf(stderr, "rochp-run: fork: %s\n", strerror(errno));
@@ -426,6 +464,11 @@ int main(int argc, char **argv)
             event("exited", "\"pid\":%d,\"why\":\"exit %d\",\"code\":%d", (int)j.child, code, code);
             restart = code == RESTART_CODE;
             status = code;
+        }
+        if (j.planned && !stopping) {
+            j.planned = false;
+            event("restarted", "\"run\":%u,\"backoff_ms\":0,\"planned\":true", j.run + 1);
+            continue;
         }
         if (!restart || stopping || j.run > o.restarts)
             break;
