@@ -4,10 +4,13 @@
  *   recovery [--mib M] [--gpus G] [--repeat R]   (defaults 1024, 2, 3)
  *
  * M MiB of buffers, in 8 buffers spread over G simulated GPUs, are filled,
- * checkpointed (all copied: the first checkpoint), then restored R times;
- * the baseline is memcpy of the same bytes between two touched host
- * buffers, R times.  Medians.  An incremental checkpoint after one buffer's
- * write reports the bytes it copied.
+ * checkpointed (all copied: the first checkpoint, which allocates the
+ * shadows), then restored R times; the baseline is memcpy of the same bytes
+ * between two touched host buffers, R times.  Then full checkpoints (a plain
+ * queue ran, so every buffer is copied): one that allocates the spares,
+ * then R with shadows reused, the steady state (checkpoint_full_*); and R
+ * incremental ones after one buffer's write, each against memcpy of the
+ * bytes it copied.  Medians.
  *
  * Replay: for journals of 100, 1,000 and 10,000 packets since the checkpoint
  * on a journaled queue of GPU 1 (of 2), GPU 1 is unplugged (silent) and the
@@ -177,15 +180,18 @@ int main(int argc, char **argv)
             rochp_buffer_write(b[i], 0, pattern, each) != ROCHP_OK)
             return fail("buffers");
     }
-    rochp_checkpoint_stats full, inc, rs;
-    if (rochp_checkpoint(ctx, 60ull * 1000000000ull, &full) != ROCHP_OK)
+    rochp_checkpoint_stats first, full, inc, rs;
+    if (rochp_checkpoint(ctx, 60ull * 1000000000ull, &first) != ROCHP_OK)
         return fail("checkpoint");
     double *restore = calloc(repeat, sizeof *restore), *copy = calloc(repeat, sizeof *copy);
+    double *full_s = calloc(repeat, sizeof *full_s), *inc_s = calloc(repeat, sizeof *inc_s);
+    double *inc_copy = calloc(repeat, sizeof *inc_copy);
     unsigned char *src = mmap(NULL, each * BUFFERS, PROT_READ | PROT_WRITE,
                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     unsigned char *dst = mmap(NULL, each * BUFFERS, PROT_READ | PROT_WRITE,
                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (!restore || !copy || src == MAP_FAILED || dst == MAP_FAILED)
+    if (!restore || !copy || !full_s || !inc_s || !inc_copy || src == MAP_FAILED ||
+        dst == MAP_FAILED)
         return fail("host memory");
     memset(src, 1, each * BUFFERS);
     memset(dst, 2, each * BUFFERS);
@@ -198,12 +204,46 @@ int main(int argc, char **argv)
         memcpy(dst, src, each * BUFFERS);
         copy[r] = now_s() - t0;
     }
-    /* Incremental: one buffer written since. */
-    memset(pattern, 0x77, each);
-    if (rochp_buffer_write(b[3], 0, pattern, each) != ROCHP_OK ||
-        rochp_checkpoint(ctx, 60ull * 1000000000ull, &inc) != ROCHP_OK)
-        return fail("incremental checkpoint");
+    /* Later full checkpoints: a plain queue that ran anything makes every
+     * buffer dirty.  The second allocates the spares (the first had made
+     * the shadows); from the third on, nothing is allocated: steady state,
+     * the median of R after one unmeasured. */
+    rochp_queue *plain;
+    rochp_module *em;
+    rochp_kernel *ek;
+    const rochp_dispatch_kernel *eb;
+    rochp_launch el;
+    if (rochp_module_load_file(ctx, EMPTY_CO, &em) != ROCHP_OK ||
+        rochp_module_kernel(em, "empty", &ek) != ROCHP_OK ||
+        rochp_queue_create(ctx, devs[0].id, NULL, &plain) != ROCHP_OK ||
+        rochp_kernel_bind(ek, plain, &eb) != ROCHP_OK ||
+        rochp_launch_init(&el, (rochp_dim3){1, 1, 1}, (rochp_dim3){1, 1, 1}) != ROCHP_OK)
+        return fail("plain queue");
+    for (unsigned r = 0; r <= repeat; r++) {
+        empty_args a = {r, r, r};
+        rochp_completion c;
+        if (rochp_dispatch(plain, eb, &el, &a, sizeof a, &c) != ROCHP_OK ||
+            rochp_completion_wait(&c, 60ull * 1000000000ull) != ROCHP_OK ||
+            rochp_checkpoint(ctx, 60ull * 1000000000ull, &full) != ROCHP_OK)
+            return fail("full checkpoint");
+        if (r)
+            full_s[r - 1] = full.ns / 1e9;
+    }
+    /* Incremental: one buffer written since, against memcpy of its bytes. */
+    for (unsigned r = 0; r < repeat; r++) {
+        memset(pattern, 0x70 + r, each);
+        if (rochp_buffer_write(b[3], 0, pattern, each) != ROCHP_OK ||
+            rochp_checkpoint(ctx, 60ull * 1000000000ull, &inc) != ROCHP_OK)
+            return fail("incremental checkpoint");
+        inc_s[r] = inc.ns / 1e9;
+        double t0 = now_s();
+        memcpy(dst, src, inc.bytes_copied);
+        inc_copy[r] = now_s() - t0;
+    }
+    rochp_queue_destroy(plain);
     double restore_s = median(restore, (int)repeat), memcpy_s = median(copy, (int)repeat);
+    double full_med = median(full_s, (int)repeat), inc_med = median(inc_s, (int)repeat);
+    double inc_memcpy = median(inc_copy, (int)repeat);
     replay_run runs[3] = {{100, 0, 0, 0}, {1000, 0, 0, 0}, {10000, 0, 0, 0}};
     for (int i = 0; i < 3; i++)
         if (replay_once(&runs[i]) != 0)
@@ -211,11 +251,17 @@ int main(int argc, char **argv)
     printf("{\"benchmark\":\"recovery\",\"gpus\":%u,\"buffers\":%d,\"restore_bytes\":%llu,"
            "\"restore_s\":%.4f,\"memcpy_s\":%.4f,\"restore_vs_memcpy\":%.3f,"
            "\"checkpoint_full_bytes\":%llu,\"checkpoint_full_s\":%.4f,"
+           "\"checkpoint_full_vs_memcpy\":%.3f,\"checkpoint_full_which\":\"steady: median of %u "
+           "full checkpoints after the second, shadows reused\","
+           "\"checkpoint_first_s\":%.4f,\"checkpoint_first_vs_memcpy\":%.3f,"
            "\"checkpoint_incremental_bytes\":%llu,\"checkpoint_incremental_s\":%.4f,"
+           "\"memcpy_incremental_s\":%.4f,\"checkpoint_incremental_vs_memcpy\":%.3f,"
            "\"loss_to_first_replay_ms\":%.3f,\"replay\":[",
            gpus, BUFFERS, (unsigned long long)rs.bytes_copied, restore_s, memcpy_s,
-           restore_s / memcpy_s, (unsigned long long)full.bytes_copied, full.ns / 1e9,
-           (unsigned long long)inc.bytes_copied, inc.ns / 1e9, runs[1].first_ms);
+           restore_s / memcpy_s, (unsigned long long)full.bytes_copied, full_med,
+           full_med / memcpy_s, repeat, first.ns / 1e9, first.ns / 1e9 / memcpy_s,
+           (unsigned long long)inc.bytes_copied, inc_med, inc_memcpy, inc_med / inc_memcpy,
+           runs[1].first_ms);
     for (int i = 0; i < 3; i++)
         printf("%s{\"packets\":%u,\"loss_to_recovered_ms\":%.3f,\"loss_to_replayed_ms\":%.3f}",
                i ? "," : "", runs[i].packets, runs[i].recover_ms, runs[i].replayed_ms);
@@ -228,5 +274,8 @@ int main(int argc, char **argv)
     free(pattern);
     free(restore);
     free(copy);
+    free(full_s);
+    free(inc_s);
+    free(inc_copy);
     return bench_remove_tree(dir);
 }

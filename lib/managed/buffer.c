@@ -317,6 +317,7 @@ static rochp_status buffer_free_locked(rochp_buffer *b)
     if (b->address && !b->registered)
         ctx->hsa.amd_memory_pool_free(b->address);
     shadow_free(ctx, &b->shadow);
+    shadow_free(ctx, &b->spare);
     free(b);
     return ROCHP_OK;
 }
@@ -574,6 +575,7 @@ void buffers_free_all(rochp_context *ctx)
         if (ctx->managed->buffers[i]->address && ctx->hsa_up && !ctx->managed->buffers[i]->registered)
             ctx->hsa.amd_memory_pool_free(ctx->managed->buffers[i]->address);
         shadow_free(ctx, &ctx->managed->buffers[i]->shadow);
+        shadow_free(ctx, &ctx->managed->buffers[i]->spare);
         free(ctx->managed->buffers[i]);
     }
     free(ctx->managed->buffers);

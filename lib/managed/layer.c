@@ -21,6 +21,7 @@ static void runtime_gone(rochp_context *ctx)
     buffers_invalidate(ctx); /* their memory went with the runtime */
     modules_invalidate(ctx); /* and so did the executables */
     queues_invalidate(ctx);  /* and the queues, signals and kernargs */
+    shadow_abandoned_runtime_gone(ctx); /* and the engines of abandoned copies */
 }
 
 static void teardown(rochp_context *ctx)
@@ -28,6 +29,9 @@ static void teardown(rochp_context *ctx)
     queues_free_all(ctx);  /* before the modules their packets run */
     modules_free_all(ctx); /* before the runtime that holds them goes */
     buffers_free_all(ctx);
+    pthread_mutex_lock(&ctx->managed->checkpoint_lock);
+    shadow_reap_abandoned(ctx); /* what no engine writes any more, while the runtime is up */
+    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
 }
 
 static void detach(rochp_context *ctx)
@@ -35,6 +39,7 @@ static void detach(rochp_context *ctx)
     struct managed_state *m = ctx->managed;
     if (!m)
         return;
+    shadow_abandoned_free_all(ctx); /* the runtime, and its engines, are down */
     pthread_mutex_destroy(&m->checkpoint_lock);
     pthread_mutex_destroy(&m->buffer_lock);
     pthread_mutex_destroy(&m->module_lock);

@@ -43,6 +43,14 @@ struct managed_state {
      * memory for one (recovery, loads): rochp_set_allocator.  Under
      * checkpoint_lock; alloc NULL: none set. */
     rochp_allocator allocator;
+    /* Spare shadows a checkpoint gave up while a copy engine may still
+     * write them (their device was lost mid-copy): freed once the copy's
+     * signal reached 0 or the runtime that ran it has gone (shadow.c).
+     * Under checkpoint_lock (or the runtime gate held for writing). */
+    struct shadow_grave *abandoned;
+    /* Shadows allocated so far (shadow_alloc_near): what tests read to see
+     * that checkpoints reuse them.  Under checkpoint_lock. */
+    uint64_t shadow_allocs;
 };
 
 /* layer.c -- the layer's table for core (core/layer.h). */
@@ -58,6 +66,7 @@ typedef struct shadow {
     void *host;
     void *agent; /* NULL: not locked (host buffers need no lock) */
     size_t size;
+    rochp_device_id near; /* the device whose NUMA node it was placed on */
 } shadow;
 
 struct rochp_buffer {
@@ -76,6 +85,13 @@ struct rochp_buffer {
     bool registered;
     bool copy_always; /* ROCHP_REGISTER_COPY_ALWAYS: dirty at every checkpoint */
     shadow shadow; /* host == NULL: none yet */
+    /* The next checkpoint's copy of the buffer: allocated and locked once,
+     * filled by a checkpoint, swapped with shadow when it commits (the old
+     * shadow becoming the spare), kept as it is when it fails, so that
+     * neither a failure nor the hot path frees or allocates.  Under
+     * checkpoint_lock (the swap also under buffer_lock, as shadow is).
+     * host == NULL: none yet, or given up to the abandoned list. */
+    shadow spare;
 };
 
 /* One incarnation of a queue's runtime objects: the HSA queue, its
@@ -300,6 +316,27 @@ void modules_free_all(rochp_context *ctx);
 
 /* shadow.c */
 void shadow_free(rochp_context *ctx, shadow *s);
+/* With the checkpoint lock held: b's spare, ready for a copy of b (of its
+ * size, on its GPU's NUMA node, locked unless b is host memory): the one it
+ * has when the size and device match (a recovery may move b), else a new one (counted in shadow_allocs). */
+rochp_status shadow_spare_ready(rochp_context *ctx, rochp_buffer *b);
+/* With the checkpoint lock held: b's spare, which an engine copy that
+ * signals done may still write, moves to the abandoned list (b has none
+ * after). */
+void shadow_spare_abandon(rochp_context *ctx, rochp_buffer *b, hsa_signal_t done);
+/* With the checkpoint lock held: frees the abandoned shadows no engine can
+ * write any more. */
+void shadow_reap_abandoned(rochp_context *ctx);
+/* The runtime went (its engines stopped; their signals with it): every
+ * abandoned shadow may go at the next reap. */
+void shadow_abandoned_runtime_gone(rochp_context *ctx);
+/* At the context's end, after the runtime's shut-down: the abandoned
+ * shadows' memory goes. */
+void shadow_abandoned_free_all(rochp_context *ctx);
+/* Tests: shadows allocated so far in the context (shadow_allocs). */
+uint64_t managed_shadow_allocations(rochp_context *ctx);
+/* Tests: abandoned shadows not yet freed. */
+size_t managed_shadows_abandoned(rochp_context *ctx);
 /* Locked for the runtime's copy engines (s->agent set). */
 rochp_status shadow_lock(rochp_context *ctx, shadow *s);
 /* Allocates a shadow of size bytes on the NUMA node nearest device. */

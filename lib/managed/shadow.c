@@ -4,9 +4,23 @@
  * Shadows are process memory, on the NUMA node of the buffer's GPU (the PCI
  * device's numa_node, when the machine says), locked for the runtime's copy
  * engines with hsa_amd_memory_lock (managed.h: a lock outlives a
- * re-enumeration). */
+ * re-enumeration).
+ *
+ * Each buffer has two: the committed shadow and a spare the next checkpoint
+ * copies into.  Both are allocated, faulted in and locked once and reused
+ * while the buffer's size stays: allocating, zeroing and pinning a shadow
+ * costs several times the copy itself (first-touch page faults alone are
+ * ~1 s per GiB on a virtual machine), so a checkpoint that allocated its
+ * shadows could never come near memcpy speed.  The price is twice the
+ * buffers' bytes of host memory.
+ *
+ * A spare whose copy was abandoned (its device lost mid-copy) may still be
+ * written by the engine, as far as rochp can tell: it is never reused, but
+ * kept on the context's abandoned list until the copy's signal says it is
+ * done or the runtime that ran the engine has gone. */
 #include <numa.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -31,12 +45,22 @@ static int numa_node_of(const rochp_context *ctx, rochp_device_id device)
     return node;
 }
 
+typedef struct shadow_grave {
+    shadow s;
+    hsa_signal_t done; /* 0: the runtime that ran the copy has gone */
+    struct shadow_grave *next;
+} shadow_grave;
+
 rochp_status shadow_alloc_near(rochp_context *ctx, rochp_device_id device, size_t size,
                                shadow *out)
 {
     int node = numa_node_of(ctx, device);
     memset(out, 0, sizeof *out);
     void *p = node >= 0 ? numa_alloc_onnode(size, node) : NULL;
+    /* numa_alloc_onnode only binds: fault the pages in now, on that node,
+     * rather than under the first checkpoint's copy. */
+    if (p)
+        memset(p, 0, size);
     if (!p) {
         p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
                  -1, 0);
@@ -48,6 +72,8 @@ rochp_status shadow_alloc_near(rochp_context *ctx, rochp_device_id device, size_
                                 "checkpoint: no host memory for a %zu-byte shadow", size);
     out->host = p;
     out->size = size;
+    out->near = device;
+    ctx->managed->shadow_allocs++;
     return ROCHP_OK;
 }
 
@@ -99,3 +125,85 @@ rochp_status shadow_copy_out(rochp_context *ctx, shadow *s, void *dst, uint64_t 
     return ROCHP_OK;
 }
 
+
+rochp_status shadow_spare_ready(rochp_context *ctx, rochp_buffer *b)
+{
+    ROCHP_ASSERT_HELD(&ctx->managed->checkpoint_lock);
+    if (b->spare.host && (b->spare.size != b->size || b->spare.near != b->device))
+        shadow_free(ctx, &b->spare);
+    if (!b->spare.host) {
+        rochp_status st = shadow_alloc_near(ctx, b->device, b->size, &b->spare);
+        if (st != ROCHP_OK)
+            return st;
+    }
+    /* Host buffers are copied by the CPU: no lock needed. */
+    return b->device == ROCHP_HOST ? ROCHP_OK : shadow_lock(ctx, &b->spare);
+}
+
+void shadow_spare_abandon(rochp_context *ctx, rochp_buffer *b, hsa_signal_t done)
+{
+    ROCHP_ASSERT_HELD(&ctx->managed->checkpoint_lock);
+    shadow_grave *g = malloc(sizeof *g);
+    if (g) {
+        *g = (shadow_grave){b->spare, done, ctx->managed->abandoned};
+        ctx->managed->abandoned = g;
+    }
+    /* Out of memory: the shadow is leaked rather than freed under an engine. */
+    memset(&b->spare, 0, sizeof b->spare);
+}
+
+void shadow_reap_abandoned(rochp_context *ctx)
+{
+    ROCHP_ASSERT_HELD(&ctx->managed->checkpoint_lock);
+    for (shadow_grave **p = &ctx->managed->abandoned; *p;) {
+        shadow_grave *g = *p;
+        bool done = !g->done.handle || (ctx->hsa_up && ctx->hsa.signal_wait_scacquire(g->done, HSA_SIGNAL_CONDITION_EQ, 0, 0,
+                                                            HSA_WAIT_STATE_BLOCKED) == 0);
+        if (!done) {
+            p = &g->next;
+            continue;
+        }
+        if (g->done.handle)
+            ctx->hsa.signal_destroy(g->done);
+        shadow_free(ctx, &g->s);
+        *p = g->next;
+        free(g);
+    }
+}
+
+void shadow_abandoned_runtime_gone(rochp_context *ctx)
+{
+    for (shadow_grave *g = ctx->managed->abandoned; g; g = g->next)
+        g->done.handle = 0;
+}
+
+void shadow_abandoned_free_all(rochp_context *ctx)
+{
+    while (ctx->managed->abandoned) {
+        shadow_grave *g = ctx->managed->abandoned;
+        ctx->managed->abandoned = g->next;
+        /* A runtime the program still holds may run the copy yet: leaked
+         * (the engine would write freed memory). */
+        if (!ctx->hsa_attached || !g->done.handle)
+            shadow_free(ctx, &g->s);
+        free(g);
+    }
+}
+
+uint64_t managed_shadow_allocations(rochp_context *ctx)
+{
+    pthread_mutex_lock(&ctx->managed->checkpoint_lock);
+    uint64_t n = ctx->managed->shadow_allocs;
+    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
+    return n;
+}
+
+size_t managed_shadows_abandoned(rochp_context *ctx)
+{
+    pthread_mutex_lock(&ctx->managed->checkpoint_lock);
+    size_t n = 0;
+    for (const shadow_grave *g = ctx->managed->abandoned; g; g = g->next)
+        n++;
+    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
+    return n;
+}

@@ -18,8 +18,12 @@
  * or asked to be copied always.  A buffer without a shadow is always copied.
  *
  * Shadows (managed/shadow.c) are process memory near the buffer's GPU,
- * locked for the runtime's copy engines.  Copies from different devices run
- * at once (issued together, then waited for).
+ * locked for the runtime's copy engines.  Each buffer keeps its committed
+ * shadow and a spare: a checkpoint copies into the spares (allocated once,
+ * reused while the size matches) and swaps them in on commit, so a failed
+ * one leaves the committed shadows whole and keeps the spares for the next.
+ * Copies from different devices run at once (issued together, then waited
+ * for).
  *
  * Locks: ctx->managed->checkpoint_lock serialises checkpoints and restores against
  * each other and against freeing buffers and destroying queues (which take
@@ -43,7 +47,6 @@ typedef struct cut_queue {
 
 typedef struct copy_job {
     rochp_buffer *b;
-    shadow fresh;
     hsa_signal_t done; /* 0: copied by the CPU */
     bool started;
 } copy_job;
@@ -155,22 +158,27 @@ static rochp_status start_copy(rochp_context *ctx, copy_job *j, uint64_t cpu)
                                 "checkpoint: device %llu, which held buffer %llu, has been lost "
                                 "(its memory with it); the previous checkpoint stands",
                                 (unsigned long long)b->device, (unsigned long long)b->id);
-    rochp_status st = shadow_alloc_near(ctx, b->device, b->size, &j->fresh);
+    /* Into the buffer's spare: allocated and locked at its first checkpoint
+     * only (managed/shadow.c). */
+    rochp_status st = shadow_spare_ready(ctx, b);
     if (st != ROCHP_OK)
         return st;
     if (b->device == ROCHP_HOST) {
-        memcpy(j->fresh.host, b->address, b->size);
+        memcpy(b->spare.host, b->address, b->size);
         j->started = true;
         return ROCHP_OK;
     }
-    st = shadow_lock(ctx, &j->fresh);
-    if (st != ROCHP_OK)
-        return st;
     if (ctx->hsa.signal_create(1, 0, NULL, &j->done) != HSA_STATUS_SUCCESS)
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: cannot create a signal");
-    hsa_status_t hs = ctx->hsa.amd_memory_async_copy(j->fresh.agent, (hsa_agent_t){cpu}, b->address,
-                                                     (hsa_agent_t){b->agent}, b->size, 0, NULL,
-                                                     j->done);
+    /* One copy per buffer, not chunks spread over engines: ROCR 5.2.x runs
+     * every device-to-host copy of a GPU on that GPU's one D2H blit
+     * (GpuAgent::DmaCopy -> GetBlitObject(dst, src): the SDMA engine chosen
+     * by direction, not per call), so chunks of one buffer would only queue
+     * behind each other there, and hsasim, faithful to it, has one engine
+     * thread per GPU.  Copies of different GPUs already run at once. */
+    hsa_status_t hs = ctx->hsa.amd_memory_async_copy(b->spare.agent, (hsa_agent_t){cpu},
+                                                     b->address, (hsa_agent_t){b->agent}, b->size,
+                                                     0, NULL, j->done);
     if (hs != HSA_STATUS_SUCCESS) {
         ctx->hsa.signal_destroy(j->done);
         j->done.handle = 0;
@@ -229,6 +237,9 @@ static rochp_status checkpoint_locked(rochp_context *ctx, uint64_t timeout_ns,
     copy_job *jobs = NULL;
     bool *abandoned = NULL;
     size_t n_jobs = 0;
+    ROCHP_ASSERT_HELD(&ctx->managed->checkpoint_lock);
+    /* Spares given up by earlier checkpoints whose copies have ended since. */
+    shadow_reap_abandoned(ctx);
     rochp_status st = take_cut(ctx, &cuts, &n_cuts);
     if (st == ROCHP_OK)
         st = wait_cut(cuts, n_cuts, timeout_ns);
@@ -273,13 +284,14 @@ static rochp_status checkpoint_locked(rochp_context *ctx, uint64_t timeout_ns,
                                   "checkpoint stands (checkpoint where nothing else runs)");
     }
     if (st == ROCHP_OK) {
-        /* Commit: the new shadows replace the old, the journals start over. */
+        /* Commit: the spares become the shadows and the old shadows the
+         * spares of the next checkpoint; the journals start over. */
         pthread_mutex_lock(&ctx->managed->buffer_lock);
         for (size_t i = 0; i < n_jobs; i++) {
             rochp_buffer *b = jobs[i].b;
-            shadow_free(ctx, &b->shadow);
-            b->shadow = jobs[i].fresh;
-            memset(&jobs[i].fresh, 0, sizeof jobs[i].fresh);
+            shadow old = b->shadow;
+            b->shadow = b->spare;
+            b->spare = old;
             b->dirty = false;
             b->written_by_call = false;
             stats->buffers_copied++;
@@ -293,12 +305,13 @@ static rochp_status checkpoint_locked(rochp_context *ctx, uint64_t timeout_ns,
         ctx->resilience->last_checkpoint_ns = rochp__now_ns();
         pthread_mutex_unlock(&ctx->lock);
     }
+    /* A failed checkpoint keeps its spares for the next one, except those
+     * an engine may still write, which are given up (never reused). */
     for (size_t i = 0; i < n_jobs; i++) {
         if (abandoned[i])
-            continue; /* the engine may still write it: kept */
-        if (jobs[i].done.handle)
+            shadow_spare_abandon(ctx, jobs[i].b, jobs[i].done);
+        else if (jobs[i].done.handle)
             ctx->hsa.signal_destroy(jobs[i].done);
-        shadow_free(ctx, &jobs[i].fresh);
     }
     free(jobs);
     free(abandoned);
