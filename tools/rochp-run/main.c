@@ -16,8 +16,9 @@
  *
  * When the program dies of a signal (SIGBUS: the kernel unplugs a GPU it
  * held), exits with 75 (EX_TEMPFAIL: transparent mode's restart code) or is
- * killed, it is started again after a backoff (doubling from MS, at most
- * 5 s), at most N times (default 5).  Another exit ends rochp-run with the
+ * killed, it is started again, at most N times (default 5): at once if it
+ * handed over a checkpoint in that run (after a SIGBUS, once the GPU is out
+ * of the topology), else after a backoff (doubling from MS, at most 5 s).  Another exit ends rochp-run with the
  * program's status.  SIGTERM, SIGINT and SIGHUP go to the program, which
  * is not restarted then; if rochp-run itself is killed, the program gets
  * SIGKILL (PR_SET_PDEATHSIG): no orphan holds the GPUs.
