@@ -346,6 +346,18 @@ rochp_status rochp_checkpoint_load(rochp_context *ctx, int fd, rochp_restored **
     return st;
 }
 
+/* A whole checkpoint the caller has mapped (rochp_resume: a sealed memfd,
+ * which nobody can change between the checksums and the copies), loaded as
+ * rochp_checkpoint_load does, with no copy of it read in first. */
+rochp_status persist_load_mapped(rochp_context *ctx, const uint8_t *data, size_t size,
+                                 rochp_restored **out)
+{
+    if (!ctx->hsa_up)
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                "rochp_checkpoint_load: this context has no HSA runtime");
+    return load_bytes(ctx, data, size, out);
+}
+
 /* --- the restored map --------------------------------------------------------------------------- */
 void rochp_restored_free(rochp_restored *r)
 {

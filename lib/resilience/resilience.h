@@ -44,6 +44,12 @@ extern const core_layer resilience_layer;
 /* With ctx->lock held: a device's CRIU properties, or NULL if never seen. */
 const criu_props *resilience_criu_props(rochp_context *ctx, rochp_device_id device);
 
+/* persist.c -- a checkpoint in the caller's memory (size bytes, all of it),
+ * checked and loaded as rochp_checkpoint_load does; the bytes must not
+ * change while it runs. */
+rochp_status persist_load_mapped(rochp_context *ctx, const uint8_t *data, size_t size,
+                                 rochp_restored **out);
+
 /* checkpoint.c -- an application's wait just returned: checkpoint if one is
  * due (rochp_set_auto_checkpoint), never waiting. */
 void checkpoint_safe_point(rochp_context *ctx);

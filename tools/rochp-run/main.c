@@ -17,8 +17,9 @@
  *
  * When the program dies of a signal (SIGBUS: the kernel unplugs a GPU it
  * held), exits with 75 (EX_TEMPFAIL: transparent mode's restart code) or is
- * killed, it is started again after a backoff (doubling from MS, at most
- * 5 s), at most N times (default 5).  Another exit ends rochp-run with the
+ * killed, it is started again, at most N times (default 5): at once if it
+ * handed over a checkpoint in that run (after a SIGBUS, once the GPU is out
+ * of the topology), else after a backoff (doubling from MS, at most 5 s).  Another exit ends rochp-run with the
  * program's status.  SIGTERM, SIGINT and SIGHUP go to the program, which
  * is not restarted then; if rochp-run itself is killed, the program gets
  * SIGKILL (PR_SET_PDEATHSIG): no orphan holds the GPUs.
@@ -46,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -217,6 +219,7 @@ typedef struct job {
     unsigned run;
     uint64_t exited_ns; /* when the last program exited (0: none yet) */
     bool planned;       /* stopped for a planned restart (an arrival) */
+    unsigned kept_run;  /* the run that handed over kept's checkpoint */
 } job;
 
 static void serve(job *j, int sock)
@@ -246,6 +249,7 @@ static void serve(job *j, int sock)
             if (j->kept.fd >= 0)
                 close(j->kept.fd);
             j->kept = (kept){fd, m.step, bytes};
+            j->kept_run = j->run;
             event("checkpoint", "\"pid\":%d,\"step\":%" PRIu64 ",\"bytes\":%" PRIu64,
                   (int)sender, m.step, bytes);
             if (j->o->dir)
@@ -291,6 +295,56 @@ static void serve(job *j, int sock)
     } else if (fd >= 0) {
         close(fd);
     }
+}
+
+/* --- waiting for an unplug to complete ------------------------------------------------- */
+/* KFD's topology generation (ROCHP_SYSFS_ROOT's, as rochp reads it), or 0
+ * if unreadable.  Reading the file is not holding a GPU. */
+static uint64_t generation(void)
+{
+    const char *root = getenv("ROCHP_SYSFS_ROOT");
+    char path[PATH_MAX], buf[32];
+    snprintf(path, sizeof path, "%s/topology/generation_id",
+             root && *root ? root : "/sys/devices/virtual/kfd/kfd");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    return strtoull(buf, NULL, 10);
+}
+
+/* After a SIGBUS: the kernel is unplugging a GPU the program held, and
+ * takes it out of the topology once every holder has let go -- the program
+ * just did.  A new process started before that would still see the GPU
+ * going away, and could put its work back on it; one started after it has
+ * nothing to wait for.  So the restart waits for the generation to move
+ * from what it was when the program started (at once if it moved already),
+ * at most limit_ms: a SIGBUS for another reason changes nothing there.  An
+ * inotify watch wakes it on the simulator's trees; sysfs sends no such
+ * events, so it also looks every millisecond. */
+static void wait_for_removal(uint64_t started_gen, unsigned limit_ms)
+{
+    const char *root = getenv("ROCHP_SYSFS_ROOT");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/topology", root && *root ? root : "/sys/devices/virtual/kfd/kfd");
+    int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (in >= 0)
+        inotify_add_watch(in, path, IN_MOVED_TO | IN_CLOSE_WRITE);
+    uint64_t end = now_ns() + (uint64_t)limit_ms * 1000000u;
+    while (generation() == started_gen && now_ns() < end) {
+        struct pollfd p = {.fd = in, .events = POLLIN};
+        if (poll(&p, in >= 0 ? 1 : 0, 1) > 0) {
+            char buf[4096];
+            while (read(in, buf, sizeof buf) > 0)
+                ;
+        }
+    }
+    if (in >= 0)
+        close(in);
 }
 
 /* --- the program ------------------------------------------------------------------------ */
@@ -425,6 +479,7 @@ int main(int argc, char **argv)
         }
         int on = 1;
         setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
+        uint64_t started_gen = generation();
         j.child = start(&o, sv[1], tool);
         if (j.child < 0) {
             fprintf(stderr, "rochp-run: fork: %s\n", strerror(errno));
@@ -453,8 +508,9 @@ int main(int argc, char **argv)
         for (struct pollfd p = {.fd = sv[0], .events = POLLIN}; poll(&p, 1, 0) > 0 && (p.revents & POLLIN);)
             serve(&j, sv[0]);
         j.exited_ns = now_ns();
-        bool restart;
+        bool restart, sigbus = false;
         if (WIFSIGNALED(ws)) {
+            sigbus = WTERMSIG(ws) == SIGBUS;
             event("exited", "\"pid\":%d,\"why\":\"signal %s\",\"signal\":%d", (int)j.child,
                   signal_name(WTERMSIG(ws)), WTERMSIG(ws));
             restart = true;
@@ -472,10 +528,30 @@ int main(int argc, char **argv)
         }
         if (!restart || stopping || j.run > o.restarts)
             break;
-        event("restarted", "\"run\":%u,\"backoff_ms\":%u", j.run + 1, backoff);
-        struct timespec d = {backoff / 1000, (long)(backoff % 1000) * 1000000};
-        nanosleep(&d, NULL);
-        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        /* Restarts back off so that a program failing as it starts does not
+         * spin; one that handed over a checkpoint in this run made progress
+         * and is started again at once -- after a SIGBUS, as soon as the GPU
+         * is out of the topology -- and the backoff starts over. */
+        bool progress = j.kept.fd >= 0 && j.kept_run == j.run;
+        unsigned delay = progress ? 0 : backoff;
+        if (progress)
+            backoff = o.backoff_ms;
+        else
+            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        if (sigbus) {
+            /* Also a SIGBUS from before the first checkpoint: the wait ends when the GPU is gone. */
+            wait_for_removal(started_gen, delay ? delay : o.backoff_ms);
+            uint64_t waited = (now_ns() - j.exited_ns) / 1000000u;
+            if (waited < delay) {
+                struct timespec d = {(delay - waited) / 1000, (long)((delay - waited) % 1000) * 1000000};
+                nanosleep(&d, NULL);
+            }
+        } else if (delay) {
+            struct timespec d = {delay / 1000, (long)(delay % 1000) * 1000000};
+            nanosleep(&d, NULL);
+        }
+        event("restarted", "\"run\":%u,\"backoff_ms\":%u,\"waited_ms\":%.3f", j.run + 1, delay,
+              (double)(now_ns() - j.exited_ns) / 1e6);
     }
     event("done", "\"status\":%d,\"runs\":%u", status, j.run);
     return status;
