@@ -138,18 +138,16 @@ static rochp_status make_modules(rochp_context *ctx, const persist_image *img, r
 static rochp_status make_buffer(rochp_context *ctx, const persist_buffer *pb, rochp_device_id dev,
                                 rochp_buffer **out)
 {
+    /* The shadow as a checkpoint makes it (near the GPU, populated in one
+     * call rather than a fault per page), then the buffer filled from it by
+     * the copy engine: no staging memory, one host copy fewer. */
     shadow s = {0};
-    void *p = mmap(NULL, (size_t)pb->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-    if (p == MAP_FAILED)
-        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "no host memory for a %llu-byte shadow",
-                                (unsigned long long)pb->size);
-    memcpy(p, pb->bytes, (size_t)pb->size);
-    s.host = p;
-    s.size = (size_t)pb->size;
+    rochp_status st = shadow_alloc_near(ctx, dev, (size_t)pb->size, &s);
+    if (st != ROCHP_OK)
+        return st;
+    memcpy(s.host, pb->bytes, (size_t)pb->size);
     rochp_buffer *b = NULL;
     void *mine = NULL; /* a registered buffer's memory, from the allocator */
-    rochp_status st;
     if (pb->flags & PERSIST_BUFFER_REGISTERED) {
         uint64_t agent;
         st = managed_registered_alloc(ctx, pb->id, dev, s.size, &mine, &agent);
@@ -162,8 +160,11 @@ static rochp_status make_buffer(rochp_context *ctx, const persist_buffer *pb, ro
     } else {
         st = rochp_buffer_alloc(ctx, dev, s.size, &b);
     }
-    if (st == ROCHP_OK)
-        st = rochp_buffer_write(b, 0, s.host, s.size);
+    if (st == ROCHP_OK && dev == ROCHP_HOST)
+        memcpy(b->address, s.host, s.size);
+    else if (st == ROCHP_OK && (st = shadow_lock(ctx, &s)) == ROCHP_OK)
+        st = managed_engine_copy(ctx, b->address, b->agent, dev, s.agent, managed_cpu_agent(ctx),
+                                 ROCHP_HOST, s.size);
     if (st != ROCHP_OK) {
         if (b)
             rochp_buffer_free(b);

@@ -441,12 +441,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "rochp-run: --transparent: librochp_tool.so is not beside rochp-run\n");
         return 2;
     }
-    char why[256];
-    if (o.arrival_poll_ms > 0 &&
-        !arrivals_start((unsigned)o.arrival_poll_ms, arrived, why, sizeof why)) {
-        fprintf(stderr, "rochp-run: --restart-on-arrival: %s\n", why);
-        return 2;
-    }
     int sv[2] = {-1, -1};
     /* Children and stop requests as file descriptor events. */
     sigset_t mask;
@@ -460,6 +454,14 @@ int main(int argc, char **argv)
     if (sfd < 0) {
         fprintf(stderr, "rochp-run: signalfd: %s\n", strerror(errno));
         return 1;
+    }
+    /* Threads start with the signals blocked (inherited): a SIGCHLD taken by
+     * one of them would never reach the signalfd. */
+    char why[256];
+    if (o.arrival_poll_ms > 0 &&
+        !arrivals_start((unsigned)o.arrival_poll_ms, arrived, why, sizeof why)) {
+        fprintf(stderr, "rochp-run: --restart-on-arrival: %s\n", why);
+        return 2;
     }
     job j = {.o = &o, .kept = {.fd = -1}};
     unsigned backoff = o.backoff_ms;
