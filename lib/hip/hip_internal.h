@@ -19,5 +19,9 @@ bool hip_tool_loaded(void);
 /* A rochp_event_fn: a lost device's agent marked lost in the tool. */
 void hip_tell_tool(rochp_context *ctx, const rochp_event *event, void *user);
 const char *hip_tool_runtime_path(void);
+/* Returns once the program's loss callbacks have heard of every loss the
+ * tool knows, or after a bounded time: transparent mode's last step before
+ * it ends the process (tool_set_before_exit). */
+void hip_wait_told(void);
 
 #endif

@@ -213,5 +213,10 @@ void tool_handlers_stop_pump(void);
 /* report.c */
 rochp_status tool_report_start(void);
 void tool_report_stop(void);
+/* fn runs before the tool ends the process for a loss (SIGBUS, or
+ * ROCHP_TOOL_ON_LOSS=exit), on the thread that ends it; it must return
+ * within a bounded time.  librochp_hip waits there for the program's
+ * callbacks (lib/hip/ordinals.c). */
+void tool_set_before_exit(void (*fn)(void));
 
 #endif
