@@ -10,8 +10,9 @@
  * own code -- the overhead, since the runtime's share varies between runs
  * with its threads' timing.  The operations are the calls the tool
  * keeps wrapped from OnLoad on -- queue create+destroy, waits (on a signal
- * already satisfied: the cheapest wait), async copy -- and the program's
- * own AQL dispatch, which it must not touch at all.
+ * already satisfied: the cheapest wait), async copy, async signal handler
+ * (the registration; the handler runs on the runtime's thread) -- and the
+ * program's own AQL dispatch, which it must not touch at all.
  *
  * SIGBUS to exit: a child with the tool loops dispatches on two GPUs; the
  * board of one is unplugged under the sigbus kernel behaviour; the time
@@ -23,6 +24,8 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +40,10 @@
 
 #define NOINLINE __attribute__((noinline, used))
 
-enum { OPS = 5 };
+enum { OPS = 6 };
 static const char *const op_name[OPS] = {"queue_create_destroy", "signal_wait_scacquire",
                                          "signal_wait_relaxed", "amd_memory_async_copy",
-                                         "dispatch"};
+                                         "dispatch", "amd_signal_async_handler"};
 
 static hsa_agent_t gpu, cpu;
 static hsa_amd_memory_pool_t fine;
@@ -189,6 +192,36 @@ static void op_dispatch_outer(uint32_t n)
     }
 }
 
+/* HIP's use (ROCclr in direct dispatch, one per marker): a handler for
+ * LT 1 on a signal at 1, registered (the measured call), then the signal
+ * completed outside and the handler's run on the runtime's thread awaited. */
+static _Atomic int handled;
+
+static bool on_signal(hsa_signal_value_t value, void *arg)
+{
+    (void)value;
+    (void)arg;
+    atomic_store(&handled, 1);
+    return false;
+}
+
+static NOINLINE void op_handler_one(void)
+{
+    hsa_amd_signal_async_handler(sig, HSA_SIGNAL_CONDITION_LT, 1, on_signal, NULL);
+}
+
+static void op_handler_outer(uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        hsa_signal_store_relaxed(sig, 1);
+        atomic_store(&handled, 0);
+        op_handler_one();
+        hsa_signal_store_screlease(sig, 0);
+        while (!atomic_load(&handled))
+            sched_yield();
+    }
+}
+
 static void run_op(int op, uint32_t n)
 {
     switch (op) {
@@ -197,6 +230,7 @@ static void run_op(int op, uint32_t n)
     case 2: op_wait_relaxed(n); break;
     case 3: op_copy_outer(n); break;
     case 4: op_dispatch_outer(n); break;
+    case 5: op_handler_outer(n); break;
     }
 }
 
@@ -208,8 +242,9 @@ static void run_op(int op, uint32_t n)
  * futex wake or not).  -1 when valgrind is missing. */
 static double callgrind_ir(const char *self, int op, uint32_t n, const char *tool, double *own)
 {
-    static const char *const collect[OPS] = {"op_queue", "op_wait_scacquire", "op_wait_relaxed",
-                                             "op_copy_one", "op_dispatch_one"};
+    static const char *const collect[OPS] = {"op_queue",        "op_wait_scacquire",
+                                             "op_wait_relaxed", "op_copy_one",
+                                             "op_dispatch_one", "op_handler_one"};
     char file[256], cmd[2048];
     snprintf(file, sizeof file, "/tmp/rochp-tool-callgrind.%d", (int)getpid());
     snprintf(cmd, sizeof cmd,

@@ -5,7 +5,11 @@
  * result to host memory with an async copy, and checks it.  Its queue
  * error callback aborts, like HIP's (ROCclr rocdevice.cpp callbackQueue),
  * and every wait is unbounded, like HIP's: without the tool a lost GPU
- * aborts or hangs it.
+ * aborts or hangs it.  Each dispatch's completion is also told through an
+ * async signal handler, which the program waits for without a bound after
+ * the step, as HIP's commands are completed (ROCclr in direct dispatch:
+ * rocvirtual.cpp, HsaAmdSignalHandler) and waited for (Event::
+ * awaitCompletion): on a lost GPU only the tool runs those handlers.
  *
  *   hsa_stream CODE_OBJECT STEPS [PAUSE_US [LIVES]]
  * prints "step N" before each step (after PAUSE_US of host work, default
@@ -13,11 +17,13 @@
  * comes on stdin, then 5 more -- and, at the end, one JSON
  * line -- LIVES times (default 1), each a whole life of the runtime from
  * hsa_init to hsa_shut_down (the tool is loaded and unloaded each time):
- *   {"steps":N,"gpus":[{"ok":..,"failed":..,"wrong":..}, ...]}
+ *   {"steps":N,"gpus":[{"ok":..,"failed":..,"wrong":..,"handled":..}, ...]}
  * where failed counts steps whose wait ended unsatisfied or whose copy was
- * refused, and wrong steps that completed with wrong bytes. */
+ * refused, wrong steps that completed with wrong bytes, and handled the
+ * dispatches whose completion handler ran (all of them, or it hangs). */
 #include <poll.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "check.h"        /* tests/support: REQUIRE and CHECK */
@@ -34,6 +40,8 @@ typedef struct gpu {
     fill_args *args;
     uint32_t *vram, *host;
     unsigned ok, failed, wrong;
+    unsigned dispatched;
+    _Atomic unsigned handled; /* by on_done, on the runtime's (or the tool's) thread */
 } gpu;
 
 static void program_callback(hsa_status_t status, hsa_queue_t *queue, void *data)
@@ -92,6 +100,14 @@ static void open_gpu(gpu *g, hsa_agent_t agent, const char *co)
     g->args = host_gpu_kernarg(&g->h, sizeof *g->args);
 }
 
+static bool on_done(hsa_signal_value_t value, void *arg)
+{
+    (void)value;
+    gpu *g = arg;
+    atomic_fetch_add(&g->handled, 1);
+    return false;
+}
+
 /* Space in the ring as ROCclr waits for it: spin on the read index. */
 static void dispatch(gpu *g, uint32_t base)
 {
@@ -101,10 +117,29 @@ static void dispatch(gpu *g, uint32_t base)
     g->args->out = g->vram;
     g->args->base = base;
     hsa_signal_store_relaxed(g->done, 1);
+    REQUIRE(hsa_amd_signal_async_handler(g->done, HSA_SIGNAL_CONDITION_LT, 1, on_done, g) ==
+            HSA_STATUS_SUCCESS);
+    g->dispatched++;
     host_dispatch(g->queue, g->fill, g->args, ITEMS, 64, g->done);
 }
 
+/* The completion handler of every dispatch so far, waited for as ROCclr
+ * waits for a command's status: spinning, with no bound. */
+static void await_handlers(gpu *g)
+{
+    while (atomic_load(&g->handled) < g->dispatched)
+        sched_yield();
+}
+
+static void step_body(gpu *g, uint32_t base);
+
 static void step(gpu *g, uint32_t base)
+{
+    step_body(g, base);
+    await_handlers(g);
+}
+
+static void step_body(gpu *g, uint32_t base)
 {
     dispatch(g, base);
     if (hsa_signal_wait_scacquire(g->done, HSA_SIGNAL_CONDITION_LT, 1, UINT64_MAX,
@@ -163,8 +198,8 @@ static void run(const char *co, unsigned steps, unsigned pause_us)
     }
     printf("{\"steps\":%u,\"gpus\":[", s);
     for (size_t i = 0; i < n; i++)
-        printf("%s{\"ok\":%u,\"failed\":%u,\"wrong\":%u}", i ? "," : "", gpus[i].ok,
-               gpus[i].failed, gpus[i].wrong);
+        printf("%s{\"ok\":%u,\"failed\":%u,\"wrong\":%u,\"handled\":%u}", i ? "," : "",
+               gpus[i].ok, gpus[i].failed, gpus[i].wrong, atomic_load(&gpus[i].handled));
     printf("]}\n");
     fflush(stdout);
     for (size_t i = 0; i < n; i++) {

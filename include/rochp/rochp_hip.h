@@ -26,9 +26,15 @@ extern "C" {
 /* Call before the program's first HIP call.  Puts librochp_hip.so first in
  * HSA_TOOLS_LIB (the runtime reads it at its first hsa_init only), calls
  * hipInit(0), and returns a context on HIP's HSA runtime
- * (ROCHP_CONTEXT_ATTACH_HSA added to options->flags; options NULL: the
- * defaults).  The context is the caller's to destroy; transparent mode
- * stays for the process's life.
+ * (ROCHP_CONTEXT_ATTACH_HSA and ROCHP_CONTEXT_SIGBUS_HANDLER added to
+ * options->flags -- transparent mode handles the process's SIGBUS anyway,
+ * and so the kernel's SIGBUS hot-unplug reaches the context as a loss;
+ * options NULL: the defaults).  The context is the caller's to destroy;
+ * transparent mode stays for the process's life.  When transparent mode
+ * ends the process for a loss (the kernel's SIGBUS, or
+ * ROCHP_TOOL_ON_LOSS=exit), it waits first, at most 1 s, until every
+ * rochp_hip_subscribe callback for losses has returned from each loss it
+ * knows.
  * Errors: ROCHP_ERROR_BUSY when the HSA runtime was initialised before
  * (HIP or another component came first: the tool could not get in; run
  * the program with HSA_TOOLS_LIB=librochp_hip.so instead, or call this

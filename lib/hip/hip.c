@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "hip_internal.h"
+#include "tool.h"
 #include "rochp/rochp_hip.h"
 
 /* HSA_TOOLS_LIB with this library first and transparent mode's plain tool
@@ -110,7 +111,12 @@ rochp_status rochp_hip_init(const rochp_options *options, rochp_context **out)
         return hip_fail(ROCHP_ERROR_INVALID_ARGUMENT,
                                 "rochp_hip_init: ROCHP_CONTEXT_NO_HSA: the context is on HIP's "
                                 "runtime");
-    opts.flags |= ROCHP_CONTEXT_ATTACH_HSA;
+    /* The SIGBUS handler is transparent mode's in this process anyway (the
+     * tool's context has it); with it the program's context hears the
+     * kernel's SIGBUS hot-unplug as a loss, before the tool ends the
+     * process for it (hip_wait_told), instead of never (the topology
+     * changes only once the process has let go). */
+    opts.flags |= ROCHP_CONTEXT_ATTACH_HSA | ROCHP_CONTEXT_SIGBUS_HANDLER;
     if (!opts.hsa_runtime)
         opts.hsa_runtime = hip_tool_runtime_path();
     rochp_context *ctx = NULL;
@@ -127,6 +133,7 @@ rochp_status rochp_hip_init(const rochp_options *options, rochp_context **out)
         rochp_context_destroy(ctx);
         return st;
     }
+    tool_set_before_exit(hip_wait_told);
     *out = ctx;
     return ROCHP_OK;
 }

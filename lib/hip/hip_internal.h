@@ -22,5 +22,9 @@ const char *hip_tool_runtime_path(void);
 /* memory.c -- the context's allocator: hipMalloc on the device's ordinal,
  * hipHostMalloc for the host. */
 rochp_status hip_set_allocator(rochp_context *ctx);
+/* Returns once the program's loss callbacks have heard of every loss the
+ * tool knows, or after a bounded time: transparent mode's last step before
+ * it ends the process (tool_set_before_exit). */
+void hip_wait_told(void);
 
 #endif

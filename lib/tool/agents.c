@@ -62,6 +62,8 @@ void tool_agent_mark_lost(tool_agent *a)
         tool_queues_drain_lost_locked();
     }
     pthread_mutex_unlock(&tool.lock);
+    if (!was)
+        tool_handlers_start_pump(); /* handlers of stranded work: handlers.c */
 }
 
 /* rochp's context accepts every system event, so that a lost device's

@@ -75,6 +75,7 @@ bool OnLoad(HsaApiTable *table, uint64_t runtime_version, uint64_t failed_tool_c
     rt->signal_wait_scacquire = core->hsa_signal_wait_scacquire_fn;
     rt->signal_wait_relaxed = core->hsa_signal_wait_relaxed_fn;
     rt->amd_signal_wait_any = amd->hsa_amd_signal_wait_any_fn;
+    rt->amd_signal_async_handler = amd->hsa_amd_signal_async_handler_fn;
     rt->amd_memory_async_copy = amd->hsa_amd_memory_async_copy_fn;
     rt->amd_memory_async_copy_rect = amd->hsa_amd_memory_async_copy_rect_fn;
 
@@ -98,14 +99,15 @@ bool OnLoad(HsaApiTable *table, uint64_t runtime_version, uint64_t failed_tool_c
     if (!ok || !tool_start())
         return false;
     /* Always in place: a wait that began before a loss must be able to end,
-     * a queue's errors must reach rochp first, and a copy in flight at the
-     * loss must be known. */
+     * a queue's errors must reach rochp first, a copy in flight at the
+     * loss must be known, and so must a handler set before it. */
     core->hsa_queue_create_fn = tool_queue_create;
     core->hsa_queue_destroy_fn = tool_queue_destroy;
     core->hsa_signal_wait_scacquire_fn = tool_signal_wait_scacquire;
     core->hsa_signal_wait_relaxed_fn = tool_signal_wait_relaxed;
     amd->hsa_amd_signal_wait_any_fn = tool_amd_signal_wait_any;
     amd->hsa_amd_memory_async_copy_fn = tool_amd_memory_async_copy;
+    amd->hsa_amd_signal_async_handler_fn = tool_amd_signal_async_handler;
     return true;
 }
 

@@ -47,8 +47,23 @@ static void flush_if_free(FILE *f)
     }
 }
 
+/* Set by librochp_hip (NULL in librochp_tool): returns once the program's
+ * own loss callbacks have run, or a bounded time has passed. */
+static void (*_Atomic before_exit)(void);
+
+void tool_set_before_exit(void (*fn)(void))
+{
+    atomic_store(&before_exit, fn);
+}
+
 static void exit_now(const char *why)
 {
+    /* A program with loss callbacks of its own (rochp_hip_subscribe) hears
+     * of the loss before the process ends: that is what it subscribed for,
+     * and the exit comes from a thread of the tool's, so it may be first. */
+    void (*hook)(void) = atomic_load(&before_exit);
+    if (hook)
+        hook();
     char line[160];
     int n = snprintf(line, sizeof line, "rochp tool: %s: exiting with %d\n", why, tool.exit_code);
     if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0) {

@@ -235,6 +235,7 @@ void tool_stop(void)
         rochp_context_destroy(tool.ctx);
     tool.ctx = NULL;
     tool_report_stop();
+    tool_handlers_stop_pump(); /* its records stay: the runtime may still call them */
     pthread_mutex_lock(&tool.lock);
     free_records(tool.queues);
     free_records(tool.free_queues);

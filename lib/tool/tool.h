@@ -2,8 +2,8 @@
  *
  * Locks: tool.lock (a mutex) guards the queue list, the failed-signal set,
  * the free queue records and the swap of the table slots (the copy ring is
- * lock-free, copies.c); it is a leaf
- * lock: nothing else is taken while it is held, and no runtime call that
+ * lock-free, copies.c); nothing else is taken while it is held but the
+ * handler records' lock (handlers.c, a leaf), and no runtime call that
  * can block is made under it (ring reads and signal loads only).  The
  * wrappers' fast paths take no lock: they read tool.lost_any (an atomic). */
 #ifndef ROCHP_TOOL_H
@@ -45,6 +45,7 @@ typedef struct tool_runtime {
     __typeof__(hsa_signal_wait_scacquire) *signal_wait_scacquire;
     __typeof__(hsa_signal_wait_relaxed) *signal_wait_relaxed;
     __typeof__(hsa_amd_signal_wait_any) *amd_signal_wait_any;
+    __typeof__(hsa_amd_signal_async_handler) *amd_signal_async_handler;
     __typeof__(hsa_amd_memory_async_copy) *amd_memory_async_copy;
     __typeof__(hsa_amd_memory_async_copy_rect) *amd_memory_async_copy_rect;
 } tool_runtime;
@@ -200,8 +201,22 @@ hsa_status_t tool_amd_memory_async_copy_rect(const hsa_pitched_ptr_t *dst,
  * lost device (the latest copy of each signal decides). */
 void tool_copies_fail_lost_locked(void);
 
+/* handlers.c: async signal handlers, run by the tool when their signal is
+ * failed (its pump thread runs after the first loss). */
+hsa_status_t tool_amd_signal_async_handler(hsa_signal_t signal, hsa_signal_condition_t cond,
+                                           hsa_signal_value_t value,
+                                           hsa_amd_signal_handler handler, void *arg);
+void tool_handlers_forget_locked(uint64_t signal);
+void tool_handlers_start_pump(void);
+void tool_handlers_stop_pump(void);
+
 /* report.c */
 rochp_status tool_report_start(void);
 void tool_report_stop(void);
+/* fn runs before the tool ends the process for a loss (SIGBUS, or
+ * ROCHP_TOOL_ON_LOSS=exit), on the thread that ends it; it must return
+ * within a bounded time.  librochp_hip waits there for the program's
+ * callbacks (lib/hip/ordinals.c). */
+void tool_set_before_exit(void (*fn)(void));
 
 #endif

@@ -46,6 +46,7 @@ void tool_failed_remove_locked(uint64_t signal)
     for (size_t i = 0; i < tool.n_failed; i++)
         if (tool.failed[i] == signal) {
             tool.failed[i] = tool.failed[--tool.n_failed];
+            tool_handlers_forget_locked(signal);
             return;
         }
 }

@@ -3,7 +3,8 @@
 callback that aborts, unbounded waits, as HIP's): with
 HSA_TOOLS_LIB=librochp_tool.so, one of two GPUs unplugged at a random step
 under each kernel behaviour.  Asserted: no abort, no hang; the other GPU's
-results exact; exactly one loss line (the monitor's checker) naming the
+results exact; every dispatch's async completion handler run, the lost
+GPU's too (HIP completes its commands in such handlers); exactly one loss line (the monitor's checker) naming the
 GPU and the program's pid; the exit code the policy says (75 under sigbus
 whatever the policy).  Also: a program that loses nothing runs as without
 the tool, and a bad policy keeps the tool out with a message.
@@ -121,11 +122,15 @@ def run_unplug(scratch, mode, seed):
         if r:
             g0, g1 = r["gpus"]
             n = r["steps"]
-            expect(what + ": the other GPU exact", g1 == {"ok": n, "failed": 0, "wrong": 0},
-                   str(r))
+            expect(what + ": the other GPU exact", g1 == {"ok": n, "failed": 0, "wrong": 0,
+                                                          "handled": n}, str(r))
             expect(what + ": every step of the lost GPU ended, failed ones after the unplug",
                    g0["ok"] + g0["failed"] + g0["wrong"] == n and g0["ok"] >= at and
                    g0["failed"] >= 5, str(r))
+            # Async handlers of stranded work run too (the tool's): the
+            # program waited for every one, as HIP does, and did not hang.
+            expect(what + ": every dispatch's completion handler ran on the lost GPU too",
+                   g0["handled"] == n, str(r))
     else:
         # (The program runs on for the moment between the line and the exit.)
         expect(what + ": stopped by the tool", "rochp tool:" in err and "exiting with 75" in err,
@@ -143,7 +148,8 @@ def run_quiet(scratch):
     expect("no loss: exit 0", p.returncode == 0, err[-2000:])
     r = results_of(out)
     expect("no loss: every step exact on both GPUs, in each of 3 lives",
-           r == [{"steps": STEPS, "gpus": [{"ok": STEPS, "failed": 0, "wrong": 0}] * 2}] * 3,
+           r == [{"steps": STEPS, "gpus": [{"ok": STEPS, "failed": 0, "wrong": 0,
+                                            "handled": STEPS}] * 2}] * 3,
            str(r))
     expect("no loss: no event line", not os.path.exists(events) or not open(events).read(),
            open(events).read() if os.path.exists(events) else "")
@@ -152,7 +158,8 @@ def run_quiet(scratch):
     out, err = p.communicate(timeout=120)
     expect("bad policy: named, tool out, program unchanged",
            p.returncode == 0 and "ROCHP_TOOL_ON_LOSS='exit:300'" in err and
-           result_of(out)["gpus"] == [{"ok": STEPS, "failed": 0, "wrong": 0}] * 2, err)
+           result_of(out)["gpus"] == [{"ok": STEPS, "failed": 0, "wrong": 0,
+                                       "handled": STEPS}] * 2, err)
 
 
 base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
