@@ -32,6 +32,8 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,12 +65,35 @@ struct shard {
     unsigned *w;
 };
 
+static pthread_mutex_t told_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t told_cond = PTHREAD_COND_INITIALIZER;
+static int losses_told;
+
 static void on_event(rochp_context *, const rochp_event *e, int ordinal, void *)
 {
     // No HIP here (HIP's locks may be held by the loop): the loop learns of
     // the loss from rochp_hip_device_usable.
     printf("lost GPU %d %s\n", ordinal, e->info.pci);
     fflush(stdout);
+    pthread_mutex_lock(&told_lock);
+    losses_told++;
+    pthread_cond_broadcast(&told_cond);
+    pthread_mutex_unlock(&told_lock);
+}
+
+// The loop may recover before the event is out (rochp holds a loss seen
+// from a GPU reset up to 100 ms for a SIGBUS to claim it): before the
+// program ends, each loss it recovered from is told (at most 5 s).
+static void wait_told(int losses)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 5;
+    pthread_mutex_lock(&told_lock);
+    while (losses_told < losses &&
+           pthread_cond_timedwait(&told_cond, &told_lock, &deadline) == 0) {
+    }
+    pthread_mutex_unlock(&told_lock);
 }
 
 static int fail(const char *what, rochp_status st)
@@ -222,6 +247,7 @@ static int run(rochp_context *ctx, const char *path, uint32_t steps, uint32_t ev
         pause_at = UINT32_MAX; // a job pauses once: a resumed run goes on
     progress saved = p; // the last checkpoint's
     bool have_checkpoint = false;
+    int recoveries = 0;
     uint32_t step = p.next_step;
     for (;;) {
         bool lost = false;
@@ -266,6 +292,7 @@ static int run(rochp_context *ctx, const char *path, uint32_t steps, uint32_t ev
         if (lost || !all_usable(ctx, sh)) {
             if ((rc = recover(ctx, sh, &saved)) != 0)
                 return rc;
+            recoveries++;
             step = saved.next_step;
             continue;
         }
@@ -287,6 +314,7 @@ static int run(rochp_context *ctx, const char *path, uint32_t steps, uint32_t ev
         }
     }
     printf("steps %u checksum %016" PRIx64 "\n", steps, sum);
+    wait_told(recoveries);
     return 0;
 }
 

@@ -23,6 +23,7 @@ trap 'rm -rf "$scratch"' EXIT
 installed() { (cd "$1" && find . ! -type d | sed 's|^\./||' | LC_ALL=C sort); }
 runtime_files="$bin/rochp-info
 $bin/rochp-monitor
+$bin/rochp-run
 $lib/librochp.so.0
 $lib/librochp.so.0.1.0
 $lib/librochp_tool.so"
