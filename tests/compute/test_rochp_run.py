@@ -13,7 +13,6 @@ orphan.
   test_rochp_run.py ROCHP_SIM ROCHP_RUN HSASIM EXAMPLE CODE_OBJECT [SEEDS]"""
 import json
 import os
-import queue
 import random
 import re
 import shutil
@@ -21,8 +20,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import proc_lines  # noqa: E402
 
 SIM, RUN, HSASIM, EXAMPLE, CO = sys.argv[1:6]
 SEEDS = int(sys.argv[6]) if len(sys.argv) > 6 else int(os.environ.get("ROCHP_TEST_SEEDS", "4"))
@@ -49,33 +50,6 @@ def checksum(out):
     return m.group(1) if m else None
 
 
-def reader(stream):
-    q = queue.Queue()
-
-    def pump():
-        for line in stream:
-            q.put(line)
-        q.put(None)
-
-    t = threading.Thread(target=pump, daemon=True)
-    t.start()
-    return q, t
-
-
-def wait_line(q, pattern, log):
-    end = time.monotonic() + DEADLINE
-    while True:
-        try:
-            line = q.get(timeout=max(0.0, end - time.monotonic()))
-        except queue.Empty:
-            return None
-        if line is None:
-            return None
-        log.append(line)
-        if re.search(pattern, line):
-            return line
-
-
 def supervised(work, name, mode, pause):
     tree = os.path.join(work, name)
     subprocess.run([SIM, "create", tree, "--model", "mi210", "--gpus", "2"], check=True,
@@ -89,11 +63,11 @@ def supervised(work, name, mode, pause):
     env = env_for(tree, mode)
     p = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    q, t = reader(p.stdout)
+    q, t = proc_lines.start(p.stdout)
     log = []
     try:
         if pause is not None:
-            if not wait_line(q, r"^paused$", log):
+            if not proc_lines.wait_for(q, r"^paused$", log, DEADLINE):
                 check(False, "%s: never paused: %s" % (name, "".join(log)))
                 return None, [], state
             pci = re.search(r"^started on device \d+ (\S+)$", "".join(log), re.M).group(1)
@@ -108,11 +82,7 @@ def supervised(work, name, mode, pause):
         if p.poll() is None:
             p.kill()
             p.wait()
-    t.join(timeout=DEADLINE)
-    while not q.empty():
-        line = q.get()
-        if line:
-            log.append(line)
+    proc_lines.drain(q, t, log, DEADLINE)
     out = "".join(log)
     check(p.returncode == 0, "%s: rochp-run exit %s (%s)" % (name, p.returncode, p.stderr.read()))
     with open(events) as f:
@@ -133,10 +103,10 @@ def arrival(work, want):
                           "--", EXAMPLE, CO, tree + ".state", "--steps", str(STEPS), "--every",
                           str(EVERY), "--pause-at", "60"], env=env, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    q, t = reader(p.stdout)
+    q, t = proc_lines.start(p.stdout)
     log = []
     try:
-        check(wait_line(q, r"^paused$", log) is not None, "arrival: never paused")
+        check(proc_lines.wait_for(q, r"^paused$", log, DEADLINE) is not None, "arrival: never paused")
         subprocess.run([SIM, "plug", tree, "--model", "mi210"], check=True, env=env,
                        stdout=subprocess.DEVNULL, timeout=DEADLINE)
         # Go on once rochp-run noted the arrival (its event line).
@@ -155,11 +125,7 @@ def arrival(work, want):
         if p.poll() is None:
             p.kill()
             p.wait()
-    t.join(timeout=DEADLINE)
-    while not q.empty():
-        line = q.get()
-        if line:
-            log.append(line)
+    proc_lines.drain(q, t, log, DEADLINE)
     out = "".join(log)
     with open(events) as f:
         evs = [json.loads(line) for line in f if line.strip()]
@@ -181,8 +147,8 @@ def no_orphan(work):
     p = subprocess.Popen([RUN, "--", EXAMPLE, CO, tree + ".state", "--steps", str(STEPS),
                           "--pause-at", "5"], env=env_for(tree), stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    q, _ = reader(p.stdout)
-    check(wait_line(q, r"^paused$", []) is not None, "orphan: never paused")
+    q, _ = proc_lines.start(p.stdout)
+    check(proc_lines.wait_for(q, r"^paused$", [], DEADLINE) is not None, "orphan: never paused")
     children = open("/proc/%d/task/%d/children" % (p.pid, p.pid)).read().split()
     check(len(children) == 1, "orphan: one program under rochp-run: %s" % children)
     maps = open("/proc/%d/maps" % p.pid).read()

@@ -19,15 +19,16 @@ memory, and the example writes no file.
 
   test_hip_training.py ROCHP_SIM HSASIM_DIR EXAMPLE [ROCHP_RUN [SEEDS]]"""
 import os
-import queue
 import random
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import proc_lines  # noqa: E402
 
 SIM, HSASIM_DIR, EXAMPLE = sys.argv[1:4]
 ROCHP_RUN = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] != "-" else None
@@ -87,46 +88,6 @@ def pcis(tree):
     return re.findall(r"\b[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-9a-f]\b", out)
 
 
-def start_reader(proc):
-    """proc's stdout lines into a queue (a thread: no select on a buffered pipe)."""
-    lines = queue.Queue()
-
-    def pump():
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    t = threading.Thread(target=pump, daemon=True)
-    t.start()
-    return lines, t
-
-
-def read_until(lines, pattern, log):
-    """Lines until one matches pattern (None: the output ended or DEADLINE)."""
-    end = time.monotonic() + DEADLINE
-    while True:
-        try:
-            line = lines.get(timeout=max(0.0, end - time.monotonic()))
-        except queue.Empty:
-            return None
-        if line is None:
-            return None
-        log.append(line)
-        if re.search(pattern, line):
-            return line
-
-
-def drain(lines, t, log):
-    t.join(timeout=DEADLINE)
-    while True:
-        try:
-            line = lines.get_nowait()
-        except queue.Empty:
-            return
-        if line is not None:
-            log.append(line)
-
-
 def supervised_run(work, seed, want):
     """sigbus under rochp-run: restarted and resumed from memory by itself."""
     import json
@@ -145,10 +106,10 @@ def supervised_run(work, seed, want):
                              str(pause)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     what = "rochp-run seed %d (GPU %d lost at step %d)" % (seed, lost_ordinal, pause)
-    lines, reader = start_reader(proc)
+    lines, reader = proc_lines.start(proc.stdout)
     log = []
     try:
-        if not read_until(lines, r"^paused$", log):
+        if not proc_lines.wait_for(lines, r"^paused$", log, DEADLINE):
             proc.kill()
             check(False, "%s: never paused: %s" % (what, "".join(log)))
             return
@@ -160,7 +121,7 @@ def supervised_run(work, seed, want):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    drain(lines, reader, log)
+    proc_lines.drain(lines, reader, log, DEADLINE)
     out = "".join(log)
     check(proc.returncode == 0, "%s: exit %d (%s)" % (what, proc.returncode, proc.stderr.read()))
     with open(events) as f:
@@ -196,10 +157,10 @@ def unplugged_run(work, mode, seed, want):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = []
     what = "%s seed %d (GPU %d lost at step %d)" % (mode, seed, lost_ordinal, pause)
-    lines, reader = start_reader(proc)
+    lines, reader = proc_lines.start(proc.stdout)
     err = ""
     try:
-        if not read_until(lines, r"^paused$", log):
+        if not proc_lines.wait_for(lines, r"^paused$", log, DEADLINE):
             proc.kill()
             check(False, "%s: never paused: %s" % (what, "".join(log)))
             return
@@ -222,7 +183,7 @@ def unplugged_run(work, mode, seed, want):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    drain(lines, reader, log)
+    proc_lines.drain(lines, reader, log, DEADLINE)
     out = ""
     out = "".join(log) + out
     last = pause // EVERY * EVERY  # the checkpoint before the paused step
