@@ -11,7 +11,6 @@ holds no KFD or HSA runtime (its maps and fds), and killing it leaves no
 orphan.
 
   test_rochp_run.py ROCHP_SIM ROCHP_RUN HSASIM EXAMPLE CODE_OBJECT [SEEDS]"""
-import json
 import os
 import random
 import re
@@ -85,8 +84,7 @@ def supervised(work, name, mode, pause):
     proc_lines.drain(q, t, log, DEADLINE)
     out = "".join(log)
     check(p.returncode == 0, "%s: rochp-run exit %s (%s)" % (name, p.returncode, p.stderr.read()))
-    with open(events) as f:
-        evs = [json.loads(line) for line in f if line.strip()]
+    evs = proc_lines.json_lines(events)
     return out, evs, state
 
 
@@ -127,8 +125,7 @@ def arrival(work, want):
             p.wait()
     proc_lines.drain(q, t, log, DEADLINE)
     out = "".join(log)
-    with open(events) as f:
-        evs = [json.loads(line) for line in f if line.strip()]
+    evs = proc_lines.json_lines(events)
     kinds = [e["event"] for e in evs if e["event"] != "checkpoint"]
     check(kinds == ["started", "arrived", "planned_restart", "exited", "restarted", "started",
                     "resumed", "exited", "done"], "arrival: events %s" % kinds)

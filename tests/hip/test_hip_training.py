@@ -90,7 +90,6 @@ def pcis(tree):
 
 def supervised_run(work, seed, want):
     """sigbus under rochp-run: restarted and resumed from memory by itself."""
-    import json
     rnd = random.Random(seed * 53)
     pause = rnd.randrange(1, STEPS - 1)
     tree = os.path.join(work, "run-%d" % seed)
@@ -124,8 +123,7 @@ def supervised_run(work, seed, want):
     proc_lines.drain(lines, reader, log, DEADLINE)
     out = "".join(log)
     check(proc.returncode == 0, "%s: exit %d (%s)" % (what, proc.returncode, proc.stderr.read()))
-    with open(events) as f:
-        evs = [json.loads(line) for line in f if line.strip()]
+    evs = proc_lines.json_lines(events)
     kinds = [e["event"] for e in evs if e["event"] != "checkpoint"]
     check(kinds == ["started", "exited", "restarted", "started", "resumed", "exited", "done"],
           "%s: events %s" % (what, kinds))

@@ -48,3 +48,10 @@ def drain(lines, thread, log, deadline_s):
             return
         if line is not None:
             log.append(line)
+
+
+def json_lines(path):
+    """The JSON objects of a file of event lines (rochp-run's --events)."""
+    import json
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
