@@ -257,8 +257,9 @@ ROCHP_API rochp_status rochp_launch_init(rochp_launch *out, rochp_dim3 grid, roc
 /* Not API: the inline path's way out when a dispatch fails, so that the
  * failure has its message (rochp_last_error) and a reserved packet id that
  * will never be published is recorded as void.  Called only on failure;
- * they return the status given (the inline path returns its own, so that a
- * compiler sees every failure is one). */
+ * they return the status the call fails with: the one given, but
+ * ROCHP_ERROR_DEVICE_LOST for a queue that failed by touching the memory of
+ * a device that was lost (the loss's fault, not the work's). */
 ROCHP_API rochp_status rochp__dispatch_refused(rochp_queue *queue, rochp_status status,
                                                const rochp_dispatch_kernel *k, size_t args_size);
 ROCHP_API rochp_status rochp__reservation_failed(rochp_queue *queue, uint64_t ring_index,
@@ -290,6 +291,14 @@ static inline uint64_t rochp__completed(const struct rochp_queue_ring *r)
  * spin until there is room (as ROCR's and HIP's own enqueue do).  The
  * failure is checked after each store of the limit, so that a limit stored
  * over the library's 0 is undone.  A failure gives the id back as void. */
+/* The status a failed call returns: the one the library named, and never
+ * ROCHP_OK (fallback, a failure the caller already has), so that a compiler
+ * sees that every failure is one. */
+static inline rochp_status rochp__failure(rochp_status named, rochp_status fallback)
+{
+    return named != ROCHP_OK ? named : fallback;
+}
+
 /* Out of line (but in the application, not librochp): the fast path then
  * keeps its few registers. */
 static __attribute__((noinline, cold, unused)) rochp_status
@@ -300,9 +309,9 @@ rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
         uint32_t failed = __atomic_load_n(&r->failed, __ATOMIC_SEQ_CST);
         if (failed != 0) {
             __atomic_store_n(&r->limit, 0, __ATOMIC_SEQ_CST);
-            (void)rochp__reservation_failed((rochp_queue *)(void *)r, w,
-                                            (rochp_status) - (int32_t)failed);
-            return (rochp_status) - (int32_t)failed;
+            return rochp__failure(rochp__reservation_failed((rochp_queue *)(void *)r, w,
+                                                            (rochp_status) - (int32_t)failed),
+                                  (rochp_status) - (int32_t)failed);
         }
         /* in ring indexes, as the fast path compares */
         uint64_t limit = rochp__completed(r) - r->id_offset + r->mask + 1;
@@ -312,9 +321,9 @@ rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
             if (failed == 0)
                 return ROCHP_OK;
             __atomic_store_n(&r->limit, 0, __ATOMIC_SEQ_CST);
-            (void)rochp__reservation_failed((rochp_queue *)(void *)r, w,
-                                            (rochp_status) - (int32_t)failed);
-            return (rochp_status) - (int32_t)failed;
+            return rochp__failure(rochp__reservation_failed((rochp_queue *)(void *)r, w,
+                                                            (rochp_status) - (int32_t)failed),
+                                  (rochp_status) - (int32_t)failed);
         }
         /* Now and then: does the queue wait (a barrier) for a failed
          * queue's packet?  Then its ring never drains. */
@@ -433,10 +442,9 @@ ROCHP__INLINE rochp_status rochp__dispatch(struct rochp_queue_ring *r, bool jour
 {
     uint64_t w = 0;
     rochp_status st = rochp__take_id(r, journaled, &w);
-    if (__builtin_expect(st != ROCHP_OK, 0)) {
-        (void)rochp__dispatch_refused((rochp_queue *)(void *)r, st, k, args_size);
-        return st;
-    }
+    if (__builtin_expect(st != ROCHP_OK, 0))
+        return rochp__failure(rochp__dispatch_refused((rochp_queue *)(void *)r, st, k, args_size),
+                              st);
     if (!rochp__has_room(r, w))
         return rochp__dispatch_after_wait(r, journaled, k, launch, args, args_size, done, w);
     return rochp__write_dispatch(r, journaled, k, launch, args, args_size, done, w);
@@ -477,10 +485,8 @@ static inline rochp_status rochp_dispatch_barrier(rochp_queue *queue, const roch
     const struct rochp_queue_ring *d = rochp__ring(dep->queue);
     uint64_t w = 0;
     rochp_status st = rochp__take_id(r, r->journal != NULL, &w);
-    if (st != ROCHP_OK) {
-        (void)rochp__dispatch_refused(queue, st, NULL, 0);
-        return st;
-    }
+    if (st != ROCHP_OK)
+        return rochp__failure(rochp__dispatch_refused(queue, st, NULL, 0), st);
     if (!rochp__has_room(r, w)) {
         st = rochp__wait_room(r, w);
         if (st != ROCHP_OK)

@@ -375,6 +375,10 @@ void sim_events_start(void)
 
 void sim_events_stop(void)
 {
+    /* Nobody acts on notices now (rochp-sim stops waiting for our ack); the
+     * next init's "gpu" lines say we are back. */
+    if (holder_fd >= 0)
+        dprintf(holder_fd, "idle\n");
     if (watching) {
         if (write(stop_pipe[1], "x", 1) != 1) {
             /* the pipe cannot be full: one byte per stop */

@@ -123,7 +123,7 @@ static bool device_lost(rochp_context *ctx, rochp_device_id device)
 /* Memory of device made through agent: gone with the device, and gone too
  * when the device came back since (it has another agent, or none yet, and
  * the memory went with the first). */
-static bool memory_gone(rochp_context *ctx, rochp_device_id device, uint64_t agent)
+bool managed_memory_gone(rochp_context *ctx, rochp_device_id device, uint64_t agent)
 {
     if (device == ROCHP_HOST)
         return false;
@@ -149,28 +149,9 @@ static const char *why_gone(rochp_context *ctx, rochp_device_id device)
                    : "has been lost";
 }
 
-bool managed_fault_collateral(rochp_context *ctx, rochp_device_id device)
-{
-    pthread_mutex_lock(&ctx->lock);
-    const device_entry *d = registry_find(ctx, device);
-    uint64_t address = d && d->fault[0] ? d->fault_address : 0;
-    pthread_mutex_unlock(&ctx->lock);
-    if (!address)
-        return false;
-    /* The fault names a page: any buffer on it will do. */
-    pthread_mutex_lock(&ctx->managed->buffer_lock);
-    rochp_buffer *b = NULL;
-    for (uint64_t a = address; a < address + 4096 && !b; a += 64)
-        b = managed_buffer_at(ctx, (const void *)(uintptr_t)a);
-    rochp_device_id owner = b ? b->device : ROCHP_HOST;
-    uint64_t agent = b ? b->agent : 0;
-    pthread_mutex_unlock(&ctx->managed->buffer_lock);
-    return b && owner != device && memory_gone(ctx, owner, agent);
-}
-
 bool managed_buffer_reachable(rochp_buffer *b)
 {
-    return b->address && !memory_gone(b->ctx, b->device, b->agent);
+    return b->address && !managed_memory_gone(b->ctx, b->device, b->agent);
 }
 
 /* Raw pool memory for a device (or the host, or host kernarg memory),
@@ -399,8 +380,8 @@ rochp_status managed_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_age
                                  rochp_device_id dst_device, const void *src, uint64_t src_agent,
                                  rochp_device_id src_device, size_t size)
 {
-    if (memory_gone(ctx, dst_device, dst_agent) || memory_gone(ctx, src_device, src_agent)) {
-        rochp_device_id d = memory_gone(ctx, dst_device, dst_agent) ? dst_device : src_device;
+    if (managed_memory_gone(ctx, dst_device, dst_agent) || managed_memory_gone(ctx, src_device, src_agent)) {
+        rochp_device_id d = managed_memory_gone(ctx, dst_device, dst_agent) ? dst_device : src_device;
         return rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST, "device %llu of the copy %s",
                                 (unsigned long long)d, why_gone(ctx, d));
     }
@@ -416,13 +397,13 @@ rochp_status managed_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_age
     }
     while (ctx->hsa.signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, 100 * 1000 * 1000,
                                           HSA_WAIT_STATE_BLOCKED) != 0) {
-        if (memory_gone(ctx, dst_device, dst_agent) || memory_gone(ctx, src_device, src_agent))
+        if (managed_memory_gone(ctx, dst_device, dst_agent) || managed_memory_gone(ctx, src_device, src_agent))
             /* The engine may still hold the signal: it goes with the runtime. */
             return rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                     "a device of the copy was lost before it completed");
     }
     ctx->hsa.signal_destroy(done);
-    if (memory_gone(ctx, dst_device, dst_agent) || memory_gone(ctx, src_device, src_agent))
+    if (managed_memory_gone(ctx, dst_device, dst_agent) || managed_memory_gone(ctx, src_device, src_agent))
         return rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                 "a device of the copy was lost while it ran");
     return ROCHP_OK;

@@ -253,8 +253,13 @@ rochp_status managed_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_age
                                  rochp_device_id src_device, size_t size);
 /* Did device's memory fault come from its work touching a buffer of a
  * device that is gone (a loss's side effect, which recovery undoes), rather
- * than from a bug of the work itself? */
+ * than from a bug of the work itself?  When the buffer's device still looks
+ * present, the topology is read again first (watcher_rescan: takes
+ * rescan_lock and ctx->lock; call with no lock held). */
 bool managed_fault_collateral(rochp_context *ctx, rochp_device_id device);
+/* Is memory of device made through agent gone (the device lost, back with
+ * another agent, or stopped after a memory fault)?  Takes ctx->lock. */
+bool managed_memory_gone(rochp_context *ctx, rochp_device_id device, uint64_t agent);
 /* Is the buffer's memory still there (its device present, with the agent
  * that made it)?  Takes ctx->lock. */
 bool managed_buffer_reachable(rochp_buffer *b);

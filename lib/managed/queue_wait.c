@@ -95,6 +95,13 @@ rochp_status queue_failure_message(rochp_queue *q, rochp_status status)
     char fault[sizeof q->fault];
     memcpy(fault, q->fault, sizeof fault);
     pthread_mutex_unlock(&ctx->lock);
+    /* A fault in a lost device's memory is the loss's, whatever device's
+     * queue took it: reported as the loss (recovery undoes it). */
+    if (status == ROCHP_ERROR_QUEUE_FAILED && fault[0] && managed_fault_collateral(ctx, q->device))
+        return rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
+                                "queue %llu on device %llu failed: %s, memory of a device that "
+                                "has been lost",
+                                (unsigned long long)q->id, (unsigned long long)q->device, fault);
     if (status == ROCHP_ERROR_QUEUE_FAILED)
         return rochp__set_errorf(status, "queue %llu on device %llu failed: %s",
                                 (unsigned long long)q->id, (unsigned long long)q->device,

@@ -431,6 +431,55 @@ static void flow7(void)
     test_remove_tmpdir(dir);
 }
 
+/* --- peer: a fault in a dying peer's memory is the loss's ------------------------------ */
+/* GPU 0's kernel reads a buffer on GPU 1, which is unplugged (silent: no
+ * notice) while the context has not looked at the topology (its poll is an
+ * hour away, no uevents): the kernel faults on GPU 0 before rochp knows of
+ * the loss.  The wait must call it the loss (DEVICE_LOST, GPU 1 lost by
+ * then), not a fault of the work's own, and recovery moves both GPUs' work
+ * (the driver keeps GPU 0 stopped for this process) to GPU 2. */
+static void flow_peer(void)
+{
+    char dir[256];
+    user_machine(dir, sizeof dir, "flowpeer", "mi210", 3, "silent");
+    rochp_context *ctx = user_context(0, 3600 * 1000);
+    rochp_device_info devs[3];
+    REQUIRE(user_devices(ctx, devs, 3) == 3);
+    user_kernels k = user_load(ctx);
+    rochp_queue *q = user_queue(ctx, devs[0].id, ROCHP_QUEUE_JOURNALED, 64, 64);
+    const rochp_dispatch_kernel *join;
+    REQUIRE(rochp_kernel_bind(k.join, q, &join) == ROCHP_OK);
+    uint32_t a[N], b[N], out[N];
+    rochp_buffer *ba = user_words(ctx, devs[0].id, N, 1, a);
+    rochp_buffer *bb = user_words(ctx, devs[1].id, N, 2, b);
+    rochp_buffer *bo = user_words(ctx, devs[0].id, N, 3, out);
+    REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
+    user_unplug(dir, &devs[1]);
+    CHECK(user_state(ctx, devs[1].id) == ROCHP_DEVICE_PRESENT); /* not looked yet */
+    join_args j = {rochp_buffer_address(bo), rochp_buffer_address(ba), rochp_buffer_address(bb),
+                   N, 0};
+    rochp_completion c;
+    REQUIRE(rochp_dispatch(q, join, &g_launch, &j, sizeof j, &c) == ROCHP_OK);
+    rochp_status st = rochp_completion_wait(&c, 30 * SECOND);
+    CHECK(st == ROCHP_ERROR_DEVICE_LOST);
+    CHECK_CONTAINS(rochp_last_error(), "memory of a device that has been lost");
+    CHECK(user_state(ctx, devs[1].id) == ROCHP_DEVICE_LOST);
+    CHECK(rochp_dispatch(q, join, &g_launch, &j, sizeof j, NULL) == ROCHP_ERROR_DEVICE_LOST);
+    rochp_recovery_report rep;
+    st = rochp_recover(ctx, 60 * SECOND, &rep);
+    if (st != ROCHP_OK)
+        fprintf(stderr, "rochp_recover: %s\n", rochp_last_error());
+    REQUIRE(st == ROCHP_OK);
+    CHECK_EQ_U64(rep.devices_lost, 2);
+    CHECK(rochp_queue_device(q) == devs[2].id);
+    CHECK(rochp_completion_wait(&c, 30 * SECOND) == ROCHP_OK);
+    cpu_join(out, a, b, N);
+    CHECK(user_same(bo, out, N));
+    CHECK(user_same(ba, a, N) && user_same(bb, b, N));
+    REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+    test_remove_tmpdir(dir);
+}
+
 /* --- 8: a faulting kernel is its queue's fault, not the device's ----------------------- */
 static void flow8(void)
 {
@@ -647,7 +696,7 @@ int main(int argc, char **argv)
         const char *name;
         void (*run)(void);
     } flows[] = {{"refused", flow1}, {"target", flow2},  {"barrier", flow3},
-                 {"module", flow7},  {"fault", flow8},   {"lifetime", flow9},
+                 {"module", flow7},  {"fault", flow8},   {"peer", flow_peer},   {"lifetime", flow9},
                  {"messages", flow10}, {"sigbus", flow11}, {"abi", flow_abi}};
     g_launch = user_launch(N);
     for (size_t i = 0; i < sizeof flows / sizeof *flows; i++) {

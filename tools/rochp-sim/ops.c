@@ -8,6 +8,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -380,11 +381,22 @@ static void wait_for_ack(const holder *h, uint64_t seq)
             flock(h->fd, LOCK_UN);
             return;
         }
+        /* The file only grows (hsasim appends): the end holds the news. */
         char buf[8192];
-        ssize_t n = pread(h->fd, buf, sizeof buf - 1, 0);
+        struct stat sb;
+        off_t at = fstat(h->fd, &sb) == 0 && sb.st_size > (off_t)sizeof buf - 1
+                       ? sb.st_size - (off_t)(sizeof buf - 1)
+                       : 0;
+        ssize_t n = pread(h->fd, buf, sizeof buf - 1, at);
         if (n > 0) {
             buf[n] = '\0';
             if (strstr(buf, want))
+                return;
+            /* Its runtime shut down since its last init: nobody will ack. */
+            const char *idle = NULL;
+            for (const char *p = buf; (p = strstr(p, "idle\n")) != NULL; p++)
+                idle = p;
+            if (idle && !strstr(idle, "gpu "))
                 return;
         }
         struct timespec ts = {0, 10 * 1000 * 1000};
@@ -486,17 +498,28 @@ rochp_status vtree_unplug(const char *dir, const char *pci, unsigned flags, FILE
         t.has_generation = true;
         st = vtree_tree_stage(&t, dir, err);
     }
+    /* silent: the device leaves the topology, and is dead, with nobody told
+     * and nobody waited for: the tree changes first, so that whatever a
+     * process sees of the death (a peer's fault on its memory) the topology
+     * already explains. */
+    bool silent = mode == KERNEL_SILENT;
+    if (st == ROCHP_OK && silent && vtree_tree_commit(dir, t.has_generation, t.generation) != 0)
+        st = rochp__fail(err, ROCHP_ERROR_IO, "%s/topology: cannot swap in the new tree: %s", dir,
+                         strerror(errno));
     uint64_t seq = 0;
     if (st == ROCHP_OK)
         st = write_fault_notice(dir, mode_name, ids, n_ids, &seq, err);
     holder *holders = NULL;
     uint32_t n_holders = 0;
-    if (st == ROCHP_OK && mode != KERNEL_SILENT)
+    if (st == ROCHP_OK)
         n_holders = find_holders(dir, ids, n_ids, &holders);
-    if (mode == KERNEL_RESET) {
+    if (mode == KERNEL_RESET || silent) {
         /* Each holder's runtime has its event before the topology changes
          * (KFD signals the HW exception when the reset starts); nobody is
-         * waited for beyond that. */
+         * waited for beyond that.  silent: the unplug is over once every
+         * holder's device is dead (hardware is dead at once; the simulated
+         * one dies when the holder's runtime reads the notice), so that no
+         * work runs on it after the call returns. */
         for (uint32_t i = 0; st == ROCHP_OK && i < n_holders; i++)
             wait_for_ack(&holders[i], seq);
         close_holders(holders, n_holders);
@@ -545,7 +568,7 @@ rochp_status vtree_unplug(const char *dir, const char *pci, unsigned flags, FILE
     if (st == ROCHP_OK)
         wait_for_holders(holders, n_holders);
     close_holders(holders, n_holders);
-    if (st == ROCHP_OK && vtree_tree_commit(dir, t.has_generation, t.generation) != 0)
+    if (st == ROCHP_OK && !silent && vtree_tree_commit(dir, t.has_generation, t.generation) != 0)
         st = rochp__fail(err, ROCHP_ERROR_IO, "%s/topology: cannot swap in the new tree: %s", dir,
                          strerror(errno));
     if (st != ROCHP_OK && aside[0])
