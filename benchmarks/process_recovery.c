@@ -14,15 +14,20 @@
  *           with rochp_resume.
  *   file:   the job saves with rochp_checkpoint_save_path into DIR; this
  *           program is the supervisor, restarting it the moment it exits;
- *           the new process loads the file (rochp_checkpoint_load).  The
- *           file was just written, so it is read from the page cache: the
- *           figure is a lower bound for a disk.
+ *           the new process loads the file (rochp_checkpoint_load).  Its
+ *           pages are dropped from the page cache before the unplug, so the
+ *           load reads the disk ("file_path_"), as for a checkpoint not in
+ *           this machine's memory; and once more from the page cache, just
+ *           written ("file_cached_": a lower bound for any file).
+ * keep_checkpoint_ms is what keeping the checkpoint cost the job before
+ * the loss: rochp_checkpoint_hand_over, or writing and syncing the file.
  * Times are from the unplug call to: the SIGBUS in the job (its handler's
  * clock), the job's exit (reaped by its supervisor), the new process's
  * main, its context created, the state restored, the first step complete
  * (one kernel per buffer).  All clocks are CLOCK_MONOTONIC.  Medians over R.
  * Prints one JSON object. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -104,15 +109,19 @@ static pid_t spawn(char *const argv[], FILE **out, int *in)
 }
 
 /* Reads "NAME NS" lines into t (first of each name after the ready line;
- * the ready line's PCI into pci) until EOF, or until "ready" when
- * until_ready.  Returns 1 when the wanted line came. */
-static int read_lines(FILE *f, bool until_ready, char *pci, uint64_t t[PHASES], bool after_ready)
+ * the ready line's PCI into pci, the save's duration before it into
+ * *save_ns) until EOF, or until "ready" when until_ready.  Returns 1 when
+ * the wanted line came. */
+static int read_lines(FILE *f, bool until_ready, char *pci, uint64_t t[PHASES], bool after_ready,
+                      uint64_t *save_ns)
 {
     char line[256];
     while (fgets(line, sizeof line, f)) {
         char name[32];
         unsigned long long v = 0;
         char word[32];
+        if (save_ns && sscanf(line, "save_ns %llu", &v) == 1)
+            *save_ns = v;
         if (until_ready && sscanf(line, "ready %31s", word) == 1) {
             memcpy(pci, word, sizeof word);
             return 1;
@@ -147,9 +156,28 @@ typedef struct config {
     const char *job, *run, *co, *dir;
 } config;
 
-/* One loss, one way; ms[] from the unplug.  0, or 1 with why on stderr. */
-static int one_loss(const config *c, bool memory, size_t mib, double ms[PHASES])
+/* The ways back: rochp-run's memory; a file read from the disk (its pages
+ * dropped from the page cache before the unplug, as for a checkpoint that
+ * is not in this machine's memory any more); the same file from the page
+ * cache (just written: a lower bound for any file). */
+typedef enum way { WAY_MEMORY, WAY_FILE_DISK, WAY_FILE_CACHED, WAYS } way;
+
+/* The file's pages out of the page cache: it was fsynced, so they are
+ * clean and POSIX_FADV_DONTNEED drops them. */
+static int drop_cached(const char *path)
 {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int e = fdatasync(fd) == 0 ? posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) : errno;
+    close(fd);
+    return e ? -1 : 0;
+}
+
+/* One loss, one way; ms[] from the unplug.  0, or 1 with why on stderr. */
+static int one_loss(const config *c, way w, size_t mib, double ms[PHASES], double *save_ms)
+{
+    bool memory = w == WAY_MEMORY;
     char tree[256], state[512], events[512], mib_s[32];
     if (bench_make_tree("procrec", "mi210", 2, tree, sizeof tree) != 0)
         return 1;
@@ -171,14 +199,19 @@ static int one_loss(const config *c, bool memory, size_t mib, double ms[PHASES])
     int in, status = 0, rc = 1;
     pid_t pid = spawn(memory ? run_argv : job_argv, &out, &in);
     pthread_t th;
-    if (pid < 0 || !out || !read_lines(out, true, u.pci, t, false)) {
+    uint64_t save_ns = 0;
+    if (pid < 0 || !out || !read_lines(out, true, u.pci, t, false, &save_ns)) {
         fprintf(stderr, "process_recovery: the job never got ready\n");
+        goto out;
+    }
+    if (w == WAY_FILE_DISK && drop_cached(state) != 0) {
+        fprintf(stderr, "process_recovery: %s cannot be dropped from the page cache\n", state);
         goto out;
     }
     if (pthread_create(&th, NULL, unplug_main, &u) != 0)
         goto out;
     if (memory) {
-        read_lines(out, false, NULL, t, true);
+        read_lines(out, false, NULL, t, true, NULL);
         waitpid(pid, &status, 0);
         pid = -1;
         t[EXIT_AT] = event_t(events, "exited");
@@ -188,7 +221,7 @@ static int one_loss(const config *c, bool memory, size_t mib, double ms[PHASES])
         waitpid(pid, &status, 0);
         t[EXIT_AT] = now_ns();
         pid = -1;
-        read_lines(out, false, NULL, t, true);
+        read_lines(out, false, NULL, t, true, NULL);
         fclose(out);
         close(in);
         out = NULL;
@@ -202,7 +235,7 @@ static int one_loss(const config *c, bool memory, size_t mib, double ms[PHASES])
             pthread_join(th, NULL);
             goto out;
         }
-        read_lines(out, false, NULL, t, true);
+        read_lines(out, false, NULL, t, true, NULL);
         waitpid(pid, &status, 0);
         pid = -1;
     }
@@ -217,6 +250,7 @@ static int one_loss(const config *c, bool memory, size_t mib, double ms[PHASES])
         goto out;
     }
     rc = 0;
+    *save_ms = (double)save_ns / 1e6;
     for (int p = 0; p < PHASES; p++) {
         if (!t[p] || t[p] < u.t0) {
             fprintf(stderr, "process_recovery: no time for %s\n", phase_names[p]);
@@ -288,27 +322,29 @@ int main(int argc, char **argv)
            "\"runs\":[",
            repeat);
     for (unsigned s = 0; s < n_sizes; s++) {
-        double mem[PHASES][MAX_REPEAT], file[PHASES][MAX_REPEAT];
-        double ms[PHASES];
-        for (unsigned r = 0; r < repeat; r++) {
-            if (one_loss(&c, true, sizes[s], ms) != 0)
-                return 1;
+        double all[WAYS][PHASES][MAX_REPEAT], saves[WAYS][MAX_REPEAT], ms[PHASES];
+        for (unsigned r = 0; r < repeat; r++)
+            for (int w = 0; w < WAYS; w++) {
+                if (one_loss(&c, (way)w, sizes[s], ms, &saves[w][r]) != 0)
+                    return 1;
+                for (int p = 0; p < PHASES; p++)
+                    all[w][p][r] = ms[p];
+            }
+        double m[WAYS][PHASES], save[WAYS];
+        for (int w = 0; w < WAYS; w++) {
             for (int p = 0; p < PHASES; p++)
-                mem[p][r] = ms[p];
-            if (one_loss(&c, false, sizes[s], ms) != 0)
-                return 1;
-            for (int p = 0; p < PHASES; p++)
-                file[p][r] = ms[p];
-        }
-        double m[PHASES], f[PHASES];
-        for (int p = 0; p < PHASES; p++) {
-            m[p] = median(mem[p], repeat);
-            f[p] = median(file[p], repeat);
+                m[w][p] = median(all[w][p], repeat);
+            save[w] = median(saves[w], repeat);
         }
         printf("%s{\"state_bytes\":%llu", s ? "," : "", (unsigned long long)sizes[s] << 20);
-        print_phases("", m);
-        print_phases("file_path_", f);
-        printf(",\"memory_vs_file\":%.3f}", m[STEP_AT] / f[STEP_AT]);
+        print_phases("", m[WAY_MEMORY]);
+        print_phases("file_path_", m[WAY_FILE_DISK]);
+        print_phases("file_cached_", m[WAY_FILE_CACHED]);
+        printf(",\"keep_checkpoint_ms\":%.1f,\"file_path_keep_checkpoint_ms\":%.1f", save[WAY_MEMORY],
+               save[WAY_FILE_DISK]);
+        printf(",\"memory_vs_file\":%.3f,\"memory_vs_file_cached\":%.3f}",
+               m[WAY_MEMORY][STEP_AT] / m[WAY_FILE_DISK][STEP_AT],
+               m[WAY_MEMORY][STEP_AT] / m[WAY_FILE_CACHED][STEP_AT]);
         fflush(stdout);
     }
     printf("]}\n");

@@ -163,11 +163,15 @@ static int fresh(rochp_context *ctx, const char *co, const char *mode, const cha
         return 1;
     if (rochp_checkpoint(ctx, WAIT_NS, NULL) != ROCHP_OK)
         return fail("checkpoint");
+    uint64_t t0 = now_ns();
     rochp_status st = strcmp(mode, "memory") == 0
                           ? rochp_checkpoint_hand_over(ctx, 1, &p, sizeof p)
                           : rochp_checkpoint_save_path(ctx, path, &p, sizeof p);
     if (st != ROCHP_OK)
         return fail("save");
+    /* What keeping the checkpoint costs the job: handing it over, or
+     * writing and syncing the file. */
+    printf("save_ns %llu\n", (unsigned long long)(now_ns() - t0));
     printf("ready %s\n", devs[0].pci);
     fflush(stdout);
     /* The driver unplugs the GPU now; the SIGBUS handler ends the process. */

@@ -39,6 +39,8 @@ typedef struct allocation {
     uint64_t *gpus; /* a bit per agent index: the GPUs whose page tables map it */
 } allocation;
 
+#define SIM_HUGE_PAGE ((size_t)2 << 20)
+
 static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
 static allocation *allocs; /* by base address */
 static size_t n_allocs, cap_allocs;
@@ -157,6 +159,12 @@ static hsa_status_t pool_allocate(sim_pool *p, size_t size, bool map_all_gpus, v
         if (m == MAP_FAILED) {
             st = HSA_STATUS_ERROR_OUT_OF_RESOURCES;
         } else {
+            /* VRAM is backed when allocated and never faults; 4 KiB pages
+             * would charge a GPU's first touch one fault per page (about
+             * 1 s per GiB on a virtual machine), which hardware never pays.
+             * Huge pages where the kernel has them (best effort). */
+            if (is_device_memory(p) && rounded >= SIM_HUGE_PAGE)
+                (void)madvise(m, rounded, MADV_HUGEPAGE);
             size_t at = alloc_upper((uintptr_t)m);
             memmove(&allocs[at + 1], &allocs[at], (n_allocs - at) * sizeof *allocs);
             allocs[at] = (allocation){(uintptr_t)m, rounded, p, gpus};

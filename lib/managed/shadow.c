@@ -26,6 +26,11 @@
 
 #include "managed/managed.h"
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+#define SHADOW_HUGE_PAGE ((size_t)2 << 20)
+
 static int numa_node_of(const rochp_context *ctx, rochp_device_id device)
 {
     if (device == ROCHP_HOST || numa_available() < 0)
@@ -57,16 +62,18 @@ rochp_status shadow_alloc_near(rochp_context *ctx, rochp_device_id device, size_
     int node = numa_node_of(ctx, device);
     memset(out, 0, sizeof *out);
     void *p = node >= 0 ? numa_alloc_onnode(size, node) : NULL;
-    /* numa_alloc_onnode only binds: fault the pages in now, on that node,
-     * rather than under the first checkpoint's copy. */
-    if (p)
-        memset(p, 0, size);
     if (!p) {
-        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                 -1, 0);
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
             p = NULL;
     }
+    /* Faulted in now (on the node numa_alloc_onnode bound it to) rather
+     * than under the first checkpoint's copy; in huge pages where the kernel
+     * has them, so that a GiB costs 512 faults rather than 262,144. */
+    if (p && size >= SHADOW_HUGE_PAGE)
+        (void)madvise(p, size, MADV_HUGEPAGE);
+    if (p && madvise(p, size, MADV_POPULATE_WRITE) != 0)
+        memset(p, 0, size); /* kernels before 5.14 */
     if (!p)
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                 "checkpoint: no host memory for a %zu-byte shadow", size);
