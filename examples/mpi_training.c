@@ -43,9 +43,11 @@
  *                "rank R paused at step P" and waits (at most 120 s) until a
  *                GPU of its node is lost (a test unplugs one meanwhile); a
  *                job that resumed does not pause
- *   --timing     rank 0 prints each step's time ("step S ms T") and the
- *                wall-clock time the first step of the process completed
- *                ("first step S done at T", seconds since the epoch)
+ *   --timing     rank 0 prints each step's time and the wall-clock time it
+ *                completed ("step S ms T done at E", E in seconds since the
+ *                epoch; a paused step's time counts from the end of its
+ *                pause), and the first step of the process ("first step S
+ *                done at E")
  *
  * Uses rochp's public API only. */
 #define _POSIX_C_SOURCE 200809L
@@ -416,6 +418,8 @@ static int handle_loss(job *j, uint32_t step, const char *what, rochp_status st)
         rochp_flush(j->ctx);
         sleep_ms(5);
     }
+    if (atomic_load(&losses) == j->handled)
+        return fail(j, what, st); /* no GPU was lost: not ours to recover */
     j->handled = atomic_load(&losses);
     if (atomic_load(&sigbus_losses)) {
         /* The kernel finishes the unplug only once this process lets go. */
@@ -489,7 +493,8 @@ static int train(job *j)
         if (j->timing && j->rank == 0) {
             if (first)
                 printf("first step %" PRIu32 " done at %.6f\n", step, now_s(CLOCK_REALTIME));
-            printf("step %" PRIu32 " ms %.3f\n", step, (now_s(CLOCK_MONOTONIC) - t0) * 1e3);
+            printf("step %" PRIu32 " ms %.3f done at %.6f\n", step,
+                   (now_s(CLOCK_MONOTONIC) - t0) * 1e3, now_s(CLOCK_REALTIME));
         }
         first = false;
         step++;
