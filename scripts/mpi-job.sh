@@ -123,6 +123,13 @@ health_check() {
     export ROCHP_MPI_PLACEMENT="$cur"
 }
 
+# When a rank exits, mpirun sends the others SIGTERM and waits a second
+# before SIGKILL (odls_base_sigkill_timeout): nothing is lost by not waiting
+# (the job resumes from its committed checkpoint, whose files are written
+# aside and renamed), and it is a second off every restart.
+: "${OMPI_MCA_odls_base_sigkill_timeout:=0}"
+export OMPI_MCA_odls_base_sigkill_timeout
+
 run=1
 while :; do
     health_check || exit 1
