@@ -313,6 +313,9 @@ static int resume(job *j, uint32_t step)
         return 1;
     }
     j->committed[0] = step;
+    /* The run before kept the commit before this one too (commits come
+     * every K steps): it goes after the next commit. */
+    j->committed[1] = step >= j->every ? step - j->every : UINT32_MAX;
     return 0;
 }
 

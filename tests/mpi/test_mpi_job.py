@@ -18,8 +18,8 @@ unplugged at a random step (seeded) of a random rank, in each kernel mode.
   the spare node, resumed at the committed step.
 
 Every run's final checksum is the uninterrupted run's (printed by rank 0),
-which is a fixed value.  The uninterrupted run commits the last checkpoint
-step and leaves the files of the last two commits only.
+which is a fixed value.  Every run ends with the last checkpoint step
+committed and the files of the last two commits only.
 Every wait is bounded: each job by mpirun --timeout and mpi-job.sh, the
 test's waits by deadlines.  Open MPI absent: skipped (77).
 
@@ -121,6 +121,18 @@ class Job:
         return "".join(log), proc_lines.json_lines(self.events), p.returncode
 
 
+def check_files(job, name):
+    """The last step committed, and only the files of the last two commits
+    left (a resumed run deletes the run before's too)."""
+    committed = open(os.path.join(job.dir, "ckpt", "committed")).read()
+    last = (STEPS - 1) // EVERY * EVERY
+    check(committed == "step %d ranks %d\n" % (last, RANKS), "%s: committed %r" % (name, committed))
+    files = sorted(os.listdir(os.path.join(job.dir, "ckpt")))
+    check(files == ["committed"] + sorted("rank-%d.step-%d.ckpt" % (r, s) for r in range(RANKS)
+                                          for s in (last - EVERY, last)),
+          "%s: the files of the last two commits: %s" % (name, files))
+
+
 def case(job, name, mode, rank, pause, pick, want, restarts, replaced):
     out, evs, status = job.run(pause, rank, pick, wait=mode == "sigbus")
     check(status == 0, "%s: mpi-job.sh exit %s:\n%s" % (name, status, out))
@@ -141,6 +153,7 @@ def case(job, name, mode, rank, pause, pick, want, restarts, replaced):
         check(not resumed, "%s: resumed %s, want no restart" % (name, resumed))
         check(recovered == [(str(rank), str(pause))],
               "%s: recovered %s, want rank %d at step %d" % (name, recovered, rank, pause))
+    check_files(job, name)
     got = checksum(out)
     check(got == want, "%s: checksum %s, want %s" % (name, got, want))
     print("%s: rank %d paused at %d: %d restart(s)%s, checksum %s"
@@ -161,13 +174,7 @@ def main():
         check(status == 0 and want == EXPECTED,
               "uninterrupted: exit %s, checksum %s, want %s:\n%s" % (status, want, EXPECTED, out))
         check([e["event"] for e in evs] == ["started", "exited", "done"], "uninterrupted: events %s" % evs)
-        committed = open(os.path.join(job.dir, "ckpt", "committed")).read()
-        last = (STEPS - 1) // EVERY * EVERY
-        check(committed == "step %d ranks %d\n" % (last, RANKS), "uninterrupted: committed %r" % committed)
-        files = sorted(os.listdir(os.path.join(job.dir, "ckpt")))
-        check(files == ["committed"] + sorted("rank-%d.step-%d.ckpt" % (r, s) for r in range(RANKS)
-                                              for s in (last - EVERY, last)),
-              "uninterrupted: the files of the last two commits: %s" % files)
+        check_files(job, "uninterrupted")
         if want is None:
             return 1
         for mode in ("silent", "reset", "sigbus"):
