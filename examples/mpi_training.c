@@ -55,6 +55,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -105,6 +106,28 @@ typedef struct job {
 
 /* Losses as the callback thread hears of them. */
 static atomic_uint losses, sigbus_losses;
+/* The kernel's SIGBUS (SI_USER) reached the process, whatever rochp made of
+ * it: the kernel stops the queues before it signals, so under load the loss
+ * can go out as a queue error (rochp holds it only 100 ms for the SIGBUS)
+ * and be recovered in the process; the process must still let go. */
+static atomic_int unplug_sigbus;
+static struct sigaction prev_sigbus;
+
+static void on_sigbus(int sig, siginfo_t *info, void *uctx)
+{
+    if (info && info->si_code == SI_USER)
+        atomic_store(&unplug_sigbus, 1);
+    /* rochp's handler, which was there before (and passes on what is not
+     * an unplug). */
+    if (prev_sigbus.sa_flags & SA_SIGINFO) {
+        prev_sigbus.sa_sigaction(sig, info, uctx);
+    } else if (prev_sigbus.sa_handler == SIG_DFL) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    } else if (prev_sigbus.sa_handler != SIG_IGN) {
+        prev_sigbus.sa_handler(sig);
+    }
+}
 
 static void on_lost(rochp_context *ctx, const rochp_event *event, void *user)
 {
@@ -400,7 +423,7 @@ static rochp_status pause_for_loss(job *j, uint32_t step)
     printf("rank %d paused at step %" PRIu32 "\n", j->rank, step);
     fflush(stdout);
     for (int i = 0; i < PAUSE_S * 100; i++) {
-        if (atomic_load(&losses) != j->handled)
+        if (atomic_load(&losses) != j->handled || atomic_load(&unplug_sigbus))
             return ROCHP_ERROR_DEVICE_LOST;
         sleep_ms(10);
     }
@@ -417,14 +440,15 @@ static int handle_loss(job *j, uint32_t step, const char *what, rochp_status st)
         return fail(j, what, st);
     /* Its reason: a loss first seen as a queue error waits up to 100 ms
      * for a SIGBUS to claim it before its event goes out. */
-    for (int i = 0; i < 200 && atomic_load(&losses) == j->handled; i++) {
+    for (int i = 0; i < 200 && atomic_load(&losses) == j->handled && !atomic_load(&unplug_sigbus);
+         i++) {
         rochp_flush(j->ctx);
         sleep_ms(5);
     }
-    if (atomic_load(&losses) == j->handled)
+    if (atomic_load(&losses) == j->handled && !atomic_load(&unplug_sigbus))
         return fail(j, what, st); /* no GPU was lost: not ours to recover */
     j->handled = atomic_load(&losses);
-    if (atomic_load(&sigbus_losses)) {
+    if (atomic_load(&sigbus_losses) || atomic_load(&unplug_sigbus)) {
         /* The kernel finishes the unplug only once this process lets go. */
         fprintf(stderr, "mpi_training: rank %d: GPU lost with SIGBUS at step %" PRIu32
                         ": exit %d, the job resumes from step %" PRIu32 "\n",
@@ -454,6 +478,8 @@ static int train(job *j)
             timed = step;
             t0 = now_s(CLOCK_MONOTONIC);
         }
+        if (atomic_load(&unplug_sigbus)) /* after a recovery, or with no loss seen */
+            return handle_loss(j, step, "step", ROCHP_ERROR_DEVICE_LOST);
         /* The step's start, to go back to if a GPU is lost during it. */
         rochp_status st = atomic_load(&losses) != j->handled
                               ? ROCHP_ERROR_DEVICE_LOST
@@ -633,6 +659,13 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return rc;
     }
+    /* Over rochp's SIGBUS handler, which it calls. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &prev_sigbus);
     rochp_subscription sub;
     st = rochp_on_device_lost(j.ctx, on_lost, NULL, &sub);
     int rc = st == ROCHP_OK ? run(&j, argv[1]) : fail(&j, "subscribe", st);
