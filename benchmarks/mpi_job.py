@@ -64,11 +64,7 @@ def one(work, mode):
                        env=env, check=True, stdout=subprocess.DEVNULL, timeout=DEADLINE)
         p.wait(timeout=3 * DEADLINE)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    proc_lines.drain(q, t, log, DEADLINE)
-    out = "".join(log)
+        out = proc_lines.reap(p, q, t, log, DEADLINE)
     evs = proc_lines.json_lines(events) if os.path.exists(events) else []
     shutil.rmtree(d, ignore_errors=True)
     if p.returncode != 0 or "checksum" not in out:

@@ -78,11 +78,7 @@ def supervised(work, name, mode, pause):
                 p.stdin.flush()
         p.wait(timeout=DEADLINE)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    proc_lines.drain(q, t, log, DEADLINE)
-    out = "".join(log)
+        out = proc_lines.reap(p, q, t, log, DEADLINE)
     check(p.returncode == 0, "%s: rochp-run exit %s (%s)" % (name, p.returncode, p.stderr.read()))
     evs = proc_lines.json_lines(events)
     return out, evs, state
@@ -120,11 +116,7 @@ def arrival(work, want):
         p.stdin.flush()
         p.wait(timeout=DEADLINE)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    proc_lines.drain(q, t, log, DEADLINE)
-    out = "".join(log)
+        out = proc_lines.reap(p, q, t, log, DEADLINE)
     evs = proc_lines.json_lines(events)
     kinds = [e["event"] for e in evs if e["event"] != "checkpoint"]
     check(kinds == ["started", "arrived", "planned_restart", "exited", "restarted", "started",

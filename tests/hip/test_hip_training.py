@@ -117,11 +117,7 @@ def supervised_run(work, seed, want):
               what + ": unplug")
         proc.wait(timeout=DEADLINE)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    proc_lines.drain(lines, reader, log, DEADLINE)
-    out = "".join(log)
+        out = proc_lines.reap(proc, lines, reader, log, DEADLINE)
     check(proc.returncode == 0, "%s: exit %d (%s)" % (what, proc.returncode, proc.stderr.read()))
     evs = proc_lines.json_lines(events)
     kinds = [e["event"] for e in evs if e["event"] != "checkpoint"]

@@ -114,11 +114,8 @@ class Job:
                 check(u.returncode == 0, "%s: unplug %s" % (self.dir, pci))
             p.wait(timeout=3 * DEADLINE)
         finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        proc_lines.drain(q, t, log, DEADLINE)
-        return "".join(log), proc_lines.json_lines(self.events), p.returncode
+            out = proc_lines.reap(p, q, t, log, DEADLINE)
+        return out, proc_lines.json_lines(self.events), p.returncode
 
 
 def check_files(job, name):
