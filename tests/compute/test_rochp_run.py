@@ -23,19 +23,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import proc_lines  # noqa: E402
+from checks import check, failures  # noqa: E402
 
 SIM, RUN, HSASIM, EXAMPLE, CO = sys.argv[1:6]
 SEEDS = int(sys.argv[6]) if len(sys.argv) > 6 else int(os.environ.get("ROCHP_TEST_SEEDS", "4"))
 STEPS, EVERY = 200, 25
 DEADLINE = 120.0
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL: " + what, file=sys.stderr)
 
 
 def env_for(tree, mode="silent"):
@@ -195,8 +188,8 @@ def main():
         no_orphan(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("checksum %s; %d failures" % (want, failures))
-    return 1 if failures else 0
+    print("checksum %s; %d failures" % (want, failures()))
+    return 1 if failures() else 0
 
 
 if __name__ == "__main__":

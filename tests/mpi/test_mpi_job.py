@@ -34,6 +34,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import proc_lines  # noqa: E402
+from checks import check, failures  # noqa: E402
 
 RANKS = 4
 GPUS = [2, 1, 2, 2]   # per rank's node
@@ -42,14 +43,6 @@ STEPS, EVERY = 30, 5
 # The uninterrupted run's checksum: integer kernels, the same in every build.
 EXPECTED = "781601a47f299f56"
 DEADLINE = 120.0
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL: " + what, file=sys.stderr)
 
 
 def skip_without_mpi():
@@ -196,8 +189,8 @@ def main():
                 case(job, name, mode, 1, 13, lambda pcis: pcis[0], want, 1, 1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("checksum %s; %d failures" % (want, failures))
-    return 1 if failures else 0
+    print("checksum %s; %d failures" % (want, failures()))
+    return 1 if failures() else 0
 
 
 if __name__ == "__main__":
