@@ -251,6 +251,19 @@ rochp_module *managed_module_next(rochp_context *ctx, rochp_module *after, const
 rochp_status managed_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
                                  rochp_device_id dst_device, const void *src, uint64_t src_agent,
                                  rochp_device_id src_device, size_t size);
+/* The same in two halves, for copies that run while the caller prepares
+ * the next: a started copy (*c) must be finished, whatever happens, before
+ * its memory is freed. */
+typedef struct managed_copy {
+    hsa_signal_t done;
+    rochp_device_id dst_device, src_device;
+    uint64_t dst_agent, src_agent;
+} managed_copy;
+rochp_status managed_engine_copy_start(rochp_context *ctx, void *dst, uint64_t dst_agent,
+                                       rochp_device_id dst_device, const void *src,
+                                       uint64_t src_agent, rochp_device_id src_device, size_t size,
+                                       managed_copy *c);
+rochp_status managed_engine_copy_finish(rochp_context *ctx, managed_copy *c);
 /* Did device's memory fault come from its work touching a buffer of a
  * device that is gone (a loss's side effect, which recovery undoes), rather
  * than from a bug of the work itself?  When the buffer's device still looks

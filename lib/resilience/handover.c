@@ -123,20 +123,21 @@ rochp_status rochp_resume(rochp_context *ctx, rochp_restored **out)
         return rochp__set_errorf(ROCHP_ERROR_NOT_FOUND, "rochp_resume: %s",
                                 reply.text[0] ? reply.text : "rochp-run holds no checkpoint");
     }
-    /* A sealed memfd (what rochp-run keeps) is mapped, not read: reading
-     * it would copy every byte into fresh memory first, one page fault per
-     * page, before the copies into the buffers and their shadows.  The
-     * pages are in memory already; MAP_POPULATE maps them in one call.
-     * The seal is what makes this safe: nobody can write the bytes between
-     * their checksums and their use.  Anything else (the file rochp-run
-     * read from --checkpoint-dir) is read as a file is. */
+    /* A sealed memfd (what rochp-run keeps) is mapped for its small
+     * sections and its buffers read straight into their shadows
+     * (persist_load_mapped): no copy of the whole checkpoint first.  The
+     * seals are what make this safe: nobody can shorten the memfd under
+     * the mapping (a SIGBUS) or write it between the checks and the use.
+     * Anything else (the file rochp-run read from --checkpoint-dir) is
+     * read as a file is. */
     struct stat sb;
     int seals = fcntl(fd, F_GET_SEALS);
     void *map = MAP_FAILED;
-    if (seals >= 0 && (seals & F_SEAL_WRITE) && fstat(fd, &sb) == 0 && sb.st_size > 0)
-        map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+    int need = F_SEAL_WRITE | F_SEAL_SHRINK;
+    if (seals >= 0 && (seals & need) == need && fstat(fd, &sb) == 0 && sb.st_size > 0)
+        map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
     if (map != MAP_FAILED) {
-        st = persist_load_mapped(ctx, map, (size_t)sb.st_size, out);
+        st = persist_load_mapped(ctx, map, (size_t)sb.st_size, fd, out);
         munmap(map, (size_t)sb.st_size);
     } else if (lseek(fd, 0, SEEK_SET) != 0) {
         st = rochp__set_errorf(ROCHP_ERROR_IO, "rochp_resume: the checkpoint cannot be read");

@@ -346,19 +346,41 @@ static rochp_status read_checkpoint(int fd, read_area *out)
     return st;
 }
 
-static rochp_status load_bytes(rochp_context *ctx, const uint8_t *data, size_t size,
+static rochp_status load_image(rochp_context *ctx, const uint8_t *data, size_t size, int fd,
                                rochp_restored **out)
 {
     persist_image img;
     rochp__error err = {0};
-    if (persist_parse(data, size, PERSIST_CHECK_SUMS, &img, &err) != ROCHP_OK)
+    unsigned flags = PERSIST_CHECK_SUMS | (fd >= 0 ? PERSIST_DEFER_BUFFER_SUMS : 0);
+    if (persist_parse(data, size, flags, &img, &err) != ROCHP_OK)
         return rochp__set_errorf(err.status, "rochp_checkpoint_load: %s", err.message);
     persist_plan plan;
     rochp_status st = persist_plan_make(ctx, &img, &plan);
     if (st == ROCHP_OK) {
-        st = persist_instantiate(ctx, &img, &plan, out);
+        persist_source src = {data, fd};
+        st = persist_instantiate(ctx, &img, &plan, &src, out);
         persist_plan_free(&plan);
     }
+    persist_image_free(&img);
+    return st;
+}
+
+/* fd >= 0: the buffers' bytes are read from it into their shadows and
+ * checked there (persist_source), not read through data.  A buffer's head
+ * is then used before its checksum is known; so when anything fails, the
+ * whole file is checked as a file load checks it, and a corrupt section is
+ * what is reported (as a file load would), not what the corruption caused
+ * (a section misplaced, a gfx target no device has). */
+static rochp_status load_bytes(rochp_context *ctx, const uint8_t *data, size_t size, int fd,
+                               rochp_restored **out)
+{
+    rochp_status st = load_image(ctx, data, size, fd, out);
+    if (st == ROCHP_OK || fd < 0)
+        return st;
+    persist_image img;
+    rochp__error err = {0};
+    if (persist_parse(data, size, PERSIST_CHECK_SUMS, &img, &err) != ROCHP_OK)
+        return rochp__set_errorf(err.status, "rochp_checkpoint_load: %s", err.message);
     persist_image_free(&img);
     return st;
 }
@@ -380,21 +402,18 @@ rochp_status rochp_checkpoint_load(rochp_context *ctx, int fd, rochp_restored **
     rochp_status st = read_checkpoint(fd, &a);
     if (st != ROCHP_OK)
         return st;
-    st = load_bytes(ctx, a.p, a.size, out);
+    st = load_bytes(ctx, a.p, a.size, -1, out);
     read_area_free(&a);
     return st;
 }
 
-/* A whole checkpoint the caller has mapped (rochp_resume: a sealed memfd,
- * which nobody can change between the checksums and the copies), loaded as
- * rochp_checkpoint_load does, with no copy of it read in first. */
-rochp_status persist_load_mapped(rochp_context *ctx, const uint8_t *data, size_t size,
+rochp_status persist_load_mapped(rochp_context *ctx, const uint8_t *data, size_t size, int fd,
                                  rochp_restored **out)
 {
     if (!ctx->hsa_up)
         return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                 "rochp_checkpoint_load: this context has no HSA runtime");
-    return load_bytes(ctx, data, size, out);
+    return load_bytes(ctx, data, size, fd, out);
 }
 
 /* --- the restored map --------------------------------------------------------------------------- */

@@ -47,6 +47,11 @@ static uint64_t section_sum(const uint8_t *head, size_t head_size, const void *b
     return XXH3_64bits_withSeed(bulk, (size_t)bulk_size, XXH3_64bits(head, head_size));
 }
 
+bool persist_buffer_sum_ok(const persist_buffer *b, const void *bytes)
+{
+    return XXH3_64bits_withSeed(bytes, (size_t)b->size, b->seed) == b->sum;
+}
+
 /* --- header ----------------------------------------------------------------------------------- */
 /* Takes unit * count bytes out of *left; false if they are not there. */
 static bool take(uint64_t *left, uint64_t count, uint64_t unit)
@@ -128,6 +133,7 @@ typedef struct section {
     const uint8_t *head;
     const uint8_t *bulk;
     uint64_t bulk_size;
+    bool deferrable; /* in: a buffer's, checked later under PERSIST_DEFER_BUFFER_SUMS */
 } section;
 
 /* The next section, expected to be tag with a head of head_size bytes:
@@ -158,7 +164,8 @@ static rochp_status next_section(cursor *c, const char *tag, size_t head_size, s
     s->bulk = head + head_size;
     s->bulk_size = bulk;
     const uint8_t *sum = s->bulk + bulk;
-    if ((c->flags & PERSIST_CHECK_SUMS) &&
+    bool deferred = s->deferrable && (c->flags & PERSIST_DEFER_BUFFER_SUMS);
+    if ((c->flags & PERSIST_CHECK_SUMS) && !deferred &&
         section_sum(head, head_size, s->bulk, bulk) != get64(sum))
         return rochp__fail(c->err, ROCHP_ERROR_MALFORMED,
                           "%s: checksum mismatch (the file is corrupt)", s->name);
@@ -238,7 +245,9 @@ static rochp_status parse_buffer(cursor *c, persist_image *img, size_t k)
     uint64_t id = c->size - c->at >= 24 ? get64(c->data + c->at + 16) : 0;
     snprintf(name, sizeof name, "buffer %zu of %" PRIu64 " (id %" PRIu64 ")", k + 1,
              img->header.buffers, id);
-    section s = {.name = name, .flags_allowed = PERSIST_BUFFER_REGISTERED | PERSIST_BUFFER_COPY_ALWAYS};
+    section s = {.name = name,
+                 .flags_allowed = PERSIST_BUFFER_REGISTERED | PERSIST_BUFFER_COPY_ALWAYS,
+                 .deferrable = true};
     rochp_status st = next_section(c, TAG_BUFFER, PERSIST_BUFFER_HEAD, &s);
     if (st != ROCHP_OK)
         return st;
@@ -249,6 +258,8 @@ static rochp_status parse_buffer(cursor *c, persist_image *img, size_t k)
     memcpy(b->gfx, s.head + 32, PERSIST_GFX_LEN);
     b->bytes = s.bulk;
     b->size = s.bulk_size;
+    b->seed = XXH3_64bits(s.head, PERSIST_BUFFER_HEAD);
+    b->sum = get64(s.bulk + s.bulk_size);
     if (b->size == 0)
         return rochp__fail(c->err, ROCHP_ERROR_MALFORMED, "%s: no bytes", name);
     if ((b->flags & PERSIST_BUFFER_COPY_ALWAYS) && !(b->flags & PERSIST_BUFFER_REGISTERED))

@@ -29,6 +29,7 @@
 #ifndef ROCHP_COMPUTE_PERSIST_FORMAT_H
 #define ROCHP_COMPUTE_PERSIST_FORMAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,6 +79,9 @@ typedef struct persist_buffer {
     char gfx[PERSIST_GFX_LEN];
     const uint8_t *bytes;
     uint64_t size;
+    /* The section's checksum: XXH3-64 of the bytes seeded with seed (the
+     * head's hash), for a loader that checks it on its own copy. */
+    uint64_t seed, sum;
 } persist_buffer;
 
 typedef struct persist_queue {
@@ -104,7 +108,14 @@ enum {
     /* Verify the checksums (always, but for a fuzzer exploring the
      * structure behind them). */
     PERSIST_CHECK_SUMS = 1u << 0,
+    /* ... except the buffers' bulk: the loader checks each on the copy it
+     * reads into its shadow (persist_buffer_sum_ok), so that the bytes are
+     * read once, and checked in memory nobody else can change. */
+    PERSIST_DEFER_BUFFER_SUMS = 1u << 1,
 };
+
+/* Whether bytes (b->size of them) are the ones b's checksum covers. */
+bool persist_buffer_sum_ok(const persist_buffer *b, const void *bytes);
 
 /* The header alone, from the first PERSIST_HEADER_BYTES of data: magic,
  * version, checksum and whether the counts can fit in total_size.  The

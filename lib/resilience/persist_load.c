@@ -4,10 +4,12 @@
  * one recorded in the restored map as it is made, so that a failure part
  * way (a GPU lost, memory short, queue options the library refuses) can
  * free exactly those and leave the context as it was. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "resilience/persist_load.h"
 
@@ -133,10 +135,38 @@ static rochp_status make_modules(rochp_context *ctx, const persist_image *img, r
     return ROCHP_OK;
 }
 
+/* A buffer's saved bytes into its shadow s: copied from the parsed bytes
+ * (checked by the parser), or read from src->fd at their offset and
+ * checked there, in memory nobody else can change. */
+static rochp_status fill_shadow(const persist_source *src, const persist_buffer *pb, shadow *s)
+{
+    if (src->fd < 0) {
+        memcpy(s->host, pb->bytes, (size_t)pb->size);
+        return ROCHP_OK;
+    }
+    uint8_t *to = s->host;
+    off_t at = (off_t)(pb->bytes - src->base);
+    for (size_t done = 0; done < pb->size;) {
+        ssize_t n = pread(src->fd, to + done, (size_t)pb->size - done, at + (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return rochp__set_errorf(n < 0 ? ROCHP_ERROR_IO : ROCHP_ERROR_MALFORMED,
+                                    "its bytes cannot be read: %s",
+                                    n < 0 ? strerror(errno) : "the file ends (truncated)");
+        done += (size_t)n;
+    }
+    if (!persist_buffer_sum_ok(pb, to))
+        return rochp__set_errorf(ROCHP_ERROR_MALFORMED, "checksum mismatch (the file is corrupt)");
+    return ROCHP_OK;
+}
+
 /* The buffer with its saved bytes, and a shadow of them: the loaded state
- * is a checkpoint. */
-static rochp_status make_buffer(rochp_context *ctx, const persist_buffer *pb, rochp_device_id dev,
-                                rochp_buffer **out)
+ * is a checkpoint.  The copy into a GPU's buffer is started, not waited
+ * for (*copy): the next buffer's bytes are read while the engine runs. */
+static rochp_status make_buffer(rochp_context *ctx, const persist_source *src,
+                                const persist_buffer *pb, rochp_device_id dev, rochp_buffer **out,
+                                managed_copy *copy)
 {
     /* The shadow as a checkpoint makes it (near the GPU, populated in one
      * call rather than a fault per page), then the buffer filled from it by
@@ -145,10 +175,11 @@ static rochp_status make_buffer(rochp_context *ctx, const persist_buffer *pb, ro
     rochp_status st = shadow_alloc_near(ctx, dev, (size_t)pb->size, &s);
     if (st != ROCHP_OK)
         return st;
-    memcpy(s.host, pb->bytes, (size_t)pb->size);
+    st = fill_shadow(src, pb, &s);
     rochp_buffer *b = NULL;
     void *mine = NULL; /* a registered buffer's memory, from the allocator */
-    if (pb->flags & PERSIST_BUFFER_REGISTERED) {
+    if (st != ROCHP_OK) {
+    } else if (pb->flags & PERSIST_BUFFER_REGISTERED) {
         uint64_t agent;
         st = managed_registered_alloc(ctx, pb->id, dev, s.size, &mine, &agent);
         if (st == ROCHP_OK)
@@ -163,8 +194,8 @@ static rochp_status make_buffer(rochp_context *ctx, const persist_buffer *pb, ro
     if (st == ROCHP_OK && dev == ROCHP_HOST)
         memcpy(b->address, s.host, s.size);
     else if (st == ROCHP_OK && (st = shadow_lock(ctx, &s)) == ROCHP_OK)
-        st = managed_engine_copy(ctx, b->address, b->agent, dev, s.agent, managed_cpu_agent(ctx),
-                                 ROCHP_HOST, s.size);
+        st = managed_engine_copy_start(ctx, b->address, b->agent, dev, s.agent,
+                                       managed_cpu_agent(ctx), ROCHP_HOST, s.size, copy);
     if (st != ROCHP_OK) {
         if (b)
             rochp_buffer_free(b);
@@ -182,16 +213,34 @@ static rochp_status make_buffer(rochp_context *ctx, const persist_buffer *pb, ro
 }
 
 static rochp_status make_buffers(rochp_context *ctx, const persist_image *img,
-                                 const persist_plan *plan, rochp_restored *r)
+                                 const persist_plan *plan, const persist_source *src,
+                                 rochp_restored *r)
 {
-    for (size_t k = 0; k < img->n_buffers; k++) {
+    managed_copy *copies = calloc(img->n_buffers + 1, sizeof *copies);
+    if (!copies)
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_load: out of memory");
+    rochp_status st = ROCHP_OK;
+    for (size_t k = 0; k < img->n_buffers && st == ROCHP_OK; k++) {
         rochp_buffer *b = NULL;
-        rochp_status st = make_buffer(ctx, &img->buffers[k], plan->buffers[k], &b);
+        st = make_buffer(ctx, src, &img->buffers[k], plan->buffers[k], &b, &copies[k]);
         if (st != ROCHP_OK)
-            return blame(st, "buffer", k, img->n_buffers, img->buffers[k].id);
-        r->buffers[r->n_buffers++] = (persist_ref){img->buffers[k].id, b};
+            st = blame(st, "buffer", k, img->n_buffers, img->buffers[k].id);
+        else
+            r->buffers[r->n_buffers++] = (persist_ref){img->buffers[k].id, b};
     }
-    return ROCHP_OK;
+    /* Every started copy finished, the first failure kept: the buffers are
+     * freed only once no engine writes them. */
+    char first[ROCHP_ERROR_MESSAGE_MAX];
+    snprintf(first, sizeof first, "%s", st == ROCHP_OK ? "" : rochp_last_error());
+    for (size_t k = 0; k < r->n_buffers; k++) {
+        rochp_status cst = managed_engine_copy_finish(ctx, &copies[k]);
+        if (cst != ROCHP_OK && st == ROCHP_OK) {
+            st = blame(cst, "buffer", k, img->n_buffers, img->buffers[k].id);
+            snprintf(first, sizeof first, "%s", rochp_last_error());
+        }
+    }
+    free(copies);
+    return st == ROCHP_OK ? st : rochp__set_errorf(st, "%s", first);
 }
 
 static rochp_status make_queues(rochp_context *ctx, const persist_image *img,
@@ -256,7 +305,8 @@ static rochp_restored *restored_new(const persist_image *img)
 }
 
 rochp_status persist_instantiate(rochp_context *ctx, const persist_image *img,
-                                 const persist_plan *plan, rochp_restored **out)
+                                 const persist_plan *plan, const persist_source *src,
+                                 rochp_restored **out)
 {
     *out = NULL;
     rochp_restored *r = restored_new(img);
@@ -264,7 +314,7 @@ rochp_status persist_instantiate(rochp_context *ctx, const persist_image *img,
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_checkpoint_load: out of memory");
     rochp_status st = make_modules(ctx, img, r);
     if (st == ROCHP_OK)
-        st = make_buffers(ctx, img, plan, r);
+        st = make_buffers(ctx, img, plan, src, r);
     if (st == ROCHP_OK)
         st = make_queues(ctx, img, plan, r);
     if (st != ROCHP_OK) {

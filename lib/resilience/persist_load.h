@@ -20,6 +20,14 @@ struct rochp_restored {
     size_t n_modules, n_buffers, n_queues;
 };
 
+/* Where the buffers' bytes come from: the parsed bytes (fd -1), or fd at
+ * the offset of their bulk from base, for an image parsed with
+ * PERSIST_DEFER_BUFFER_SUMS (each checked as it is read). */
+typedef struct persist_source {
+    const uint8_t *base;
+    int fd;
+} persist_source;
+
 typedef struct persist_plan {
     rochp_device_id *buffers, *queues; /* per object of the image */
 } persist_plan;
@@ -41,6 +49,7 @@ rochp_status persist_have_checkpoint(rochp_context *ctx, const char *call);
  * first). */
 void persist_restored_release(rochp_restored *r);
 rochp_status persist_instantiate(rochp_context *ctx, const persist_image *img,
-                                 const persist_plan *plan, rochp_restored **out);
+                                 const persist_plan *plan, const persist_source *src,
+                                 rochp_restored **out);
 
 #endif

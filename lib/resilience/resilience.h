@@ -44,10 +44,15 @@ extern const core_layer resilience_layer;
 /* With ctx->lock held: a device's CRIU properties, or NULL if never seen. */
 const criu_props *resilience_criu_props(rochp_context *ctx, rochp_device_id device);
 
-/* persist.c -- a checkpoint in the caller's memory (size bytes, all of it),
- * checked and loaded as rochp_checkpoint_load does; the bytes must not
- * change while it runs. */
-rochp_status persist_load_mapped(rochp_context *ctx, const uint8_t *data, size_t size,
+/* persist.c -- a checkpoint the caller has mapped from fd (size bytes, all
+ * of it; rochp_resume: a sealed memfd, which nobody can change or shorten),
+ * checked and loaded as rochp_checkpoint_load does.  Only the small
+ * sections are read through the mapping; each buffer's bytes are read
+ * from fd straight into its shadow and checked there: one pass over the
+ * bytes rather than a checksum pass and a copy pass over a fresh mapping
+ * (whose first touch of each 4 KiB page is what costs, on a virtual
+ * machine ~0.4 s per GiB). */
+rochp_status persist_load_mapped(rochp_context *ctx, const uint8_t *data, size_t size, int fd,
                                  rochp_restored **out);
 
 /* checkpoint.c -- an application's wait just returned: checkpoint if one is

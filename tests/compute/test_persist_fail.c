@@ -11,10 +11,17 @@
  *     object), after it made the module and buffers: all undone;
  *   - the only GPU unplugged while the file arrives: ROCHP_ERROR_NO_TARGET;
  *   - a GPU unplugged between placement and making (the loader's internal
- *     steps driven one by one): ROCHP_ERROR_DEVICE_LOST, all undone. */
+ *     steps driven one by one): ROCHP_ERROR_DEVICE_LOST, all undone;
+ *   - the same flips in a checkpoint rochp_resume takes back from rochp-run
+ *     (a sealed memfd, whose buffers are read straight into their shadows
+ *     and checked there): refused naming the section, as a file load;
+ *     unflipped it resumes, bytes equal, with and without the seals. */
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+
+#include "common/run_channel.h"
 
 #include "resilience/persist_load.h"
 #include "persist_util.h"
@@ -279,6 +286,101 @@ static void test_refused_late(rochp_context *ctx, const unsigned char *file, siz
     CHECK_CENSUS(ctx, before);
 }
 
+/* --- rochp_resume ------------------------------------------------------------------------------ */
+#define ALL_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
+
+/* One rochp_resume, rochp-run played by this test on the other end of the
+ * channel (sup): its answer queued before the call, the program's
+ * messages read after it. */
+static rochp_status resume_once(rochp_context *ctx, int sup, const unsigned char *bytes,
+                                size_t size, int seals, rochp_restored **out)
+{
+    int mfd = memfd_create("rochp-test-resume", MFD_ALLOW_SEALING);
+    REQUIRE(mfd >= 0 && write(mfd, bytes, size) == (ssize_t)size);
+    REQUIRE(seals == 0 || fcntl(mfd, F_ADD_SEALS, seals) == 0);
+    run_msg reply = {.magic = RUN_CHANNEL_MAGIC, .kind = RUN_MSG_RESUME_REPLY, .step = 42};
+    REQUIRE(rochp__run_send(sup, &reply, mfd) == 0);
+    close(mfd);
+    *out = (rochp_restored *)out; /* must come back NULL on failure */
+    rochp_status st = rochp_resume(ctx, out);
+    CHECK(st == ROCHP_OK || *out == NULL);
+    run_msg m;
+    int fd;
+    pid_t pid;
+    REQUIRE(rochp__run_recv(sup, &m, &fd, &pid) == 0);
+    CHECK_EQ_U64(m.kind, RUN_MSG_RESUME);
+    if (st == ROCHP_OK) {
+        REQUIRE(rochp__run_recv(sup, &m, &fd, &pid) == 0);
+        CHECK_EQ_U64(m.kind, RUN_MSG_RESUMED);
+        CHECK_EQ_U64(m.step, 42);
+    }
+    return st;
+}
+
+static void test_resume(rochp_context *ctx, const unsigned char *file, size_t size)
+{
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+    char fd_text[16];
+    snprintf(fd_text, sizeof fd_text, "%d", sv[0]);
+    REQUIRE(setenv(RUN_CHANNEL_ENV, fd_text, 1) == 0);
+    census before = take_census(ctx);
+    file_section sec[MAX_SECTIONS];
+    size_t n_sec = walk_file(file, size, sec), s = 0;
+    unsigned char *bad = malloc(size);
+    REQUIRE(bad);
+    memcpy(bad, file, size);
+    /* Every byte of the buffer sections (read into shadows), every 31st
+     * elsewhere (read through the mapping). */
+    size_t loads = 0, named = 0;
+    for (size_t pos = 0; pos < size; pos++) {
+        while (pos >= sec[s].end)
+            s++;
+        REQUIRE(s < n_sec);
+        if (strncmp(sec[s].name, "buffer", 6) != 0 && pos % 31 != 0)
+            continue;
+        bad[pos] ^= 0xff;
+        rochp_restored *r;
+        rochp_status st = resume_once(ctx, sv[1], bad, size, ALL_SEALS, &r);
+        bad[pos] = file[pos];
+        loads++;
+        const char *why = rochp_last_error();
+        if (st == ROCHP_ERROR_MALFORMED && strstr(why, sec[s].name))
+            named++;
+        else if (loads - named < 5)
+            fprintf(stderr, "resume: byte %zu (%s) ^ 0xff: %d %s\n", pos, sec[s].name, st, why);
+    }
+    CHECK_EQ_U64(named, loads);
+    CHECK_CENSUS(ctx, before);
+    printf("resume: %zu flipped checkpoints refused naming their section\n", loads);
+
+    /* Whole, sealed (the fast path) and not (read as a file): the bytes. */
+    for (int sealed = 1; sealed >= 0; sealed--) {
+        rochp_restored *r;
+        REQUIRE(resume_once(ctx, sv[1], file, size, sealed ? ALL_SEALS : 0, &r) == ROCHP_OK);
+        size_t buffers = 0;
+        for (size_t k = 0; k < n_sec; k++) {
+            if (strncmp(sec[k].name, "buffer", 6) != 0)
+                continue;
+            rochp_buffer *b = rochp_restored_buffer(r, le64(file + sec[k].start + 16));
+            REQUIRE(b);
+            unsigned char got[WORDS * 4];
+            REQUIRE(sec[k].bulk_size == sizeof got);
+            REQUIRE(rochp_buffer_read(b, 0, got, sizeof got) == ROCHP_OK);
+            CHECK(memcmp(got, file + sec[k].start + 64, sizeof got) == 0);
+            buffers++;
+        }
+        CHECK_EQ_U64(buffers, 3);
+        rochp_restored_free(r);
+    }
+    census now = take_census(ctx);
+    CHECK_EQ_U64(now.buffers, before.buffers + 6);
+    free(bad);
+    REQUIRE(unsetenv(RUN_CHANNEL_ENV) == 0);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* --- GPUs lost during a load -------------------------------------------------------------------- */
 typedef struct feeder {
     int fd;
@@ -354,7 +456,8 @@ static void test_unplug_while_making(const unsigned char *file, size_t size)
     REQUIRE(vtree_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
     REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
     rochp_restored *r = (rochp_restored *)&r;
-    CHECK(persist_instantiate(ctx, &img, &plan, &r) == ROCHP_ERROR_DEVICE_LOST);
+    persist_source src = {NULL, -1};
+    CHECK(persist_instantiate(ctx, &img, &plan, &src, &r) == ROCHP_ERROR_DEVICE_LOST);
     CHECK(r == NULL);
     CHECK_CONTAINS(rochp_last_error(), "has been lost");
     printf("unplugged while making: the module and %zu buffer(s) made before it undone\n",
@@ -404,6 +507,7 @@ int main(void)
     test_huge_sizes(ctx, file, size);
     test_refused_late(ctx, file, size);
     CHECK_CENSUS(ctx, loaded);
+    test_resume(ctx, file, size);
     REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
     test_remove_tmpdir(dir);
 
