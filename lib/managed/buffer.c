@@ -120,6 +120,21 @@ static bool device_lost(rochp_context *ctx, rochp_device_id device)
     return lost;
 }
 
+bool managed_device_lost_now(rochp_context *ctx, rochp_device_id device)
+{
+    if (device == ROCHP_HOST)
+        return false;
+    if (device_lost(ctx, device))
+        return true;
+    /* A device dies before the driver takes it out of the topology, and
+     * the runtime refuses memory and queues on it at once (ROCR reports
+     * the thunk's failure as HSA_STATUS_ERROR_OUT_OF_RESOURCES, as for
+     * memory really short): read the topology now rather than blame the
+     * memory (a failure path: the cost is one sysfs read). */
+    (void)watcher_rescan(ctx, ROCHP_REASON_TOPOLOGY);
+    return device_lost(ctx, device);
+}
+
 /* Memory of device made through agent: gone with the device, and gone too
  * when the device came back since (it has another agent, or none yet, and
  * the memory went with the first). */
@@ -173,8 +188,8 @@ rochp_status managed_pool_memory(rochp_context *ctx, rochp_device_id device, boo
                                 kernarg ? "kernarg" : device == ROCHP_HOST ? "host" : "device");
     hsa_status_t hs = ctx->hsa.amd_memory_pool_allocate(q.pool, size, 0, out);
     if (hs != HSA_STATUS_SUCCESS)
-        return rochp__set_errorf(device_lost(ctx, device) ? ROCHP_ERROR_DEVICE_LOST
-                                                         : ROCHP_ERROR_OUT_OF_MEMORY,
+        return rochp__set_errorf(managed_device_lost_now(ctx, device) ? ROCHP_ERROR_DEVICE_LOST
+                                                                     : ROCHP_ERROR_OUT_OF_MEMORY,
                                 "cannot allocate %zu bytes: %s", size,
                                 rochp__hsa_status_text(&ctx->hsa, hs));
     /* Every agent of the context may touch it (kernels on any GPU, copies). */

@@ -270,6 +270,11 @@ rochp_status managed_engine_copy_finish(rochp_context *ctx, managed_copy *c);
  * present, the topology is read again first (watcher_rescan: takes
  * rescan_lock and ctx->lock; call with no lock held). */
 bool managed_fault_collateral(rochp_context *ctx, rochp_device_id device);
+/* Is device lost, the topology read again when the context still thinks
+ * it present?  For a runtime call on it that failed: whether the cause is
+ * the loss.  watcher_rescan: call with no lock but the gate and the
+ * checkpoint lock held. */
+bool managed_device_lost_now(rochp_context *ctx, rochp_device_id device);
 /* Is memory of device made through agent gone (the device lost, back with
  * another agent, or stopped after a memory fault)?  Takes ctx->lock. */
 bool managed_memory_gone(rochp_context *ctx, rochp_device_id device, uint64_t agent);

@@ -131,10 +131,7 @@ rochp_status queue_runtime_create(rochp_queue *q, rochp_device_id device, uint64
         ctx->hsa.amd_memory_pool_free(rt->kernargs);
         ctx->hsa.signal_destroy(rt->completion);
         free_host_parts(rt);
-        pthread_mutex_lock(&ctx->lock);
-        device_entry *d = registry_find(ctx, device);
-        bool lost = d && d->info.state != ROCHP_DEVICE_PRESENT;
-        pthread_mutex_unlock(&ctx->lock);
+        bool lost = managed_device_lost_now(ctx, device);
         return rochp__set_errorf(lost ? ROCHP_ERROR_DEVICE_LOST : ROCHP_ERROR_OUT_OF_MEMORY,
                                 "hsa_queue_create on device %llu: %s", (unsigned long long)device,
                                 rochp__hsa_status_text(&ctx->hsa, hs));

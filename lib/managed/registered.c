@@ -163,9 +163,15 @@ rochp_status managed_registered_alloc(rochp_context *ctx, uint64_t id, rochp_dev
         return st;
     void *p = a.alloc(ctx, device, size, a.user);
     if (!p) {
+        /* The application's allocator fails on a device that died before
+         * the topology said so (its runtime refuses the memory). */
         uint64_t again;
-        if (managed_device_agent(ctx, device, &again) != ROCHP_OK)
-            return ROCHP_ERROR_DEVICE_LOST; /* its message set */
+        if (managed_device_lost_now(ctx, device) ||
+            managed_device_agent(ctx, device, &again) != ROCHP_OK)
+            return rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
+                                    "the allocator gave no memory for buffer %llu on device "
+                                    "%llu, which has been lost",
+                                    (unsigned long long)id, (unsigned long long)device);
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                 "the allocator gave no memory for buffer %llu (%zu bytes) on "
                                 "device %llu",

@@ -2,6 +2,7 @@
 #ifndef ROCHP_TESTS_MODEL_INTERNAL_H
 #define ROCHP_TESTS_MODEL_INTERNAL_H
 
+#include "common/run_channel.h"
 #include "model.h"
 
 bool model_chance(model *m, uint32_t percent);
@@ -27,6 +28,18 @@ void model_sync_faults(model *m);
 void *model_own_alloc(rochp_context *ctx, rochp_device_id device, size_t size);
 void model_own_free(void *address);
 rochp_status model_set_allocator(rochp_context *ctx);
+
+/* model_run.c: rochp-run's end of the channel, played here (ROCHP_RUN_FD
+ * set while open).  post queues a message (with fd when >= 0) for the
+ * program's next read; take reads the program's next one, never waiting
+ * (false: none, or not one of rochp-run's). */
+typedef struct model_run {
+    int sv[2]; /* the program's end, rochp-run's */
+} model_run;
+bool model_run_open(model_run *r);
+void model_run_close(model_run *r);
+bool model_run_post(model_run *r, uint32_t kind, uint64_t step, int fd);
+bool model_run_take(model_run *r, run_msg *m, int *fd);
 
 /* model_ops.c: one random operation. */
 void model_step(model *m);
