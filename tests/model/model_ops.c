@@ -657,6 +657,30 @@ static void op_restore(model *m)
     m->retired_ran = false;
 }
 
+/* A checkpoint made again (how: for messages): its blob, and every saved
+ * buffer holding the checkpoint's bytes -- but, when a GPU went during the
+ * load (racing), those that went with it. */
+static void check_loaded(model *m, const rochp_restored *r, uint64_t blob, bool racing,
+                         const char *how)
+{
+    size_t size = 0;
+    const void *user = rochp_restored_user(r, &size);
+    if (size != sizeof blob || memcmp(user, &blob, sizeof blob) != 0)
+        model_fail(m, "the %s blob differs", how);
+    for (int i = 0; i < MODEL_MAX_BUFFERS && !m->failed; i++) {
+        m_buffer *b = &m->buffers[i];
+        if (!b->alive || !b->has_shadow)
+            continue;
+        rochp_buffer *rb = rochp_restored_buffer(r, rochp_buffer_id(b->h));
+        uint32_t got[MODEL_WORDS];
+        rochp_status st = rb ? rochp_buffer_read(rb, 0, got, sizeof got) : ROCHP_ERROR_NOT_FOUND;
+        if (racing && st == ROCHP_ERROR_DEVICE_LOST)
+            continue;
+        if (st != ROCHP_OK || memcmp(got, b->ckpt, sizeof got) != 0)
+            model_fail(m, "%s buffer %d is not the checkpoint's bytes (%d)", how, i, (int)st);
+    }
+}
+
 /* The checkpoint saved, and loaded by a second context on the same machine:
  * every saved buffer holds the checkpoint's bytes. */
 static void op_save_load(model *m)
@@ -678,20 +702,7 @@ static void op_save_load(model *m)
     lseek(fd, 0, SEEK_SET);
     st = rochp_checkpoint_load(other, fd, &r);
     if (EXPECT(m, st, "rochp_checkpoint_load", ROCHP_OK)) {
-        size_t size = 0;
-        const void *user = rochp_restored_user(r, &size);
-        if (size != sizeof blob || memcmp(user, &blob, sizeof blob) != 0)
-            model_fail(m, "the loaded blob differs");
-        for (int i = 0; i < MODEL_MAX_BUFFERS && !m->failed; i++) {
-            m_buffer *b = &m->buffers[i];
-            if (!b->alive || !b->has_shadow)
-                continue;
-            rochp_buffer *lb = rochp_restored_buffer(r, rochp_buffer_id(b->h));
-            uint32_t got[MODEL_WORDS];
-            if (!lb || rochp_buffer_read(lb, 0, got, sizeof got) != ROCHP_OK ||
-                memcmp(got, b->ckpt, sizeof got) != 0)
-                model_fail(m, "loaded buffer %d is not the checkpoint's bytes", i);
-        }
+        check_loaded(m, r, blob, false, "loaded");
         rochp_restored_free(r);
     }
     close(fd);
@@ -703,29 +714,6 @@ static void op_save_load(model *m)
  * sometimes a GPU goes while it loads (the restart's own target).
  * Whole, every saved buffer holds the checkpoint's bytes; refused, the
  * second context holds nothing. */
-static void resume_check(model *m, rochp_context *other, rochp_restored *r, uint64_t blob,
-                         bool racing)
-{
-    size_t size = 0;
-    const void *user = rochp_restored_user(r, &size);
-    if (size != sizeof blob || memcmp(user, &blob, sizeof blob) != 0)
-        model_fail(m, "the resumed blob differs");
-    for (int i = 0; i < MODEL_MAX_BUFFERS && !m->failed; i++) {
-        m_buffer *b = &m->buffers[i];
-        if (!b->alive || !b->has_shadow)
-            continue;
-        rochp_buffer *rb = rochp_restored_buffer(r, rochp_buffer_id(b->h));
-        uint32_t got[MODEL_WORDS];
-        rochp_status st = rb ? rochp_buffer_read(rb, 0, got, sizeof got) : ROCHP_ERROR_NOT_FOUND;
-        /* Racing: a buffer made on the GPU that went may be gone with it. */
-        if (racing && st == ROCHP_ERROR_DEVICE_LOST)
-            continue;
-        if (st != ROCHP_OK || memcmp(got, b->ckpt, sizeof got) != 0)
-            model_fail(m, "resumed buffer %d is not the checkpoint's bytes (%d)", i, (int)st);
-    }
-    (void)other;
-}
-
 static void op_hand_over_resume(model *m)
 {
     if (!m->have_checkpoint || model_any_gone(m) || strcmp(m->mode, "sigbus") == 0)
@@ -783,7 +771,7 @@ static void op_hand_over_resume(model *m)
         if (!model_run_take(&run, &msg, &none) || msg.kind != RUN_MSG_RESUMED ||
             msg.step != (uint64_t)m->step)
             model_fail(m, "rochp_resume did not tell rochp-run it resumed at step %d", m->step);
-        resume_check(m, other, r, blob, racing);
+        check_loaded(m, r, blob, racing, "resumed");
         rochp_restored_free(r);
     } else if (st != ROCHP_OK && r != NULL) {
         model_fail(m, "a refused rochp_resume gave a restored map");
