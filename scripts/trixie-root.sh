@@ -6,6 +6,8 @@
 #   scripts/trixie-root.sh run CMD... run CMD in it, the project at its path
 #   scripts/trixie-root.sh test       gcc build in the root's /tmp, then ctest
 # The root lives in $ROCHP_TRIXIE_ROOT (default /var/cache/rochp-trixie).
+# The project's directory (and ../shared beside it, when there) appear in the
+# root at the same paths.
 # Each run mounts in its own mount namespace (unshare), so the mounts end with
 # it even when it is killed; the trap unmounts them on any exit as well.
 set -eu
@@ -62,10 +64,16 @@ in_root() { # in_root DIR CMD...: run CMD in the root, from DIR
     dir=$1
     shift
     if [ -z "$mounted" ]; then
+        # The root a mount point of its own, so that unshare --mount works in
+        # it (tests that mount, as rocminfo-sim.sh, need that).
+        bind "$root" "$root"
         bind /proc "$root/proc"
         bind /sys "$root/sys"
         bind /dev "$root/dev"   # with /dev/shm
         bind "$here" "$root$here"
+        # The real KFD captures beside the project (ROCHP_FIXTURE_DIR's default).
+        shared=$(dirname "$here")/shared
+        [ ! -d "$shared" ] || bind "$(cd "$shared" && pwd -P)" "$root$shared"
         cp /etc/resolv.conf "$root/etc/resolv.conf"
     fi
     chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
