@@ -128,7 +128,7 @@ static void *slurp(const char *path, size_t *size)
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--no-clang") == 0) {
-        fprintf(stderr, "clang-15 is not installed: no real code objects to read\n");
+        fprintf(stderr, "clang-15 (Debian 12) or clang-19 (Debian 13) is not installed: no real code objects to read\n");
         return TEST_SKIP;
     }
     REQUIRE(argc == 5); /* gfx90a v4, gfx90a v5, gfx1100 v4, gfx1100 v5 */
