@@ -127,7 +127,7 @@ int main(int argc, char **argv)
     hip_test_skip_unsupported();
     if (argc == 2)
         return run_tree(argv[1]);
-    int failed = run_child("/proc/self/exe", "mi210", "mi300x", 1);
+    int failed = run_child("/proc/self/exe", "mi210", "mi300x", HIP_TEST_MI210_MI300X_DEVICES);
     failed |= run_child("/proc/self/exe", "mi100", "mi210", 2);
     return failed || check_result();
 }
