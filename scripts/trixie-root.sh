@@ -78,7 +78,7 @@ in_root() { # in_root DIR CMD...: run CMD in the root, from DIR
     fi
     chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        DEBIAN_FRONTEND=noninteractive CI="${CI:-}" \
+        DEBIAN_FRONTEND=noninteractive CI="${CI:-}" PYTHONDONTWRITEBYTECODE=1 \
         /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$dir" "$@"
 }
 
