@@ -10,6 +10,7 @@
 # root at the same paths.
 # Each run mounts in its own mount namespace (unshare), so the mounts end with
 # it even when it is killed; the trap unmounts them on any exit as well.
+# shellcheck disable=SC2016 # the single-quoted scripts expand in the root
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=${ROCHP_TRIXIE_ROOT:-/var/cache/rochp-trixie}
@@ -86,6 +87,11 @@ make_root() {
     if [ ! -x "$root/usr/bin/apt-get" ] || [ ! -e "$root/.rochp-debootstrap-done" ]; then
         command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap
         echo "trixie-root: debootstrap trixie into $root (once)"
+        # Never remove a tree something is mounted in (the project, /dev).
+        if grep -q " ${root}[./ ]" /proc/self/mounts; then
+            echo "trixie-root: something is mounted under $root; not remaking it" >&2
+            exit 1
+        fi
         rm -rf "$root.new"
         nice -n 10 debootstrap --variant=minbase trixie "$root.new" "$mirror"
         rm -rf "$root"
