@@ -24,6 +24,8 @@ libamdhip64-dev
 hipcc
 libamd-comgr-dev
 rocm-device-libs
+openmpi-bin
+libopenmpi-dev
 "
 
 missing=""

@@ -42,6 +42,23 @@ static bool closing(rochp_context *ctx)
     return c;
 }
 
+/* A SIGBUS (SI_USER) since the last look: a GPU is being unplugged and the
+ * kernel may not change the topology until we let go.  Looked at before
+ * held losses are released as well as after a wake: a watcher that runs
+ * late (a loaded machine) must not let a loss's hold run out while the
+ * SIGBUS that claims it is already counted. */
+static void check_sigbus(rochp_context *ctx)
+{
+    uint64_t sigbus = sigbus_count();
+    if (sigbus == ctx->sigbus_seen)
+        return;
+    ctx->sigbus_seen = sigbus;
+    pthread_mutex_lock(&ctx->lock);
+    ctx->last_sigbus_ns = rochp__now_ns();
+    pthread_mutex_unlock(&ctx->lock);
+    hsa_devices_probe(ctx, ROCHP_REASON_SIGBUS);
+}
+
 static void note_relevant(const uevent_msg *msg, void *arg)
 {
     if (uevent_is_gpu_relevant(msg))
@@ -60,6 +77,7 @@ static void *watcher_main(void *arg)
         struct pollfd fds[2] = {{ctx->wake_fd, POLLIN, 0},
                                 {ctx->uevents ? uevent_fd(ctx->uevents) : -1, POLLIN, 0}};
         /* A held loss (registry.c) is due before the period may be. */
+        check_sigbus(ctx);
         pthread_mutex_lock(&ctx->lock);
         uint64_t now = rochp__now_ns(), due = registry_release_held(ctx, now);
         pthread_mutex_unlock(&ctx->lock);
@@ -90,16 +108,7 @@ static void *watcher_main(void *arg)
                      (topo_read_generation(ctx->root, &gen, NULL) == ROCHP_OK &&
                       gen != last_generation);
         }
-        /* A SIGBUS (SI_USER) since the last look: a GPU is being unplugged
-         * and the kernel may not change the topology until we let go. */
-        uint64_t sigbus = sigbus_count();
-        if (sigbus != ctx->sigbus_seen) {
-            ctx->sigbus_seen = sigbus;
-            pthread_mutex_lock(&ctx->lock);
-            ctx->last_sigbus_ns = rochp__now_ns();
-            pthread_mutex_unlock(&ctx->lock);
-            hsa_devices_probe(ctx, ROCHP_REASON_SIGBUS);
-        }
+        check_sigbus(ctx);
         pthread_mutex_lock(&ctx->lock);
         registry_release_held(ctx, rochp__now_ns());
         pthread_mutex_unlock(&ctx->lock);

@@ -23,19 +23,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import proc_lines  # noqa: E402
+from checks import check, failures  # noqa: E402
 
 SIM, RUN, HSASIM, EXAMPLE, CO = sys.argv[1:6]
 SEEDS = int(sys.argv[6]) if len(sys.argv) > 6 else int(os.environ.get("ROCHP_TEST_SEEDS", "4"))
 STEPS, EVERY = 200, 25
 DEADLINE = 120.0
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL: " + what, file=sys.stderr)
 
 
 def env_for(tree, mode="silent"):
@@ -78,11 +71,7 @@ def supervised(work, name, mode, pause):
                 p.stdin.flush()
         p.wait(timeout=DEADLINE)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    proc_lines.drain(q, t, log, DEADLINE)
-    out = "".join(log)
+        out = proc_lines.reap(p, q, t, log, DEADLINE)
     check(p.returncode == 0, "%s: rochp-run exit %s (%s)" % (name, p.returncode, p.stderr.read()))
     evs = proc_lines.json_lines(events)
     return out, evs, state
@@ -120,11 +109,7 @@ def arrival(work, want):
         p.stdin.flush()
         p.wait(timeout=DEADLINE)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    proc_lines.drain(q, t, log, DEADLINE)
-    out = "".join(log)
+        out = proc_lines.reap(p, q, t, log, DEADLINE)
     evs = proc_lines.json_lines(events)
     kinds = [e["event"] for e in evs if e["event"] != "checkpoint"]
     check(kinds == ["started", "arrived", "planned_restart", "exited", "restarted", "started",
@@ -203,8 +188,8 @@ def main():
         no_orphan(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("checksum %s; %d failures" % (want, failures))
-    return 1 if failures else 0
+    print("checksum %s; %d failures" % (want, failures()))
+    return 1 if failures() else 0
 
 
 if __name__ == "__main__":

@@ -29,20 +29,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import proc_lines  # noqa: E402
+from checks import check, failures  # noqa: E402
 
 SIM, HSASIM_DIR, EXAMPLE = sys.argv[1:4]
 ROCHP_RUN = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] != "-" else None
 SEEDS = int(sys.argv[5]) if len(sys.argv) > 5 else int(os.environ.get("ROCHP_TEST_SEEDS", "4"))
 STEPS, EVERY, N = 60, 8, 4096
 DEADLINE = 120.0
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL: " + what, file=sys.stderr)
 
 
 def expected_checksum():
@@ -117,11 +110,7 @@ def supervised_run(work, seed, want):
               what + ": unplug")
         proc.wait(timeout=DEADLINE)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    proc_lines.drain(lines, reader, log, DEADLINE)
-    out = "".join(log)
+        out = proc_lines.reap(proc, lines, reader, log, DEADLINE)
     check(proc.returncode == 0, "%s: exit %d (%s)" % (what, proc.returncode, proc.stderr.read()))
     evs = proc_lines.json_lines(events)
     kinds = [e["event"] for e in evs if e["event"] != "checkpoint"]
@@ -233,8 +222,8 @@ def main():
             supervised_run(work, seed, want)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("checksum %s; %d failures" % (want, failures))
-    return 1 if failures else 0
+    print("checksum %s; %d failures" % (want, failures()))
+    return 1 if failures() else 0
 
 
 if __name__ == "__main__":

@@ -55,3 +55,13 @@ def json_lines(path):
     import json
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def reap(proc, lines, thread, log, deadline_s):
+    """The end of a run: proc killed if it still runs (a check failed or
+    timed out), its remaining lines drained into log; all of them, as text."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    drain(lines, thread, log, deadline_s)
+    return "".join(log)
