@@ -227,10 +227,16 @@ bool sim_host_lock_translate(uintptr_t addr, size_t len, uintptr_t *host);
 /* A GPU reset loses VRAM contents: the agent's device allocations are
  * overwritten. */
 void sim_memory_lose_vram(sim_agent *agent);
+/* The agent's device memory not allocated, in bytes (what KFD's
+ * AMDKFD_IOC_AVAILABLE_MEMORY reports for its node). */
+uint64_t sim_memory_vram_available(const sim_agent *agent);
 /* Last shut_down: every allocation goes (memory.c); the copy engines stop,
  * copies not started are dropped (memory_copy.c). */
 void sim_memory_release_all(void);
 void sim_copies_stop(void);
+/* Whether the copy engine of GPU agent a has a copy queued or running
+ * (memory_copy.c); a GPU that never copied has an idle one. */
+bool sim_copy_engine_busy(const sim_agent *a);
 
 /* --- code objects (code_index.c, executable.c) ----------------------------------- */
 /* What the descriptor address of a dispatch is for an agent. */
