@@ -356,6 +356,14 @@ SIM_API hsa_status_t hsa_agent_get_info(hsa_agent_t agent, hsa_agent_info_t attr
      * KFD properties as ROCR's GpuAgent::GetInfo reads them.  HIP 5.7.1's
      * roc::Device::populateOCLDeviceConstants drops a GPU whose
      * NUM_SDMA_ENG query fails. */
+    case HSA_AMD_AGENT_INFO_MEMORY_AVAIL:
+        /* ROCR: hsaKmtAvailableMemory of the node (its VRAM not allocated)
+         * plus the bytes of its pools' and scratch caches, which hsasim does
+         * not have.  HIP 5.7.1's hipMemGetInfo reads it (rocdevice.cpp
+         * Device::globalFreeMemory).  A CPU: KFD reports 0 for a node
+         * without VRAM. */
+        *(uint64_t *)value = gpu ? sim_memory_vram_available(a) : 0;
+        break;
     case HSA_AMD_AGENT_INFO_TIMESTAMP_FREQUENCY:
         *(uint64_t *)value = 1000000000ull; /* hsasim's timestamps are nanoseconds */
         break;

@@ -18,7 +18,11 @@ static void check_device(const topo_node *n, int device)
     memset(&p, 0, sizeof p);
     if (!HIP_OK(hipGetDeviceProperties(&p, device)))
         return;
-    const vtree_model *m = vtree_model_find(strcmp(n->gfx_target, "gfx908") == 0 ? "mi100" : "mi210");
+    /* The trees' boards by ISA (HIP 5.7.1 also lists the MI300X). */
+    const char *model = strcmp(n->gfx_target, "gfx908") == 0   ? "mi100"
+                        : strcmp(n->gfx_target, "gfx942") == 0 ? "mi300x"
+                                                               : "mi210";
+    const vtree_model *m = vtree_model_find(model);
     REQUIRE(m);
     CHECK_EQ_STR(p.name, m->product);
     char arch[64];
