@@ -5,6 +5,8 @@
 #                                     install what is missing from PACKAGES
 #   scripts/trixie-root.sh run CMD... run CMD in it, the project at its path
 #   scripts/trixie-root.sh test       gcc build in the root's /tmp, then ctest
+#                                     (scripts/test.sh runs it after the
+#                                     Debian 12 builds)
 # The root lives in $ROCHP_TRIXIE_ROOT (default /var/cache/rochp-trixie).
 # The project's directory (and ../shared beside it, when there) appear in the
 # root at the same paths.
@@ -121,11 +123,13 @@ run)
     ;;
 test)
     make_root
+    # One build directory per source tree, so that a tree at another path
+    # (a CI clone) never meets another tree's CMake cache.
+    b=/tmp/rochp-trixie-build-$(printf %s "$here" | cksum | cut -d" " -f1)
     in_root "$here" sh -c 'set -e
-        b=/tmp/rochp-trixie-build
-        cmake -S "$1" -B "$b" -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-        nice -n 10 cmake --build "$b" -j "$(nproc)"
-        cd "$b" && nice -n 10 ctest --output-on-failure -j "$(nproc)"' sh "$here"
+        cmake -S "$1" -B "$2" -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+        nice -n 10 cmake --build "$2" -j "$(nproc)"
+        cd "$2" && nice -n 10 ctest --output-on-failure -j "$(nproc)"' sh "$here" "$b"
     ;;
 *)
     echo "usage: $0 [run CMD... | test]" >&2
