@@ -238,6 +238,23 @@ static SIM_HARDWARE_WRITE void scramble(volatile uint8_t *p, size_t size)
         p[i] = 0xa5;
 }
 
+bool sim_memory_find(uintptr_t addr, sim_alloc_view *out)
+{
+    pthread_mutex_lock(&mem_lock);
+    allocation *a = alloc_containing(addr);
+    if (a) {
+        out->base = a->base;
+        out->size = a->size;
+        out->pool = a->pool;
+        out->n_mapped = 0;
+        for (size_t i = 0; i < sim_rt.n_agents && out->n_mapped < SIM_MAX_MAPPED; i++)
+            if (mask_has(a->gpus, i))
+                out->mapped[out->n_mapped++] = &sim_rt.agents[i];
+    }
+    pthread_mutex_unlock(&mem_lock);
+    return a != NULL;
+}
+
 uint64_t sim_memory_vram_available(const sim_agent *agent)
 {
     uint64_t vram = 0, used = 0;
