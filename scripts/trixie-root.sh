@@ -20,6 +20,7 @@ mirror=${ROCHP_TRIXIE_MIRROR:-http://deb.debian.org/debian}
 
 # scripts/install-deps.sh's list, by trixie's names: its default clang/llvm/lld
 # (19) and the device libraries built for it; rocm-device-libs-17 is LLVM 17's.
+# Open MPI 5.0.7 for tests/mpi (with ULFM: docs/rocm-versions.md).
 PACKAGES="
 build-essential
 cmake
@@ -40,6 +41,8 @@ libamdhip64-dev
 hipcc
 libamd-comgr-dev
 rocm-device-libs-17
+openmpi-bin
+libopenmpi-dev
 "
 
 [ "$(id -u)" = 0 ] || { echo "trixie-root: run as root" >&2; exit 1; }
