@@ -40,25 +40,32 @@
 include_guard(GLOBAL)
 
 
-# msgpack-c 4 (C API, msgpack.h), as a target every directory sees: the one
-# hsasim links if it is already there, else pkg-config, else msgpack's CMake
-# package.
+# msgpack-c (C API, msgpack.h), as a target every directory sees:
+# rochp_msgpack.  msgpack-c 4 (Debian 12) is pkg-config's "msgpack" and
+# libmsgpackc; 6 (Debian 13) renamed both msgpack-c, and its msgpack-c.pc says
+# includedir=include (relative, which CMake refuses), so there its CMake
+# package is used.  ROCHP_MSGPACK_LINK is the -l flag for rochp.pc.
 macro(rochp_hostco_find_msgpack)
   if(NOT TARGET rochp_msgpack)
     add_library(rochp_msgpack INTERFACE IMPORTED GLOBAL)
-    if(TARGET PkgConfig::MSGPACK)
-      target_link_libraries(rochp_msgpack INTERFACE PkgConfig::MSGPACK)
+    find_package(PkgConfig QUIET)
+    if(PKG_CONFIG_FOUND)
+      pkg_check_modules(ROCHP_MSGPACK QUIET IMPORTED_TARGET GLOBAL msgpack)
+    endif()
+    if(TARGET PkgConfig::ROCHP_MSGPACK)
+      target_link_libraries(rochp_msgpack INTERFACE PkgConfig::ROCHP_MSGPACK)
+      set(ROCHP_MSGPACK_LINK -lmsgpackc CACHE INTERNAL "msgpack-c's link flag")
     else()
-      find_package(PkgConfig QUIET)
-      if(PKG_CONFIG_FOUND)
-        pkg_check_modules(ROCHP_MSGPACK IMPORTED_TARGET GLOBAL msgpack)
-      endif()
-      if(TARGET PkgConfig::ROCHP_MSGPACK)
-        target_link_libraries(rochp_msgpack INTERFACE PkgConfig::ROCHP_MSGPACK)
+      find_package(msgpack-c CONFIG QUIET)
+      if(TARGET msgpack-c)
+        set_property(TARGET msgpack-c PROPERTY IMPORTED_GLOBAL TRUE)
+        target_link_libraries(rochp_msgpack INTERFACE msgpack-c)
+        set(ROCHP_MSGPACK_LINK -lmsgpack-c CACHE INTERNAL "msgpack-c's link flag")
       else()
         find_package(msgpack CONFIG REQUIRED)
         set_property(TARGET msgpackc PROPERTY IMPORTED_GLOBAL TRUE)
         target_link_libraries(rochp_msgpack INTERFACE msgpackc)
+        set(ROCHP_MSGPACK_LINK -lmsgpackc CACHE INTERNAL "msgpack-c's link flag")
       endif()
     endif()
   endif()

@@ -1,9 +1,11 @@
 #!/bin/sh
 # Runs Debian's unmodified rocminfo on hsasim over a virtual KFD tree.
-# rocminfo checks `lsmod | grep amdgpu` and opens /dev/kfd before it calls
-# HSA, so it runs in a private mount namespace where both exist: a module
-# list naming amdgpu over /proc/modules, and /dev/kfd as a plain file on a
-# fresh /dev (the real /dev's null, zero, urandom and shm bound back in).
+# rocminfo checks `lsmod | grep amdgpu` (5.2.3; 6.1.2 reads
+# /sys/module/amdgpu/initstate) and opens /dev/kfd before it calls HSA, so
+# it runs in a private mount namespace where both exist: a module list
+# naming amdgpu over /proc/modules (and an initstate saying "live" on a
+# tmpfs over /sys/module), and /dev/kfd as a plain file on a fresh /dev
+# (the real /dev's null, zero, urandom and shm bound back in).
 # A kernel built without modules has no /proc/modules to cover (procfs takes
 # no new files), and a minimal system may have no lsmod: so an lsmod that
 # prints the same line also comes first on PATH.  Nothing outside the
@@ -31,6 +33,13 @@ printf "#!/bin/sh\necho \"Module Size Used by\"\necho \"amdgpu 9859072 0\"\n" > 
 chmod +x "$scratch/bin/lsmod"
 PATH=$scratch/bin:$PATH
 export PATH
+# rocminfo 6.1.2 (Debian 13) asks /sys/module/amdgpu/initstate ("live")
+# instead of lsmod: without the module, a tmpfs over /sys/module has it.
+if [ ! -e /sys/module/amdgpu/initstate ]; then
+    mount -t tmpfs -o mode=755 rochp-sim-module /sys/module
+    mkdir /sys/module/amdgpu
+    echo live > /sys/module/amdgpu/initstate
+fi
 mkdir "$scratch/hostdev"
 mount --rbind /dev "$scratch/hostdev"
 mount -t tmpfs -o mode=755 rochp-sim-dev /dev

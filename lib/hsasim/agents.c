@@ -351,6 +351,44 @@ SIM_API hsa_status_t hsa_agent_get_info(hsa_agent_t agent, hsa_agent_info_t attr
     case HSA_AMD_AGENT_INFO_COOPERATIVE_COMPUTE_UNIT_COUNT:
         *(uint32_t *)value = gpu ? (uint32_t)(simd_per_cu ? a->node.simd_count / simd_per_cu : 0) : 0;
         break;
+#if HSA_AMD_INTERFACE_VERSION_MAJOR > 1 || HSA_AMD_INTERFACE_VERSION_MINOR >= 4
+    /* ROCm 6.1.2's attributes (not in 5.2.3's hsa_ext_amd.h), from the node's
+     * KFD properties as ROCR's GpuAgent::GetInfo reads them.  HIP 5.7.1's
+     * roc::Device::populateOCLDeviceConstants drops a GPU whose
+     * NUM_SDMA_ENG query fails. */
+    case HSA_AMD_AGENT_INFO_MEMORY_AVAIL:
+        /* ROCR: hsaKmtAvailableMemory of the node (its VRAM not allocated)
+         * plus the bytes of its pools' and scratch caches, which hsasim does
+         * not have.  HIP 5.7.1's hipMemGetInfo reads it (rocdevice.cpp
+         * Device::globalFreeMemory).  A CPU: KFD reports 0 for a node
+         * without VRAM. */
+        *(uint64_t *)value = gpu ? sim_memory_vram_available(a) : 0;
+        break;
+    case HSA_AMD_AGENT_INFO_TIMESTAMP_FREQUENCY:
+        *(uint64_t *)value = 1000000000ull; /* hsasim's timestamps are nanoseconds */
+        break;
+    case HSA_AMD_AGENT_INFO_UCODE_VERSION:
+        *(uint32_t *)value = (uint32_t)(prop(a, "fw_version") & 0x3ff);
+        break;
+    case HSA_AMD_AGENT_INFO_SDMA_UCODE_VERSION:
+        *(uint32_t *)value = (uint32_t)prop(a, "sdma_fw_version");
+        break;
+    case HSA_AMD_AGENT_INFO_NUM_SDMA_ENG:
+        *(uint32_t *)value = (uint32_t)prop(a, "num_sdma_engines");
+        break;
+    case HSA_AMD_AGENT_INFO_NUM_SDMA_XGMI_ENG:
+        *(uint32_t *)value = (uint32_t)prop(a, "num_sdma_xgmi_engines");
+        break;
+    case HSA_AMD_AGENT_INFO_IOMMU_SUPPORT:
+        *(hsa_amd_iommu_version_t *)value = HSA_IOMMU_SUPPORT_NONE;
+        break;
+    case HSA_AMD_AGENT_INFO_NUM_XCC:
+        *(uint32_t *)value = gpu ? (uint32_t)(prop(a, "num_xcc") ? prop(a, "num_xcc") : 1) : 0;
+        break;
+    case HSA_AMD_AGENT_INFO_DRIVER_UID: *(uint32_t *)value = (uint32_t)a->node.gpu_id; break;
+    case HSA_AMD_AGENT_INFO_MEMORY_PROPERTIES: memset(value, 0, 8); break; /* no APU */
+    case HSA_AMD_AGENT_INFO_AQL_EXTENSIONS: memset(value, 0, 8); break;
+#endif
     default:
         return HSA_STATUS_ERROR_INVALID_ARGUMENT;
     }

@@ -46,3 +46,15 @@ SAME_SIZE(FinalizerExtTable)
 HSASIM_FINALIZER_SLOTS(FINALIZER)
 SAME_SIZE(ImageExtTable)
 HSASIM_IMAGE_SLOTS(IMAGE)
+
+// ROCm 6: the tools' event table.
+#ifdef HSASIM_HAS_TOOLS_TABLE
+SAME_AT(HsaApiTable, tools_)
+#define TOOL_SLOT(name)                                                                      \
+    SAME_AT(ToolsApiTable, name)                                                            \
+    static_assert(std::is_same<decltype(::ToolsApiTable::name),                             \
+                               decltype(sim::ToolsApiTable::name)>::value,                  \
+                  "ToolsApiTable::" #name " type");
+SAME_SIZE(ToolsApiTable)
+HSASIM_TOOLS_SLOTS(TOOL_SLOT)
+#endif

@@ -12,7 +12,15 @@
  * object's metadata (COMGR), the host kernel reads them after its own
  * declaration, so any difference (another HIP version, another compiler)
  * would silently misbehave.  It is refused instead, naming the kernel and the
- * argument.  Both notes are read by lib/codeobj. */
+ * argument.  Both notes are read by lib/codeobj.
+ *
+ * The hidden arguments are laid out by the code object version, which the
+ * real object's metadata names (amdhsa.version [1, 1] is v4, [1, 2] v5; LLVM
+ * AMDGPUUsage, "Code Object Metadata"): HIP 5.2.3's COMGR (clang-15) writes v4
+ * (hidden_global_offset_x at the end of the explicit arguments), HIP 5.7.1's
+ * v5 (hidden_block_count_x there, the global offsets 40 bytes further).  The
+ * host kernels are built once per version (blit_kernels.c), and the object's
+ * version picks the one it is compared with. */
 #include <stdio.h>
 #include <string.h>
 
@@ -48,7 +56,7 @@ static void refuse(const char *uri, const char *kernel, const char *what)
     fprintf(stderr,
             "hsasim: %s: ROCclr blit kernel %s: %s; hsasim's host blit kernels are those of HIP "
             "%s (ROCclr device/blitcl.cpp, ROCm-Device-Libs amdblit.cl): refused\n",
-            uri, kernel, what, SIM_BLIT_HIP_VERSION);
+            uri, kernel, what, SIM_BLIT_HIP_VERSIONS);
 }
 
 /* Whether argument i agrees; else *why says how it differs. */
@@ -126,8 +134,19 @@ hsa_status_t sim_blit_bind(const uint8_t *image, size_t size, const char *agent_
     hsa_status_t st = HSA_STATUS_INFO_BREAK;
     if (!is_blit_program(real))
         goto out;
+    /* amdhsa.version [1, 1]: v4; [1, 2]: v5 (and [1, 0] v3, which no HIP
+     * version hsasim runs emits). */
+    unsigned version = real->version_major == 1 ? real->version_minor + 3 : 0;
     size_t ours_size;
-    const uint8_t *ours_image = sim_blit_image(&ours_size);
+    const uint8_t *ours_image = sim_blit_image(version, &ours_size);
+    if (!ours_image) {
+        char what[96];
+        snprintf(what, sizeof what, "the code object's metadata is version [%u, %u], not v4 or v5",
+                 real->version_major, real->version_minor);
+        refuse(uri, real->n_kernels ? real->kernels[0].name : "?", what);
+        st = HSA_STATUS_ERROR_INVALID_CODE_OBJECT;
+        goto out;
+    }
     if (!agent_isa[0]) {
         /* No GPU ISA (a CPU, no agent): the host load fails as it would. */
         *host = ours_image;
@@ -162,8 +181,8 @@ hsa_status_t sim_blit_bind(const uint8_t *image, size_t size, const char *agent_
             goto out;
         }
     }
-    sim_loader_log("%s: ROCclr's blit program (%u kernels): bound to hsasim's host kernels", uri,
-                   real->n_kernels);
+    sim_loader_log("%s: ROCclr's blit program (%u kernels, code object v%u): bound to hsasim's "
+                   "host kernels", uri, real->n_kernels, version);
     *host = ours_image;
     *host_size = ours_size;
     st = HSA_STATUS_SUCCESS;

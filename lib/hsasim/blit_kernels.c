@@ -1,28 +1,61 @@
-/* ROCclr 5.2.3's blit kernels as hsasim host kernels.
+/* ROCclr's blit kernels as hsasim host kernels (HIP 5.2.3 and 5.7.1).
  *
  * HIP's runtime (ROCclr) does fills and some copies with kernels it compiles
- * at run time with COMGR from its own OpenCL source (ROCclr rocm-5.2.3,
- * device/blitcl.cpp BlitLinearSourceCode and device/rocm/rocblitcl.cpp
- * rocBlitLinearSourceCode; the names are rocblit.hpp's BlitName), whose
- * bodies are ROCm-Device-Libs rocm-5.2.3 opencl/src/misc/amdblit.cl
- * (__amd_fillBufferAligned ... __amd_streamOpsWait).  hsasim runs host code
- * only, so blit_bind.c loads this host code object in place of that program
- * after checking, kernel by kernel, that the real object's kernarg layout
- * is the one declared here.
+ * at run time with COMGR from its own OpenCL source (ROCclr rocm-5.2.3 and
+ * clr rocm-5.7.1, rocclr/device/blitcl.cpp BlitLinearSourceCode and
+ * HipExtraSourceCode; the names are rocblit.hpp's BlitName), whose bodies are
+ * ROCm-Device-Libs opencl/src/misc/amdblit.cl (__amd_fillBufferAligned ...
+ * __amd_streamOpsWait).  hsasim runs host code only, so blit_bind.c loads
+ * this host code object in place of that program after checking, kernel by
+ * kernel, that the real object's kernarg layout is the one declared here.
  *
- * The kernarg structs are the layout clang-15 (Debian's COMGR, code object
- * v4) gives those signatures: the explicit arguments, then the hidden
- * global offsets and four hidden_none words, except for the streamOps
- * kernels, which use no implicit argument.  get_global_id(n) is the work-item
- * id plus the hidden global offset, as on the GPU.
+ * The file is built twice, once per layout of the hidden arguments, because
+ * the two HIP versions' COMGR emit different code object versions:
+ * - code object v4 (HIP 5.2.3, clang-15): after the explicit arguments, the
+ *   hidden global offsets x, y, z and four hidden_none words (56 bytes,
+ *   LLVM AMDGPUUsage "Code Object V3 Metadata", OpenCL's hidden arguments);
+ * - code object v5 (HIP 5.7.1, built with SIM_BLIT_V5): the 256-byte implicit
+ *   argument block (hsasim_implicit_args; AMDGPUUsage "Code Object V5
+ *   Metadata"), of which COMGR's blit kernels list block_count, group_size,
+ *   remainder, global_offset and grid_dims, read there from a 5.7.1 program.
+ * ROCclr writes each hidden argument at the offset the real object's
+ * metadata gives it (clr rocm-5.7.1 rocclr/device/rocm/rocvirtual.cpp,
+ * VirtualGPU::submitKernelInternal, the switch over
+ * KernelParameterDescriptor::Hidden*), so the host kernel must declare the
+ * same layout; blit_bind.c takes the image whose metadata version is the real
+ * object's and refuses any other difference.  get_global_id(n) is the
+ * work-item id plus the hidden global offset, as on the GPU (ROCclr splits a
+ * large grid into dispatches with non-zero offsets).
  *
- * This file is compiled into a host code object (rochp_add_host_code_object),
+ * The streamOps, initHeap and gwsInit kernels use no implicit argument.
+ *
+ * This file is compiled into host code objects (rochp_add_host_code_object),
  * not into the runtime. */
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
 
 #include <hsasim/kernel_decl.h>
+
+#ifdef SIM_BLIT_V5
+#define BLIT_HIDDEN_MEMBERS hsasim_implicit_args implicit;
+#define BLIT_HIDDEN_ARGS HSASIM_ARG_HIDDEN_V5(implicit)
+#define BLIT_GLOBAL_OFFSET(a, dim) ((a)->implicit.global_offset[dim])
+#else
+#define BLIT_HIDDEN_MEMBERS                                                                  \
+    uint64_t global_offset_x, global_offset_y, global_offset_z;                              \
+    uint64_t none0, none1, none2, none3;
+#define BLIT_HIDDEN_ARGS                                                                     \
+    HSASIM_ARG_HIDDEN(global_offset_x, HSASIM_VK_HIDDEN_GLOBAL_OFFSET_X),                    \
+        HSASIM_ARG_HIDDEN(global_offset_y, HSASIM_VK_HIDDEN_GLOBAL_OFFSET_Y),                \
+        HSASIM_ARG_HIDDEN(global_offset_z, HSASIM_VK_HIDDEN_GLOBAL_OFFSET_Z),                \
+        HSASIM_ARG_HIDDEN(none0, HSASIM_VK_HIDDEN_NONE),                                     \
+        HSASIM_ARG_HIDDEN(none1, HSASIM_VK_HIDDEN_NONE),                                     \
+        HSASIM_ARG_HIDDEN(none2, HSASIM_VK_HIDDEN_NONE),                                     \
+        HSASIM_ARG_HIDDEN(none3, HSASIM_VK_HIDDEN_NONE)
+#define BLIT_GLOBAL_OFFSET(a, dim)                                                           \
+    ((dim) == 0 ? (a)->global_offset_x : (dim) == 1 ? (a)->global_offset_y : (a)->global_offset_z)
+#endif
 
 /* --- fills -------------------------------------------------------------------- */
 
@@ -35,8 +68,7 @@ typedef struct fill_args {
     uint32_t pattern_size; /* in elements of the buffer's type */
     uint64_t offset;       /* in elements */
     uint64_t size;         /* work-items */
-    uint64_t global_offset_x, global_offset_y, global_offset_z;
-    uint64_t none0, none1, none2, none3;
+    BLIT_HIDDEN_MEMBERS
 } fill_args;
 
 typedef struct fill2d_args {
@@ -47,18 +79,8 @@ typedef struct fill2d_args {
     const uint8_t *pattern;
     uint32_t pattern_size;
     uint64_t origin, width, height, pitch; /* in elements */
-    uint64_t global_offset_x, global_offset_y, global_offset_z;
-    uint64_t none0, none1, none2, none3;
+    BLIT_HIDDEN_MEMBERS
 } fill2d_args;
-
-#define HIDDEN_V4_ARGS                                                                       \
-    HSASIM_ARG_HIDDEN(global_offset_x, HSASIM_VK_HIDDEN_GLOBAL_OFFSET_X),                    \
-        HSASIM_ARG_HIDDEN(global_offset_y, HSASIM_VK_HIDDEN_GLOBAL_OFFSET_Y),                \
-        HSASIM_ARG_HIDDEN(global_offset_z, HSASIM_VK_HIDDEN_GLOBAL_OFFSET_Z),                \
-        HSASIM_ARG_HIDDEN(none0, HSASIM_VK_HIDDEN_NONE),                                     \
-        HSASIM_ARG_HIDDEN(none1, HSASIM_VK_HIDDEN_NONE),                                     \
-        HSASIM_ARG_HIDDEN(none2, HSASIM_VK_HIDDEN_NONE),                                     \
-        HSASIM_ARG_HIDDEN(none3, HSASIM_VK_HIDDEN_NONE)
 
 /* amdblit.cl: the first non-null of ulong, uint, ushort, uchar is the buffer;
  * pattern_size elements of that type go to element offset + index. */
@@ -81,13 +103,13 @@ HSASIM_KERNEL(__amd_rocclr_fillBufferAligned, fill_args, a, d,
               HSASIM_ARG_GLOBAL(buf_uint, HSASIM_READ_WRITE),
               HSASIM_ARG_GLOBAL(buf_ulong, HSASIM_READ_WRITE), HSASIM_ARG_CONSTANT(pattern),
               HSASIM_ARG_VALUE(pattern_size), HSASIM_ARG_VALUE(offset), HSASIM_ARG_VALUE(size),
-              HIDDEN_V4_ARGS)
+              BLIT_HIDDEN_ARGS)
 {
     hsasim_for_each_item(d, x, y, z)
     {
         (void)y;
         (void)z;
-        uint64_t id = a->global_offset_x + x;
+        uint64_t id = BLIT_GLOBAL_OFFSET(a, 0) + x;
         if (id < a->size)
             fill_elements(a->buf_uchar, a->buf_ushort, a->buf_uint, a->buf_ulong, a->pattern,
                           a->pattern_size, a->offset + id * a->pattern_size);
@@ -100,12 +122,12 @@ HSASIM_KERNEL(__amd_rocclr_fillBufferAligned2D, fill2d_args, a, d,
               HSASIM_ARG_GLOBAL(buf_uint, HSASIM_READ_WRITE),
               HSASIM_ARG_GLOBAL(buf_ulong, HSASIM_READ_WRITE), HSASIM_ARG_CONSTANT(pattern),
               HSASIM_ARG_VALUE(pattern_size), HSASIM_ARG_VALUE(origin), HSASIM_ARG_VALUE(width),
-              HSASIM_ARG_VALUE(height), HSASIM_ARG_VALUE(pitch), HIDDEN_V4_ARGS)
+              HSASIM_ARG_VALUE(height), HSASIM_ARG_VALUE(pitch), BLIT_HIDDEN_ARGS)
 {
     hsasim_for_each_item(d, x, y, z)
     {
         (void)z;
-        uint64_t tx = a->global_offset_x + x, ty = a->global_offset_y + y;
+        uint64_t tx = BLIT_GLOBAL_OFFSET(a, 0) + x, ty = BLIT_GLOBAL_OFFSET(a, 1) + y;
         if (tx < a->width && ty < a->height)
             fill_elements(a->buf_uchar, a->buf_ushort, a->buf_uint, a->buf_ulong, a->pattern,
                           a->pattern_size, a->origin + ty * a->pitch + tx);
@@ -119,8 +141,7 @@ typedef struct copy_args {
     uint8_t *dst;
     uint64_t src_origin, dst_origin, size;
     uint32_t remain; /* copyBuffer: 8 = bytewise, else dwords and `remain` bytes last */
-    uint64_t global_offset_x, global_offset_y, global_offset_z;
-    uint64_t none0, none1, none2, none3;
+    BLIT_HIDDEN_MEMBERS
 } copy_args;
 
 typedef struct copy_aligned_args {
@@ -128,14 +149,13 @@ typedef struct copy_aligned_args {
     uint32_t *dst;
     uint64_t src_origin, dst_origin, size; /* in units of `alignment` bytes */
     uint32_t alignment;                    /* 16: uint4 elements, else uint */
-    uint64_t global_offset_x, global_offset_y, global_offset_z;
-    uint64_t none0, none1, none2, none3;
+    BLIT_HIDDEN_MEMBERS
 } copy_aligned_args;
 
 HSASIM_KERNEL(__amd_rocclr_copyBuffer, copy_args, a, d,
               HSASIM_ARG_GLOBAL(src, HSASIM_READ_WRITE), HSASIM_ARG_GLOBAL(dst, HSASIM_READ_WRITE),
               HSASIM_ARG_VALUE(src_origin), HSASIM_ARG_VALUE(dst_origin), HSASIM_ARG_VALUE(size),
-              HSASIM_ARG_VALUE(remain), HIDDEN_V4_ARGS)
+              HSASIM_ARG_VALUE(remain), BLIT_HIDDEN_ARGS)
 {
     const uint8_t *src = a->src + a->src_origin;
     uint8_t *dst = a->dst + a->dst_origin;
@@ -143,7 +163,7 @@ HSASIM_KERNEL(__amd_rocclr_copyBuffer, copy_args, a, d,
     {
         (void)y;
         (void)z;
-        uint64_t id = a->global_offset_x + x;
+        uint64_t id = BLIT_GLOBAL_OFFSET(a, 0) + x;
         if (id >= a->size)
             continue;
         if (a->remain == 8)
@@ -158,7 +178,7 @@ HSASIM_KERNEL(__amd_rocclr_copyBuffer, copy_args, a, d,
 HSASIM_KERNEL(__amd_rocclr_copyBufferAligned, copy_aligned_args, a, d,
               HSASIM_ARG_GLOBAL(src, HSASIM_READ_WRITE), HSASIM_ARG_GLOBAL(dst, HSASIM_READ_WRITE),
               HSASIM_ARG_VALUE(src_origin), HSASIM_ARG_VALUE(dst_origin), HSASIM_ARG_VALUE(size),
-              HSASIM_ARG_VALUE(alignment), HIDDEN_V4_ARGS)
+              HSASIM_ARG_VALUE(alignment), BLIT_HIDDEN_ARGS)
 {
     size_t unit = a->alignment == 16 ? 16 : 4;
     uint8_t *src = (uint8_t *)a->src, *dst = (uint8_t *)a->dst;
@@ -166,7 +186,7 @@ HSASIM_KERNEL(__amd_rocclr_copyBufferAligned, copy_aligned_args, a, d,
     {
         (void)y;
         (void)z;
-        uint64_t id = a->global_offset_x + x;
+        uint64_t id = BLIT_GLOBAL_OFFSET(a, 0) + x;
         if (id < a->size)
             memcpy(dst + (id + a->dst_origin) * unit, src + (id + a->src_origin) * unit, unit);
     }
@@ -187,16 +207,15 @@ typedef struct rect_args {
     _Alignas(32) uint64_t src_rect[4];
     uint64_t dst_rect[4];
     uint64_t size[4];
-    uint64_t global_offset_x, global_offset_y, global_offset_z;
-    uint64_t none0, none1, none2, none3;
+    BLIT_HIDDEN_MEMBERS
 } rect_args;
 
 static void copy_rect(const rect_args *a, const hsasim_dispatch *d, size_t unit)
 {
     hsasim_for_each_item(d, x, y, z)
     {
-        uint64_t gx = a->global_offset_x + x, gy = a->global_offset_y + y,
-                 gz = a->global_offset_z + z;
+        uint64_t gx = BLIT_GLOBAL_OFFSET(a, 0) + x, gy = BLIT_GLOBAL_OFFSET(a, 1) + y,
+                 gz = BLIT_GLOBAL_OFFSET(a, 2) + z;
         if (gx >= a->size[0] || gy >= a->size[1] || gz >= a->size[2])
             continue;
         uint64_t s = a->src_rect[2] + gx + gy * a->src_rect[0] + gz * a->src_rect[1];
@@ -208,7 +227,7 @@ static void copy_rect(const rect_args *a, const hsasim_dispatch *d, size_t unit)
 HSASIM_KERNEL(__amd_rocclr_copyBufferRect, rect_args, a, d,
               HSASIM_ARG_GLOBAL(src, HSASIM_READ_WRITE), HSASIM_ARG_GLOBAL(dst, HSASIM_READ_WRITE),
               HSASIM_ARG_HIDDEN(padding, HSASIM_VK_HIDDEN_NONE), HSASIM_ARG_VALUE(src_rect), HSASIM_ARG_VALUE(dst_rect), HSASIM_ARG_VALUE(size),
-              HIDDEN_V4_ARGS)
+              BLIT_HIDDEN_ARGS)
 {
     copy_rect(a, d, 1);
 }
@@ -216,7 +235,7 @@ HSASIM_KERNEL(__amd_rocclr_copyBufferRect, rect_args, a, d,
 HSASIM_KERNEL(__amd_rocclr_copyBufferRectAligned, rect_args, a, d,
               HSASIM_ARG_GLOBAL(src, HSASIM_READ_WRITE), HSASIM_ARG_GLOBAL(dst, HSASIM_READ_WRITE),
               HSASIM_ARG_HIDDEN(padding, HSASIM_VK_HIDDEN_NONE), HSASIM_ARG_VALUE(src_rect), HSASIM_ARG_VALUE(dst_rect), HSASIM_ARG_VALUE(size),
-              HIDDEN_V4_ARGS)
+              BLIT_HIDDEN_ARGS)
 {
     copy_rect(a, d, a->size[3] == 16 ? 16 : 4);
 }
@@ -279,4 +298,36 @@ HSASIM_KERNEL(__amd_rocclr_streamOpsWait, stream_wait_args, a, d,
             return;
         nanosleep(&(struct timespec){0, 1000}, NULL);
     }
+}
+
+/* --- HIP 5.7.1's heap and GWS set-up (clr rocm-5.7.1 blitcl.cpp HipExtraSourceCode) --- */
+
+typedef struct init_heap_args {
+    uint64_t heap_to_initialize, initial_blocks;
+    uint32_t heap_size, number_of_initial_blocks;
+} init_heap_args;
+
+typedef struct gws_init_args {
+    uint32_t value;
+} gws_init_args;
+
+/* ROCclr runs it once per device, when a kernel's metadata asks for
+ * hidden_heap_v1 (rocvirtual.cpp, HiddenHeap -> Device::HiddenHeapAlloc), to
+ * lay out the heap of device-side malloc (ROCm-Device-Libs ockl dm.cl,
+ * __ockl_dm_init_v1).  The heap's only users are __ockl_dm_alloc/free in GPU
+ * code; a host kernel has none and hsasim's kernel declarations have no
+ * hidden_heap_v1, so there is no layout anyone could read: the heap is left as
+ * ROCclr allocated it. */
+HSASIM_KERNEL(__amd_rocclr_initHeap, init_heap_args, a, d, HSASIM_ARG_VALUE(heap_to_initialize),
+              HSASIM_ARG_VALUE(initial_blocks), HSASIM_ARG_VALUE(heap_size),
+              HSASIM_ARG_VALUE(number_of_initial_blocks))
+{
+}
+
+/* ROCclr runs it before a cooperative launch that uses the global wave sync
+ * unit (__ockl_gws_init: ds_gws_init of the hardware barrier).  hsasim's
+ * packet processor has no GWS: a host kernel's grid-wide barrier is not
+ * built on it, so there is no counter to set. */
+HSASIM_KERNEL(__amd_rocclr_gwsInit, gws_init_args, a, d, HSASIM_ARG_VALUE(value))
+{
 }

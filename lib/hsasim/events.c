@@ -37,8 +37,13 @@
 
 #include "hsasim.h"
 
-/* ROCm >= 6.0 event type: not in Debian's 5.2 headers, same value. */
-#ifndef HSA_AMD_GPU_HW_EXCEPTION_EVENT
+/* ROCm >= 6's GPU reset event.  Not in ROCm 5.2.3's hsa_ext_amd.h
+ * (HSA_AMD_INTERFACE_VERSION 1.0; 6.1.2's is 1.4; an enumerator, so no
+ * #ifdef can tell): there it is sent with its value, 1, and the agent where
+ * 6's hsa_amd_gpu_hw_exception_info_t has it, first in the union. */
+#if HSA_AMD_INTERFACE_VERSION_MAJOR > 1 || HSA_AMD_INTERFACE_VERSION_MINOR >= 4
+#define SIM_HW_EXCEPTION_INFO 1
+#else
 #define HSA_AMD_GPU_HW_EXCEPTION_EVENT 1
 #endif
 
@@ -140,9 +145,13 @@ static void lose_agent(sim_agent *a, kernel_mode mode)
         hsa_amd_event_t event;
         memset(&event, 0, sizeof event);
         event.event_type = (hsa_amd_event_type_t)HSA_AMD_GPU_HW_EXCEPTION_EVENT;
-        /* The ROCm 6 payload (agent, reset type, cause) shares the union's
-         * first field with the memory fault info. */
+#ifdef SIM_HW_EXCEPTION_INFO
+        event.hw_exception.agent = (hsa_agent_t){(uint64_t)(uintptr_t)a};
+        event.hw_exception.reset_type = HSA_AMD_HW_EXCEPTION_RESET_TYPE_OTHER;
+        event.hw_exception.reset_cause = HSA_AMD_HW_EXCEPTION_CAUSE_GPU_HANG;
+#else
         event.memory_fault.agent = (hsa_agent_t){(uint64_t)(uintptr_t)a};
+#endif
         if (!raise_event(&event)) {
             fprintf(stderr, "HW Exception by GPU node-%u (Agent handle: %p) reason: GPU Hang\n",
                     a->node_id, (void *)a);

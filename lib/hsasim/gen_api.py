@@ -22,7 +22,8 @@ entry sees every call of the program.  hsasim does the same:
              src/hsacore.so.link.
   --stubs    hsasim_stubs.c: a weak stub for every name hsasim does not
              implement (HSA_STATUS_ERROR or zero, and one line on stderr).
-  --map      hsasim.map: the version script, rocr_exports.txt under ROCR_1.
+  --map      hsasim.map: the version script, the --exports list (rocr_exports_<ROCm>.txt)
+             under ROCR_1.
 
 Names without a slot (hsa_amd_image_get_info_max_dim, which ROCR reaches
 through its internal image table) stay direct exports."""
@@ -80,17 +81,35 @@ def slots_of(table):
 
 
 slots = {t: slots_of(t) for t, _, _ in SUBTABLES}
+# ROCR 6 (hsa_api_trace.h, HSA_API_TABLE_MAJOR_VERSION 0x03) adds a sixth
+# member, ToolsApiTable *tools_: callbacks the runtime calls for tool events
+# (hsa_amd_tool.h), typed members rather than decltype()s of API functions.
+TOOLS = re.search(r"\bstruct\s+ToolsApiTable\s*\{", trace) is not None
+tool_slots = []
+if TOOLS:
+    body = struct_body("ToolsApiTable")
+    for stmt in body[1:]:
+        m = re.fullmatch(r"(\w+)\s+(\w+_fn)", " ".join(stmt.split()))
+        if not m:
+            fail("ToolsApiTable: unexpected member '%s'" % " ".join(stmt.split()))
+        tool_slots.append((m.group(1), m.group(2)))
 root = [" ".join(s.split()) for s in struct_body("HsaApiTable")]
 want_root = ["ApiTableVersion version"] + ["%s* %s" % (t, m) for t, m, _ in SUBTABLES]
+if TOOLS:
+    want_root.append("ToolsApiTable* tools_")
 if [s.replace(" *", "*") for s in root] != want_root:
-    fail("HsaApiTable is not {version; core_; amd_ext_; finalizer_ext_; image_ext_}: %s" % root)
+    fail("HsaApiTable is not {version; core_; amd_ext_; finalizer_ext_; image_ext_%s}: %s" %
+         ("; tools_" if TOOLS else "", root))
 versions = re.findall(r"^\s*#\s*define\s+(HSA_\w+_(?:MAJOR|STEP)_VERSION)\s+(\w+)",
                       open(trace_path).read(), re.M)
 # The tools-only declarations before the tables (queue intercept, runtime
-# queue notifier): plain C.
+# queue notifier; ROCR 6 adds the intercept marker packet, a struct with
+# #ifdefs inside, kept line by line): plain C.
 head = trace[:trace.index("struct ApiTableVersion")]
-tools_decls = [" ".join(s.split()) for s in
-               re.findall(r"^\s*(typedef\s[^;]*;|hsa_status_t\s+hsa_\w+\s*\([^;]*\)\s*;)", head, re.M)]
+tools_decls = [d if "{" in d else " ".join(d.split()) for d in
+               (m.group(1).strip() for m in re.finditer(
+                   r"^\s*(struct\s+\w+\s*;|typedef\s+struct\s+\w*\s*\{.*?\}\s*\w+\s*;|"
+                   r"typedef\s[^;{]*;|hsa_status_t\s+hsa_\w+\s*\([^;]*\)\s*;)", head, re.M | re.S))]
 if len(tools_decls) < 3:
     fail("the tools-only declarations of hsa_api_trace.h were not found")
 
@@ -168,6 +187,8 @@ for name in exports:
             aliases[name] = name[:-len(old)] + new
 direct = [n for n in exports if n not in table_of and n not in aliases]
 INCLUDES = ["#include <stdint.h>"] + ["#include <%s>" % h for h in HEADERS[:4]]
+if TOOLS:
+    INCLUDES.append("#include <hsa/hsa_amd_tool.h>")
 
 # --- hsasim_rename.h ----------------------------------------------------------------
 open(args.rename, "w").write(
@@ -194,8 +215,15 @@ for t, _, tag in SUBTABLES:
     L += ["    __typeof__(%s) *%s_fn;" % (n, n) for n in slots[t]]
     L += ["} %s;" % t, ""]
     L += ["#define HSASIM_%s_SLOTS(X) \\" % tag] + ["    X(%s) \\" % n for n in slots[t]] + [""]
+if TOOLS:
+    L += ["#define HSASIM_HAS_TOOLS_TABLE 1", "typedef struct ToolsApiTable {",
+          "    ApiTableVersion version;"]
+    L += ["    %s %s;" % (ty, n) for ty, n in tool_slots] + ["} ToolsApiTable;", ""]
+    L += ["#define HSASIM_TOOLS_SLOTS(X) \\"] + ["    X(%s) \\" % n for _, n in tool_slots] + [""]
 L += ["typedef struct HsaApiTable {", "    ApiTableVersion version;"]
-L += ["    %s *%s;" % (t, m) for t, m, _ in SUBTABLES] + ["} HsaApiTable;", "", "#endif"]
+L += ["    %s *%s;" % (t, m) for t, m, _ in SUBTABLES]
+L += ["    ToolsApiTable *tools_;"] if TOOLS else []
+L += ["} HsaApiTable;", "", "#endif"]
 open(args.table, "w").write("\n".join(L) + "\n")
 
 # --- hsasim_api.c -------------------------------------------------------------------
@@ -218,15 +246,24 @@ for t, m, tag in SUBTABLES:
     L += ["    .%s_fn = %s%s, \\" % (n, PREFIX, n) for n in slots[t]] + ["}"]
     L += ["static const %s %sdefault = %s_INIT;" % (t, m, tag),
           "static %s %s = %s_INIT;" % (t, m, tag), ""]
+members = [m for _, m, _ in SUBTABLES]
+if TOOLS:
+    # hsasim raises no tool events (scratch is not simulated): the slots stay
+    # empty until a tool fills them, and ROCR calls only the filled ones.
+    L += ["#define TOOLS_INIT { .version = {HSA_TOOLS_API_TABLE_MAJOR_VERSION, "
+          "(uint32_t)sizeof(ToolsApiTable), HSA_TOOLS_API_TABLE_STEP_VERSION, 0} }",
+          "static const ToolsApiTable tools_default = TOOLS_INIT;",
+          "static ToolsApiTable tools_ = TOOLS_INIT;", ""]
+    members.append("tools_")
 root_init = ("{.version = {HSA_API_TABLE_MAJOR_VERSION, (uint32_t)sizeof(HsaApiTable), "
              "HSA_API_TABLE_STEP_VERSION, 0}, " +
-             ", ".join(".%s = &%s" % (m, m) for _, m, _ in SUBTABLES) + "}")
+             ", ".join(".%s = &%s" % (m, m) for m in members) + "}")
 L += ["static HsaApiTable root = %s;" % root_init, "",
       "struct HsaApiTable *sim_api_table(void)", "{", "    return &root;", "}", "",
       "/* As ROCR's HsaApiTable::Reset (hsa_api_trace.cpp): every entry back to",
       " * the runtime's own, the root's pointers too. */",
       "void sim_api_table_reset(void)", "{"]
-L += ["    %s = %sdefault;" % (m, m) for _, m, _ in SUBTABLES]
+L += ["    %s = %sdefault;" % (m, m) for m in members]
 L += ["    root = (HsaApiTable)%s;" % root_init, "}", ""]
 for name in exports:
     if name not in table_of:

@@ -238,6 +238,21 @@ bool sim_host_lock_accessible(uint64_t identity, uintptr_t addr, size_t len, sim
     return found;
 }
 
+bool sim_host_lock_find(uintptr_t addr, uintptr_t *host, uintptr_t *agent, size_t *size)
+{
+    bool found = false;
+    pthread_mutex_lock(&lock_mutex);
+    for (size_t i = 0; i < n_locks && !found; i++)
+        if ((found = within(locks[i].alias, locks[i].size, addr, 1) ||
+                     within(locks[i].start, locks[i].size, addr, 1))) {
+            *host = locks[i].start;
+            *agent = locks[i].alias;
+            *size = locks[i].size;
+        }
+    pthread_mutex_unlock(&lock_mutex);
+    return found;
+}
+
 bool sim_host_lock_translate(uintptr_t addr, size_t len, uintptr_t *host)
 {
     if (atomic_load_explicit(&n_aliases, memory_order_relaxed) == 0)

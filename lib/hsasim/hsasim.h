@@ -227,10 +227,32 @@ bool sim_host_lock_translate(uintptr_t addr, size_t len, uintptr_t *host);
 /* A GPU reset loses VRAM contents: the agent's device allocations are
  * overwritten. */
 void sim_memory_lose_vram(sim_agent *agent);
+/* An allocation of a pool as hsa_amd_pointer_info reports it (memory.c):
+ * its range, its pool and the GPUs whose page tables map it (at most
+ * SIM_MAX_MAPPED of them). */
+#define SIM_MAX_MAPPED 64
+typedef struct sim_alloc_view {
+    uintptr_t base;
+    size_t size;
+    const sim_pool *pool;
+    const sim_agent *mapped[SIM_MAX_MAPPED];
+    size_t n_mapped;
+} sim_alloc_view;
+/* Whether addr lies in an allocation; *out describes it. */
+bool sim_memory_find(uintptr_t addr, sim_alloc_view *out);
+/* Whether addr lies in locked host memory, by its host or its GPU address
+ * (host_lock.c): *host, *agent the two bases, *size the range's length. */
+bool sim_host_lock_find(uintptr_t addr, uintptr_t *host, uintptr_t *agent, size_t *size);
+/* The agent's device memory not allocated, in bytes (what KFD's
+ * AMDKFD_IOC_AVAILABLE_MEMORY reports for its node). */
+uint64_t sim_memory_vram_available(const sim_agent *agent);
 /* Last shut_down: every allocation goes (memory.c); the copy engines stop,
  * copies not started are dropped (memory_copy.c). */
 void sim_memory_release_all(void);
 void sim_copies_stop(void);
+/* Whether the copy engine of GPU agent a has a copy queued or running
+ * (memory_copy.c); a GPU that never copied has an idle one. */
+bool sim_copy_engine_busy(const sim_agent *a);
 
 /* --- code objects (code_index.c, executable.c) ----------------------------------- */
 /* What the descriptor address of a dispatch is for an agent. */

@@ -238,6 +238,37 @@ static SIM_HARDWARE_WRITE void scramble(volatile uint8_t *p, size_t size)
         p[i] = 0xa5;
 }
 
+bool sim_memory_find(uintptr_t addr, sim_alloc_view *out)
+{
+    pthread_mutex_lock(&mem_lock);
+    allocation *a = alloc_containing(addr);
+    if (a) {
+        out->base = a->base;
+        out->size = a->size;
+        out->pool = a->pool;
+        out->n_mapped = 0;
+        for (size_t i = 0; i < sim_rt.n_agents && out->n_mapped < SIM_MAX_MAPPED; i++)
+            if (mask_has(a->gpus, i))
+                out->mapped[out->n_mapped++] = &sim_rt.agents[i];
+    }
+    pthread_mutex_unlock(&mem_lock);
+    return a != NULL;
+}
+
+uint64_t sim_memory_vram_available(const sim_agent *agent)
+{
+    uint64_t vram = 0, used = 0;
+    for (uint32_t i = 0; i < agent->n_pools; i++)
+        if (is_device_memory(&agent->pools[i]))
+            vram += agent->pools[i].size;
+    pthread_mutex_lock(&mem_lock);
+    for (size_t i = 0; i < n_allocs; i++)
+        if (allocs[i].pool->owner == agent && is_device_memory(allocs[i].pool))
+            used += allocs[i].size;
+    pthread_mutex_unlock(&mem_lock);
+    return used < vram ? vram - used : 0;
+}
+
 /* A GPU reset loses VRAM contents: every allocation in the agent's device
  * pools is filled with a pattern no computation produces by accident. */
 void sim_memory_lose_vram(sim_agent *agent)

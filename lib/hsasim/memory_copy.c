@@ -70,6 +70,7 @@ typedef struct copy_engine {
     pthread_t thread;
     pthread_cond_t cond;    /* the queue grew, or the runtime is stopping */
     copy_job *head, *tail;
+    bool running;           /* a job taken off the queue is being copied */
     bool finished;          /* the thread is done (a host copy's, or stopped) */
 } copy_engine;
 
@@ -126,10 +127,12 @@ static void *engine_main(void *arg)
         e->head = job->next;
         if (!e->head)
             e->tail = NULL;
+        e->running = true;
         pthread_mutex_unlock(&copy_lock);
         run_job(job);
         job_free(job);
         pthread_mutex_lock(&copy_lock);
+        e->running = false;
     }
     e->finished = true;
     pthread_mutex_unlock(&copy_lock);
@@ -198,6 +201,17 @@ static copy_job *job_new(uint32_t num_dep_signals, const hsa_signal_t *dep_signa
         memcpy(job->deps, dep_signals, num_dep_signals * sizeof *job->deps);
     job->n_deps = num_dep_signals;
     return job;
+}
+
+bool sim_copy_engine_busy(const sim_agent *a)
+{
+    pthread_mutex_lock(&copy_lock);
+    copy_engine *e = engines;
+    while (e && e->agent != a)
+        e = e->next;
+    bool busy = e && (e->head || e->running);
+    pthread_mutex_unlock(&copy_lock);
+    return busy;
 }
 
 /* Queues job on the engine of agent (NULL: a thread of its own). */

@@ -87,6 +87,17 @@ SIM_API hsa_status_t hsa_amd_memory_pool_get_info(hsa_amd_memory_pool_t memory_p
     case HSA_AMD_MEMORY_POOL_INFO_ALLOC_MAX_SIZE:
         *(size_t *)value = global ? (size_t)p->size : 0;
         break;
+#if HSA_AMD_INTERFACE_VERSION_MAJOR > 1 || HSA_AMD_INTERFACE_VERSION_MINOR >= 4
+    /* ROCm 6.1.2's attributes (rocminfo 6.1.2 asks for them). */
+    case HSA_AMD_MEMORY_POOL_INFO_LOCATION:
+        *(hsa_amd_memory_pool_location_t *)value = p->owner->type == HSA_DEVICE_TYPE_CPU
+                                                        ? HSA_AMD_MEMORY_POOL_LOCATION_CPU
+                                                        : HSA_AMD_MEMORY_POOL_LOCATION_GPU;
+        break;
+    case HSA_AMD_MEMORY_POOL_INFO_RUNTIME_ALLOC_REC_GRANULE:
+        *(size_t *)value = global ? POOL_GRANULE : 0;
+        break;
+#endif
     default: return HSA_STATUS_ERROR_INVALID_ARGUMENT;
     }
     return HSA_STATUS_SUCCESS;

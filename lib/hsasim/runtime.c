@@ -155,6 +155,20 @@ SIM_API hsa_status_t hsa_system_get_info(hsa_system_info_t attribute, void *valu
     case HSA_AMD_SYSTEM_INFO_BUILD_VERSION: *(const char **)value = "hsasim (rochp)"; break;
     case HSA_AMD_SYSTEM_INFO_SVM_SUPPORTED: *(bool *)value = false; break;
     case HSA_AMD_SYSTEM_INFO_SVM_ACCESSIBLE_BY_DEFAULT: *(bool *)value = false; break;
+#if HSA_AMD_INTERFACE_VERSION_MAJOR > 1 || HSA_AMD_INTERFACE_VERSION_MINOR >= 4
+    /* ROCm 6.1.2's hsa.h adds these (rocminfo 6.1.2 asks for them); hsasim
+     * has no mwaitx, dmabuf, virtual memory API or XNACK. */
+    case HSA_AMD_SYSTEM_INFO_MWAITX_ENABLED: *(bool *)value = false; break;
+    case HSA_AMD_SYSTEM_INFO_DMABUF_SUPPORTED: *(bool *)value = false; break;
+    case HSA_AMD_SYSTEM_INFO_VIRTUAL_MEM_API_SUPPORTED: *(bool *)value = false; break;
+    case HSA_AMD_SYSTEM_INFO_XNACK_ENABLED: *(bool *)value = false; break;
+    case HSA_AMD_SYSTEM_INFO_EXT_VERSION_MAJOR:
+        *(uint16_t *)value = HSA_AMD_INTERFACE_VERSION_MAJOR;
+        break;
+    case HSA_AMD_SYSTEM_INFO_EXT_VERSION_MINOR:
+        *(uint16_t *)value = HSA_AMD_INTERFACE_VERSION_MINOR;
+        break;
+#endif
     default: return HSA_STATUS_ERROR_INVALID_ARGUMENT;
     }
     return HSA_STATUS_SUCCESS;

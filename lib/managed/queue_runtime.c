@@ -13,11 +13,22 @@
  * wait for the runtime's queue threads (hsa_queue_destroy). */
 #include <hsa/amd_hsa_queue.h>
 #include <hsa/amd_hsa_signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "managed/managed.h"
+
+/* The two fields read from the runtime's own objects are where they were:
+ * ROCm 6.1.2's amd_hsa_queue.h fills reserved words of amd_queue_t
+ * (caps, scratch_last_used_index, the alt_scratch_* fields) and keeps its
+ * size; amd_hsa_signal.h is unchanged from 5.2.3. */
+_Static_assert(offsetof(amd_queue_t, hsa_queue) == 0 &&
+                   offsetof(amd_queue_t, write_dispatch_id) == 56 && sizeof(amd_queue_t) == 256,
+               "ROCR's amd_queue_t layout (ROCm 5.2.3 and 6.1.2)");
+_Static_assert(offsetof(amd_signal_t, value) == 8 && sizeof(amd_signal_t) == 64,
+               "ROCR's amd_signal_t layout (ROCm 5.2.3 and 6.1.2)");
 
 /* The first reason stays; the limit of 0 sends the inline path to its slow
  * side, which reads the reason. */

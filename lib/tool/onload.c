@@ -19,9 +19,12 @@ static AmdExtTable *amd;
 static CoreApiTable saved_core;
 static AmdExtTable saved_amd;
 
-/* A table too old to have a slot is refused rather than written past. */
-#define HAS(t, T, f)                                                                   \
-    ((t) && (t)->version.major_id == 1 &&                                              \
+/* A table too old to have a slot is refused rather than written past; one
+ * of another major version (another layout) too.  The sub-tables' majors are
+ * the headers' (hsa_api_trace.h: 1 in ROCm 5.2.3, 2 for core and AMD
+ * extension in 6.1.2), whose minor_id ROCR sets to the table's size. */
+#define HAS(t, T, major, f)                                                            \
+    ((t) && (t)->version.major_id == (major) &&                                        \
      (t)->version.minor_id >= offsetof(T, f) + sizeof(void *))
 
 static void *as_ptr(void (*f)(void))
@@ -47,8 +50,10 @@ bool OnLoad(HsaApiTable *table, uint64_t runtime_version, uint64_t failed_tool_c
         return false;
     core = table->core_;
     amd = table->amd_ext_;
-    if (!HAS(core, CoreApiTable, hsa_signal_group_wait_any_relaxed_fn) ||
-        !HAS(amd, AmdExtTable, hsa_amd_memory_async_copy_rect_fn))
+    if (!HAS(core, CoreApiTable, HSA_CORE_API_TABLE_MAJOR_VERSION,
+             hsa_signal_group_wait_any_relaxed_fn) ||
+        !HAS(amd, AmdExtTable, HSA_AMD_EXT_API_TABLE_MAJOR_VERSION,
+             hsa_amd_memory_async_copy_rect_fn))
         return false;
     saved_core = *core;
     saved_amd = *amd;

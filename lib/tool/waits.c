@@ -17,11 +17,15 @@
  * Failed signals stay failed until the program stores a value to them
  * (reusing them for new work), destroys them, or an async copy reuses them;
  * the store and destroy wrappers are in the table only after a loss. */
+#include <stddef.h>
 #include <stdlib.h>
 
 #include <hsa/amd_hsa_signal.h>
 
 #include "tool.h"
+
+/* Unchanged from ROCm 5.2.3 to 6.1.2 (hsa/amd_hsa_signal.h). */
+_Static_assert(offsetof(amd_signal_t, value) == 8, "ROCR's amd_signal_t layout");
 
 typedef __typeof__(hsa_signal_wait_scacquire) wait_fn;
 

@@ -11,6 +11,7 @@
 #define __HIP_PLATFORM_AMD__
 #endif
 #include <hip/hip_runtime_api.h>
+#include <hip/hip_version.h>
 
 #include <dlfcn.h>
 #include <stdint.h>
@@ -145,14 +146,20 @@ static inline void hip_test_tree(char *dir, size_t size, const char *tag, const 
     REQUIRE(setenv("ROCHP_SYSFS_ROOT", dir, 1) == 0);
 }
 
-/* The tree's GPU nodes that HIP 5.2.3 runs on, in KFD order (HIP's device
+/* The tree's GPU nodes that HIP runs on, in KFD order (HIP's device
  * order): ROCclr 5.2.3's ISA table (device/device.cpp) has gfx908 and
- * gfx90a of the models rochp-sim makes, not gfx942 (MI300X came with ROCm
- * 6.0), and roc::Device::create drops an agent whose ISA it does not know. */
+ * gfx90a of the models rochp-sim makes, not gfx942 (MI300X), and
+ * roc::Device::create drops an agent whose ISA it does not know; ROCclr
+ * 5.7.1's (Debian 13) has gfx942 too. */
+#define HIP_TEST_KNOWS_GFX942 (HIP_VERSION_MAJOR * 100 + HIP_VERSION_MINOR >= 507)
 static inline int hip_test_supported(const topo_node *n)
 {
-    return strcmp(n->gfx_target, "gfx908") == 0 || strcmp(n->gfx_target, "gfx90a") == 0;
+    return strcmp(n->gfx_target, "gfx908") == 0 || strcmp(n->gfx_target, "gfx90a") == 0 ||
+           (HIP_TEST_KNOWS_GFX942 && strcmp(n->gfx_target, "gfx942") == 0);
 }
+
+/* HIP's devices on a tree of an MI210 then an MI300X: the MI210 first. */
+#define HIP_TEST_MI210_MI300X_DEVICES (HIP_TEST_KNOWS_GFX942 ? 2 : 1)
 
 static inline topo_snapshot *hip_test_snapshot(const char *dir)
 {

@@ -18,7 +18,11 @@ static void check_device(const topo_node *n, int device)
     memset(&p, 0, sizeof p);
     if (!HIP_OK(hipGetDeviceProperties(&p, device)))
         return;
-    const vtree_model *m = vtree_model_find(strcmp(n->gfx_target, "gfx908") == 0 ? "mi100" : "mi210");
+    /* The trees' boards by ISA (HIP 5.7.1 also lists the MI300X). */
+    const char *model = strcmp(n->gfx_target, "gfx908") == 0   ? "mi100"
+                        : strcmp(n->gfx_target, "gfx942") == 0 ? "mi300x"
+                                                               : "mi210";
+    const vtree_model *m = vtree_model_find(model);
     REQUIRE(m);
     CHECK_EQ_STR(p.name, m->product);
     char arch[64];
@@ -127,7 +131,7 @@ int main(int argc, char **argv)
     hip_test_skip_unsupported();
     if (argc == 2)
         return run_tree(argv[1]);
-    int failed = run_child("/proc/self/exe", "mi210", "mi300x", 1);
+    int failed = run_child("/proc/self/exe", "mi210", "mi300x", HIP_TEST_MI210_MI300X_DEVICES);
     failed |= run_child("/proc/self/exe", "mi100", "mi210", 2);
     return failed || check_result();
 }

@@ -73,6 +73,10 @@ static void test_peer(void)
     HIP_OK(hipSetDevice(0));
     HIP_OK(hipDeviceEnablePeerAccess(1, 0));
     HIP_OK(hipMemset(d0, 0, N));
+    /* hipMemset of device memory may return before the fill is done, and
+     * device 1's null stream is not ordered after device 0's (HIP 5.7.1
+     * returns at once; 5.2.3 happened to wait): wait for it. */
+    HIP_OK(hipDeviceSynchronize());
     HIP_OK(hipSetDevice(1));
     HIP_OK(hipMemcpy(d0 + 7, d1 + 3, N - 10, hipMemcpyDeviceToDevice));
     HIP_OK(hipSetDevice(0));

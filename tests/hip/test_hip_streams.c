@@ -163,7 +163,7 @@ int main(void)
     hip_test_tree(dir, sizeof dir, "hip-streams", "mi210", "mi300x");
     hip_test_require_hsasim();
     int count = 0;
-    REQUIRE(HIP_OK(hipGetDeviceCount(&count)) && count == 1);
+    REQUIRE(HIP_OK(hipGetDeviceCount(&count)) && count == HIP_TEST_MI210_MI300X_DEVICES);
     REQUIRE(HIP_OK(hipSetDevice(0)));
     test_priorities();
     test_events();

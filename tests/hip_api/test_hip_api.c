@@ -194,6 +194,11 @@ int main(int argc, char **argv)
         CHECK(hipMalloc(&d0, 4096) == hipSuccess);
         CHECK(hipMemsetAsync(d0, 1, 4096, s0) == hipSuccess);
         CHECK(hipStreamSynchronize(s0) == hipSuccess);
+        /* The null stream too: HIP makes a stream's HSA queue at its first
+         * use, and on a lost GPU that queue cannot be made.  HIP 5.7.1 then
+         * dereferences the queue it did not get (a SIGSEGV in hipMemcpy);
+         * 5.2.3 had made the null stream's queue at start. */
+        CHECK(hipMemset(d0, 1, 4096) == hipSuccess);
     }
 
     rochp_subscription sub;

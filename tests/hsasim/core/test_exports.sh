@@ -1,6 +1,8 @@
 #!/bin/sh
 # hsasim must export the same names, with the same ROCR_1 version, as the
-# real libhsa-runtime64.so.1 (Debian's ROCm 5.2.3): programs built against
+# real libhsa-runtime64.so.1 (ROCm 5.2.3 in Debian 12, 6.1.2 in Debian 13: hsasim
+# exports the list of the runtime whose headers it was built against,
+# lib/hsasim/rocr_exports_*.txt): programs built against
 # one load the other.
 set -eu
 sim=$1

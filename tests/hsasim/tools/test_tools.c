@@ -3,8 +3,10 @@
  *
  *  - at the 0 -> 1 hsa_init, once, after the agents exist (OnLoad finds the
  *    GPUs through the table), in the order of the list, each OnLoad given
- *    the table (root 1.48.0, every sub-table major 1, minor its size, step 0,
- *    the finalizer's 0.0.0 as ROCR loads none), runtime_version 1 and the
+ *    the table (5.2.3: root 1.48.0, every sub-table major 1, minor its size,
+ *    step 0; 6.1.2: root 3.56.0, sub-tables major 2, AmdExtTable step 1; the
+ *    finalizer's 0.0.0 as ROCR loads none), runtime_version the root's major,
+ *    and the
  *    tools whose OnLoad returned false so far -- not a library that did not
  *    open, which is only reported on stderr (as Debian's build prints it);
  *  - a table entry a tool replaces sees every call of the program (the
@@ -156,27 +158,37 @@ static void barrier(hsa_queue_t *q, hsa_signal_t completion)
     hsa_signal_store_screlease(q->doorbell_signal, (hsa_signal_value_t)index);
 }
 
+/* The versions ROCR's hsa_api_trace.h gives its tables.  ROCm 5.2.3: the
+ * root 1 (five members, 48 bytes), the others 1, steps 0.  ROCm 6.1.2: the
+ * root 3 with ToolsApiTable *tools_ (56 bytes), the others 2, AmdExtTable's
+ * step 1. */
+#ifdef HSASIM_HAS_TOOLS_TABLE
+enum { ROOT_MAJOR = 3, ROOT_SIZE = 56, TABLE_MAJOR = 2, AMD_EXT_STEP = 1 };
+#else
+enum { ROOT_MAJOR = 1, ROOT_SIZE = 48, TABLE_MAJOR = 1, AMD_EXT_STEP = 0 };
+#endif
+
 static void check_on_load(const tool_event *e, uint64_t failed_count, const char *failed0)
 {
     REQUIRE(e);
-    CHECK_EQ_U64(e->runtime_version, 1);
+    CHECK_EQ_U64(e->runtime_version, ROOT_MAJOR); /* ROCR passes the root's major */
     CHECK_EQ_U64(e->gpus, 2); /* the agents exist */
     CHECK_EQ_U64(e->failed_count, failed_count);
     CHECK(e->failed_null == (failed_count == 0)); /* ROCR passes &failed[0] */
     if (failed0)
         CHECK_EQ_STR(e->failed[0], failed0);
-    CHECK_EQ_U64(e->root.major_id, 1);
-    CHECK_EQ_U64(e->root.minor_id, 48);
-    CHECK_EQ_U64(sizeof(HsaApiTable), 48);
+    CHECK_EQ_U64(e->root.major_id, ROOT_MAJOR);
+    CHECK_EQ_U64(e->root.minor_id, ROOT_SIZE);
+    CHECK_EQ_U64(sizeof(HsaApiTable), ROOT_SIZE);
     CHECK_EQ_U64(e->root.step_id, 0);
     /* minor: the size, as the real header has it (api_table_check.cpp) */
-    CHECK_EQ_U64(e->core.major_id, 1);
+    CHECK_EQ_U64(e->core.major_id, TABLE_MAJOR);
     CHECK_EQ_U64(e->core.minor_id, sizeof(CoreApiTable));
     CHECK_EQ_U64(e->core.step_id, 0);
-    CHECK_EQ_U64(e->amd_ext.major_id, 1);
+    CHECK_EQ_U64(e->amd_ext.major_id, TABLE_MAJOR);
     CHECK_EQ_U64(e->amd_ext.minor_id, sizeof(AmdExtTable));
-    CHECK_EQ_U64(e->amd_ext.step_id, 0);
-    CHECK_EQ_U64(e->image.major_id, 1);
+    CHECK_EQ_U64(e->amd_ext.step_id, AMD_EXT_STEP);
+    CHECK_EQ_U64(e->image.major_id, TABLE_MAJOR);
     CHECK_EQ_U64(e->image.minor_id, sizeof(ImageExtTable));
     CHECK_EQ_U64(e->image.step_id, 0);
     /* ROCR 5.2.3 loads no finalizer: its table stays 0.0.0 (hsa_ext_interface.cpp) */
