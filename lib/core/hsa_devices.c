@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "context.h"
+#include "hsa/hw_exception.h"
 
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static rochp_context **live;
@@ -48,26 +49,13 @@ static bool program_fault(const hsa_amd_event_t *event, char *what, size_t what_
     return true;
 }
 
-/* A GPU reset (hang, SRAM ECC): ROCm >= 6 sends HSA_AMD_GPU_HW_EXCEPTION_EVENT
- * with hsa_amd_gpu_hw_exception_info_t {agent, reset_type, reset_cause}.
- * ROCm 5.2.3's hsa_ext_amd.h (HSA_AMD_INTERFACE_VERSION 1.0) has neither and
- * its runtime never sends one; 6.1.2's is 1.4.  hsasim sends it (as 1, the
- * agent first) over either header. */
-#if HSA_AMD_INTERFACE_VERSION_MAJOR > 1 || HSA_AMD_INTERFACE_VERSION_MINOR >= 4
-#define HW_EXCEPTION_EVENT HSA_AMD_GPU_HW_EXCEPTION_EVENT
-#define HW_EXCEPTION_AGENT(event) ((event)->hw_exception.agent)
-#else
-#define HW_EXCEPTION_EVENT 1
-#define HW_EXCEPTION_AGENT(event) ((event)->memory_fault.agent)
-#endif
-
 static hsa_status_t on_system_event(const hsa_amd_event_t *event, void *data)
 {
     (void)data;
     /* A memory fault that is not the program's own, and a reset, are the
      * device's loss. */
-    uint64_t agent = (int)event->event_type == HW_EXCEPTION_EVENT
-                         ? HW_EXCEPTION_AGENT(event).handle
+    uint64_t agent = (int)event->event_type == HW_RESET_EVENT
+                         ? HW_RESET_AGENT(event).handle
                          : event->memory_fault.agent.handle;
     char what[128];
     bool fault = program_fault(event, what, sizeof what);

@@ -246,7 +246,7 @@ static inline uint64_t managed_new_id(rochp_context *ctx)
 rochp_module *managed_module_next(rochp_context *ctx, rochp_module *after, const void **image,
                                   size_t *size, uint64_t *id);
 
-/* buffer.c -- an async copy on the runtime's engines, waited for in slices
+/* engine_copy.c -- an async copy on the runtime's engines, waited for in slices
  * that end when either device is lost. */
 rochp_status managed_engine_copy(rochp_context *ctx, void *dst, uint64_t dst_agent,
                                  rochp_device_id dst_device, const void *src, uint64_t src_agent,

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "tool.h"
+#include "hsa/hw_exception.h"
 
 tool_agent *tool_agent_find(hsa_agent_t agent)
 {
@@ -66,19 +67,6 @@ void tool_agent_mark_lost(tool_agent *a)
         tool_handlers_start_pump(); /* handlers of stranded work: handlers.c */
 }
 
-/* A GPU reset (hang, SRAM ECC): ROCm >= 6 sends HSA_AMD_GPU_HW_EXCEPTION_EVENT
- * with hsa_amd_gpu_hw_exception_info_t {agent, reset_type, reset_cause}.
- * ROCm 5.2.3's hsa_ext_amd.h (HSA_AMD_INTERFACE_VERSION 1.0) has neither and
- * its runtime never sends one; 6.1.2's is 1.4.  hsasim sends it (as 1, the
- * agent first) over either header. */
-#if HSA_AMD_INTERFACE_VERSION_MAJOR > 1 || HSA_AMD_INTERFACE_VERSION_MINOR >= 4
-#define HW_EXCEPTION_EVENT HSA_AMD_GPU_HW_EXCEPTION_EVENT
-#define HW_EXCEPTION_AGENT(event) ((event)->hw_exception.agent)
-#else
-#define HW_EXCEPTION_EVENT 1
-#define HW_EXCEPTION_AGENT(event) ((event)->memory_fault.agent)
-#endif
-
 /* rochp's context accepts every system event, so that a lost device's
  * fault or reset does not abort the process.  A reset is the device's loss:
  * its memory and queues are gone.  A memory fault of the
@@ -89,8 +77,8 @@ void tool_agent_mark_lost(tool_agent *a)
 static hsa_status_t on_system_event(const hsa_amd_event_t *event, void *data)
 {
     (void)data;
-    if ((int)event->event_type == HW_EXCEPTION_EVENT) {
-        tool_agent_mark_lost(tool_agent_find(HW_EXCEPTION_AGENT(event)));
+    if ((int)event->event_type == HW_RESET_EVENT) {
+        tool_agent_mark_lost(tool_agent_find(HW_RESET_AGENT(event)));
         return HSA_STATUS_SUCCESS;
     }
     if (event->event_type != HSA_AMD_GPU_MEMORY_FAULT_EVENT)

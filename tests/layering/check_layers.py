@@ -3,7 +3,8 @@
 
   common -> {topology, watch, hsa, codeobj} -> core -> managed -> resilience
   -> layers.c (the wiring);  hsasim beside, on common, topology and codeobj;
-  tool (librochp_tool.so) beside, on common and librochp's public API.
+  tool (librochp_tool.so) beside, on common, hsa's headers and librochp's
+  public API.
 
 Fails, naming file and line, when a file includes a header of a layer it may
 not use (up, sideways or round), when a file of lib/hsasim is compiled into
@@ -26,8 +27,9 @@ BASE["core"] = {"common", "topology", "watch", "hsa"}
 BASE["managed"] = BASE["core"] | {"core", "codeobj"}
 BASE["resilience"] = BASE["managed"] | {"managed"}
 BASE["hsasim"] = {"common", "topology", "codeobj"}
-# librochp_tool.so: librochp's public API and common's event lines.
-BASE["tool"] = {"common"}
+# librochp_tool.so: librochp's public API, common's event lines, and hsa's
+# header of the runtime's reset event (hsa/hw_exception.h; no table).
+BASE["tool"] = {"common", "hsa"}
 # librochp_hip.so: the tool's objects and state, and the same.
 BASE["hip"] = {"common", "tool"}
 TOP = "(wiring)"  # files directly in lib/
