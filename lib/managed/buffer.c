@@ -11,6 +11,7 @@
  * waited for in slices, so that a device lost meanwhile ends the wait. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "managed/managed.h"
 
@@ -132,7 +133,17 @@ bool managed_device_lost_now(rochp_context *ctx, rochp_device_id device)
      * memory really short): read the topology now rather than blame the
      * memory (a failure path: the cost is one sysfs read). */
     (void)watcher_rescan(ctx, ROCHP_REASON_TOPOLOGY);
-    return device_lost(ctx, device);
+    /* A reset leaves the topology as it is and is reported by the
+     * runtime's event thread (HSA_AMD_GPU_HW_EXCEPTION_EVENT), which may
+     * come just after the refusal: its report is waited for a moment
+     * (memory really short costs that much more to be told). */
+    for (uint64_t t0 = rochp__now_ns(); !device_lost(ctx, device);) {
+        if (rochp__now_ns() - t0 >= LOSS_REPORT_WAIT_NS)
+            return false;
+        struct timespec pause = {0, 2 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return true;
 }
 
 /* Memory of device made through agent: gone with the device, and gone too

@@ -271,9 +271,11 @@ rochp_status managed_engine_copy_finish(rochp_context *ctx, managed_copy *c);
  * rescan_lock and ctx->lock; call with no lock held). */
 bool managed_fault_collateral(rochp_context *ctx, rochp_device_id device);
 /* Is device lost, the topology read again when the context still thinks
- * it present?  For a runtime call on it that failed: whether the cause is
- * the loss.  watcher_rescan: call with no lock but the gate and the
- * checkpoint lock held. */
+ * it present, and a reset's report waited for up to LOSS_REPORT_WAIT_NS?
+ * For a runtime call on it that failed: whether the cause is the loss.
+ * watcher_rescan: call with no lock but the gate and the checkpoint lock
+ * held. */
+#define LOSS_REPORT_WAIT_NS (100ull * 1000 * 1000)
 bool managed_device_lost_now(rochp_context *ctx, rochp_device_id device);
 /* Is memory of device made through agent gone (the device lost, back with
  * another agent, or stopped after a memory fault)?  Takes ctx->lock. */
