@@ -28,6 +28,13 @@ static void drain_locked(tool_queue *q)
     if (!hq)
         return; /* being made */
     uint64_t write = tool.rt.queue_load_write_index_relaxed(hq);
+    /* The runtime's own read index: the packet processor may have gone on
+     * consuming after the loss was marked (a silent loss is seen in the
+     * topology before the device stops: it runs on for a while).  Slots it
+     * took are INVALID again (the processor frees a slot before it moves
+     * the read index), so without this look the drain would stop at the
+     * first of them for ever, and every packet after it would strand. */
+    uint64_t read = tool.rt.queue_load_read_index_relaxed(hq);
     uint32_t mask = hq->size - 1;
     /* Every AQL packet is 64 bytes with the completion signal at byte 56
      * (kernel dispatch, barrier-AND/OR, AMD vendor packets alike). */
@@ -35,6 +42,18 @@ static void drain_locked(tool_queue *q)
     while (q->scan < write) {
         hsa_barrier_and_packet_t *p = &ring[q->scan & mask];
         uint16_t header = __atomic_load_n(&p->header, __ATOMIC_ACQUIRE);
+        if (packet_type(header) == HSA_PACKET_TYPE_INVALID && q->scan < read) {
+            /* Taken by the processor of a device known lost: it may have
+             * died with the packet in flight, so its signal is failed as a
+             * drained one's (waits on a signal that did complete return at
+             * once all the same).  The slot still holds the packet unless
+             * the producer has come round the ring to it again. */
+            uint64_t signal = __atomic_load_n(&p->completion_signal.handle, __ATOMIC_RELAXED);
+            if (signal && tool.rt.queue_load_write_index_relaxed(hq) - q->scan <= hq->size)
+                tool_failed_add_locked(signal);
+            q->scan++;
+            continue;
+        }
         if (packet_type(header) == HSA_PACKET_TYPE_INVALID)
             break; /* reserved, not published yet: its turn comes later */
         if (p->completion_signal.handle)

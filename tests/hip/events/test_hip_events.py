@@ -221,7 +221,9 @@ def run_unplug(scratch, mode, seed, variant):
             break
     prog.stop()
     rc = prog.finish(120)
-    if not expect(what + ": no hang", rc is not None, "killed; " + prog.stderr()):
+    if not expect(what + ": no hang", rc is not None,
+                  "killed; its last lines: %s; stderr: %s" % (" | ".join(prog.lines[-8:]),
+                                                              prog.stderr())):
         return
     err = prog.stderr()
     expect(what + ": not aborted", rc >= 0 and "abort" not in err.lower(),
