@@ -5,10 +5,18 @@
 # (examples/mpi_training, docs/mpi-and-slurm.md).  Open MPI 4.1 has no ULFM:
 # one rank's exit ends the job, so the way back is a new job.
 #
-#   mpi-job.sh [--np N] [--restarts R] [--timeout SEC] [--settle SEC]
+#   mpi-job.sh [--ulfm] [--np N] [--restarts R] [--timeout SEC] [--settle SEC]
 #              [--placement FILE] [--events FILE] [--mpirun-args 'ARGS']
 #              -- PROGRAM ARGS...
 #
+#   --ulfm         Open MPI >= 5: mpirun --with-ft ulfm, so that a rank's
+#                  death does not end the job (the program must handle it:
+#                  pass it its own option, mpi_training's --ulfm; the script
+#                  runs any program and does not add it).  A run that exits
+#                  0 is done, however many ranks it lost on the way; a run
+#                  that ends otherwise (every rank gone, a rank that exited
+#                  instead of dying, mpirun's --timeout) is restarted by the
+#                  same rules as without --ulfm, with all N ranks
 #   --np N         ranks (default 4)
 #   --restarts R   at most R restarts (default 3)
 #   --timeout SEC  each run's bound: mpirun --timeout SEC, and the run killed
@@ -35,15 +43,16 @@
 # usage.  A run that exits 0 or with any other status ends the script.
 set -eu
 
-np=4 restarts=3 timeout_s=600 settle=5 placement="" events="" mpirun_args=""
+np=4 restarts=3 timeout_s=600 settle=5 placement="" events="" mpirun_args="" ft=""
 usage() {
-    echo "usage: mpi-job.sh [--np N] [--restarts R] [--timeout SEC] [--settle SEC]" \
+    echo "usage: mpi-job.sh [--ulfm] [--np N] [--restarts R] [--timeout SEC] [--settle SEC]" \
          "[--placement FILE] [--events FILE] [--mpirun-args 'ARGS'] -- PROGRAM ARGS..." >&2
     exit 2
 }
 while [ $# -gt 0 ]; do
     case $1 in
     --) shift; break ;;
+    --ulfm) ft="--with-ft ulfm"; shift ;;
     --np|--restarts|--timeout|--settle|--placement|--events|--mpirun-args)
         [ $# -ge 2 ] || usage
         case $1 in
@@ -137,7 +146,7 @@ while :; do
     event "{\"event\":\"started\",\"run\":$run,\"t\":$(now)}"
     status=0
     # shellcheck disable=SC2086
-    timeout -k 5 $((timeout_s + 15)) mpirun --timeout "$timeout_s" -np "$np" $mpirun_args \
+    timeout -k 5 $((timeout_s + 15)) mpirun $ft --timeout "$timeout_s" -np "$np" $mpirun_args \
         ${cur:+-x ROCHP_MPI_PLACEMENT} "$@" || status=$?
     event "{\"event\":\"exited\",\"run\":$run,\"status\":$status,\"t\":$(now)}"
     case $status in

@@ -23,7 +23,27 @@ committed and the files of the last two commits only.
 Every wait is bounded: each job by mpirun --timeout and mpi-job.sh, the
 test's waits by deadlines.  Open MPI absent: skipped (77).
 
-  test_mpi_job.py ROCHP_SIM HSASIM EXAMPLE CODE_OBJECT JOB_SCRIPT [SEEDS]"""
+With `ulfm` (ctest mpi_job_ulfm; Open MPI >= 5 with ULFM: mpi-job.sh --ulfm,
+mpi_training --ulfm): the same job and losses, and no restart at all --
+exactly one mpirun run, exit 0:
+
+- no loss: the checksum, and the files as above.
+- sigbus (SEEDS), any rank's GPU; silent and reset on rank 1's only GPU: the
+  rank prints "rank R leaves at step P" and dies of SIGKILL; the survivors
+  shrink to 3 processes and roll back to the committed step C (the pause
+  step rounded down to the checkpoint period): the lowest of them prints
+  "shrunk to 3 ranks at step C", one survivor "rank A (of 3) took over parts
+  R at step C".  At the end the marker names the last step and, when it
+  came after C, the 3 files of the shrunk job (each named by the smallest
+  part in it: the adopter's file holds its part and R); the files are those
+  of the last two commits, each commit's set (4 files up to C, 3 after).
+- silent, reset (SEEDS), a GPU of a 2-GPU node: recovered in the process, as
+  above; nobody leaves.
+Skipped (77) where mpi_training was built without ULFM or mpirun does not
+take --with-ft ulfm (Open MPI 4.1, Debian 12).
+
+  test_mpi_job.py ROCHP_SIM HSASIM EXAMPLE CODE_OBJECT JOB_SCRIPT [SEEDS [ulfm BUILT]]
+  (BUILT: CMake's ROCHP_MPI_ULFM, true when the example has ULFM)"""
 import os
 import random
 import re
@@ -76,11 +96,12 @@ class Job:
                 self.nodes.append(tree)
                 f.write("%s %s\n" % (rank if rank < RANKS else "spare", tree))
 
-    def run(self, pause=None, rank=None, pick=None, wait=False):
+    def run(self, pause=None, rank=None, pick=None, wait=False, ulfm=False, extra=()):
         """Runs the job; with pause, rank `rank` pauses after step `pause`
         and the GPU pick(pcis) of its node is unplugged.  (output, events,
         exit status)."""
-        args = [self.script, "--np", str(RANKS), "--timeout", str(int(DEADLINE)),
+        args = [self.script] + (["--ulfm"] if ulfm else []) + [
+                "--np", str(RANKS), "--timeout", str(int(DEADLINE)),
                 "--restarts", "2", "--events", self.events,
                 "--placement", os.path.join(self.dir, "placement"),
                 "--mpirun-args", "--oversubscribe --allow-run-as-root --bind-to none",
@@ -88,6 +109,9 @@ class Job:
                 "--steps", str(STEPS), "--every", str(EVERY)]
         if pause is not None:
             args += ["--pause-at", str(pause), "--pause-rank", str(rank)]
+        if ulfm:
+            args.append("--ulfm")
+        args += list(extra)
         p = subprocess.Popen(args, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
         q, t = proc_lines.start(p.stdout)
@@ -111,15 +135,23 @@ class Job:
         return out, proc_lines.json_lines(self.events), p.returncode
 
 
-def check_files(job, name):
+def check_files(job, name, shrunk_at=None, shrunk_files=None):
     """The last step committed, and only the files of the last two commits
-    left (a resumed run deletes the run before's too)."""
+    left (a resumed run deletes the run before's too).  Under ULFM, a job
+    that shrank at commit shrunk_at commits the files shrunk_files after
+    it (a file for each process, named by its smallest part)."""
     committed = open(os.path.join(job.dir, "ckpt", "committed")).read()
     last = (STEPS - 1) // EVERY * EVERY
-    check(committed == "step %d ranks %d\n" % (last, RANKS), "%s: committed %r" % (name, committed))
+
+    def files_at(step):
+        return list(range(RANKS)) if shrunk_at is None or step <= shrunk_at else shrunk_files
+    want = "step %d ranks %d" % (last, RANKS)
+    if files_at(last) != list(range(RANKS)):
+        want += " files " + ",".join(str(f) for f in files_at(last))
+    check(committed == want + "\n", "%s: committed %r, want %r" % (name, committed, want))
     files = sorted(os.listdir(os.path.join(job.dir, "ckpt")))
-    check(files == ["committed"] + sorted("rank-%d.step-%d.ckpt" % (r, s) for r in range(RANKS)
-                                          for s in (last - EVERY, last)),
+    check(files == ["committed"] + sorted("rank-%d.step-%d.ckpt" % (f, s) for s in (last - EVERY, last)
+                                          for f in files_at(s)),
           "%s: the files of the last two commits: %s" % (name, files))
 
 
@@ -151,11 +183,132 @@ def case(job, name, mode, rank, pause, pick, want, restarts, replaced):
              got))
 
 
+def ulfm_case(job, name, mode, rank, pause, pick, want, leaves, second=None):
+    """One ULFM run: one mpirun run, exit 0.  leaves: the rank dies and the
+    survivors take its part over; else it recovers in its process.  second:
+    a rank that leaves too, at the start of the survivors' recovery
+    (--leave-in-recovery), which must then begin again without it."""
+    extra = ["--leave-in-recovery", str(second)] if second is not None else []
+    out, evs, status = job.run(pause, rank, pick, wait=mode == "sigbus", ulfm=True, extra=extra)
+    check(status == 0, "%s: mpi-job.sh exit %s:\n%s" % (name, status, out))
+    check([e["event"] for e in evs] == ["started", "exited", "done"] and evs[1]["status"] == 0,
+          "%s: events %s, want one run that exits 0" % (name, evs))
+    check(not re.search(r"^rank \d+ resumed", out, re.M), "%s: a rank resumed (a restart)" % name)
+    gone = re.findall(r"^rank (\d+) leaves at step (\d+): ", out, re.M)
+    shrunk = re.findall(r"^shrunk to (\d+) ranks at step (\d+)$", out, re.M)
+    took = re.findall(r"^rank (\d+) \(of (\d+)\) took over parts (\S+) at step (\d+)$", out, re.M)
+    recovered = re.findall(r"^rank (\d+) recovered at step (\d+):", out, re.M)
+    shrunk_at = shrunk_files = None
+    if leaves:
+        last = pause // EVERY * EVERY
+        lost = [rank] + ([second] if second is not None else [])
+        left = RANKS - len(lost)
+        # The second leaves in the recovery from the step where its MPI
+        # call failed: the pause step, or the next if its allreduce there
+        # completed (ULFM lets a collective succeed at some processes).
+        check(len(gone) == len(lost) and (str(rank), str(pause)) in gone and
+              all(int(r) == rank or (int(r) == second and pause <= int(at) <= pause + 1)
+                  for r, at in gone),
+              "%s: left %s, want rank %d at step %d%s" % (name, gone, rank, pause,
+                                                          " then %s" % second if second is not None else ""))
+        check(shrunk == [(str(left), str(last))], "%s (pause %d): shrunk %s, want to %d at %d"
+              % (name, pause, shrunk, left, last))
+        # Every lost part taken over by one survivor, at the committed step.
+        adopted = {}
+        for who, of, parts, at in took:
+            check(int(who) not in lost and of == str(left) and at == str(last),
+                  "%s: took over %s" % (name, took))
+            for part in parts.split(","):
+                adopted[int(part)] = int(who)
+        check(sorted(adopted) == sorted(lost), "%s: took over %s, want the parts %s" % (name, took, lost))
+        check(not recovered, "%s: recovered in-process too: %s" % (name, recovered))
+        # Each survivor keeps its own part; a file is named by the smallest
+        # part in it.
+        shrunk_at = last
+        shrunk_files = sorted(min([r] + [p for p, w in adopted.items() if w == r])
+                              for r in range(RANKS) if r not in lost)
+    else:
+        check(not gone and not shrunk and not took, "%s: left %s, shrunk %s, took over %s, want "
+              "an in-process recovery" % (name, gone, shrunk, took))
+        check(recovered == [(str(rank), str(pause))],
+              "%s: recovered %s, want rank %d at step %d" % (name, recovered, rank, pause))
+    check_files(job, name, shrunk_at, shrunk_files)
+    got = checksum(out)
+    check(got == want, "%s: checksum %s, want %s:\n%s" % (name, got, want, out if got != want else ""))
+    print("%s: rank %d paused at %d: %s, checksum %s"
+          % (name, rank, pause, "left, %s at %d" % (" ".join("%s took over %s" % (w, p) for w, _, p, _ in took),
+                                                   shrunk_at)
+             if leaves else "recovered in its process", got))
+
+
+def skip_without_ulfm(built):
+    if built.upper() not in ("1", "ON", "TRUE", "YES", "Y"):
+        print("skipped: mpi_training built without ULFM (needs Open MPI >= 5 with mpi-ext.h's "
+              "ftmpi extension; Debian 12 has Open MPI 4.1)")
+        sys.exit(77)
+    try:
+        r = subprocess.run(["mpirun", "--with-ft", "ulfm", "--allow-run-as-root", "-np", "1", "true"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=DEADLINE)
+    except subprocess.TimeoutExpired:
+        r = None
+    if r is None or r.returncode != 0:
+        print("skipped: mpirun does not take --with-ft ulfm: %s" % (r.stdout.strip() if r else "timeout"))
+        sys.exit(77)
+
+
+def main_ulfm(sim, hsasim, example, co, script, seeds, work):
+    job = Job(sim, hsasim, example, co, script, work, "ulfm-plain", "silent")
+    out, evs, status = job.run(ulfm=True)
+    want = checksum(out)
+    check(status == 0 and want == EXPECTED,
+          "ulfm uninterrupted: exit %s, checksum %s, want %s:\n%s" % (status, want, EXPECTED, out))
+    check([e["event"] for e in evs] == ["started", "exited", "done"], "ulfm uninterrupted: events %s" % evs)
+    check_files(job, "ulfm uninterrupted")
+    for mode in ("sigbus", "silent", "reset"):
+        for seed in range(1, seeds + 1):
+            rnd = random.Random(seed * 37 + len(mode))
+            pause = rnd.randrange(EVERY, STEPS - 1)
+            if mode == "sigbus":
+                rank = rnd.randrange(RANKS)
+            else:
+                rank = rnd.choice([r for r in range(RANKS) if GPUS[r] > 1])
+            which = rnd.randrange(2)
+            name = "ulfm-%s-%d" % (mode, seed)
+            job = Job(sim, hsasim, example, co, script, work, name, mode)
+            ulfm_case(job, name, mode, rank, pause, lambda pcis: pcis[which % len(pcis)], EXPECTED,
+                      mode == "sigbus")
+        if mode != "sigbus":
+            # The node's only GPU: no target in the process; the rank leaves
+            # and rank 1's part goes to a survivor.
+            name = "ulfm-%s-only-gpu" % mode
+            job = Job(sim, hsasim, example, co, script, work, name, mode)
+            ulfm_case(job, name, mode, 1, 13, lambda pcis: pcis[0], EXPECTED, True)
+    # Rank 0 lost: another process writes the marker (the lowest of the
+    # shrunk communicator) and the adopter's file is rank-0's name.
+    job = Job(sim, hsasim, example, co, script, work, "ulfm-sigbus-rank0", "sigbus")
+    ulfm_case(job, "ulfm-sigbus-rank0", "sigbus", 0, 17, lambda pcis: pcis[0], EXPECTED, True)
+    # A second rank lost while the survivors recover from the first.
+    job = Job(sim, hsasim, example, co, script, work, "ulfm-sigbus-twice", "sigbus")
+    ulfm_case(job, "ulfm-sigbus-twice", "sigbus", 1, 13, lambda pcis: pcis[0], EXPECTED, True, second=2)
+    return EXPECTED
+
+
 def main():
     skip_without_mpi()
     sim, hsasim, example, co, script = sys.argv[1:6]
     seeds = int(sys.argv[6]) if len(sys.argv) > 6 else 20
+    ulfm = len(sys.argv) > 7 and sys.argv[7] == "ulfm"
+    if ulfm:
+        skip_without_ulfm(sys.argv[8] if len(sys.argv) > 8 else "")
     work = tempfile.mkdtemp(prefix="rochp-mpi-", dir=os.environ.get("ROCHP_TEST_TMPDIR"))
+    if ulfm:
+        try:
+            want = main_ulfm(sim, hsasim, example, co, script, seeds, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print("ulfm: checksum %s; %d failures" % (want, failures()))
+        return 1 if failures() else 0
     want = None
     try:
         job = Job(sim, hsasim, example, co, script, work, "plain", "silent")
