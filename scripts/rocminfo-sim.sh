@@ -21,9 +21,10 @@ command -v rocminfo >/dev/null || { echo "rocminfo-sim: rocminfo is not installe
 tree=$(cd "$tree" && pwd)
 hsasim=$(cd "$hsasim" && pwd)
 
+# shellcheck disable=SC2016 # expanded by the inner shell
 inner='
 set -eu
-scratch=$(mktemp -d)
+scratch=$SCRATCH
 echo "amdgpu 9859072 0 - Live 0x0000000000000000" > "$scratch/modules"
 if [ -e /proc/modules ]; then
     mount --bind "$scratch/modules" /proc/modules
@@ -52,8 +53,23 @@ mount --bind "$scratch/hostdev/shm" /dev/shm
 touch /dev/kfd
 exec env ROCHP_LOG=${ROCHP_LOG:-} ROCHP_SYSFS_ROOT="$TREE" LD_LIBRARY_PATH="$HSASIM${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" rocminfo
 '
-if [ "$(id -u)" = 0 ]; then
-    TREE=$tree HSASIM=$hsasim exec unshare --mount --propagation private sh -c "$inner"
-else
-    TREE=$tree HSASIM=$hsasim exec unshare --mount --map-root-user --propagation private sh -c "$inner"
-fi
+# The scratch directory is made and removed out here: the mounts on its
+# entries exist only in the namespace, which is gone by the time it is
+# removed.  rmdir, not rm -r: should a mount ever be there after all, the
+# removal fails instead of reaching into the real /dev.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/rocminfo-sim.XXXXXX")
+# shellcheck disable=SC2317 # run by the trap
+cleanup() {
+    rm -f "$scratch/modules" "$scratch/bin/lsmod"
+    rmdir "$scratch/bin" "$scratch/hostdev" 2>/dev/null || true
+    rmdir "$scratch" 2>/dev/null || echo "rocminfo-sim: $scratch is left: something is mounted in it" >&2
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+map=""
+[ "$(id -u)" = 0 ] || map=--map-root-user
+status=0
+# shellcheck disable=SC2086 # $map: one option or none
+TREE=$tree HSASIM=$hsasim SCRATCH=$scratch unshare --mount $map --propagation private \
+    sh -c "$inner" || status=$?
+exit "$status"

@@ -84,7 +84,16 @@ def parse_rocminfo(text):
 def check(label, tree):
     global checks
     checks += 1
-    p = subprocess.run([RUN, tree, HSASIM], capture_output=True, text=True, timeout=300)
+    # Its own TMPDIR, to see that the script leaves nothing behind there.
+    tmp = tempfile.mkdtemp(prefix="rochp-rocminfo-tmp-")
+    try:
+        p = subprocess.run([RUN, tree, HSASIM], capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, TMPDIR=tmp))
+        left = os.listdir(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if left:
+        failures.append("%s: rocminfo-sim.sh left %s in TMPDIR" % (label, left))
     if p.returncode != 0:
         failures.append("%s: rocminfo exited %d:\n%s%s" % (label, p.returncode, p.stdout[-2000:],
                                                           p.stderr[-2000:]))
