@@ -58,11 +58,17 @@ static void make_parents(char *path)
     }
 }
 
+static void remove_root(void)
+{
+    remove_all(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!root[0]) {
         snprintf(root, sizeof root, "%s/rochp-fuzz-tree-%ld",
                  access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp", (long)getpid());
+        atexit(remove_root); /* libFuzzer and the replay driver end with exit() */
     }
     remove_all(root);
     mkdir(root, 0755);

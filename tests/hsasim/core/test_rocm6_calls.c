@@ -232,5 +232,6 @@ int main(void)
 #endif
     CHECK(hsa_amd_memory_pool_free(vram) == HSA_STATUS_SUCCESS);
     CHECK(hsa_shut_down() == HSA_STATUS_SUCCESS);
+    test_remove_tmpdir(dir);
     return check_result();
 }
