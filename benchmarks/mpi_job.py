@@ -10,10 +10,15 @@ simulated MI210s): rank 0's GPU unplugged while it pauses after step 30.
 - sigbus: the rank exits 75, mpirun ends the job, mpi-job.sh starts it
   again.  unplug_to_exit_ms: from the unplug call to mpirun's exit;
   unplug_to_first_step_ms: to the first step of the new job completed.
+- with --ulfm instead (Open MPI 5, the example built with ULFM), sigbus
+  only: the rank dies of SIGKILL, the others shrink the communicator and
+  take its part over from the committed step (30) in the same mpirun run.
+  unplug_to_first_step_ms: from the unplug call to the first step after the
+  shrink completed (the new rank 0's).
 
 Prints one JSON object.
 
-  mpi_job.py ROCHP_SIM HSASIM EXAMPLE CODE_OBJECT JOB_SCRIPT [REPEAT]"""
+  mpi_job.py ROCHP_SIM HSASIM EXAMPLE CODE_OBJECT JOB_SCRIPT [REPEAT] [--ulfm]"""
 import json
 import os
 import re
@@ -27,8 +32,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "support"))
 import proc_lines  # noqa: E402
 
-SIM, HSASIM, EXAMPLE, CO, SCRIPT = sys.argv[1:6]
-REPEAT = int(sys.argv[6]) if len(sys.argv) > 6 else 3
+ULFM = "--ulfm" in sys.argv
+ARGS = [a for a in sys.argv[1:] if a != "--ulfm"]
+SIM, HSASIM, EXAMPLE, CO, SCRIPT = ARGS[0:5]
+REPEAT = int(ARGS[5]) if len(ARGS) > 5 else 3
 RANKS, STEPS, EVERY, PAUSE = 4, 60, 10, 30
 DEADLINE = 120.0
 
@@ -46,11 +53,13 @@ def one(work, mode):
             f.write("%d %s\n" % (r, tree))
     env = dict(os.environ, ROCHP_HSA_RUNTIME=HSASIM, ROCHP_SIM_KERNEL=mode)
     events = os.path.join(d, "events")
+    ulfm = ["--ulfm"] if ULFM else []
     p = subprocess.Popen([SCRIPT, "--np", str(RANKS), "--timeout", str(int(DEADLINE)), "--events", events,
                           "--placement", os.path.join(d, "placement"),
-                          "--mpirun-args", "--oversubscribe --allow-run-as-root --bind-to none", "--",
-                          EXAMPLE, CO, os.path.join(d, "ckpt"), "--steps", str(STEPS), "--every",
-                          str(EVERY), "--timing", "--pause-at", str(PAUSE), "--pause-rank", "0"],
+                          "--mpirun-args", "--oversubscribe --allow-run-as-root --bind-to none",
+                          *ulfm, "--", EXAMPLE, CO, os.path.join(d, "ckpt"), "--steps", str(STEPS),
+                          "--every", str(EVERY), "--timing", "--pause-at", str(PAUSE),
+                          "--pause-rank", "0", *ulfm],
                          env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
     q, t = proc_lines.start(p.stdout)
@@ -71,8 +80,12 @@ def one(work, mode):
         raise SystemExit("%s: exit %s:\n%s" % (mode, p.returncode, out))
     steps = [(int(s), float(ms), float(at)) for s, ms, at in
              re.findall(r"^step (\d+) ms ([\d.]+) done at ([\d.]+)$", out, re.M)]
+    first = [float(x) for x in re.findall(r"^first step \d+ done at ([\d.]+)$", out, re.M)]
+    if ULFM:
+        if "shrunk to %d ranks at step %d" % (RANKS - 1, PAUSE) not in out or len(first) != 2:
+            raise SystemExit("%s --ulfm: no shrink at step %d:\n%s" % (mode, PAUSE, out))
+        return {"unplug_to_first_step_ms": (first[1] - t_unplug) * 1e3}
     if mode == "sigbus":
-        first = [float(x) for x in re.findall(r"^first step \d+ done at ([\d.]+)$", out, re.M)]
         exited = [e["t"] for e in evs if e["event"] == "exited"]
         return {"unplug_to_exit_ms": (exited[0] - t_unplug) * 1e3,
                 "unplug_to_first_step_ms": (first[1] - t_unplug) * 1e3}
@@ -86,10 +99,11 @@ def main():
     work = tempfile.mkdtemp(prefix="rochp-mpi-bench-")
     result = {"ranks": RANKS, "steps": STEPS, "pause": PAUSE, "repeat": REPEAT}
     try:
-        for mode in ("silent", "reset", "sigbus"):
+        for mode in ("sigbus",) if ULFM else ("silent", "reset", "sigbus"):
             runs = [one(work, mode) for _ in range(REPEAT)]
-            result[mode] = {k: round(statistics.median(r[k] for r in runs), 1) for k in runs[0]}
-            result[mode]["runs"] = [{k: round(v, 1) for k, v in r.items()} for r in runs]
+            key = mode + "_ulfm" if ULFM else mode
+            result[key] = {k: round(statistics.median(r[k] for r in runs), 1) for k in runs[0]}
+            result[key]["runs"] = [{k: round(v, 1) for k, v in r.items()} for r in runs]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result))
