@@ -73,6 +73,18 @@ def skip_without_mpi():
         sys.exit(77)
 
 
+def seeded_case(mode, seed, salt):
+    """A seeded case: the pause step, the rank (any under sigbus, one with a
+    second GPU to recover to otherwise) and which of its GPUs goes."""
+    rnd = random.Random(seed * salt + len(mode))
+    pause = rnd.randrange(EVERY, STEPS - 1)
+    if mode == "sigbus":
+        rank = rnd.randrange(RANKS)
+    else:
+        rank = rnd.choice([r for r in range(RANKS) if GPUS[r] > 1])
+    return pause, rank, rnd.randrange(2)
+
+
 def checksum(out):
     m = re.search(r"^steps %d ranks %d checksum ([0-9a-f]{16})$" % (STEPS, RANKS), out, re.M)
     return m.group(1) if m else None
@@ -267,13 +279,7 @@ def main_ulfm(sim, hsasim, example, co, script, seeds, work):
     check_files(job, "ulfm uninterrupted")
     for mode in ("sigbus", "silent", "reset"):
         for seed in range(1, seeds + 1):
-            rnd = random.Random(seed * 37 + len(mode))
-            pause = rnd.randrange(EVERY, STEPS - 1)
-            if mode == "sigbus":
-                rank = rnd.randrange(RANKS)
-            else:
-                rank = rnd.choice([r for r in range(RANKS) if GPUS[r] > 1])
-            which = rnd.randrange(2)
+            pause, rank, which = seeded_case(mode, seed, 37)
             name = "ulfm-%s-%d" % (mode, seed)
             job = Job(sim, hsasim, example, co, script, work, name, mode)
             ulfm_case(job, name, mode, rank, pause, lambda pcis: pcis[which % len(pcis)], EXPECTED,
@@ -322,13 +328,7 @@ def main():
             return 1
         for mode in ("silent", "reset", "sigbus"):
             for seed in range(1, seeds + 1):
-                rnd = random.Random(seed * 31 + len(mode))
-                pause = rnd.randrange(EVERY, STEPS - 1)
-                if mode == "sigbus":
-                    rank = rnd.randrange(RANKS)
-                else:
-                    rank = rnd.choice([r for r in range(RANKS) if GPUS[r] > 1])
-                which = rnd.randrange(2)
+                pause, rank, which = seeded_case(mode, seed, 31)
                 name = "%s-%d" % (mode, seed)
                 job = Job(sim, hsasim, example, co, script, work, name, mode)
                 restarts = 1 if mode == "sigbus" else 0
