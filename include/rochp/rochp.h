@@ -426,6 +426,35 @@ typedef struct rochp_checkpoint_stats {
  * queue that failed is its status.  stats may be NULL. */
 ROCHP_API rochp_status rochp_checkpoint(rochp_context *ctx, uint64_t timeout_ns,
                                         rochp_checkpoint_stats *stats);
+/* A checkpoint whose copies overlap the work that follows.  Begin takes
+ * the cut as rochp_checkpoint does (waiting up to timeout_ns for the work
+ * before it), starts the copies of what was written and returns: call it
+ * where nothing else dispatches or writes buffers (else ROCHP_ERROR_BUSY,
+ * the previous checkpoint standing).  From then on work may be dispatched:
+ * a dispatch whose kernel may write (its metadata) a buffer not yet copied
+ * waits in rochp_dispatch for that copy, and so do buffer copy and write
+ * calls into it; a kernel that only reads runs at once.  The checkpoint
+ * commits -- becomes the one recovery, restore and saves use -- once its
+ * copies are done, at rochp_checkpoint_finish or at the next call that
+ * needs it or frees what it copies: a checkpoint (begun or not), restore,
+ * save, hand-over, recovery, buffer free, queue destroy, re-enumeration,
+ * context destroy.  Until then the previous checkpoint stands, and a device
+ * lost during the copies fails it as it would fail rochp_checkpoint.
+ * ROCHP_ERROR_BUSY, nothing begun, while one begun is not finished and
+ * cannot be (its copies did not end within timeout_ns).
+ *
+ * Queues created with options of ring ABI 1 (an application built against
+ * an older rochp_dispatch.h) do not know the guard: with any of them in the
+ * context, begin waits for its copies and commits before returning. */
+ROCHP_API rochp_status rochp_checkpoint_begin(rochp_context *ctx, uint64_t timeout_ns);
+/* Waits up to timeout_ns for the copies of the checkpoint begun last and
+ * commits it; its result (a device lost during the copies:
+ * ROCHP_ERROR_DEVICE_LOST, the previous checkpoint standing) and stats (ns:
+ * from begin to the commit), also when a call in between committed it.
+ * ROCHP_ERROR_TIMEOUT leaves it running.  Nothing begun since the last
+ * finish: ROCHP_ERROR_NOT_FOUND. */
+ROCHP_API rochp_status rochp_checkpoint_finish(rochp_context *ctx, uint64_t timeout_ns,
+                                               rochp_checkpoint_stats *stats);
 /* Automatic checkpoints: one is due once every_packets packets were written
  * on the context's queues, or every_ns passed, since the last (0: not by
  * that measure; both 0: off).  It is taken at a safe point -- when a

@@ -60,7 +60,7 @@ extern "C" {
 
 /* The version of struct rochp_queue_ring and of the inline path's protocol
  * that this header was written for. */
-#define ROCHP_RING_ABI_VERSION 1u
+#define ROCHP_RING_ABI_VERSION 2u
 
 typedef struct rochp_queue rochp_queue;
 
@@ -154,7 +154,11 @@ struct rochp_queue_ring {
     uint64_t id_offset;
     uint64_t queue_id; /* rochp_queue_id: barriers record their dependency by it too */
     uint32_t abi_version; /* ROCHP_RING_ABI_VERSION of the library that made the queue */
-    uint32_t reserved32_;
+    /* Not 0 while a checkpoint begun with rochp_checkpoint_begin still
+     * copies buffers (set by the library): a dispatch asks the library first
+     * (rochp__dispatch_guard), which waits for the copies of the buffers its
+     * kernel may write. */
+    uint32_t guard;
     uint64_t reserved_[6]; /* for fields a minor version adds; zero */
 };
 
@@ -269,6 +273,14 @@ ROCHP_API rochp_status rochp__reservation_failed(rochp_queue *queue, uint64_t ri
  * inline path's wait for room every ROCHP__STALL_SPINS + 1 spins. */
 ROCHP_API rochp_status rochp__room_stalled(rochp_queue *queue);
 #define ROCHP__STALL_SPINS 0x3fffu
+/* Called by the inline path while the ring's guard is set, with the id
+ * taken and nothing written: returns once no buffer the kernel may write
+ * (its metadata: a global buffer argument not read-only, pointing into a
+ * rochp buffer) is still being copied by a begun checkpoint, or once such a
+ * buffer's device is lost (the checkpoint then fails; the write would
+ * fault anyway). */
+ROCHP_API void rochp__dispatch_guard(rochp_queue *queue, const rochp_dispatch_kernel *k,
+                                     const void *args, size_t args_size);
 
 /* --- the inline path ------------------------------------------------------------------ */
 #define ROCHP_MIN_KERNARG_BYTES 16u
@@ -345,7 +357,11 @@ rochp__wait_room(struct rochp_queue_ring *r, uint64_t w)
 /* Takes a packet id: a plain queue the next one; a journaled one first
  * checks that the journal has room, as a full journal must not take an id.
  * ROCHP_OK, or the refusal (nothing taken).  (A failed queue's dispatches
- * take ids and are journaled void: checking first would cost the path.) */
+ * take ids and are journaled void: checking first would cost the path.)
+ * Sequentially consistent (on x86 the locked instruction it is anyway):
+ * the guard is read after it, and a checkpoint sets the guard before it
+ * reads the write index, so a packet after the checkpoint's cut always
+ * sees the guard. */
 ROCHP__INLINE rochp_status rochp__take_id(struct rochp_queue_ring *r, bool journaled,
                                           uint64_t *ring_index)
 {
@@ -360,10 +376,10 @@ ROCHP__INLINE rochp_status rochp__take_id(struct rochp_queue_ring *r, bool journ
                 *ring_index = 0;
                 return failed ? (rochp_status) - (int32_t)failed : ROCHP_ERROR_JOURNAL_FULL;
             }
-        } while (!__atomic_compare_exchange_n(r->write_index, &w, w + 1, 1, __ATOMIC_RELAXED,
+        } while (!__atomic_compare_exchange_n(r->write_index, &w, w + 1, 1, __ATOMIC_SEQ_CST,
                                               __ATOMIC_RELAXED));
     } else {
-        w = __atomic_fetch_add(r->write_index, 1, __ATOMIC_RELAXED);
+        w = __atomic_fetch_add(r->write_index, 1, __ATOMIC_SEQ_CST);
     }
     *ring_index = w;
     return ROCHP_OK;
@@ -421,16 +437,29 @@ ROCHP__INLINE rochp_status rochp__write_dispatch(struct rochp_queue_ring *r, boo
     return ROCHP_OK;
 }
 
+/* Is a begun checkpoint still copying buffers?  Read after the id was
+ * taken (see rochp__take_id). */
+ROCHP__INLINE bool rochp__guarded(const struct rochp_queue_ring *r)
+{
+    return __builtin_expect(__atomic_load_n(&r->guard, __ATOMIC_SEQ_CST) != 0, 0);
+}
+
 /* The slow side as a tail call, so that nothing on the fast path lives
- * across a call (no registers to save): wait for room, then write. */
+ * across a call (no registers to save): wait for the copies of a begun
+ * checkpoint the kernel's writes must not overtake, and for room; then
+ * write. */
 static __attribute__((noinline, cold, unused)) rochp_status
 rochp__dispatch_after_wait(struct rochp_queue_ring *r, bool journaled,
                            const rochp_dispatch_kernel *k, const rochp_launch *launch,
                            const void *args, size_t args_size, rochp_completion *done, uint64_t w)
 {
-    rochp_status st = rochp__wait_room(r, w);
-    if (st != ROCHP_OK)
-        return st;
+    if (rochp__guarded(r))
+        rochp__dispatch_guard((rochp_queue *)(void *)r, k, args, args_size);
+    if (!rochp__has_room(r, w)) {
+        rochp_status st = rochp__wait_room(r, w);
+        if (st != ROCHP_OK)
+            return st;
+    }
     return rochp__write_dispatch(r, journaled, k, launch, args, args_size, done, w);
 }
 
@@ -445,7 +474,7 @@ ROCHP__INLINE rochp_status rochp__dispatch(struct rochp_queue_ring *r, bool jour
     if (__builtin_expect(st != ROCHP_OK, 0))
         return rochp__failure(rochp__dispatch_refused((rochp_queue *)(void *)r, st, k, args_size),
                               st);
-    if (!rochp__has_room(r, w))
+    if (rochp__guarded(r) || !rochp__has_room(r, w))
         return rochp__dispatch_after_wait(r, journaled, k, launch, args, args_size, done, w);
     return rochp__write_dispatch(r, journaled, k, launch, args, args_size, done, w);
 }

@@ -325,6 +325,7 @@ rochp_status rochp_buffer_free(rochp_buffer *b)
     rochp_context *ctx = b->ctx;
     runtime_gate_enter(ctx);
     pthread_mutex_lock(&ctx->managed->checkpoint_lock); /* not while a checkpoint holds it */
+    managed_settle(ctx); /* a begun checkpoint may be copying it */
     rochp_status st = buffer_free_locked(b);
     pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
     return runtime_gate_leave(ctx, st);
@@ -392,13 +393,17 @@ rochp_status rochp_buffer_find(rochp_context *ctx, const void *address, rochp_bu
  * cannot be trusted. */
 /* The next checkpoint copies it (marked before the write: a failed write
  * may still have changed it). */
-static void mark_written(rochp_buffer *b)
+static void mark_written(rochp_buffer *b, size_t offset, size_t size)
 {
     pthread_mutex_lock(&b->ctx->managed->buffer_lock);
     b->dirty = true;
     b->written_by_call = true;
     b->ctx->managed->buffer_writes++;
     pthread_mutex_unlock(&b->ctx->managed->buffer_lock);
+    /* Then a begun checkpoint's copy of the range goes first: counted
+     * before the guard is read, a write a checkpoint's cut did not see
+     * either waits here or fails that checkpoint (checkpoint.c). */
+    copy_guard_wait_range(b->ctx, (const char *)b->address + offset, size);
 }
 
 static rochp_status check_range(const rochp_buffer *b, size_t offset, size_t size, const char *what)
@@ -427,7 +432,7 @@ static rochp_status buffer_copy_locked(rochp_buffer *dst, size_t dst_offset, con
         st = check_range(src, src_offset, size, "rochp_buffer_copy (source)");
     if (st != ROCHP_OK || size == 0)
         return st;
-    mark_written(dst);
+    mark_written(dst, dst_offset, size);
     return managed_engine_copy(dst->ctx, (char *)dst->address + dst_offset, dst->agent, dst->device,
                        (const char *)src->address + src_offset, src->agent, src->device, size);
 }
@@ -455,7 +460,7 @@ static rochp_status staged(rochp_buffer *b, size_t offset, void *host, size_t si
     if (st != ROCHP_OK || size == 0)
         return st;
     if (to_buffer)
-        mark_written(b);
+        mark_written(b, offset, size);
     if (b->device == ROCHP_HOST) {
         if (to_buffer)
             memcpy((char *)b->address + offset, host, size);

@@ -51,6 +51,19 @@ struct managed_state {
     /* Shadows allocated so far (shadow_alloc_near): what tests read to see
      * that checkpoints reuse them.  Under checkpoint_lock. */
     uint64_t shadow_allocs;
+    /* The copies of a begun checkpoint, which work that writes their
+     * buffers waits for (copy_guard.c): published and withdrawn under
+     * checkpoint_lock, read with no lock between an increment and a
+     * decrement of guard_readers, which the withdrawal waits to see at 0. */
+    _Atomic(struct copy_guard *) guard;
+    atomic_uint guard_readers;
+    /* The rings' guard word while armed (0: not), and the last one given:
+     * under ctx->lock, so that a queue created meanwhile is armed too. */
+    uint32_t guard_generation, guard_counter;
+    /* Resilience's: commits or fails a begun checkpoint (its copies waited
+     * for), before what it copies is freed.  With checkpoint_lock held;
+     * NULL without the layer. */
+    rochp_status (*settle)(rochp_context *ctx);
 };
 
 /* layer.c -- the layer's table for core (core/layer.h). */
@@ -138,6 +151,9 @@ struct rochp_queue {
     /* Plain queues: reservations that failed since the checkpoint (ids
      * taken, nothing published: recovery need not replay them). */
     _Atomic uint64_t voided;
+    /* Its inline path reads the ring's guard (ring ABI >= 2): a checkpoint
+     * may overlap its work. */
+    bool guard_aware;
     binding *bindings;        /* under ctx->lock */
     struct rochp_queue *next; /* ctx->managed->queues, under ctx->lock */
 };
@@ -227,6 +243,9 @@ rochp_status managed_kernel_object(rochp_kernel *kernel, rochp_device_id device,
  * buffer pointer (at *offset). */
 uint32_t managed_kernel_arg_count(const rochp_kernel *kernel);
 bool managed_kernel_pointer_arg(const rochp_kernel *kernel, uint32_t index, uint32_t *offset);
+/* ... and one the kernel may write through (its metadata: not read-only). */
+bool managed_kernel_writable_pointer_arg(const rochp_kernel *kernel, uint32_t index,
+                                         uint32_t *offset);
 /* The kernel's name (for messages). */
 const char *managed_kernel_name(const rochp_kernel *kernel);
 /* The bytes of a kernel's explicit arguments (the end of the last one). */
@@ -371,6 +390,31 @@ rochp_status shadow_alloc_near(rochp_context *ctx, rochp_device_id device, size_
  * 0 when it did not start). */
 rochp_status shadow_copy_out(rochp_context *ctx, shadow *s, void *dst, uint64_t dst_agent,
                              uint64_t cpu, hsa_signal_t *done);
+/* copy_guard.c -- what a begun checkpoint copies: a buffer's bytes and the
+ * signal of its copy (0: copied already). */
+typedef struct copy_guard_entry {
+    uintptr_t start, end;
+    hsa_signal_t done;
+    rochp_buffer *b;
+} copy_guard_entry;
+/* With the checkpoint lock held: every ring's guard is set (before the
+ * checkpoint reads the write indexes); then the copies are published; the
+ * withdrawal clears both and returns once no reader is left, so that the
+ * copies' signals may go. */
+void copy_guard_arm(rochp_context *ctx);
+rochp_status copy_guard_publish(rochp_context *ctx, const copy_guard_entry *e, size_t n);
+void copy_guard_withdraw(rochp_context *ctx);
+/* Do all the context's queues read the guard (ring ABI >= 2)?  Takes ctx->lock. */
+bool copy_guard_all_aware(rochp_context *ctx);
+/* Until no published copy of a buffer holding [address, +size) is running. */
+void copy_guard_wait_range(rochp_context *ctx, const void *address, size_t size);
+/* With the checkpoint lock held: a begun checkpoint is committed or failed
+ * (resilience's settle), before its buffers or queues go. */
+static inline void managed_settle(rochp_context *ctx)
+{
+    if (ctx->managed->settle)
+        (void)ctx->managed->settle(ctx);
+}
 /* dirty.c -- a queue goes: what its work since the checkpoint may have
  * written is marked dirty now, while its journal is there to say (takes
  * buffer_lock). */

@@ -289,6 +289,13 @@ bool managed_kernel_pointer_arg(const rochp_kernel *kernel, uint32_t index, uint
     return a->value_kind == CODEOBJ_VK_GLOBAL_BUFFER && a->size == sizeof(uint64_t);
 }
 
+bool managed_kernel_writable_pointer_arg(const rochp_kernel *kernel, uint32_t index,
+                                         uint32_t *offset)
+{
+    return managed_kernel_pointer_arg(kernel, index, offset) &&
+           codeobj_arg_effective_access(&kernel->md->args[index]) != CODEOBJ_ACCESS_READ_ONLY;
+}
+
 const char *managed_kernel_name(const rochp_kernel *kernel)
 {
     return kernel->md->name ? kernel->md->name : "?";

@@ -73,6 +73,7 @@ static rochp_status queue_create_locked(rochp_context *ctx, rochp_device_id devi
     q->packets = o.packets;
     q->kernarg_bytes = o.kernarg_bytes;
     q->journal_length = o.journal_length;
+    q->guard_aware = o.ring_abi >= 2;
     st = queue_runtime_create(q, device, agent, first_id, &q->ring, &q->rt);
     if (st == ROCHP_OK && (st = handle_add(q, HANDLE_QUEUE)) != ROCHP_OK)
         queue_runtime_destroy(ctx, q->rt);
@@ -87,6 +88,8 @@ static rochp_status queue_create_locked(rochp_context *ctx, rochp_device_id devi
     device_entry *d = registry_find(ctx, device);
     if (!d || d->info.state != ROCHP_DEVICE_PRESENT)
         queue_fail(q, ROCHP_ERROR_DEVICE_LOST);
+    /* A checkpoint begun before it may still copy what it would write. */
+    __atomic_store_n(&q->ring.guard, ctx->managed->guard_generation, __ATOMIC_SEQ_CST);
     q->next = ctx->managed->queues;
     ctx->managed->queues = q;
     pthread_mutex_unlock(&ctx->lock);
@@ -161,6 +164,7 @@ rochp_status rochp_queue_destroy(rochp_queue *q)
     rochp_context *ctx = q->ctx;
     runtime_gate_enter(ctx);
     pthread_mutex_lock(&ctx->managed->checkpoint_lock); /* not while a checkpoint holds it */
+    managed_settle(ctx); /* a begun checkpoint's cut names it */
     /* The next checkpoint must still copy what its work wrote. */
     dirty_note_retired(ctx, q);
     pthread_mutex_lock(&ctx->lock);

@@ -53,7 +53,9 @@ rochp_status managed_queue_read_options(const rochp_queue_options *in, rochp_que
                                      "ABI version (struct_size %u); this library's inline path "
                                      "is ring ABI %u: rebuild against its headers",
                                      in->struct_size, ROCHP_RING_ABI_VERSION);
-        if (o->ring_abi != ROCHP_RING_ABI_VERSION)
+        /* Ring ABI 1 is ABI 2 without the guard: its queues are served,
+         * and a checkpoint does not overlap their work (checkpoint.c). */
+        if (o->ring_abi != ROCHP_RING_ABI_VERSION && o->ring_abi != 1)
             return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
                                      "rochp_queue_create: the application was compiled for ring "
                                      "ABI %u, this library has ring ABI %u: rebuild against its "

@@ -184,6 +184,7 @@ queue_runtime *queue_runtime_install(rochp_queue *q, rochp_device_id device,
            (const char *)ring + offsetof(struct rochp_queue_ring, packets),
            sizeof *ring - offsetof(struct rochp_queue_ring, packets));
     __atomic_store_n(&q->ring.failed, failed, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&q->ring.guard, ctx->managed->guard_generation, __ATOMIC_SEQ_CST);
     __atomic_store_n(&q->ring.limit, failed ? 0 : __atomic_load_n(&ring->limit, __ATOMIC_SEQ_CST),
                      __ATOMIC_SEQ_CST);
     rt->ring = &q->ring;

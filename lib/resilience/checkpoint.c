@@ -1,13 +1,18 @@
 /* Checkpoints: a consistent cut across the context's queues, and host
  * shadows of the buffers written since the previous one.
  *
- * The cut is each queue's write index when the checkpoint starts.  The
- * checkpoint waits for every packet before it, copies the buffers that work
- * may have written, and then checks that no queue moved and no buffer was
- * written meanwhile; if something did, the application dispatched during the
- * checkpoint and it fails with ROCHP_ERROR_BUSY, the previous checkpoint
- * standing.  New shadows replace the old ones only when all copies are done,
- * so a loss during a checkpoint leaves the previous one whole.
+ * The cut is each queue's write index when the checkpoint begins.  The
+ * checkpoint waits for every packet before it, starts copying the buffers
+ * that work may have written, and checks that no queue moved and no buffer
+ * was written meanwhile; if something did, the application dispatched
+ * during the call and it fails with ROCHP_ERROR_BUSY, the previous
+ * checkpoint standing.  From then on work may run beside the copies: the
+ * copy guard (managed/copy_guard.c) makes a dispatch or a buffer write that
+ * would change a buffer not yet copied wait for its copy.  New shadows
+ * replace the old ones only when all copies are done (the commit), so a
+ * loss during a checkpoint leaves the previous one whole.  rochp_checkpoint
+ * is a begin and its commit; rochp_checkpoint_begin leaves the commit to
+ * rochp_checkpoint_finish or to the next call that needs it (settle).
  *
  * What was written since the previous checkpoint: buffers named by copy and
  * write calls; buffers whose address a journaled dispatch passed in an
@@ -16,108 +21,41 @@
  * plain queue has run anything; registered buffers (the application's
  * memory, written by work rochp does not see) that the application marked
  * or asked to be copied always.  A buffer without a shadow is always copied.
+ * The marks are cleared at the cut (work after it marks them again) and put
+ * back if the checkpoint fails.
  *
  * Shadows (managed/shadow.c) are process memory near the buffer's GPU,
  * locked for the runtime's copy engines.  Each buffer keeps its committed
  * shadow and a spare: a checkpoint copies into the spares (allocated once,
  * reused while the size matches) and swaps them in on commit, so a failed
  * one leaves the committed shadows whole and keeps the spares for the next.
- * Copies from different devices run at once (issued together, then waited
- * for).
+ * Copies from different devices run at once.
  *
- * Locks: ctx->managed->checkpoint_lock serialises checkpoints and restores against
- * each other and against freeing buffers and destroying queues (which take
- * it too), since they hold pointers to both across long waits.  The runtime
- * gate is held for reading throughout. */
+ * Locks: ctx->managed->checkpoint_lock serialises checkpoints, their
+ * commits and restores against each other and against freeing buffers and
+ * destroying queues (which take it too and settle a begun checkpoint
+ * first), since they hold pointers to both across long waits.  The runtime
+ * gate is held for reading throughout.  The begun checkpoint
+ * (resilience_state.inflight) is under the checkpoint lock. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
-#include "resilience/resilience.h"
+#include "resilience/checkpoint_cut.h"
 
-#define CHECKPOINT_SLICE_NS (100ull * 1000 * 1000)
-/* A restore first waits this long for the work on the buffers it puts back. */
-#define RESTORE_WAIT_NS (30ull * 1000 * 1000 * 1000)
-
-typedef struct cut_queue {
-    rochp_queue *q;
-    uint64_t cut; /* the ring's write index */
-} cut_queue;
-
-typedef struct copy_job {
-    rochp_buffer *b;
-    hsa_signal_t done; /* 0: copied by the CPU */
-    bool started;
-} copy_job;
-
-/* --- the cut ---------------------------------------------------------------------------------- */
-static rochp_status take_cut(rochp_context *ctx, cut_queue **out, size_t *n_out)
-{
-    pthread_mutex_lock(&ctx->lock);
-    size_t n = 0;
-    for (rochp_queue *q = ctx->managed->queues; q; q = q->next)
-        n++;
-    cut_queue *cuts = calloc(n + 1, sizeof *cuts);
-    if (cuts) {
-        size_t i = 0;
-        for (rochp_queue *q = ctx->managed->queues; q; q = q->next, i++) {
-            cuts[i].q = q;
-            cuts[i].cut = queue_next_index(q);
-        }
-    }
-    pthread_mutex_unlock(&ctx->lock);
-    if (!cuts)
-        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: out of memory");
-    *out = cuts;
-    *n_out = n;
-    return ROCHP_OK;
-}
-
-static rochp_status wait_cut(const cut_queue *cuts, size_t n, uint64_t timeout_ns)
-{
-    uint64_t start = rochp__now_ns();
-    for (size_t i = 0; i < n; i++) {
-        uint64_t waited = rochp__now_ns() - start;
-        const rochp_queue *q = cuts[i].q;
-        rochp_status st = queue_wait_written(cuts[i].q, cuts[i].cut + q->ring.id_offset,
-                                             waited < timeout_ns ? timeout_ns - waited : 0);
-        if (st != ROCHP_OK) {
-            char why[512];
-            snprintf(why, sizeof why, "%s", rochp_last_error());
-            return rochp__set_errorf(st, "checkpoint: the work before it on the queue of device "
-                                        "%llu did not complete: %s",
-                                    (unsigned long long)rochp_queue_device(cuts[i].q), why);
-        }
-    }
-    return ROCHP_OK;
-}
-
-static bool cut_moved(rochp_context *ctx, const cut_queue *cuts, size_t n)
-{
-    bool moved = false;
-    pthread_mutex_lock(&ctx->lock);
-    for (size_t i = 0; i < n; i++)
-        moved |= queue_next_index(cuts[i].q) != cuts[i].cut;
-    pthread_mutex_unlock(&ctx->lock);
-    return moved;
-}
-
-/* With ctx->lock held: the queues' work up to the cut is what the
- * checkpoint (or a restore) stands for from now on: the journals start over
- * there, and nothing a destroyed queue ran since is owed a replay. */
-static void start_over(rochp_context *ctx, const cut_queue *cuts, size_t n)
-{
-    ROCHP_ASSERT_HELD(&ctx->lock);
-    for (size_t i = 0; i < n; i++) {
-        rochp_queue *q = cuts[i].q;
-        if (q->ring.journal)
-            __atomic_store_n(&q->ring.journal_start, cuts[i].cut, __ATOMIC_RELAXED);
-        q->checkpoint_index = cuts[i].cut;
-        atomic_store(&q->voided, 0);
-    }
-    ctx->managed->retired_packets = 0;
-}
+/* A begun checkpoint, until its commit. */
+struct checkpoint_inflight {
+    cut_queue *cuts;
+    size_t n_cuts;
+    copy_job *jobs;
+    size_t n_jobs;
+    uint64_t retired;      /* destroyed queues' packets counted at the cut */
+    uint64_t writes;       /* buffer writes counted at the cut */
+    bool check_after;      /* a queue does not read the guard: nothing may run until the commit */
+    bool report;           /* begun by rochp_checkpoint_begin: finish reports it */
+    uint64_t t0;
+    rochp_checkpoint_stats stats;
+};
 
 /* --- what was written ---------------------------------------------------------------------- */
 /* With ctx->managed->buffer_lock held: marks what the work since the last checkpoint
@@ -192,153 +130,307 @@ static rochp_status start_copy(rochp_context *ctx, copy_job *j, uint64_t cpu)
     return ROCHP_OK;
 }
 
-/* Waits for every started copy; a lost device's copy never ends, and its
- * shadow may still be written by the engine: *abandoned marks it kept. */
-static rochp_status wait_copies(rochp_context *ctx, copy_job *jobs, size_t n, bool *abandoned)
+/* --- begin ---------------------------------------------------------------------------------------- */
+/* With buffer_lock held: what the checkpoint copies, into f->jobs; their
+ * marks cleared (work after the cut sets them again). */
+static rochp_status choose(rochp_context *ctx, checkpoint_inflight *f)
 {
-    rochp_status st = ROCHP_OK;
-    for (size_t i = 0; i < n; i++) {
-        copy_job *j = &jobs[i];
-        if (!j->done.handle)
+    ROCHP_ASSERT_HELD(&ctx->managed->buffer_lock);
+    bool selective = mark_journaled(ctx, f->cuts, f->n_cuts, &f->stats.packets);
+    f->jobs = calloc(ctx->managed->n_buffers + 1, sizeof *f->jobs);
+    if (!f->jobs)
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: out of memory");
+    for (size_t i = 0; i < ctx->managed->n_buffers; i++) {
+        rochp_buffer *b = ctx->managed->buffers[i];
+        f->stats.buffers++;
+        f->stats.bytes += b->size;
+        if (!b->address || (selective && !b->dirty && !b->copy_always && b->shadow.host))
             continue;
-        while (ctx->hsa.signal_wait_scacquire(j->done, HSA_SIGNAL_CONDITION_EQ, 0,
-                                              CHECKPOINT_SLICE_NS, HSA_WAIT_STATE_BLOCKED) != 0) {
-            if (!managed_buffer_reachable(j->b)) {
-                abandoned[i] = true;
-                st = rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
-                                      "checkpoint: device %llu was lost while its buffers were "
-                                      "copied; the previous checkpoint stands",
-                                      (unsigned long long)j->b->device);
-                break;
-            }
-        }
-        if (!abandoned[i]) {
-            ctx->hsa.signal_destroy(j->done);
-            j->done.handle = 0;
-        }
+        copy_job *j = &f->jobs[f->n_jobs++];
+        j->b = b;
+        j->was_written_by_call = b->written_by_call;
+        b->dirty = false;
+        b->written_by_call = false;
     }
-    for (size_t i = 0; i < n && st == ROCHP_OK; i++)
-        if (!managed_buffer_reachable(jobs[i].b))
-            st = rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
-                                  "checkpoint: device %llu was lost while its buffers were "
-                                  "copied; the previous checkpoint stands",
-                                  (unsigned long long)jobs[i].b->device);
+    f->writes = ctx->managed->buffer_writes;
+    return ROCHP_OK;
+}
+
+static rochp_status publish(rochp_context *ctx, const checkpoint_inflight *f)
+{
+    copy_guard_entry *e = calloc(f->n_jobs + 1, sizeof *e);
+    if (!e)
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: out of memory");
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        const rochp_buffer *b = f->jobs[i].b;
+        e[i] = (copy_guard_entry){(uintptr_t)b->address, (uintptr_t)b->address + b->size,
+                                  f->jobs[i].done, f->jobs[i].b};
+    }
+    rochp_status st = copy_guard_publish(ctx, e, f->n_jobs);
+    free(e);
     return st;
 }
 
-/* --- the checkpoint ----------------------------------------------------------------------------- */
-static rochp_status checkpoint_locked(rochp_context *ctx, uint64_t timeout_ns,
-                                     rochp_checkpoint_stats *stats)
+static bool written_since(rochp_context *ctx, const checkpoint_inflight *f)
+{
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
+    bool written = ctx->managed->buffer_writes != f->writes;
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
+    return written || cut_moved(ctx, f->cuts, f->n_cuts);
+}
+
+static rochp_status busy(void)
+{
+    return rochp__set_errorf(ROCHP_ERROR_BUSY,
+                            "checkpoint: work was dispatched or buffers written while it took "
+                            "its cut, so its copies are not one consistent point; the previous "
+                            "checkpoint stands (checkpoint where nothing else runs)");
+}
+
+static void inflight_free(checkpoint_inflight *f)
+{
+    if (!f)
+        return;
+    free(f->jobs);
+    free(f->cuts);
+    free(f);
+}
+
+/* With the checkpoint lock held: the copies of a checkpoint that will not
+ * commit are waited for (a lost device's abandoned), the guard withdrawn,
+ * the marks put back. */
+static void fail_inflight(rochp_context *ctx, checkpoint_inflight *f)
+{
+    (void)copies_wait(ctx, f->jobs, f->n_jobs, 0, "checkpoint");
+    copy_guard_withdraw(ctx);
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        f->jobs[i].b->dirty = true;
+        f->jobs[i].b->written_by_call |= f->jobs[i].was_written_by_call;
+    }
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
+    copies_release(ctx, f->jobs, f->n_jobs, true);
+}
+
+/* With the checkpoint lock held and no checkpoint begun: takes the cut and
+ * starts the copies; *out the begun checkpoint. */
+static rochp_status begin_locked(rochp_context *ctx, uint64_t timeout_ns, checkpoint_inflight **out)
 {
     ROCHP_ASSERT_GATE(ctx);
-    uint64_t t0 = rochp__now_ns();
-    cut_queue *cuts = NULL;
-    size_t n_cuts = 0;
-    copy_job *jobs = NULL;
-    bool *abandoned = NULL;
-    size_t n_jobs = 0;
     ROCHP_ASSERT_HELD(&ctx->managed->checkpoint_lock);
+    *out = NULL;
+    checkpoint_inflight *f = calloc(1, sizeof *f);
+    if (!f)
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: out of memory");
+    f->t0 = rochp__now_ns();
     /* Spares given up by earlier checkpoints whose copies have ended since. */
     shadow_reap_abandoned(ctx);
-    rochp_status st = take_cut(ctx, &cuts, &n_cuts);
+    /* Armed before the cut is read: a packet after the cut sees it. */
+    copy_guard_arm(ctx);
+    f->check_after = !copy_guard_all_aware(ctx);
+    rochp_status st = cut_take(ctx, &f->cuts, &f->n_cuts);
     if (st == ROCHP_OK)
-        st = wait_cut(cuts, n_cuts, timeout_ns);
-
-    /* What to copy, and the write count to check the cut against. */
-    uint64_t packets = 0, writes_before = 0;
+        st = cut_wait(f->cuts, f->n_cuts, timeout_ns);
     if (st == ROCHP_OK) {
         pthread_mutex_lock(&ctx->managed->buffer_lock);
-        bool selective = mark_journaled(ctx, cuts, n_cuts, &packets);
-        jobs = calloc(ctx->managed->n_buffers + 1, sizeof *jobs);
-        abandoned = calloc(ctx->managed->n_buffers + 1, sizeof *abandoned);
-        if (jobs && abandoned) {
-            for (size_t i = 0; i < ctx->managed->n_buffers; i++) {
-                rochp_buffer *b = ctx->managed->buffers[i];
-                stats->buffers++;
-                stats->bytes += b->size;
-                if (b->address && (!selective || b->dirty || b->copy_always || !b->shadow.host))
-                    jobs[n_jobs++].b = b;
-            }
-        } else {
-            st = rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "checkpoint: out of memory");
-        }
-        writes_before = ctx->managed->buffer_writes;
+        st = choose(ctx, f);
         pthread_mutex_unlock(&ctx->managed->buffer_lock);
-    }
-    uint64_t cpu = st == ROCHP_OK ? managed_cpu_agent(ctx) : 0;
-    for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++)
-        st = start_copy(ctx, &jobs[i], cpu);
-    if (jobs) {
-        rochp_status waited = wait_copies(ctx, jobs, n_jobs, abandoned);
-        if (st == ROCHP_OK)
-            st = waited;
     }
     if (st == ROCHP_OK) {
-        pthread_mutex_lock(&ctx->managed->buffer_lock);
-        bool written = ctx->managed->buffer_writes != writes_before;
-        pthread_mutex_unlock(&ctx->managed->buffer_lock);
-        if (written || cut_moved(ctx, cuts, n_cuts))
-            st = rochp__set_errorf(ROCHP_ERROR_BUSY,
-                                  "checkpoint: work was dispatched or buffers written while it "
-                                  "ran, so its copies are not one consistent point; the previous "
-                                  "checkpoint stands (checkpoint where nothing else runs)");
-    }
-    if (st == ROCHP_OK) {
-        /* Commit: the spares become the shadows and the old shadows the
-         * spares of the next checkpoint; the journals start over. */
-        pthread_mutex_lock(&ctx->managed->buffer_lock);
-        for (size_t i = 0; i < n_jobs; i++) {
-            rochp_buffer *b = jobs[i].b;
-            shadow old = b->shadow;
-            b->shadow = b->spare;
-            b->spare = old;
-            b->dirty = false;
-            b->written_by_call = false;
-            stats->buffers_copied++;
-            stats->bytes_copied += b->size;
-        }
-        pthread_mutex_unlock(&ctx->managed->buffer_lock);
         pthread_mutex_lock(&ctx->lock);
-        start_over(ctx, cuts, n_cuts);
-        stats->packets = packets;
-        ctx->resilience->checkpoints++;
-        ctx->resilience->last_checkpoint_ns = rochp__now_ns();
+        f->retired = ctx->managed->retired_packets;
         pthread_mutex_unlock(&ctx->lock);
     }
-    /* A failed checkpoint keeps its spares for the next one, except those
-     * an engine may still write, which are given up (never reused). */
-    for (size_t i = 0; i < n_jobs; i++) {
-        if (abandoned[i])
-            shadow_spare_abandon(ctx, jobs[i].b, jobs[i].done);
-        else if (jobs[i].done.handle)
-            ctx->hsa.signal_destroy(jobs[i].done);
+    uint64_t cpu = st == ROCHP_OK ? managed_cpu_agent(ctx) : 0;
+    for (size_t i = 0; i < f->n_jobs && st == ROCHP_OK; i++)
+        st = start_copy(ctx, &f->jobs[i], cpu);
+    if (st == ROCHP_OK)
+        st = publish(ctx, f);
+    /* Published first: a dispatch or write not seen here waits for the copies. */
+    if (st == ROCHP_OK && written_since(ctx, f))
+        st = busy();
+    if (st != ROCHP_OK) {
+        fail_inflight(ctx, f);
+        inflight_free(f);
+        return st;
     }
-    free(jobs);
-    free(abandoned);
-    free(cuts);
-    stats->ns = rochp__now_ns() - t0;
+    *out = f;
+    return ROCHP_OK;
+}
+
+/* --- commit ----------------------------------------------------------------------------------------- */
+static void commit(rochp_context *ctx, checkpoint_inflight *f)
+{
+    /* The spares become the shadows and the old shadows the spares of the
+     * next checkpoint; the journals start over at the cut. */
+    pthread_mutex_lock(&ctx->managed->buffer_lock);
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        rochp_buffer *b = f->jobs[i].b;
+        shadow old = b->shadow;
+        b->shadow = b->spare;
+        b->spare = old;
+        f->stats.buffers_copied++;
+        f->stats.bytes_copied += b->size;
+    }
+    pthread_mutex_unlock(&ctx->managed->buffer_lock);
+    pthread_mutex_lock(&ctx->lock);
+    cut_start_over(ctx, f->cuts, f->n_cuts, f->retired);
+    ctx->resilience->checkpoints++;
+    ctx->resilience->last_checkpoint_ns = rochp__now_ns();
+    pthread_mutex_unlock(&ctx->lock);
+}
+
+/* With the checkpoint lock held: the begun checkpoint's copies are waited
+ * for (until deadline_ns; 0: no deadline) and it commits or fails;
+ * ROCHP_ERROR_TIMEOUT leaves it begun.  Its result is kept for finish when
+ * rochp_checkpoint_begin began it. */
+static rochp_status settle_locked(rochp_context *ctx, uint64_t deadline_ns,
+                                  rochp_checkpoint_stats *stats)
+{
+    ROCHP_ASSERT_HELD(&ctx->managed->checkpoint_lock);
+    struct resilience_state *r = ctx->resilience;
+    checkpoint_inflight *f = r->inflight;
+    if (!f)
+        return ROCHP_OK;
+    rochp_status st = copies_wait(ctx, f->jobs, f->n_jobs, deadline_ns, "checkpoint");
+    if (st == ROCHP_ERROR_TIMEOUT)
+        return st;
+    /* Work that did not read the guard ran beside the copies. */
+    if (st == ROCHP_OK && f->check_after && written_since(ctx, f))
+        st = busy();
+    if (st == ROCHP_OK) {
+        copy_guard_withdraw(ctx);
+        commit(ctx, f);
+        copies_release(ctx, f->jobs, f->n_jobs, true);
+    } else {
+        fail_inflight(ctx, f);
+    }
+    f->stats.ns = rochp__now_ns() - f->t0;
+    if (f->report) {
+        r->begun_unreported = true;
+        r->begun_status = st;
+        snprintf(r->begun_why, sizeof r->begun_why, "%s", st == ROCHP_OK ? "" : rochp_last_error());
+        r->begun_stats = f->stats;
+    }
+    if (stats)
+        *stats = f->stats;
+    r->inflight = NULL;
+    inflight_free(f);
+    return st;
+}
+
+rochp_status checkpoint_settle(rochp_context *ctx)
+{
+    return settle_locked(ctx, 0, NULL);
+}
+
+static uint64_t deadline_after(uint64_t timeout_ns)
+{
+    uint64_t now = rochp__now_ns();
+    /* 0 means no deadline: a timeout of 0 is now + 1 (a poll). */
+    return timeout_ns > UINT64_MAX - now - 1 ? 0 : now + timeout_ns + 1;
+}
+
+/* With the checkpoint lock held: a checkpoint begun earlier must be settled
+ * before another begins. */
+static rochp_status settle_before(rochp_context *ctx, uint64_t timeout_ns, const char *call)
+{
+    rochp_status st = settle_locked(ctx, deadline_after(timeout_ns), NULL);
+    if (st == ROCHP_ERROR_TIMEOUT)
+        return rochp__set_errorf(ROCHP_ERROR_BUSY,
+                                "%s: the checkpoint begun earlier is still copying buffers "
+                                "(rochp_checkpoint_finish waits for it)",
+                                call);
+    return ROCHP_OK; /* its own result is finish's to report */
+}
+
+/* --- the API ------------------------------------------------------------------------------------ */
+static rochp_status enter(rochp_context *ctx, const char *call)
+{
+    rochp_status st = handle_check(ctx, HANDLE_CONTEXT, call);
+    if (st != ROCHP_OK)
+        return st;
+    if (!ctx->hsa_up)
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                "%s: this context has no HSA runtime", call);
+    runtime_gate_enter(ctx);
+    pthread_mutex_lock(&ctx->managed->checkpoint_lock);
+    return ROCHP_OK;
+}
+
+static rochp_status leave(rochp_context *ctx, rochp_status st)
+{
+    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
+    runtime_gate_leave(ctx, ROCHP_OK);
     return st;
 }
 
 rochp_status rochp_checkpoint(rochp_context *ctx, uint64_t timeout_ns,
                               rochp_checkpoint_stats *stats)
 {
-    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_checkpoint");
-    if (hst_ != ROCHP_OK)
-        return hst_;
-    if (!ctx->hsa_up)
-        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
-                                "rochp_checkpoint: this context has no HSA runtime");
-    rochp_checkpoint_stats local;
-    memset(&local, 0, sizeof local);
-    runtime_gate_enter(ctx);
-    pthread_mutex_lock(&ctx->managed->checkpoint_lock);
-    rochp_status st = checkpoint_locked(ctx, timeout_ns, &local);
-    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
-    runtime_gate_leave(ctx, ROCHP_OK);
     if (stats)
-        *stats = local;
-    return st;
+        memset(stats, 0, sizeof *stats);
+    rochp_status st = enter(ctx, "rochp_checkpoint");
+    if (st != ROCHP_OK)
+        return st;
+    st = settle_before(ctx, timeout_ns, "rochp_checkpoint");
+    checkpoint_inflight *f = NULL;
+    if (st == ROCHP_OK)
+        st = begin_locked(ctx, timeout_ns, &f);
+    if (st == ROCHP_OK) {
+        ctx->resilience->inflight = f;
+        st = settle_locked(ctx, 0, stats);
+    }
+    return leave(ctx, st);
+}
+
+rochp_status rochp_checkpoint_begin(rochp_context *ctx, uint64_t timeout_ns)
+{
+    rochp_status st = enter(ctx, "rochp_checkpoint_begin");
+    if (st != ROCHP_OK)
+        return st;
+    st = settle_before(ctx, timeout_ns, "rochp_checkpoint_begin");
+    checkpoint_inflight *f = NULL;
+    if (st == ROCHP_OK) {
+        ctx->resilience->begun_unreported = false;
+        st = begin_locked(ctx, timeout_ns, &f);
+    }
+    if (st == ROCHP_OK) {
+        f->report = true;
+        ctx->resilience->inflight = f;
+        /* A queue that does not read the guard could overtake the copies:
+         * nothing may run until they are done, so the call waits for them. */
+        if (f->check_after)
+            st = settle_locked(ctx, 0, NULL);
+    }
+    return leave(ctx, st);
+}
+
+rochp_status rochp_checkpoint_finish(rochp_context *ctx, uint64_t timeout_ns,
+                                     rochp_checkpoint_stats *stats)
+{
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    rochp_status st = enter(ctx, "rochp_checkpoint_finish");
+    if (st != ROCHP_OK)
+        return st;
+    struct resilience_state *r = ctx->resilience;
+    if (r->inflight && r->inflight->report) {
+        st = settle_locked(ctx, deadline_after(timeout_ns), NULL);
+        if (st == ROCHP_ERROR_TIMEOUT)
+            return leave(ctx, st);
+    }
+    if (!r->begun_unreported)
+        return leave(ctx, rochp__set_errorf(ROCHP_ERROR_NOT_FOUND,
+                                           "rochp_checkpoint_finish: no checkpoint was begun "
+                                           "(rochp_checkpoint_begin) since the last finish"));
+    r->begun_unreported = false;
+    if (stats)
+        *stats = r->begun_stats;
+    st = r->begun_status;
+    if (st != ROCHP_OK)
+        (void)rochp__set_errorf(st, "%s", r->begun_why);
+    return leave(ctx, st);
 }
 
 /* --- automatic checkpoints ------------------------------------------------------------------ */
@@ -376,107 +468,4 @@ void checkpoint_safe_point(rochp_context *ctx)
     }
     if (due)
         (void)rochp_checkpoint(ctx, 0, NULL);
-}
-
-/* --- restore --------------------------------------------------------------------------------- */
-/* The buffers go back to the checkpoint, and so does the work's record:
- * what the queues ran before the restore is undone, so a recovery must not
- * replay it -- the checkpoint stands for the queues' current ids from now on
- * (journals start over, plain queues count as not having run). */
-static rochp_status restore_locked(rochp_context *ctx, rochp_checkpoint_stats *stats)
-{
-    ROCHP_ASSERT_GATE(ctx);
-    uint64_t t0 = rochp__now_ns();
-    /* Nothing may still run on the buffers being put back. */
-    cut_queue *cuts = NULL;
-    size_t n_cuts = 0;
-    rochp_status cut = take_cut(ctx, &cuts, &n_cuts);
-    if (cut == ROCHP_OK)
-        cut = wait_cut(cuts, n_cuts, RESTORE_WAIT_NS);
-    if (cut != ROCHP_OK) {
-        free(cuts);
-        return cut;
-    }
-    pthread_mutex_lock(&ctx->managed->buffer_lock);
-    size_t n = ctx->managed->n_buffers, n_jobs = 0;
-    copy_job *jobs = calloc(n + 1, sizeof *jobs);
-    bool *abandoned = calloc(n + 1, sizeof *abandoned);
-    rochp_status st = jobs && abandoned ? ROCHP_OK
-                                        : rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
-                                                           "rochp_checkpoint_restore: out of memory");
-    for (size_t i = 0; i < n && st == ROCHP_OK; i++) {
-        rochp_buffer *b = ctx->managed->buffers[i];
-        stats->buffers++;
-        stats->bytes += b->size;
-        if (b->shadow.host && b->address)
-            jobs[n_jobs++].b = b;
-    }
-    pthread_mutex_unlock(&ctx->managed->buffer_lock);
-    /* All or nothing where it can be: a buffer whose memory is gone refuses
-     * the restore before any is put back. */
-    for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++)
-        if (!managed_buffer_reachable(jobs[i].b))
-            st = rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
-                                  "rochp_checkpoint_restore: buffer %llu's device %llu has been "
-                                  "lost (nothing was restored)",
-                                  (unsigned long long)jobs[i].b->id,
-                                  (unsigned long long)jobs[i].b->device);
-    uint64_t cpu = st == ROCHP_OK ? managed_cpu_agent(ctx) : 0;
-    for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++) {
-        rochp_buffer *b = jobs[i].b;
-        if (b->device != ROCHP_HOST)
-            st = shadow_copy_out(ctx, &b->shadow, b->address, b->agent, cpu, &jobs[i].done);
-    }
-    if (jobs) {
-        rochp_status waited = wait_copies(ctx, jobs, n_jobs, abandoned);
-        if (st == ROCHP_OK)
-            st = waited;
-    }
-    /* The host's last: a device lost under the engines' copies leaves them
-     * as they were. */
-    for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++)
-        if (jobs[i].b->device == ROCHP_HOST)
-            memcpy(jobs[i].b->address, jobs[i].b->shadow.host, jobs[i].b->size);
-    if (st == ROCHP_OK) {
-        pthread_mutex_lock(&ctx->managed->buffer_lock);
-        for (size_t i = 0; i < n_jobs; i++) {
-            /* As they were at the checkpoint: nothing written since. */
-            jobs[i].b->dirty = false;
-            jobs[i].b->written_by_call = false;
-            stats->buffers_copied++;
-            stats->bytes_copied += jobs[i].b->size;
-        }
-        pthread_mutex_unlock(&ctx->managed->buffer_lock);
-        pthread_mutex_lock(&ctx->lock);
-        start_over(ctx, cuts, n_cuts);
-        pthread_mutex_unlock(&ctx->lock);
-    }
-    free(cuts);
-    for (size_t i = 0; i < n_jobs; i++)
-        if (jobs[i].done.handle && !abandoned[i])
-            ctx->hsa.signal_destroy(jobs[i].done);
-    free(jobs);
-    free(abandoned);
-    stats->ns = rochp__now_ns() - t0;
-    return st;
-}
-
-rochp_status rochp_checkpoint_restore(rochp_context *ctx, rochp_checkpoint_stats *stats)
-{
-    rochp_status hst_ = handle_check(ctx, HANDLE_CONTEXT, "rochp_checkpoint_restore");
-    if (hst_ != ROCHP_OK)
-        return hst_;
-    if (!ctx->hsa_up)
-        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
-                                "rochp_checkpoint_restore: this context has no HSA runtime");
-    rochp_checkpoint_stats local;
-    memset(&local, 0, sizeof local);
-    runtime_gate_enter(ctx);
-    pthread_mutex_lock(&ctx->managed->checkpoint_lock);
-    rochp_status st = restore_locked(ctx, &local);
-    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
-    runtime_gate_leave(ctx, ROCHP_OK);
-    if (stats)
-        *stats = local;
-    return st;
 }

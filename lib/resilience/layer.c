@@ -19,13 +19,29 @@ static rochp_status attach(rochp_context *ctx)
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_context_create: out of memory");
     r->last_checkpoint_ns = rochp__now_ns();
     ctx->resilience = r;
+    /* managed (below) frees buffers and destroys queues a begun
+     * checkpoint names: it settles the checkpoint first through this. */
+    ctx->managed->settle = checkpoint_settle;
     return ROCHP_OK;
+}
+
+/* A begun checkpoint commits (or fails) while the runtime and the objects
+ * it copies are still there: before a re-enumeration shuts the runtime
+ * down (the gate is held for writing, so no call holds the checkpoint
+ * lock), and at the context's end (before managed's objects go). */
+static void settle(rochp_context *ctx)
+{
+    pthread_mutex_lock(&ctx->managed->checkpoint_lock);
+    (void)checkpoint_settle(ctx);
+    pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
 }
 
 static void detach(rochp_context *ctx)
 {
     if (!ctx->resilience)
         return;
+    if (ctx->managed)
+        ctx->managed->settle = NULL;
     free(ctx->resilience->criu);
     free(ctx->resilience);
     ctx->resilience = NULL;
@@ -70,5 +86,7 @@ const core_layer resilience_layer = {
     .name = "resilience",
     .attach = attach,
     .device_seen = device_seen,
+    .runtime_stopping = settle,
+    .teardown = settle,
     .detach = detach,
 };

@@ -212,6 +212,7 @@ rochp_status rochp_checkpoint_save(rochp_context *ctx, int fd, const void *user,
         return hst;
     runtime_gate_enter(ctx);
     pthread_mutex_lock(&ctx->managed->checkpoint_lock);
+    (void)checkpoint_settle(ctx); /* a begun checkpoint commits (or fails) first */
     rochp_status st = save_locked(ctx, fd, user, user_size);
     pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
     return runtime_gate_leave(ctx, st);

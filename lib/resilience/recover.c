@@ -461,6 +461,7 @@ rochp_status rochp_recover(rochp_context *ctx, uint64_t timeout_ns, rochp_recove
     memset(&local, 0, sizeof local);
     runtime_gate_enter(ctx);
     pthread_mutex_lock(&ctx->managed->checkpoint_lock);
+    (void)checkpoint_settle(ctx); /* a begun checkpoint commits (or fails) first */
     st = recover_locked(ctx, timeout_ns, &local);
     pthread_mutex_unlock(&ctx->managed->checkpoint_lock);
     runtime_gate_leave(ctx, ROCHP_OK);

@@ -27,8 +27,18 @@ typedef struct criu_props {
     uint64_t at_least[CRIU_AT_LEAST_PROPS];
 } criu_props;
 
+typedef struct checkpoint_inflight checkpoint_inflight;
+
 struct resilience_state {
-    /* all under ctx->lock */
+    /* Under ctx->managed->checkpoint_lock: the checkpoint begun
+     * (rochp_checkpoint_begin) and not yet committed, and the result of the
+     * last one begun that rochp_checkpoint_finish has not reported yet. */
+    checkpoint_inflight *inflight;
+    bool begun_unreported;
+    rochp_status begun_status;
+    char begun_why[512];
+    rochp_checkpoint_stats begun_stats;
+    /* the rest under ctx->lock */
     uint64_t checkpoints;           /* completed */
     uint64_t last_checkpoint_ns;    /* when the last completed (or creation) */
     uint64_t auto_packets, auto_ns; /* rochp_set_auto_checkpoint */
@@ -54,6 +64,12 @@ const criu_props *resilience_criu_props(rochp_context *ctx, rochp_device_id devi
  * machine ~0.4 s per GiB). */
 rochp_status persist_load_mapped(rochp_context *ctx, const uint8_t *data, size_t size, int fd,
                                  rochp_restored **out);
+
+/* checkpoint.c -- with the checkpoint lock held: a begun checkpoint's
+ * copies are waited for and it commits, or fails (the previous standing);
+ * its result is kept for rochp_checkpoint_finish.  Every call that needs
+ * the last checkpoint or frees what a begun one copies settles first. */
+rochp_status checkpoint_settle(rochp_context *ctx);
 
 /* checkpoint.c -- an application's wait just returned: checkpoint if one is
  * due (rochp_set_auto_checkpoint), never waiting. */

@@ -86,7 +86,14 @@ static void test_options(rochp_context *ctx)
     CHECK(o.ring_abi == ROCHP_RING_ABI_VERSION);
     o.ring_abi = ROCHP_RING_ABI_VERSION + 1;
     CHECK(rochp_queue_create(ctx, g_devs[0].id, &o, &q) == ROCHP_ERROR_NOT_SUPPORTED);
-    CHECK_CONTAINS(rochp_last_error(), "compiled for ring ABI 2, this library has ring ABI 1");
+    CHECK_CONTAINS(rochp_last_error(), "compiled for ring ABI 3, this library has ring ABI 2");
+    /* Ring ABI 1 (no guard) is still served; 0 never was one. */
+    o.ring_abi = 1;
+    REQUIRE(rochp_queue_create(ctx, g_devs[0].id, &o, &q) == ROCHP_OK);
+    CHECK(rochp_queue_destroy(q) == ROCHP_OK);
+    q = NULL;
+    o.ring_abi = 0;
+    CHECK(rochp_queue_create(ctx, g_devs[0].id, &o, &q) == ROCHP_ERROR_NOT_SUPPORTED);
     rochp_queue_options_init(&o);
     o.struct_size = (uint32_t)offsetof(rochp_queue_options, ring_abi);
     CHECK(rochp_queue_create(ctx, g_devs[0].id, &o, &q) == ROCHP_ERROR_NOT_SUPPORTED);
