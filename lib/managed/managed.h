@@ -80,6 +80,16 @@ typedef struct shadow {
     void *agent; /* NULL: not locked (host buffers need no lock) */
     size_t size;
     rochp_device_id near; /* the device whose NUMA node it was placed on */
+    /* External: the bytes are a region of a sealed memfd a resume loaded
+     * (rochp-run's kept checkpoint), which nobody can change: host maps it
+     * read-only, and an engine copy out of it goes through staging memory
+     * (a read-only mapping cannot be locked for the engines).  It is never
+     * a spare: a commit frees it.  fd is this shadow's own descriptor. */
+    bool external;
+    int fd;
+    uint64_t offset;
+    void *map;
+    size_t map_len;
 } shadow;
 
 struct rochp_buffer {
@@ -386,10 +396,28 @@ rochp_status shadow_lock(rochp_context *ctx, shadow *s);
 /* Allocates a shadow of size bytes on the NUMA node nearest device. */
 rochp_status shadow_alloc_near(rochp_context *ctx, rochp_device_id device, size_t size,
                                shadow *out);
-/* Starts an engine copy of a shadow into device memory (*done: its signal,
- * 0 when it did not start). */
+/* Starts an engine copy of a shadow into device memory of dst_device
+ * (*done: its signal, 0 when it did not start).  An external shadow is
+ * copied through staging memory before it returns (*done already 0). */
 rochp_status shadow_copy_out(rochp_context *ctx, shadow *s, void *dst, uint64_t dst_agent,
-                             uint64_t cpu, hsa_signal_t *done);
+                             rochp_device_id dst_device, uint64_t cpu, hsa_signal_t *done);
+/* An external shadow of size bytes at offset in the sealed memfd fd (its
+ * own descriptor is made). */
+rochp_status shadow_external(rochp_context *ctx, rochp_device_id device, int fd, uint64_t offset,
+                             size_t size, shadow *out);
+/* Staging memory the copy engines reach, in two halves of SHADOW_STAGE
+ * bytes, for copies out of external shadows and resumes; freed with
+ * shadow_stage_free. */
+#define SHADOW_STAGE ((size_t)8 << 20)
+typedef struct shadow_stage {
+    uint8_t *half[2];
+    uint64_t cpu; /* the agent of its pool */
+    void *base;
+} shadow_stage;
+rochp_status shadow_stage_alloc(rochp_context *ctx, shadow_stage *st);
+void shadow_stage_free(rochp_context *ctx, shadow_stage *st);
+/* size bytes of fd at offset into to (a short file is ROCHP_ERROR_MALFORMED). */
+rochp_status shadow_pread(int fd, void *to, size_t size, uint64_t at);
 /* copy_guard.c -- what a begun checkpoint copies: a buffer's bytes and the
  * signal of its copy (0: copied already). */
 typedef struct copy_guard_entry {

@@ -18,11 +18,14 @@
  * written by the engine, as far as rochp can tell: it is never reused, but
  * kept on the context's abandoned list until the copy's signal says it is
  * done or the runtime that ran the engine has gone. */
+#include <errno.h>
+#include <fcntl.h>
 #include <numa.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "managed/managed.h"
 
@@ -90,6 +93,10 @@ rochp_status shadow_lock(rochp_context *ctx, shadow *s)
 {
     if (s->agent)
         return ROCHP_OK;
+    if (s->external)
+        return rochp__set_errorf(ROCHP_ERROR_NOT_SUPPORTED,
+                                "checkpoint: a shadow in the kept checkpoint is read-only and "
+                                "cannot be locked for the copy engines");
     void *agent_ptr = NULL;
     hsa_status_t hs = ctx->hsa.amd_memory_lock(s->host, s->size, NULL, 0, &agent_ptr);
     if (hs != HSA_STATUS_SUCCESS || !agent_ptr)
@@ -101,10 +108,102 @@ rochp_status shadow_lock(rochp_context *ctx, shadow *s)
     return ROCHP_OK;
 }
 
+rochp_status shadow_external(rochp_context *ctx, rochp_device_id device, int fd, uint64_t offset,
+                             size_t size, shadow *out)
+{
+    (void)ctx;
+    memset(out, 0, sizeof *out);
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t start = offset & ~(page - 1);
+    size_t len = size + (size_t)(offset - start);
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    void *m = own >= 0 ? mmap(NULL, len, PROT_READ, MAP_SHARED, own, (off_t)start) : MAP_FAILED;
+    if (m == MAP_FAILED) {
+        int e = errno;
+        if (own >= 0)
+            close(own);
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+                                "cannot map %zu bytes of the kept checkpoint: %s", size,
+                                strerror(e));
+    }
+    *out = (shadow){.host = (uint8_t *)m + (offset - start), .size = size, .near = device,
+                    .external = true, .fd = own, .offset = offset, .map = m, .map_len = len};
+    return ROCHP_OK;
+}
+
+rochp_status shadow_stage_alloc(rochp_context *ctx, shadow_stage *st)
+{
+    memset(st, 0, sizeof *st);
+    rochp_status s = managed_pool_memory(ctx, ROCHP_HOST, false, 2 * SHADOW_STAGE, &st->base,
+                                         &st->cpu);
+    if (s != ROCHP_OK)
+        return s;
+    st->half[0] = st->base;
+    st->half[1] = (uint8_t *)st->base + SHADOW_STAGE;
+    return ROCHP_OK;
+}
+
+void shadow_stage_free(rochp_context *ctx, shadow_stage *st)
+{
+    if (st->base && ctx->hsa_up)
+        ctx->hsa.amd_memory_pool_free(st->base);
+    memset(st, 0, sizeof *st);
+}
+
+/* An external shadow into device memory, a half of the stage at a time
+ * (read from the memfd, copied by the engine while the other half is
+ * read). */
+static rochp_status copy_out_external(rochp_context *ctx, shadow *s, void *dst,
+                                      uint64_t dst_agent, rochp_device_id dst_device)
+{
+    shadow_stage stage;
+    rochp_status st = shadow_stage_alloc(ctx, &stage);
+    managed_copy c[2] = {0};
+    for (size_t done = 0, i = 0; st == ROCHP_OK && done < s->size; done += SHADOW_STAGE, i++) {
+        size_t n = s->size - done < SHADOW_STAGE ? s->size - done : SHADOW_STAGE;
+        st = managed_engine_copy_finish(ctx, &c[i & 1]);
+        if (st == ROCHP_OK)
+            st = shadow_pread(s->fd, stage.half[i & 1], n, s->offset + done);
+        if (st == ROCHP_OK)
+            st = managed_engine_copy_start(ctx, (uint8_t *)dst + done, dst_agent, dst_device,
+                                           stage.half[i & 1], stage.cpu, ROCHP_HOST, n, &c[i & 1]);
+    }
+    for (int k = 0; k < 2; k++) {
+        rochp_status f = managed_engine_copy_finish(ctx, &c[k]);
+        if (st == ROCHP_OK)
+            st = f;
+    }
+    /* A copy abandoned on a lost device may still read the stage: kept. */
+    if (st != ROCHP_ERROR_DEVICE_LOST)
+        shadow_stage_free(ctx, &stage);
+    return st;
+}
+
+rochp_status shadow_pread(int fd, void *to, size_t size, uint64_t at)
+{
+    for (size_t done = 0; done < size;) {
+        ssize_t n = pread(fd, (uint8_t *)to + done, size - done, (off_t)(at + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return rochp__set_errorf(n < 0 ? ROCHP_ERROR_IO : ROCHP_ERROR_MALFORMED,
+                                    "its bytes cannot be read: %s",
+                                    n < 0 ? strerror(errno) : "the checkpoint ends (truncated)");
+        done += (size_t)n;
+    }
+    return ROCHP_OK;
+}
+
 void shadow_free(rochp_context *ctx, shadow *s)
 {
     if (!s->host)
         return;
+    if (s->external) {
+        munmap(s->map, s->map_len);
+        close(s->fd);
+        memset(s, 0, sizeof *s);
+        return;
+    }
     if (s->agent && ctx->hsa_up)
         ctx->hsa.amd_memory_unlock(s->host);
     /* numa_alloc_onnode is an mmap too: munmap frees either. */
@@ -113,9 +212,11 @@ void shadow_free(rochp_context *ctx, shadow *s)
 }
 
 rochp_status shadow_copy_out(rochp_context *ctx, shadow *s, void *dst, uint64_t dst_agent,
-                             uint64_t cpu, hsa_signal_t *done)
+                             rochp_device_id dst_device, uint64_t cpu, hsa_signal_t *done)
 {
     done->handle = 0;
+    if (s->external)
+        return copy_out_external(ctx, s, dst, dst_agent, dst_device);
     rochp_status st = shadow_lock(ctx, s);
     if (st != ROCHP_OK)
         return st;

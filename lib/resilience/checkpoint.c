@@ -269,6 +269,10 @@ static void commit(rochp_context *ctx, checkpoint_inflight *f)
         shadow old = b->shadow;
         b->shadow = b->spare;
         b->spare = old;
+        /* A resumed buffer's shadow in the kept checkpoint is read-only:
+         * the next checkpoint gets a spare of its own. */
+        if (b->spare.external)
+            shadow_free(ctx, &b->spare);
         f->stats.buffers_copied++;
         f->stats.bytes_copied += b->size;
     }

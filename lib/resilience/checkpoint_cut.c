@@ -67,7 +67,10 @@ void cut_start_over(rochp_context *ctx, const cut_queue *cuts, size_t n, uint64_
     ROCHP_ASSERT_HELD(&ctx->lock);
     for (size_t i = 0; i < n; i++) {
         rochp_queue *q = cuts[i].q;
-        if (q->ring.journal)
+        /* Never back: rochp_queue_journal_truncate may have moved it past
+         * a begun checkpoint's cut (and the slots before are reused). */
+        if (q->ring.journal &&
+            __atomic_load_n(&q->ring.journal_start, __ATOMIC_RELAXED) < cuts[i].cut)
             __atomic_store_n(&q->ring.journal_start, cuts[i].cut, __ATOMIC_RELAXED);
         q->checkpoint_index = cuts[i].cut;
         atomic_fetch_sub(&q->voided, cuts[i].voided);

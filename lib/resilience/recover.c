@@ -169,8 +169,8 @@ static attempt_result build_migrations(plan *p)
                 : managed_pool_memory(ctx, m->target, false, m->b->size, &m->new_address,
                                       &m->target_agent);
         if (st == ROCHP_OK)
-            st = shadow_copy_out(ctx, &m->b->shadow, m->new_address, m->target_agent, cpu,
-                                 &m->done);
+            st = shadow_copy_out(ctx, &m->b->shadow, m->new_address, m->target_agent,
+                                 m->target, cpu, &m->done);
         if (st != ROCHP_OK)
             res = failed_on(recover_device_present(ctx, m->target) ? st : ROCHP_ERROR_DEVICE_LOST,
                             m->target);
@@ -202,8 +202,8 @@ static attempt_result roll_back(plan *p)
             continue;
         }
         rochp_status st = recover_device_present(ctx, b->device)
-                              ? shadow_copy_out(ctx, &b->shadow, b->address, b->agent, cpu,
-                                                &m->done)
+                              ? shadow_copy_out(ctx, &b->shadow, b->address, b->agent,
+                                                b->device, cpu, &m->done)
                               : ROCHP_ERROR_DEVICE_LOST;
         if (st != ROCHP_OK)
             res = failed_on(recover_device_present(ctx, b->device) ? st : ROCHP_ERROR_DEVICE_LOST,

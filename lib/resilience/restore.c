@@ -57,7 +57,8 @@ static rochp_status restore_locked(rochp_context *ctx, rochp_checkpoint_stats *s
     for (size_t i = 0; i < n_jobs && st == ROCHP_OK; i++) {
         rochp_buffer *b = jobs[i].b;
         if (b->device != ROCHP_HOST)
-            st = shadow_copy_out(ctx, &b->shadow, b->address, b->agent, cpu, &jobs[i].done);
+            st = shadow_copy_out(ctx, &b->shadow, b->address, b->agent, b->device, cpu,
+                                 &jobs[i].done);
     }
     if (jobs) {
         rochp_status waited = copies_wait(ctx, jobs, n_jobs, 0, "rochp_checkpoint_restore");

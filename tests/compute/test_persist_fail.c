@@ -368,6 +368,15 @@ static void test_resume(rochp_context *ctx, const unsigned char *file, size_t si
             REQUIRE(sec[k].bulk_size == sizeof got);
             REQUIRE(rochp_buffer_read(b, 0, got, sizeof got) == ROCHP_OK);
             CHECK(memcmp(got, file + sec[k].start + 64, sizeof got) == 0);
+            /* The loaded state is a checkpoint: written over, a restore
+             * gives the bytes back (sealed: from the kept memfd itself,
+             * through staging memory). */
+            unsigned char junk[WORDS * 4];
+            memset(junk, 0x5a, sizeof junk);
+            REQUIRE(rochp_buffer_write(b, 0, junk, sizeof junk) == ROCHP_OK);
+            REQUIRE(rochp_checkpoint_restore(ctx, NULL) == ROCHP_OK);
+            REQUIRE(rochp_buffer_read(b, 0, got, sizeof got) == ROCHP_OK);
+            CHECK(memcmp(got, file + sec[k].start + 64, sizeof got) == 0);
             buffers++;
         }
         CHECK_EQ_U64(buffers, 3);
