@@ -20,6 +20,9 @@ typedef struct device_time_args {
     uint32_t device_us;
 } device_time_args;
 
+/* Where the words read go, so that the reads are made. */
+static volatile uint32_t read_sink;
+
 HSASIM_KERNEL(device_time, device_time_args, args, d,
               HSASIM_ARG_GLOBAL(weights, HSASIM_READ_ONLY),
               HSASIM_ARG_VALUE(words),
@@ -28,9 +31,10 @@ HSASIM_KERNEL(device_time, device_time_args, args, d,
     /* One work-group does it: the grid is one item. */
     if (d->group_id[0] != 0)
         return;
-    volatile uint32_t sum = 0;
+    uint32_t sum = 0;
     for (uint32_t i = 0; i < args->words; i += 1u << 18)
         sum += args->weights[i];
+    read_sink = sum;
     struct timespec ts = {args->device_us / 1000000u, (long)(args->device_us % 1000000u) * 1000};
     while (nanosleep(&ts, &ts) != 0) {
     }

@@ -235,9 +235,12 @@ rochp_status hsa_devices_reenumerate(rochp_context *ctx, bool wait, bool *gate_b
 static rochp_status reenumerate_locked(rochp_context *ctx)
 {
     ROCHP_ASSERT_GATE(ctx);
+    /* Before the rescan lock: the layers' hooks take locks that come
+     * before it (resilience settles a begun checkpoint under the
+     * checkpoint lock, which recovery holds while it rescans). */
+    CORE_EACH_LAYER(ctx, runtime_stopping, ctx);
     /* One re-enumeration at a time, and no topology change applied halfway. */
     pthread_mutex_lock(&ctx->rescan_lock);
-    CORE_EACH_LAYER(ctx, runtime_stopping, ctx);
     ctx->hsa.shut_down();
     uint16_t major;
     bool restarted = ctx->hsa.system_get_info(HSA_SYSTEM_INFO_VERSION_MAJOR, &major) !=

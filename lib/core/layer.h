@@ -23,8 +23,9 @@ typedef struct core_layer {
     /* With ctx->lock held: the process's work faulted on the device (the
      * driver stops its queues there; the device itself is fine). */
     void (*device_faulted)(rochp_context *ctx, rochp_device_id device, const char *fault);
-    /* With the runtime gate held for writing: the runtime is about to be
-     * shut down, and may end (re-enumeration); its memory is still there. */
+    /* With the runtime gate held for writing (and no other core lock): the
+     * runtime is about to be shut down, and may end (re-enumeration); its
+     * memory is still there. */
     void (*runtime_stopping)(rochp_context *ctx);
     /* The runtime ended (and started again): its memory, queues and
      * executables are gone. */
