@@ -22,9 +22,12 @@
  * the journal and are reused only once a checkpoint truncated it, so a full
  * journal is ROCHP_ERROR_JOURNAL_FULL before anything is reserved.
  *
- * The path makes one check (Mesa style: a cached status, the slow query only
- * after it fails): the packet id against the queue's cached limit, the
- * completion count plus a ring when last looked at.  Past it, the slow side
+ * The path makes two checks (Mesa style: a cached status, the slow query
+ * only after it fails): the packet id against the queue's cached limit, the
+ * completion count plus a ring when last looked at; and the ring's guard
+ * word, set only while a checkpoint begun with rochp_checkpoint_begin still
+ * copies buffers (the slow side then waits for the copies of what the
+ * kernel may write).  Past it, the slow side
  * looks at the completion signal again and spins while the ring is full (as
  * ROCR's and HIP's own enqueue do).  When the device is lost for any reason
  * (ROCHP_ERROR_DEVICE_LOST) or the runtime reports the queue itself dead, a
