@@ -295,6 +295,22 @@ int main(void)
     CHECK(s.buffers_copied >= 1);
     CHECK(rochp_queue_destroy(old) == ROCHP_OK);
 
+    /* Freeing a buffer being copied, or destroying a queue the cut names,
+     * commits the checkpoint first; so does the context's end. */
+    REQUIRE(rochp_dispatch(q[0], chain[0], &g_launch, &x, sizeof x, &done) == ROCHP_OK);
+    REQUIRE(rochp_completion_wait(&done, 30 * SECOND) == ROCHP_OK);
+    REQUIRE(rochp_checkpoint_begin(g_ctx, 30 * SECOND) == ROCHP_OK);
+    CHECK(rochp_buffer_free(c) == ROCHP_OK);
+    CHECK(rochp_checkpoint_finish(g_ctx, 0, &s) == ROCHP_OK);
+    CHECK_EQ_U64(s.buffers_copied, 1);
+    REQUIRE(rochp_dispatch(q[0], chain[0], &g_launch, &x, sizeof x, &done) == ROCHP_OK);
+    REQUIRE(rochp_completion_wait(&done, 30 * SECOND) == ROCHP_OK);
+    REQUIRE(rochp_checkpoint_begin(g_ctx, 30 * SECOND) == ROCHP_OK);
+    CHECK(rochp_queue_destroy(q[0]) == ROCHP_OK);
+    CHECK(rochp_checkpoint_finish(g_ctx, 0, &s) == ROCHP_OK);
+    REQUIRE(rochp_buffer_write(a, 0, va, N * 4) == ROCHP_OK);
+    REQUIRE(rochp_checkpoint_begin(g_ctx, 30 * SECOND) == ROCHP_OK);
+
     free(va);
     free(vb);
     free(vc);
