@@ -19,9 +19,9 @@
  * the copies overlap the next step's forward kernel, and its update waits
  * in rochp_dispatch for what is not copied yet).  Two checkpoints before
  * the runs allocate the shadows and their spares, so the runs see the steady
- * state (first_checkpoint_s is the first).  The baseline runs before and
- * after the checkpointed ones and the faster is used (the machine is
- * shared).
+ * state (first_checkpoint_s is the first).  Each checkpointed run is
+ * compared with the mean of the runs without checkpoints just before and
+ * after it (the machine is shared: its drift falls on both sides).
  *
  * Prints {"runs":[{"state_bytes":N,"every":K,"mode":"stop"|"concurrent",
  * "overhead_pct":X,...},...]}. */
@@ -177,29 +177,30 @@ static int state_runs(size_t mib, unsigned steps, size_t work_mib, unsigned devi
     if (run(&l, 1, 0, false, &per, &ck) || rochp_checkpoint(l.ctx, WAIT_NS, &first) != ROCHP_OK ||
         run(&l, 1, 0, false, &per, &ck) || rochp_checkpoint(l.ctx, WAIT_NS, &second) != ROCHP_OK)
         return fail("first checkpoints");
-    double base_before, base_after;
-    if (run(&l, steps, 0, false, &base_before, &ck))
-        return 1;
+    /* Each checkpointed run between two runs without: against the mean of
+     * its neighbours, so that the machine's drift (it is shared) falls on
+     * both sides alike. */
     static const unsigned everies[] = {1, 10, 100};
-    double per_k[2][3], ck_k[2][3];
-    for (int c = 0; c < 2; c++)
-        for (int i = 0; i < 3; i++)
-            if (run(&l, steps, everies[i], c == 1, &per_k[c][i], &ck_k[c][i]))
-                return 1;
-    if (run(&l, steps, 0, false, &base_after, &ck))
+    double base[7], per_k[2][3], ck_k[2][3];
+    if (run(&l, steps, 0, false, &base[0], &ck))
         return 1;
-    double base = base_before < base_after ? base_before : base_after;
-    for (int c = 0; c < 2; c++)
-        for (int i = 0; i < 3; i++) {
+    for (int c = 0, r = 0; c < 2; c++)
+        for (int i = 0; i < 3; i++, r++)
+            if (run(&l, steps, everies[i], c == 1, &per_k[c][i], &ck_k[c][i]) ||
+                run(&l, steps, 0, false, &base[r + 1], &ck))
+                return 1;
+    for (int c = 0, r = 0; c < 2; c++)
+        for (int i = 0; i < 3; i++, r++) {
+            double b = (base[r] + base[r + 1]) / 2;
             printf("%s{\"state_bytes\":%zu,\"every\":%u,\"mode\":\"%s\",\"overhead_pct\":%.2f,"
                    "\"step_ms\":%.3f,\"step_ms_no_checkpoint\":%.3f,"
                    "\"baseline_before_after_ms\":[%.3f,%.3f],\"checkpoint_ms\":%.3f,"
                    "\"first_checkpoint_s\":%.4f,\"steps\":%u,\"work_bytes\":%zu,"
                    "\"device_ms\":%u}",
                    *first_out ? "" : ",", 2 * each, everies[i], c ? "concurrent" : "stop",
-                   (per_k[c][i] - base) / base * 100.0, per_k[c][i] * 1e3, base * 1e3,
-                   base_before * 1e3, base_after * 1e3, ck_k[c][i] * 1e3, first.ns / 1e9, steps,
-                   2 * work, device_ms);
+                   (per_k[c][i] - b) / b * 100.0, per_k[c][i] * 1e3, b * 1e3, base[r] * 1e3,
+                   base[r + 1] * 1e3, ck_k[c][i] * 1e3, first.ns / 1e9, steps, 2 * work,
+                   device_ms);
             *first_out = false;
             fflush(stdout);
         }

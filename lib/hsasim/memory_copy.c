@@ -43,6 +43,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "hsasim.h"
 
@@ -75,6 +78,7 @@ typedef struct copy_engine {
 } copy_engine;
 
 static pthread_mutex_t copy_lock = PTHREAD_MUTEX_INITIALIZER;
+#define ENGINE_NICE 10
 static copy_engine *engines;
 static atomic_bool copy_stop; /* read by copying threads between wait slices */
 
@@ -117,6 +121,13 @@ static void run_job(copy_job *job)
 static void *engine_main(void *arg)
 {
     copy_engine *e = arg;
+    /* A GPU's SDMA engines take no cycles from its compute units or from
+     * the host; here they are threads on the host's cores beside the
+     * kernels' and the application's.  Niced, they give way to both (a
+     * copy on idle cores runs as fast): without it, on two cores, a
+     * kernel dispatched while a checkpoint's copies run started
+     * milliseconds late, an overlap no GPU has. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), ENGINE_NICE);
     pthread_mutex_lock(&copy_lock);
     for (;;) {
         while (e->agent && !e->head && !atomic_load(&copy_stop))
