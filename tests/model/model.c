@@ -57,6 +57,7 @@ static void end(model *m, event_recorder *events)
 {
     const char *why;
     m->op = "end";
+    model_end_begun(m);
     model_sync_faults(m);
     if (!m->failed && model_lost_work(m) && model_recovery_status(m, &why) == ROCHP_OK) {
         rochp_recovery_report rep;
@@ -100,6 +101,8 @@ static void end(model *m, event_recorder *events)
     for (int i = 0; i < MODEL_MAX_BUFFERS && !kept; i++)
         if (m->buffers[i].alive)
             kept = m->buffers[i].h;
+    model_end_hold(m);
+    /* A checkpoint still begun settles with its context. */
     rochp_status st = rochp_context_destroy(m->ctx);
     if (st != ROCHP_OK)
         model_fail(m, "rochp_context_destroy returned %d", (int)st);

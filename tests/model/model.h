@@ -6,7 +6,11 @@
  * during a checkpoint, during a recovery, and the recovery's own target.
  * Every call's status must be one the model allows; after each successful
  * recovery (and whenever nothing is lost) every buffer must equal the
- * model's bytes. */
+ * model's bytes.
+ *
+ * A checkpoint may also be begun (rochp_checkpoint_begin) and left to
+ * commit later: the model keeps its cut as pending until a call settles it
+ * (model_pending.c), and work is dispatched and GPUs go in between. */
 #ifndef ROCHP_TESTS_MODEL_H
 #define ROCHP_TESTS_MODEL_H
 
@@ -42,6 +46,14 @@ typedef struct m_buffer {
     m_ref last_write;
     m_ref readers[MODEL_MAX_READERS];
     int n_readers;
+    /* In the cut of the begun checkpoint (model.pending): its bytes there,
+     * and its marks then (cleared at the cut, as rochp does, and put back
+     * if the checkpoint fails). */
+    bool in_cut;
+    bool cut_copied; /* rochp surely copies it: no shadow, or written since the checkpoint */
+    bool cut_by_call, cut_dirty;
+    uint32_t cut_refs;
+    uint32_t cut[MODEL_WORDS];
 } m_buffer;
 
 typedef struct m_queue {
@@ -60,6 +72,12 @@ typedef struct m_queue {
      * still be unfinished (nothing since said it completed). */
     bool waits_on[MODEL_MAX_QUEUES];
     const rochp_dispatch_kernel *chain, *join;
+    /* In the cut of the begun checkpoint: its ids then.  The journal starts
+     * over only at the commit, so ids_since and ran_since count from the
+     * standing checkpoint until then. */
+    bool in_cut;
+    uint64_t next_id_at_cut, ids_at_cut;
+    bool ran_after_cut;
 } m_queue;
 
 typedef struct m_gpu {
@@ -70,6 +88,17 @@ typedef struct m_gpu {
      * and the driver stops the process's work here for good. */
     bool faulted;
 } m_gpu;
+
+struct model_hold; /* model_memory.c */
+struct model;
+
+/* One operation, for the queue of those that follow a begin. */
+typedef struct model_op {
+    const char *name;
+    void (*run)(struct model *);
+} model_op;
+
+#define MODEL_MAX_SCRIPT 8
 
 typedef struct model {
     uint64_t seed, rng;
@@ -83,7 +112,20 @@ typedef struct model {
     m_buffer buffers[MODEL_MAX_BUFFERS];
     m_queue queues[MODEL_MAX_QUEUES];
     bool have_checkpoint;
+    bool ckpt_from_begin;   /* the standing checkpoint was begun (and committed later) */
     bool retired_ran;       /* a queue that ran since the checkpoint was destroyed */
+    /* A checkpoint begun and not yet known to be settled. */
+    struct {
+        bool active;
+        /* The context saw a GPU lost that holds a buffer it surely copies:
+         * it cannot commit. */
+        bool doomed;
+    } pending;
+    struct model_hold *hold;          /* a GPU's copy engine held around a begin */
+    m_gpu *hold_gpu;
+    model_op script[MODEL_MAX_SCRIPT]; /* operations that come next (after a begin) */
+    int n_script;
+    bool begin_loses;                  /* the next begin's script unplugs a GPU */
     uint64_t recovered_events, recovered_seen;
     int step;
     const char *op;         /* the operation running, for messages */

@@ -56,6 +56,13 @@ static bool may_unplug(model *m)
     return strcmp(m->mode, "sigbus") != 0 || !model_any_gone(m);
 }
 
+/* An operation that comes next (model.h: script). */
+static void script(model *m, const char *name, void (*run)(model *))
+{
+    if (m->n_script < MODEL_MAX_SCRIPT)
+        m->script[m->n_script++] = (model_op){name, run};
+}
+
 static m_gpu *pick_gpu(model *m, bool usable)
 {
     m_gpu *g[MODEL_MAX_GPUS];
@@ -77,6 +84,8 @@ static void wait_state(model *m, rochp_device_id id, rochp_device_state state)
     if (user_state(m->ctx, id) != state)
         model_fail(m, "device %llu did not become %s", (unsigned long long)id,
                    state == ROCHP_DEVICE_LOST ? "lost" : "present");
+    else if (state == ROCHP_DEVICE_LOST)
+        model_pending_lost(m, id);
 }
 
 static void unplug(model *m, m_gpu *g, bool wait_noticed)
@@ -100,6 +109,26 @@ static void op_unplug(model *m)
     m_gpu *g = may_unplug(m) ? pick_gpu(m, true) : NULL;
     if (g)
         unplug(m, g, model_chance(m, 70));
+}
+
+/* Mostly a GPU that holds a buffer the begun checkpoint copies: it cannot
+ * commit then, and the checkpoint before it stands. */
+static void op_unplug_copied(model *m)
+{
+    m_gpu *g = NULL;
+    for (int tries = 0; tries < 8 && !g && model_chance(m, 80); tries++) {
+        const m_buffer *b = &m->buffers[model_rand(m, MODEL_MAX_BUFFERS)];
+        m_gpu *h = b->alive && b->in_cut && b->cut_copied ? model_gpu(m, b->dev) : NULL;
+        if (h && model_dev_usable(m, h->info.id))
+            g = h;
+    }
+    if (!g)
+        g = pick_gpu(m, true);
+    /* Mostly noticed before what follows (whether a loss the context has
+     * not seen yet fails the checkpoint is a race: a seed replays less). */
+    bool noticed = model_chance(m, 85);
+    if (g && may_unplug(m))
+        unplug(m, g, noticed);
 }
 
 static void op_plug_back(model *m)
@@ -158,6 +187,7 @@ static bool dispatch_result(model *m, m_queue *q, rochp_status st, const rochp_c
         }
         q->last_published = q->next_id + 1;
         q->ran_since = true;
+        q->ran_after_cut = true;
     }
     if (st == ROCHP_OK || ((st == ROCHP_ERROR_DEVICE_LOST || st == ROCHP_ERROR_QUEUE_FAILED) && !full)) {
         /* published, or its id taken and journaled void */
@@ -216,9 +246,19 @@ static void read_by(m_buffer *b, int qi, uint64_t id, bool journaled)
 }
 
 /* A buffer a new packet may touch: its memory is not on a device known to
- * be gone (a real GPU faults on it). */
+ * be gone (a real GPU faults on it).  While a begun checkpoint copies, mostly
+ * one it copies: a kernel writing it meets the copy guard. */
 static int pick_touchable(model *m)
 {
+    /* First choice: one on the GPU whose engine holds the copies back. */
+    for (int pass = m->pending.active && model_chance(m, 70) ? 0 : 2; pass < 2; pass++)
+        for (int tries = 0; tries < 8; tries++) {
+            int bi = pick_buffer(m);
+            const m_buffer *b = bi >= 0 ? &m->buffers[bi] : NULL;
+            if (b && b->in_cut && b->cut_copied && !model_dev_gone(m, b->dev) &&
+                (pass == 1 || (m->hold_gpu && b->dev == m->hold_gpu->info.id)))
+                return bi;
+        }
     for (int tries = 0; tries < 8; tries++) {
         int bi = pick_buffer(m);
         if (bi >= 0 && !model_dev_gone(m, m->buffers[bi].dev))
@@ -246,10 +286,11 @@ static void op_chain(model *m)
     chain_args a = {rochp_buffer_address(b->h), MODEL_WORDS, step};
     rochp_launch l = user_launch(MODEL_WORDS);
     rochp_completion done = {NULL, 0};
+    uint64_t t0 = user_now_ns();
     rochp_status st = rochp_dispatch(q->h, q->chain, &l, &a, sizeof a, &done);
     if (m->verbose)
-        fprintf(stderr, "  chain buffer %d on queue %d: %d (id %llu)\n", bi, qi, (int)st,
-                (unsigned long long)done.id);
+        fprintf(stderr, "  chain buffer %d on queue %d: %d (id %llu, %llu us)\n", bi, qi, (int)st,
+                (unsigned long long)done.id, (unsigned long long)(user_now_ns() - t0) / 1000);
     if (dispatch_result(m, q, st, &done, "rochp_dispatch (chain)")) {
         cpu_chain(b->val, MODEL_WORDS, step);
         wrote(b, qi, done.id, q->journaled);
@@ -272,10 +313,12 @@ static void op_join(model *m)
                    rochp_buffer_address(b->h), MODEL_WORDS, 0};
     rochp_launch l = user_launch(MODEL_WORDS);
     rochp_completion done = {NULL, 0};
+    uint64_t t0 = user_now_ns();
     rochp_status st = rochp_dispatch(q->h, q->join, &l, &j, sizeof j, &done);
     if (m->verbose)
-        fprintf(stderr, "  join %d = %d + %d on queue %d: %d (id %llu)\n", oi, ai, bi, qi, (int)st,
-                (unsigned long long)done.id);
+        fprintf(stderr, "  join %d = %d + %d on queue %d: %d (id %llu, %llu us)\n", oi, ai, bi, qi,
+                (int)st, (unsigned long long)done.id,
+                (unsigned long long)(user_now_ns() - t0) / 1000);
     if (dispatch_result(m, q, st, &done, "rochp_dispatch (join)")) {
         cpu_join(o->val, a->val, b->val, MODEL_WORDS);
         /* All of o is written from a and b: undefined if either is. */
@@ -444,6 +487,56 @@ static void op_write(model *m)
         b->unknown = true;
 }
 
+/* One buffer copied into another by a call (rochp_buffer_copy), once the
+ * work on both is done: a write of the destination.  While a begun
+ * checkpoint copies, mostly into a buffer on the GPU whose engine holds its
+ * copy back, from another GPU's (whose engine runs this copy at once): the
+ * call must wait for the checkpoint's copy first. */
+static void op_copy(model *m)
+{
+    int di = -1, si = -1;
+    for (int tries = 0; m->hold_gpu && model_chance(m, 70) && tries < 8 && di < 0; tries++) {
+        int bi = pick_buffer(m);
+        if (bi >= 0 && m->buffers[bi].in_cut && m->buffers[bi].dev == m->hold_gpu->info.id)
+            di = bi;
+    }
+    if (di < 0)
+        di = pick_buffer(m);
+    /* Best from another GPU, whose engine runs the copy. */
+    int best = -1;
+    for (int tries = 0; di >= 0 && tries < 8 && best < 0; tries++) {
+        int bi = pick_buffer(m);
+        if (bi < 0 || bi == di)
+            continue;
+        si = si < 0 ? bi : si;
+        if (m->buffers[bi].dev != m->buffers[di].dev && m->buffers[bi].dev != ROCHP_HOST)
+            best = bi;
+    }
+    si = best >= 0 ? best : si;
+    if (di < 0 || si < 0)
+        return;
+    m_buffer *d = &m->buffers[di], *src = &m->buffers[si];
+    if (!quiesce(m, d) || !quiesce(m, src))
+        return;
+    rochp_status st = rochp_buffer_copy(d->h, 0, src->h, 0, sizeof d->val);
+    if (m->verbose)
+        fprintf(stderr, "  copy buffer %d (device %llu) into %d (device %llu): %d\n", si,
+                (unsigned long long)src->dev, di, (unsigned long long)d->dev, (int)st);
+    d->by_call = true;
+    d->dirty = true;
+    /* Not only a lost GPU's buffers: one that faulted on it refuses its copies too. */
+    if (model_any_gone(m))
+        EXPECT(m, st, "rochp_buffer_copy (a GPU gone)", ROCHP_OK, ROCHP_ERROR_DEVICE_LOST);
+    else
+        EXPECT(m, st, "rochp_buffer_copy", ROCHP_OK);
+    if (st == ROCHP_OK) {
+        memcpy(d->val, src->val, sizeof d->val);
+        d->unknown = src->unknown;
+    } else {
+        d->unknown = true;
+    }
+}
+
 static void op_free(model *m)
 {
     int bi = pick_buffer(m);
@@ -454,6 +547,8 @@ static void op_free(model *m)
         return;
     void *mem = rochp_buffer_address(b->h);
     rochp_status st = rochp_buffer_free(b->h);
+    /* It settled a begun checkpoint first (its cut names the buffer). */
+    model_pending_settled(m, true, "rochp_buffer_free");
     if (b->journal_refs) {
         /* A journal since the checkpoint passes it to a kernel. */
         EXPECT(m, st, "rochp_buffer_free (journaled)", ROCHP_ERROR_BUSY);
@@ -508,6 +603,7 @@ static void op_queue_create(model *m)
     if (!q->chain || !q->join) {
         rochp_queue_destroy(q->h);
         q->alive = false;
+        model_pending_settled(m, true, "rochp_queue_destroy (unbound)");
     }
 }
 
@@ -536,6 +632,9 @@ static void op_queue_destroy(model *m)
     for (int i = 0; i < MODEL_MAX_QUEUES; i++)
         waited_on |= i != qi && m->queues[i].alive && m->queues[i].waits_on[qi];
     rochp_status st = rochp_queue_destroy(q->h);
+    /* Refused as waited on, it did not get as far as settling a begun
+     * checkpoint (the model's finish then does). */
+    model_pending_settled(m, st != ROCHP_ERROR_BUSY, "rochp_queue_destroy");
     if (waited_on)
         EXPECT(m, st, "rochp_queue_destroy", ROCHP_OK, ROCHP_ERROR_BUSY);
     else
@@ -578,7 +677,11 @@ static void checkpoint_taken(model *m)
     }
     m->retired_ran = false;
     m->have_checkpoint = true;
+    m->ckpt_from_begin = false;
 }
+
+static void op_chain(model *m);
+static void op_checkpoint_begin(model *m);
 
 typedef struct racer {
     model *m;
@@ -609,6 +712,8 @@ static void op_checkpoint(model *m)
         pthread_join(t, NULL);
         r.g->unplugged = true;
     }
+    /* A begun checkpoint settled first (the unplug may have raced it). */
+    model_pending_settled(m, true, "rochp_checkpoint");
     if (trouble)
         EXPECT(m, st, "rochp_checkpoint", ROCHP_OK, ROCHP_ERROR_DEVICE_LOST,
                ROCHP_ERROR_QUEUE_FAILED);
@@ -618,6 +723,15 @@ static void op_checkpoint(model *m)
         checkpoint_taken(m);
     if (racing)
         wait_state(m, r.g->info.id, ROCHP_DEVICE_LOST);
+    /* Sometimes work follows, and a begun checkpoint on top of this one,
+     * under whose copies a GPU is lost: this one then stands, and a
+     * recovery gives the work back from it. */
+    if (st == ROCHP_OK && !m->failed && m->n_script == 0 && model_chance(m, 12)) {
+        for (int k = 1 + (int)model_rand(m, 3); k > 0; k--)
+            script(m, "chain", op_chain);
+        script(m, "checkpoint_begin", op_checkpoint_begin);
+        m->begin_loses = model_chance(m, 60);
+    }
 }
 
 static void op_restore(model *m)
@@ -626,6 +740,8 @@ static void op_restore(model *m)
     rochp_status st = rochp_checkpoint_restore(m->ctx, NULL);
     if (m->verbose)
         fprintf(stderr, "  restore: %d\n", (int)st);
+    /* It settled a begun checkpoint first: which one it restored. */
+    model_pending_settled(m, true, "rochp_checkpoint_restore");
     if (trouble)
         EXPECT(m, st, "rochp_checkpoint_restore", ROCHP_OK, ROCHP_ERROR_DEVICE_LOST,
                ROCHP_ERROR_QUEUE_FAILED);
@@ -655,6 +771,9 @@ static void op_restore(model *m)
         q->ran_since = false;
     }
     m->retired_ran = false;
+    /* A begun checkpoint's cut, back bit for bit. */
+    if (m->ckpt_from_begin)
+        model_check_all(m, "after restoring a begun checkpoint");
 }
 
 /* A checkpoint made again (how: for messages): its blob, and every saved
@@ -685,13 +804,15 @@ static void check_loaded(model *m, const rochp_restored *r, uint64_t blob, bool 
  * every saved buffer holds the checkpoint's bytes. */
 static void op_save_load(model *m)
 {
-    if (!m->have_checkpoint || model_any_gone(m) || strcmp(m->mode, "sigbus") == 0)
+    if ((!m->have_checkpoint && !m->pending.active) || model_any_gone(m) ||
+        strcmp(m->mode, "sigbus") == 0)
         return;
     int fd = memfd_create("model", 0);
     if (fd < 0)
         return;
     uint64_t blob = m->seed;
     rochp_status st = rochp_checkpoint_save(m->ctx, fd, &blob, sizeof blob);
+    model_pending_settled(m, true, "rochp_checkpoint_save"); /* what it saved */
     if (!EXPECT(m, st, "rochp_checkpoint_save", ROCHP_OK)) {
         close(fd);
         return;
@@ -716,7 +837,8 @@ static void op_save_load(model *m)
  * second context holds nothing. */
 static void op_hand_over_resume(model *m)
 {
-    if (!m->have_checkpoint || model_any_gone(m) || strcmp(m->mode, "sigbus") == 0)
+    if ((!m->have_checkpoint && !m->pending.active) || model_any_gone(m) ||
+        strcmp(m->mode, "sigbus") == 0)
         return;
     model_run run;
     if (!model_run_open(&run))
@@ -726,6 +848,7 @@ static void op_hand_over_resume(model *m)
     int kept = -1;
     REQUIRE(model_run_post(&run, RUN_MSG_ACK, 0, -1));
     rochp_status st = rochp_checkpoint_hand_over(m->ctx, (uint64_t)m->step, &blob, sizeof blob);
+    model_pending_settled(m, st == ROCHP_OK, "rochp_checkpoint_hand_over"); /* what it saved */
     if (EXPECT(m, st, "rochp_checkpoint_hand_over", ROCHP_OK) &&
         (!model_run_take(&run, &msg, &kept) || msg.kind != RUN_MSG_CHECKPOINT ||
          msg.step != (uint64_t)m->step || kept < 0))
@@ -834,14 +957,31 @@ static void op_recover(model *m)
     for (int i = 0; i < m->n_gpus; i++)
         if (m->gpus[i].unplugged && !m->gpus[i].plugged_back)
             wait_state(m, m->gpus[i].info.id, ROCHP_DEVICE_LOST);
-    model_sync_faults(m);
-    saboteur s = {m, model_chance(m, 30) && may_unplug(m) ? 1 + (int)model_rand(m, 3) : 0, 0};
+    /* With a checkpoint begun, the faults are sometimes learnt only after
+     * the call, so that the recovery itself settles it (the probes' queue
+     * destroy would first); not with a saboteur, whose prediction needs
+     * them. */
+    bool late_faults = m->pending.active && model_chance(m, 50);
+    if (!late_faults)
+        model_sync_faults(m);
+    saboteur s = {m,
+                  !late_faults && model_chance(m, 30) && may_unplug(m) ? 1 + (int)model_rand(m, 3)
+                                                                        : 0,
+                  0};
     rochp_set_recovery_target(m->ctx, s.kind ? sabotage : NULL, &s);
-    const char *why;
-    rochp_status predicted = model_recovery_status(m, &why);
+    /* As the begun checkpoint fails (or none is begun), and as it commits. */
+    const char *why, *why_committed;
+    rochp_status predicted = model_pending_predict(m, false, &why);
+    rochp_status if_committed = model_pending_predict(m, true, &why_committed);
     rochp_recovery_report rep;
     rochp_status st = rochp_recover(m->ctx, WAIT_NS, &rep);
     rochp_set_recovery_target(m->ctx, NULL, NULL);
+    /* It settled the begun checkpoint first and went on from the one that
+     * stood then. */
+    if (model_pending_settled(m, true, "rochp_recover") == 1) {
+        predicted = if_committed;
+        why = why_committed;
+    }
     if (m->verbose)
         fprintf(stderr, "  recover: %d (predicted %d: %s), sabotage %d x%d, %u devices, %llu moved, "
                         "%llu rolled back, %llu replayed\n",
@@ -876,6 +1016,227 @@ static void op_recover(model *m)
     }
 }
 
+/* --- begun checkpoints ------------------------------------------------------------------------ */
+/* A usable GPU whose copy engine a begin may hold: it has a buffer the
+ * checkpoint surely copies, and none whose bytes the model reads at the cut
+ * (that read would wait behind the hold). */
+static m_gpu *pick_hold_gpu(model *m)
+{
+    m_gpu *c[MODEL_MAX_GPUS];
+    int n = 0;
+    for (int i = 0; i < m->n_gpus; i++) {
+        m_gpu *g = &m->gpus[i];
+        if (!model_dev_usable(m, g->info.id))
+            continue;
+        bool copied = false, unknown = false;
+        for (int k = 0; k < MODEL_MAX_BUFFERS; k++) {
+            const m_buffer *b = &m->buffers[k];
+            if (!b->alive || b->dev != g->info.id)
+                continue;
+            copied |= !b->has_shadow || b->by_call || b->dirty;
+            unknown |= b->unknown;
+        }
+        if (copied && !unknown)
+            c[n++] = g;
+    }
+    /* Drawn either way: the draws after it do not depend on the state
+     * (which a racing loss can change). */
+    uint32_t r = model_rand(m, 1u << 16);
+    return n ? c[r % (uint32_t)n] : NULL;
+}
+
+static void hold_end(model *m)
+{
+    if (!m->hold)
+        return;
+    model_hold_end(m->hold, model_dev_gone(m, m->hold_gpu->info.id));
+    m->hold = NULL;
+    m->hold_gpu = NULL;
+}
+
+/* The GPU whose engine a begin holds goes while the checkpoint's copies
+ * wait behind the hold (they then never run); then the engine is let go. */
+static void op_unplug_held(model *m)
+{
+    m_gpu *g = m->hold_gpu;
+    bool noticed = model_chance(m, 85);
+    if (g && !g->unplugged && may_unplug(m))
+        unplug(m, g, noticed);
+    model_hold_release(m->hold);
+}
+
+static void op_checkpoint_finish(model *m);
+
+/* After a begun checkpoint: work dispatched while its copies run (to meet
+ * the copy guard), sometimes a GPU lost among it, and sometimes the end
+ * (finish, or a recovery that settles it) or another begin. */
+static void script_after_begin(model *m, int hold)
+{
+    m->n_script = 0;
+    if (hold == 2)
+        script(m, "unplug_held", op_unplug_held);
+    if (pick_queue(m) < 0)
+        script(m, "queue_create", op_queue_create); /* something to dispatch on */
+    /* With the engine held briefly, the first meets the copy still held
+     * back. */
+    if (hold == 1) {
+        uint32_t r = model_rand(m, 100);
+        script(m, r < 50 ? "chain" : r < 80 ? "copy" : "write",
+               r < 50 ? op_chain : r < 80 ? op_copy : op_write);
+    }
+    int k = 1 + (int)model_rand(m, 3);
+    /* A GPU lost among the work (another left to recover on). */
+    bool unplug_among = hold != 2 && (m->begin_loses || model_chance(m, 15)) && may_unplug(m) &&
+                        model_usable_gpus(m) > 1;
+    m->begin_loses = false;
+    int at = unplug_among ? (int)model_rand(m, (uint32_t)k + 1) : -1;
+    for (int i = 0; i <= k; i++) {
+        if (i == at)
+            script(m, "unplug_copied", op_unplug_copied);
+        if (i == k)
+            break;
+        /* Before a loss, work a recovery can replay: no write or copy calls. */
+        uint32_t r = model_rand(m, hold == 2 || unplug_among ? 80 : 100);
+        if (r < 60)
+            script(m, "chain", op_chain);
+        else if (r < 80)
+            script(m, "join", op_join);
+        else if (r < 90)
+            script(m, "write", op_write);
+        else
+            script(m, "copy", op_copy);
+    }
+    bool finish = model_chance(m, 50);
+    uint32_t back = model_rand(m, 100);
+    if (hold == 2 || unplug_among) {
+        script(m, finish ? "checkpoint_finish" : "recover",
+               finish ? op_checkpoint_finish : op_recover);
+    } else if (hold == 1 && back < 40) {
+        /* Back to the cut (committed by finish or by the restore itself):
+         * what the work meeting the held copies wrote must not be in it. */
+        if (finish)
+            script(m, "checkpoint_finish", op_checkpoint_finish);
+        script(m, "restore", op_restore);
+    } else if (model_chance(m, 6)) {
+        script(m, "checkpoint_begin", op_checkpoint_begin); /* settles this one */
+    } else if (model_chance(m, 30)) {
+        script(m, "checkpoint_finish", op_checkpoint_finish);
+    }
+}
+
+static void op_checkpoint_begin(model *m)
+{
+    bool racing_wanted = model_chance(m, 10) && may_unplug(m);
+    /* A begin settles the checkpoint begun before it, whose result is then
+     * not reported (finish reports the one begun last): where a loss may
+     * fail that one the model asks finish first; else it commits. */
+    if (m->pending.active && (model_any_gone(m) || racing_wanted))
+        model_pending_finish(m, WAIT_NS, "rochp_checkpoint_finish (before a begin)");
+    bool earlier = m->pending.active, poll = model_chance(m, 15);
+    /* Sometimes the engine of a GPU it copies from is held: briefly, so
+     * that the work after it meets the copies running; or until that GPU
+     * goes (seldom: a copy that never ends costs its waiters a slice). */
+    bool had_hold = m->hold != NULL;
+    int hold = 0;
+    /* Not where the begin may fail: it would wait for the copies it
+     * started, behind the hold. */
+    m_gpu *hg = had_hold || racing_wanted || model_any_gone(m) || model_any_stopped(m)
+                    ? NULL
+                    : pick_hold_gpu(m);
+    uint32_t how = model_rand(m, 100);
+    if (hg && how < 3)
+        hold = 2;
+    else if (hg && how < 60)
+        hold = 1;
+    if (hold) {
+        m->hold = model_hold_engine(m->ctx, hg->info.id);
+        m->hold_gpu = m->hold ? hg : NULL;
+        hold = m->hold ? hold : 0;
+    }
+    uint64_t held_us = 200 + model_rand(m, 2800);
+    if (hold == 2)
+        held_us = 200000; /* let go once its GPU went (op_unplug_held) */
+    racer r = {m, racing_wanted ? pick_gpu(m, true) : NULL, model_rand(m, 3000)};
+    pthread_t t;
+    bool racing = r.g && pthread_create(&t, NULL, unplug_later, &r) == 0;
+    bool trouble = model_any_gone(m) || model_any_stopped(m) || racing;
+    rochp_status st = rochp_checkpoint_begin(m->ctx, poll ? 0 : WAIT_NS);
+    if (hold)
+        model_hold_count(m->hold, held_us);
+    if (racing) {
+        pthread_join(t, NULL);
+        r.g->unplugged = true;
+    }
+    if (m->verbose)
+        fprintf(stderr, "  begin%s: %d%s%s%s\n", poll ? " (poll)" : "", (int)st,
+                earlier ? " (over a begun one)" : "",
+                hold == 2 ? " (engine held until its GPU goes)" : hold ? " (engine held)" : "",
+                racing ? " (racing an unplug)" : "");
+    if (m->verbose && hold)
+        fprintf(stderr, "  (engine of device %llu, %llu us)\n",
+                (unsigned long long)m->hold_gpu->info.id, (unsigned long long)held_us);
+    /* The earlier one, still copying past a poll's timeout, stays begun
+     * (BUSY); else this begin committed it (nothing was lost). */
+    bool busy = poll && earlier && st == ROCHP_ERROR_BUSY;
+    if (earlier && !busy) {
+        model_pending_commit(m);
+        earlier = false;
+    }
+    if (poll && (busy || st == ROCHP_ERROR_TIMEOUT)) {
+        /* Not in time: again, waiting, as an application would; the
+         * sequence then goes on the same however fast the work was. */
+        st = rochp_checkpoint_begin(m->ctx, WAIT_NS);
+        if (m->verbose)
+            fprintf(stderr, "  begin (again): %d\n", (int)st);
+        if (earlier)
+            model_pending_commit(m);
+    }
+    if (!trouble)
+        EXPECT(m, st, "rochp_checkpoint_begin", ROCHP_OK);
+    else
+        EXPECT(m, st, "rochp_checkpoint_begin", ROCHP_OK, ROCHP_ERROR_DEVICE_LOST,
+               ROCHP_ERROR_QUEUE_FAILED);
+    if (had_hold)
+        hold_end(m);
+    if (st == ROCHP_OK && !m->failed) {
+        model_pending_cut(m);
+        script_after_begin(m, hold);
+    } else if (hold) {
+        hold_end(m); /* nothing of it queued behind the hold */
+    }
+    if (racing)
+        wait_state(m, r.g->info.id, ROCHP_DEVICE_LOST);
+}
+
+static void op_checkpoint_finish(model *m)
+{
+    bool poll = model_chance(m, 30), again = model_chance(m, 30), back = model_chance(m, 25);
+    rochp_checkpoint_stats s;
+    rochp_status st = rochp_checkpoint_finish(m->ctx, poll ? 0 : WAIT_NS, &s);
+    if (m->verbose)
+        fprintf(stderr, "  finish%s: %d\n", poll ? " (poll)" : "", (int)st);
+    if (!m->pending.active) {
+        if (EXPECT(m, st, "rochp_checkpoint_finish (none begun)", ROCHP_ERROR_NOT_FOUND) &&
+            !strstr(rochp_last_error(), "no checkpoint was begun"))
+            model_fail(m, "rochp_checkpoint_finish (none begun) says: %s", rochp_last_error());
+        return;
+    }
+    int r = model_pending_outcome(m, st, &s, poll, "rochp_checkpoint_finish");
+    /* Still copying: again, waiting (the sequence then goes on the same
+     * however fast the copies were). */
+    if (r < 0)
+        r = model_pending_finish(m, WAIT_NS, "rochp_checkpoint_finish (again, waiting)");
+    /* Its result is reported once. */
+    if (!m->failed && again)
+        EXPECT(m, rochp_checkpoint_finish(m->ctx, 0, NULL), "rochp_checkpoint_finish (again)",
+               ROCHP_ERROR_NOT_FOUND);
+    /* Back to the cut: the work since it undone. */
+    if (r == 1 && !m->failed && back) {
+        m->op = "checkpoint_finish, restore";
+        op_restore(m);
+    }
+}
+
 /* --- misuse ----------------------------------------------------------------------------------- */
 static void op_misuse(model *m)
 {
@@ -885,6 +1246,7 @@ static void op_misuse(model *m)
         if (rochp_buffer_alloc(m->ctx, ROCHP_HOST, 64, &b) != ROCHP_OK)
             return;
         EXPECT(m, rochp_buffer_free(b), "rochp_buffer_free", ROCHP_OK);
+        model_pending_settled(m, true, "rochp_buffer_free (misuse)");
         EXPECT(m, rochp_buffer_free(b), "rochp_buffer_free (again)", ROCHP_ERROR_INVALID_ARGUMENT);
         EXPECT(m, rochp_buffer_write(b, 0, "x", 1), "rochp_buffer_write (freed)",
                ROCHP_ERROR_INVALID_ARGUMENT);
@@ -933,6 +1295,7 @@ static void op_misuse(model *m)
         if (!g || rochp_queue_create(m->ctx, g->info.id, NULL, &q) != ROCHP_OK)
             return;
         EXPECT(m, rochp_queue_destroy(q), "rochp_queue_destroy", ROCHP_OK);
+        model_pending_settled(m, true, "rochp_queue_destroy (misuse)");
         EXPECT(m, rochp_queue_destroy(q), "rochp_queue_destroy (again)",
                ROCHP_ERROR_INVALID_ARGUMENT);
         return;
@@ -943,28 +1306,51 @@ static void op_misuse(model *m)
 /* --- one step ---------------------------------------------------------------------------------- */
 void model_step(model *m)
 {
+    /* extra: the weight added while a begun checkpoint copies -- work that
+     * meets its copies, and its end (the script after a begin loses GPUs
+     * under it: every unplug costs a sigbus sequence ~0.1 s). */
     static const struct {
         const char *name;
         void (*run)(model *);
-        uint32_t weight;
+        uint32_t weight, extra;
     } ops[] = {
-        {"alloc", op_alloc, 8},          {"write", op_write, 3},
-        {"free", op_free, 3},            {"queue_create", op_queue_create, 5},
-        {"queue_destroy", op_queue_destroy, 2}, {"chain", op_chain, 30},
-        {"join", op_join, 12},           {"wait", op_wait, 6},
-        {"wait_idle", op_wait_idle, 4},  {"check", NULL, 4},
-        {"checkpoint", op_checkpoint, 8}, {"unplug", op_unplug, 3},
-        {"plug_back", op_plug_back, 1},  {"recover", op_recover, 6},
-        {"restore", op_restore, 2},      {"save_load", op_save_load, 2},
-        {"misuse", op_misuse, 4},        {"hand_over_resume", op_hand_over_resume, 2},
+        {"alloc", op_alloc, 8, 0},
+        {"write", op_write, 3, 3},
+        {"copy", op_copy, 2, 3},
+        {"free", op_free, 3, 0},
+        {"queue_create", op_queue_create, 5, 0},
+        {"queue_destroy", op_queue_destroy, 2, 0},
+        {"chain", op_chain, 30, 30},
+        {"join", op_join, 12, 12},
+        {"wait", op_wait, 6, 0},
+        {"wait_idle", op_wait_idle, 4, 0},
+        {"check", NULL, 4, 0},
+        {"checkpoint", op_checkpoint, 8, 0},
+        {"checkpoint_begin", op_checkpoint_begin, 5, 0},
+        {"checkpoint_finish", op_checkpoint_finish, 1, 6},
+        {"unplug", op_unplug, 3, 0},
+        {"plug_back", op_plug_back, 1, 0},
+        {"recover", op_recover, 6, 0},
+        {"restore", op_restore, 2, 0},
+        {"save_load", op_save_load, 2, 0},
+        {"misuse", op_misuse, 4, 0},
+        {"hand_over_resume", op_hand_over_resume, 2, 0},
     };
+    if (m->n_script > 0) {
+        model_op next = m->script[0];
+        memmove(m->script, m->script + 1, (size_t)--m->n_script * sizeof *m->script);
+        m->op = next.name;
+        next.run(m);
+        return;
+    }
     uint32_t total = 0;
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
-        total += ops[i].weight;
+        total += ops[i].weight + (m->pending.active ? ops[i].extra : 0);
     uint32_t r = model_rand(m, total);
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
-        if (r >= ops[i].weight) {
-            r -= ops[i].weight;
+        uint32_t w = ops[i].weight + (m->pending.active ? ops[i].extra : 0);
+        if (r >= w) {
+            r -= w;
             continue;
         }
         m->op = ops[i].name;
@@ -974,4 +1360,22 @@ void model_step(model *m)
             model_check_all(m, "check");
         return;
     }
+}
+
+/* The sequence's end, before the last recovery and checks: a held engine
+ * let go, and a begun checkpoint that a loss may have failed finished (the
+ * rest is left to the context's end, which settles it). */
+void model_end_begun(model *m)
+{
+    m->n_script = 0;
+    if (m->hold)
+        model_hold_release(m->hold);
+    if (m->pending.active && model_any_gone(m))
+        model_pending_finish(m, WAIT_NS, "rochp_checkpoint_finish (at the end)");
+}
+
+/* Before the context goes: the held engine's copy ended. */
+void model_end_hold(model *m)
+{
+    hold_end(m);
 }

@@ -160,6 +160,7 @@ void model_sync_faults(model *m)
 {
     if (!model_any_gone(m))
         return;
+    bool destroyed = false;
     for (int i = 0; i < m->n_gpus; i++) {
         m_gpu *g = &m->gpus[i];
         if (g->unplugged || g->faulted)
@@ -167,12 +168,14 @@ void model_sync_faults(model *m)
         rochp_queue *probe = NULL;
         rochp_status st = rochp_queue_create(m->ctx, g->info.id, NULL, &probe);
         if (st == ROCHP_OK)
-            rochp_queue_destroy(probe);
+            destroyed |= rochp_queue_destroy(probe) == ROCHP_OK;
         else if (st == ROCHP_ERROR_QUEUE_FAILED)
             g->faulted = true;
         else
             model_fail(m, "a probe queue on GPU %s: status %d", g->info.pci, (int)st);
     }
+    /* A queue destroyed settles a begun checkpoint. */
+    model_pending_settled(m, destroyed, "rochp_queue_destroy (probe)");
 }
 
 /* --- what a recovery says ------------------------------------------------------------------------ */
@@ -272,6 +275,11 @@ void model_note_auto_recovery(model *m)
         return;
     rochp_flush(m->ctx);
     uint64_t seen = __atomic_load_n(&m->recovered_events, __ATOMIC_ACQUIRE);
+    /* A recovery settles a begun checkpoint first and goes on from the one
+     * standing then; a wait that found a loss may have tried one that
+     * failed.  (Without one, the model's finish settles it.) */
+    if (model_any_gone(m))
+        model_pending_settled(m, seen != m->recovered_seen, "a wait (auto-recovery)");
     if (seen != m->recovered_seen)
         model_recovered(m);
 }
