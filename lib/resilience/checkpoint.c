@@ -395,11 +395,12 @@ rochp_status rochp_checkpoint_begin(rochp_context *ctx, uint64_t timeout_ns)
         return st;
     st = settle_before(ctx, timeout_ns, "rochp_checkpoint_begin");
     checkpoint_inflight *f = NULL;
-    if (st == ROCHP_OK) {
-        ctx->resilience->begun_unreported = false;
+    if (st == ROCHP_OK)
         st = begin_locked(ctx, timeout_ns, &f);
-    }
     if (st == ROCHP_OK) {
+        /* From now on finish reports this one; a begin that fails (its
+         * status says why) leaves an earlier one's result to finish. */
+        ctx->resilience->begun_unreported = false;
         f->report = true;
         ctx->resilience->inflight = f;
         /* A queue that does not read the guard could overtake the copies:
