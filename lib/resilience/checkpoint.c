@@ -348,6 +348,16 @@ static rochp_status settle_before(rochp_context *ctx, uint64_t timeout_ns, const
     return ROCHP_OK; /* its own result is finish's to report */
 }
 
+/* With the checkpoint lock held: the checkpoint begun earlier settled,
+ * then a new one begun (*out). */
+static rochp_status settle_and_begin(rochp_context *ctx, uint64_t timeout_ns, const char *call,
+                                     checkpoint_inflight **out)
+{
+    *out = NULL;
+    rochp_status st = settle_before(ctx, timeout_ns, call);
+    return st == ROCHP_OK ? begin_locked(ctx, timeout_ns, out) : st;
+}
+
 /* --- the API ------------------------------------------------------------------------------------ */
 static rochp_status enter(rochp_context *ctx, const char *call)
 {
@@ -377,10 +387,8 @@ rochp_status rochp_checkpoint(rochp_context *ctx, uint64_t timeout_ns,
     rochp_status st = enter(ctx, "rochp_checkpoint");
     if (st != ROCHP_OK)
         return st;
-    st = settle_before(ctx, timeout_ns, "rochp_checkpoint");
     checkpoint_inflight *f = NULL;
-    if (st == ROCHP_OK)
-        st = begin_locked(ctx, timeout_ns, &f);
+    st = settle_and_begin(ctx, timeout_ns, "rochp_checkpoint", &f);
     if (st == ROCHP_OK) {
         ctx->resilience->inflight = f;
         st = settle_locked(ctx, 0, stats);
@@ -393,10 +401,8 @@ rochp_status rochp_checkpoint_begin(rochp_context *ctx, uint64_t timeout_ns)
     rochp_status st = enter(ctx, "rochp_checkpoint_begin");
     if (st != ROCHP_OK)
         return st;
-    st = settle_before(ctx, timeout_ns, "rochp_checkpoint_begin");
     checkpoint_inflight *f = NULL;
-    if (st == ROCHP_OK)
-        st = begin_locked(ctx, timeout_ns, &f);
+    st = settle_and_begin(ctx, timeout_ns, "rochp_checkpoint_begin", &f);
     if (st == ROCHP_OK) {
         /* From now on finish reports this one; a begin that fails (its
          * status says why) leaves an earlier one's result to finish. */
