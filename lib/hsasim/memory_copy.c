@@ -40,6 +40,7 @@
  * Locks: copy_lock guards the engine list and every engine's queue; idle
  * threads sleep on their engine's condition variable.  It is never held
  * while waiting on a signal or copying. */
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,31 @@ static void job_free(copy_job *job)
     free(job);
 }
 
+/* A copy in slices, the core offered to others between them.  Niced, an
+ * engine still keeps a core until the scheduler's next tick (4 ms at
+ * HZ=250) from a queue's processor woken by a doorbell, so a kernel
+ * dispatched beside a large copy started up to a tick late -- a GPU's CP
+ * is never held by its SDMA engines.  Yielding after each slice bounds that
+ * to one slice (~0.1 ms); with no one waiting it returns at once.
+ * Overlapping ranges (one allocation) are copied whole: slices in order
+ * would read what an earlier slice wrote. */
+#define ENGINE_SLICE (1u << 20)
+
+static void engine_copy(void *dst, const void *src, size_t size)
+{
+    char *d = dst;
+    const char *s = src;
+    if (size <= ENGINE_SLICE || (d < s + size && s < d + size)) {
+        memmove(d, s, size);
+        return;
+    }
+    for (size_t at = 0; at < size; at += ENGINE_SLICE) {
+        size_t n = size - at < ENGINE_SLICE ? size - at : ENGINE_SLICE;
+        memcpy(d + at, s + at, n);
+        sched_yield();
+    }
+}
+
 static void run_job(copy_job *job)
 {
     /* Waits in slices, so that shutting down never waits on a dependency
@@ -102,7 +128,7 @@ static void run_job(copy_job *job)
         !(job->engine && atomic_load(&job->engine->vm_evicted))) {
         uint64_t start = sim_now_ns();
         if (!job->rect)
-            memmove(job->dst, job->src, job->size);
+            engine_copy(job->dst, job->src, job->size);
         for (uint32_t z = 0; job->rect && z < job->range.z; z++)
             for (uint32_t y = 0; y < job->range.y; y++)
                 memmove((char *)job->dst + z * job->dst_slice + y * job->dst_pitch,
@@ -124,9 +150,8 @@ static void *engine_main(void *arg)
     /* A GPU's SDMA engines take no cycles from its compute units or from
      * the host; here they are threads on the host's cores beside the
      * kernels' and the application's.  Niced, they give way to both (a
-     * copy on idle cores runs as fast): without it, on two cores, a
-     * kernel dispatched while a checkpoint's copies run started
-     * milliseconds late, an overlap no GPU has. */
+     * copy on idle cores runs as fast; engine_copy yields between slices
+     * for the wake-ups a nice value alone leaves a tick late). */
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), ENGINE_NICE);
     pthread_mutex_lock(&copy_lock);
     for (;;) {
