@@ -486,7 +486,10 @@ ROCHP_API rochp_status rochp_checkpoint_restore(rochp_context *ctx,
  * written are rolled back; every queue is rebuilt (a lost device's on its
  * target) and its journal resubmitted, so completion handles taken before
  * complete as if nothing happened, and every binding (rochp_kernel_bind)
- * names the kernel's object on its queue's new device.  Events: migrated
+ * names the kernel's object on its queue's new device.  It returns once the
+ * replayed packets that had completed before the loss have completed again,
+ * so buffers hold what the application saw (packets still running at the
+ * loss may still run; wait for them as before).  Events: migrated
  * per lost device, then recovered.  Call it where nothing else dispatches or
  * writes buffers (as a checkpoint).
  *
@@ -555,7 +558,9 @@ ROCHP_API rochp_status rochp_set_recovery_rule(rochp_context *ctx, rochp_target_
 ROCHP_API rochp_status rochp_set_recovery_target(rochp_context *ctx, rochp_target_fn fn,
                                                  void *user);
 
-/* timeout_ns bounds the wait for room while the journals are resubmitted.
+/* timeout_ns bounds the recovery's waits: for room while the journals are
+ * resubmitted, and for the replay of what had completed before the loss
+ * (past it: ROCHP_ERROR_TIMEOUT, the recovery made and that work running).
  * report may be NULL (it adds up every device's move when a device lost
  * during the recovery needed one more). */
 ROCHP_API rochp_status rochp_recover(rochp_context *ctx, uint64_t timeout_ns,
@@ -583,13 +588,16 @@ ROCHP_API uint64_t rochp_module_id(const rochp_module *module);
 ROCHP_API rochp_status rochp_checkpoint_save(rochp_context *ctx, int fd, const void *user,
                                              size_t user_size);
 /* Saves to a file so that a crash or a failure never leaves half of one:
- * the checkpoint is written to a temporary beside it, path + ".tmp.XXXXXX"
- * (same directory, so that the rename is atomic; mode 0600, or that of the
- * file it replaces), flushed (fsync), renamed over path, and the directory
- * flushed.  On failure the temporary is removed and a file already at path
- * stays as it was, whole -- except when only the directory's flush failed:
- * then path holds the new checkpoint, which a crash might still undo.  A
- * crash before the rename can leave the temporary behind. */
+ * the checkpoint is written to a temporary in path's directory (so that the
+ * rename is atomic; mode 0600, or that of the file it replaces) that has no
+ * name while it is written (O_TMPFILE), flushed (fsync), named path +
+ * ".tmp.PID.N", renamed over path, and the directory flushed.  A process
+ * killed while it writes leaves nothing behind.  On a file system without
+ * O_TMPFILE the temporary is path + ".tmp.XXXXXX" from the start, which a
+ * crash before the rename can leave behind.  On failure the temporary is
+ * removed and a file already at path stays as it was, whole -- except when
+ * only the directory's flush failed: then path holds the new checkpoint,
+ * which a crash might still undo. */
 ROCHP_API rochp_status rochp_checkpoint_save_path(rochp_context *ctx, const char *path,
                                                   const void *user, size_t user_size);
 /* Reads one checkpoint from the descriptor's position and checks all of it

@@ -398,11 +398,74 @@ static size_t present_devices(rochp_context *ctx)
     return n;
 }
 
+typedef struct completed_floor completed_floor;
+static rochp_status recover_attempts(rochp_context *ctx, uint64_t timeout_ns, uint64_t t0,
+                                     rochp_recovery_report *report,
+                                     const completed_floor *floors, size_t n_floors);
+
+/* What the application may have seen complete on each queue when the
+ * recovery started: its packets are replayed, and a read of a buffer after
+ * rochp_recover must find their results again, as it did before the loss. */
+struct completed_floor {
+    rochp_queue *q;
+    uint64_t completed;
+};
+
+static completed_floor *completed_floors(rochp_context *ctx, size_t *n)
+{
+    *n = 0;
+    pthread_mutex_lock(&ctx->lock);
+    size_t count = 0;
+    for (rochp_queue *q = ctx->managed->queues; q; q = q->next)
+        count++;
+    completed_floor *f = calloc(count ? count : 1, sizeof *f);
+    for (rochp_queue *q = ctx->managed->queues; f && q; q = q->next)
+        f[(*n)++] = (completed_floor){q, rochp__completed(&q->ring)};
+    pthread_mutex_unlock(&ctx->lock);
+    return f;
+}
+
+/* Until every queue completed again what it had completed (the queues
+ * cannot go meanwhile: their destruction settles under the checkpoint lock,
+ * which the recovery holds). */
+static rochp_status wait_floors(const completed_floor *f, size_t n, uint64_t deadline_ns)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t now = rochp__now_ns();
+        rochp_status st = queue_wait_written(f[i].q, f[i].completed,
+                                             deadline_ns > now ? deadline_ns - now : 0);
+        if (st != ROCHP_OK) {
+            char cause[ROCHP_ERROR_MESSAGE_MAX];
+            snprintf(cause, sizeof cause, "%s", rochp_last_error());
+            return rochp__set_errorf(st,
+                                     "rochp_recover: the work replayed on queue %llu, which had "
+                                     "completed %llu packets before the loss, did not complete "
+                                     "them again: %s",
+                                     (unsigned long long)f[i].q->id,
+                                     (unsigned long long)f[i].completed, cause);
+        }
+    }
+    return ROCHP_OK;
+}
+
 static rochp_status recover_locked(rochp_context *ctx, uint64_t timeout_ns,
                                   rochp_recovery_report *report)
 {
     ROCHP_ASSERT_GATE(ctx);
     uint64_t t0 = rochp__now_ns();
+    size_t n_floors;
+    completed_floor *floors = completed_floors(ctx, &n_floors);
+    if (!floors)
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
+    rochp_status st = recover_attempts(ctx, timeout_ns, t0, report, floors, n_floors);
+    free(floors);
+    return st;
+}
+
+static rochp_status recover_attempts(rochp_context *ctx, uint64_t timeout_ns, uint64_t t0,
+                                     rochp_recovery_report *report,
+                                     const completed_floor *floors, size_t n_floors)
+{
     rochp_device_id excluded[64];
     size_t n_excluded = 0;
     unsigned moves = 0;
@@ -434,6 +497,16 @@ static rochp_status recover_locked(rochp_context *ctx, uint64_t timeout_ns,
         if (res.status == ROCHP_OK && !nothing && ++moves < MAX_COMMITS) {
             (void)watcher_rescan(ctx, ROCHP_REASON_TOPOLOGY);
             continue;
+        }
+        /* Recovered (or nothing was lost): what had completed before the
+         * loss completes again before this returns.  A device lost under
+         * that replay gets one more recovery. */
+        if (res.status == ROCHP_OK && moves) {
+            res.status = wait_floors(floors, n_floors, t0 + timeout_ns);
+            if (res.status == ROCHP_ERROR_DEVICE_LOST && ++moves < MAX_COMMITS) {
+                (void)watcher_rescan(ctx, ROCHP_REASON_TOPOLOGY);
+                continue;
+            }
         }
         if (res.status != ROCHP_ERROR_DEVICE_LOST ||
             n_excluded == sizeof excluded / sizeof *excluded)

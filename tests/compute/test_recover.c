@@ -3,7 +3,8 @@
  * moves its buffers and queue to a survivor and replays the journals; the
  * pipeline then finishes on the same queue handles and its buffers are
  * bit-identical to the CPU's result.  Completion handles taken before the
- * loss complete.  Also every refusal, each changing nothing: no checkpoint,
+ * loss complete, and what had completed before it has completed again when
+ * rochp_recover returns.  Also every refusal, each changing nothing: no checkpoint,
  * no compatible target, a plain queue that ran, a write call since the
  * checkpoint.
  *
@@ -383,6 +384,55 @@ static void open_gate(rochp_context *ctx, const rochp_event *e, void *user)
     g->status = rochp_dispatch(g->gate, g->kernel, &g_launch, &g->args, sizeof g->args, NULL);
 }
 
+/* Work the application saw complete before the loss is complete again
+ * when rochp_recover returns: a read right after it finds the results (the
+ * replay of 16 MiB of chain_step takes longer than starting the read). */
+static void read_after_recover(void)
+{
+    enum { BIG = 4u << 20 }; /* words */
+    char dir[256];
+    rochp_device_info devs[2];
+    rochp_context *ctx = open_tree(dir, sizeof dir, "recover-read", 2, devs, "silent");
+    rochp_buffer *b;
+    REQUIRE(rochp_buffer_alloc(ctx, devs[1].id, BIG * 4u, &b) == ROCHP_OK);
+    uint32_t *want = calloc(BIG, 4);
+    REQUIRE(want);
+    REQUIRE(rochp_buffer_write(b, 0, want, BIG * 4u) == ROCHP_OK);
+    rochp_queue_options o;
+    rochp_queue_options_init(&o);
+    o.mode = ROCHP_QUEUE_JOURNALED;
+    rochp_queue *q;
+    REQUIRE(rochp_queue_create(ctx, devs[1].id, &o, &q) == ROCHP_OK);
+    const rochp_dispatch_kernel *k;
+    REQUIRE(rochp_kernel_bind(g_chain, q, &k) == ROCHP_OK);
+    REQUIRE(rochp_checkpoint(ctx, 30 * SECOND, NULL) == ROCHP_OK);
+    rochp_launch big;
+    REQUIRE(rochp_launch_init(&big, (rochp_dim3){BIG, 1, 1}, (rochp_dim3){256, 1, 1}) == ROCHP_OK);
+    rochp_completion done;
+    for (uint32_t step = 0; step < 2; step++) {
+        chain_args a = {rochp_buffer_address(b), BIG, step};
+        REQUIRE(rochp_dispatch(q, k, &big, &a, sizeof a, &done) == ROCHP_OK);
+        for (uint32_t x = 0; x < BIG; x++)
+            want[x] = want[x] * 3u + step + x;
+    }
+    REQUIRE(rochp_completion_wait(&done, 30 * SECOND) == ROCHP_OK);
+    rochp__error err = {0};
+    REQUIRE(vtree_unplug(dir, devs[1].pci, 0, NULL, &err) == ROCHP_OK);
+    REQUIRE(rochp_rescan(ctx) == ROCHP_OK);
+    rochp_recovery_report rep;
+    REQUIRE(rochp_recover(ctx, 30 * SECOND, &rep) == ROCHP_OK);
+    CHECK_EQ_U64(rep.packets_replayed, 2);
+    CHECK(rochp_buffer_device(b) == devs[0].id);
+    uint32_t *got = malloc(BIG * 4u);
+    REQUIRE(got && rochp_buffer_read(b, 0, got, BIG * 4u) == ROCHP_OK);
+    CHECK(memcmp(got, want, BIG * 4u) == 0);
+    CHECK(rochp_completion_done(&done));
+    free(got);
+    free(want);
+    REQUIRE(rochp_context_destroy(ctx) == ROCHP_OK);
+    test_remove_tmpdir(dir);
+}
+
 /* ROCHP_CONTEXT_AUTO_RECOVER: the application only waits; the watcher
  * finds the GPU gone, the wait recovers and completes with the right bytes. */
 static void auto_recover(void)
@@ -613,6 +663,7 @@ int main(int argc, char **argv)
     REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){256, 1, 1}) ==
             ROCHP_OK);
     refusals();
+    read_after_recover();
     target_callback();
     criu_rule();
     REQUIRE(rochp_launch_init(&g_launch, (rochp_dim3){N, 1, 1}, (rochp_dim3){256, 1, 1}) ==
