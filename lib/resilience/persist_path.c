@@ -3,9 +3,17 @@
  * within one directory is atomic), flushed to the disk, renamed over the
  * old one, and the directory flushed so that the rename itself survives a
  * crash.  Until the rename the old file is untouched; after any failure
- * before it the temporary is removed. */
+ * before it the temporary is removed.
+ *
+ * The temporary has no name while it is written (O_TMPFILE): a process
+ * killed part way -- a SIGBUS from an unplug is the case this library is
+ * for -- leaves nothing behind, where a named one would leave a file the
+ * size of the checkpoint at every such death.  It is named (linkat through
+ * /proc/self/fd, open(2)'s recipe) just before the rename.  File systems
+ * without O_TMPFILE get a named temporary from the start. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,24 +65,75 @@ static rochp_status write_temp(rochp_context *ctx, int fd, const char *temp, con
     return ROCHP_OK;
 }
 
+/* An unnamed file in the directory of path (-1: the file system has none,
+ * or the kernel predates O_TMPFILE: EOPNOTSUPP, or EISDIR per open(2)). */
+static int open_unnamed(const char *path, rochp_status *st)
+{
+    *st = ROCHP_OK;
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir) {
+        *st = rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
+                               "rochp_checkpoint_save_path: out of memory");
+        return -1;
+    }
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+        *st = io_error("cannot create a temporary file in", dir);
+    free(dir);
+    return fd;
+}
+
+/* A name for the unnamed file fd, beside path, into temp (its size n). */
+static rochp_status name_unnamed(int fd, const char *path, char *temp, size_t n)
+{
+    static atomic_uint counter;
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(temp, n, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1));
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, temp, AT_SYMLINK_FOLLOW) == 0)
+            return ROCHP_OK;
+        /* No /proc: AT_EMPTY_PATH, which wants CAP_DAC_READ_SEARCH. */
+        if (errno == ENOENT && linkat(fd, "", AT_FDCWD, temp, AT_EMPTY_PATH) == 0)
+            return ROCHP_OK;
+        if (errno != EEXIST)
+            return io_error("cannot name the new checkpoint", temp);
+    }
+    return io_error("cannot name the new checkpoint", temp);
+}
+
 static rochp_status save_aside(rochp_context *ctx, const char *path, int dir, const void *user,
                                size_t user_size)
 {
-    size_t n = strlen(path) + sizeof TEMP_SUFFIX;
+    /* path + ".tmp." + a pid and a counter, or + the mkostemp template. */
+    size_t n = strlen(path) + sizeof TEMP_SUFFIX + 32;
     char *temp = malloc(n);
     if (!temp)
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                 "rochp_checkpoint_save_path: out of memory");
-    snprintf(temp, n, "%s" TEMP_SUFFIX, path);
-    int fd = mkostemp(temp, O_CLOEXEC);
-    rochp_status st = fd < 0 ? io_error("cannot create", temp) : ROCHP_OK;
+    rochp_status st;
+    int fd = open_unnamed(path, &st);
+    bool unnamed = fd >= 0;
+    if (unnamed) {
+        snprintf(temp, n, "%s (its unnamed temporary)", path);
+    } else if (st == ROCHP_OK) {
+        snprintf(temp, n, "%s" TEMP_SUFFIX, path);
+        fd = mkostemp(temp, O_CLOEXEC);
+        st = fd < 0 ? io_error("cannot create", temp) : ROCHP_OK;
+    }
+    bool named = !unnamed && fd >= 0;
     if (st == ROCHP_OK) {
         st = write_temp(ctx, fd, temp, path, user, user_size);
+        if (st == ROCHP_OK && unnamed) {
+            st = name_unnamed(fd, path, temp, n);
+            named = st == ROCHP_OK;
+        }
         if (close(fd) != 0 && st == ROCHP_OK)
             st = io_error("cannot close", temp);
         if (st == ROCHP_OK && rename(temp, path) != 0)
             st = io_error("cannot rename the new checkpoint over", path);
-        if (st != ROCHP_OK)
+        if (st != ROCHP_OK && named)
             unlink(temp);
     }
     free(temp);

@@ -3,12 +3,14 @@
  * the file is laid out as documented (every checksum right); another
  * format version and a machine without the gfx target are refused by name;
  * rochp_checkpoint_save_path replaces a file whole or leaves it as it was,
- * with no temporary behind.  (Corrupt, truncated and forged files, and
+ * with no temporary behind, even when the process is killed part way.  (Corrupt, truncated and forged files, and
  * loads that fail part way: test_persist_fail.c.) */
 #include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "pipeline_kernels.h"
 #include "persist_util.h"
@@ -90,7 +92,7 @@ static void test_save_path(rochp_context *ctx, const unsigned char *file, size_t
     REQUIRE(setrlimit(RLIMIT_FSIZE, &old_fsize) == 0);
     signal(SIGXFSZ, old_xfsz);
     CHECK(st == ROCHP_ERROR_TOO_LARGE);
-    CHECK_CONTAINS(rochp_last_error(), "state.ckpt.tmp.");
+    CHECK_CONTAINS(rochp_last_error(), "state.ckpt (its unnamed temporary)");
     CHECK_CONTAINS(rochp_last_error(), "File too large");
     check_same_file(path, file, size);
     list_dir(dir, names, sizeof names);
@@ -116,7 +118,51 @@ static void test_save_path(rochp_context *ctx, const unsigned char *file, size_t
     list_dir(dir, names, sizeof names);
     CHECK_EQ_STR(names, "state.ckpt sub");
     check_same_file(path, file, size);
+
+    /* A process killed while it writes (SIGXFSZ at the file size limit, as
+     * an unplug's SIGBUS would) leaves the file as it was and nothing else. */
+    pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        char *argv[] = {"/proc/self/exe", "--die-saving", path, NULL};
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ);
+    if (!WIFSIGNALED(status))
+        fprintf(stderr, "the saving child exited with %d\n", WEXITSTATUS(status));
+    check_same_file(path, file, size);
+    list_dir(dir, names, sizeof names);
+    CHECK_EQ_STR(names, "state.ckpt sub");
     test_remove_tmpdir(dir);
+}
+
+/* The child of the test above: a checkpoint of 1 MiB saved over path with a
+ * file size limit of 4 KiB, which kills it part way through the write. */
+static int die_saving(const char *path)
+{
+    rochp_options o;
+    rochp_options_init(&o);
+    o.hsa_runtime = HSASIM_PATH; /* the parent's tree (ROCHP_SYSFS_ROOT) */
+    rochp_context *ctx;
+    rochp_device_info dev[2];
+    size_t n = 0;
+    rochp_buffer *b;
+    static uint32_t words[1u << 18];
+    if (rochp_context_create(&o, &ctx) != ROCHP_OK ||
+        rochp_device_list(ctx, dev, 2, &n) != ROCHP_OK || n != 2 ||
+        rochp_buffer_alloc(ctx, dev[0].id, sizeof words, &b) != ROCHP_OK ||
+        rochp_buffer_write(b, 0, words, sizeof words) != ROCHP_OK ||
+        rochp_checkpoint(ctx, 30 * SECOND, NULL) != ROCHP_OK)
+        return 2;
+    struct rlimit small = {4096, 4096}, no_core = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &no_core) != 0 || setrlimit(RLIMIT_FSIZE, &small) != 0)
+        return 3;
+    signal(SIGXFSZ, SIG_DFL);
+    rochp_checkpoint_save_path(ctx, path, NULL, 0);
+    return 4; /* not killed */
 }
 
 /* Another format version is refused by its number, before anything else. */
@@ -143,8 +189,10 @@ static void test_versions(rochp_context *ctx, const unsigned char *file, size_t 
     free(bad);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--die-saving") == 0)
+        return die_saving(argv[2]);
     char dir[256];
     rochp_context *ctx = test_sim_context(dir, sizeof dir, "persist", "mi210", 2, "silent");
     rochp_device_info devs[2];
