@@ -949,6 +949,30 @@ static rochp_device_id sabotage(rochp_context *ctx, const rochp_device_info *los
     return pick;
 }
 
+/* Right after a recovery, before any wait: the buffers settled before it
+ * hold what the model says (the replay of what had completed is done). */
+static void check_settled(model *m, const bool *settled)
+{
+    for (int k = 0; k < MODEL_MAX_BUFFERS && !m->failed; k++) {
+        m_buffer *b = &m->buffers[k];
+        if (!settled[k] || !b->alive || b->unknown)
+            continue;
+        uint32_t got[MODEL_WORDS];
+        rochp_status st = rochp_buffer_read(b->h, 0, got, sizeof got);
+        if (st != ROCHP_OK) {
+            model_fail(m, "reading buffer %d right after a recovery: status %d", k, (int)st);
+            return;
+        }
+        for (uint32_t x = 0; x < MODEL_WORDS; x++)
+            if (got[x] != b->val[x]) {
+                model_fail(m, "right after a recovery, buffer %d (its last writer had "
+                              "completed) word %u is %u, the model says %u",
+                           k, x, got[x], b->val[x]);
+                return;
+            }
+    }
+}
+
 static void op_recover(model *m)
 {
     /* The application recovers from what it was told: every loss noticed
@@ -973,9 +997,21 @@ static void op_recover(model *m)
     const char *why, *why_committed;
     rochp_status predicted = model_pending_predict(m, false, &why);
     rochp_status if_committed = model_pending_predict(m, true, &why_committed);
+    /* The buffers whose last writer the application sees complete now: a
+     * recovery must give their bytes back before it returns. */
+    bool settled[MODEL_MAX_BUFFERS];
+    for (int k = 0; k < MODEL_MAX_BUFFERS; k++) {
+        const m_buffer *b = &m->buffers[k];
+        const m_ref *w = &b->last_write;
+        settled[k] = b->alive && !b->unknown &&
+                     (w->queue < 0 || !m->queues[w->queue].alive ||
+                      rochp_completion_done(&(rochp_completion){m->queues[w->queue].h, w->id}));
+    }
     rochp_recovery_report rep;
     rochp_status st = rochp_recover(m->ctx, WAIT_NS, &rep);
     rochp_set_recovery_target(m->ctx, NULL, NULL);
+    if (st == ROCHP_OK)
+        check_settled(m, settled);
     /* It settled the begun checkpoint first and went on from the one that
      * stood then. */
     if (model_pending_settled(m, true, "rochp_recover") == 1) {
