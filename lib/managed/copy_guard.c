@@ -27,8 +27,6 @@
 
 #include "managed/managed.h"
 
-#define GUARD_SLICE_NS (100ull * 1000 * 1000)
-
 struct copy_guard {
     uint32_t generation; /* the rings' guard word while it is armed */
     size_t n;
@@ -130,7 +128,7 @@ static bool copied(rochp_context *ctx, const copy_guard_entry *e)
 static void wait_copy(rochp_context *ctx, const copy_guard_entry *e)
 {
     while (!copied(ctx, e)) {
-        if (ctx->hsa.signal_wait_scacquire(e->done, HSA_SIGNAL_CONDITION_EQ, 0, GUARD_SLICE_NS,
+        if (ctx->hsa.signal_wait_scacquire(e->done, HSA_SIGNAL_CONDITION_EQ, 0, COPY_LOSS_CHECK_NS,
                                            HSA_WAIT_STATE_BLOCKED) == 0)
             return;
         if (!managed_buffer_reachable(e->b))

@@ -47,7 +47,7 @@ rochp_status managed_engine_copy_finish(rochp_context *ctx, managed_copy *c)
         return ROCHP_OK; /* never started */
     hsa_signal_t done = c->done;
     c->done.handle = 0;
-    while (ctx->hsa.signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, 100 * 1000 * 1000,
+    while (ctx->hsa.signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, COPY_LOSS_CHECK_NS,
                                           HSA_WAIT_STATE_BLOCKED) != 0) {
         if (managed_memory_gone(ctx, c->dst_device, c->dst_agent) ||
             managed_memory_gone(ctx, c->src_device, c->src_agent))

@@ -6,8 +6,6 @@
 
 #include "resilience/checkpoint_cut.h"
 
-#define COPY_SLICE_NS (100ull * 1000 * 1000)
-
 rochp_status cut_take(rochp_context *ctx, cut_queue **out, size_t *n_out)
 {
     pthread_mutex_lock(&ctx->lock);
@@ -102,7 +100,7 @@ rochp_status copies_wait(rochp_context *ctx, copy_job *jobs, size_t n, uint64_t 
         if (!j->done.handle)
             continue;
         for (;;) {
-            uint64_t slice = COPY_SLICE_NS;
+            uint64_t slice = COPY_LOSS_CHECK_NS;
             if (deadline_ns) {
                 uint64_t now = rochp__now_ns();
                 if (now >= deadline_ns)

@@ -37,8 +37,6 @@
 
 #include "resilience/recover.h"
 
-#define RECOVER_SLICE_NS (100ull * 1000 * 1000)
-
 /* Present and taking this process's work (not stopped after a memory fault). */
 bool recover_device_present(rochp_context *ctx, rochp_device_id id)
 {
@@ -133,7 +131,7 @@ static attempt_result wait_moves(plan *p)
         rochp_device_id dev = m->migrate ? m->target : m->b->device;
         bool abandoned = false;
         while (ctx->hsa.signal_wait_scacquire(m->done, HSA_SIGNAL_CONDITION_EQ, 0,
-                                              RECOVER_SLICE_NS, HSA_WAIT_STATE_BLOCKED) != 0) {
+                                              COPY_LOSS_CHECK_NS, HSA_WAIT_STATE_BLOCKED) != 0) {
             if (!recover_device_present(ctx, dev)) {
                 abandoned = true; /* the engine may still hold the signal: the runtime's */
                 break;
