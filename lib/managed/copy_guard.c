@@ -127,13 +127,9 @@ static bool copied(rochp_context *ctx, const copy_guard_entry *e)
  * ends, and the checkpoint fails). */
 static void wait_copy(rochp_context *ctx, const copy_guard_entry *e)
 {
-    while (!copied(ctx, e)) {
-        if (ctx->hsa.signal_wait_scacquire(e->done, HSA_SIGNAL_CONDITION_EQ, 0, COPY_LOSS_CHECK_NS,
-                                           HSA_WAIT_STATE_BLOCKED) == 0)
-            return;
-        if (!managed_buffer_reachable(e->b))
-            return;
-    }
+    while (!copied(ctx, e) && managed_buffer_reachable(e->b))
+        (void)ctx->hsa.signal_wait_scacquire(e->done, HSA_SIGNAL_CONDITION_EQ, 0,
+                                             COPY_LOSS_CHECK_NS, HSA_WAIT_STATE_BLOCKED);
 }
 
 static struct copy_guard *enter(rochp_context *ctx)

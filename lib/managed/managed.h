@@ -306,11 +306,11 @@ bool managed_fault_collateral(rochp_context *ctx, rochp_device_id device);
  * held. */
 #define LOSS_REPORT_WAIT_NS (100ull * 1000 * 1000)
 bool managed_device_lost_now(rochp_context *ctx, rochp_device_id device);
-/* How long a wait for an engine copy (or a copy's dependants) sleeps before
- * it looks again whether a device of the copy went: a copy on a lost device
- * never completes, so this bounds how late such a wait learns of the loss
- * after rochp did (it was 100 ms; a wake-up every 20 ms of a long copy
- * costs nothing measurable). */
+/* A wait for an engine copy looks whether a device of the copy went before
+ * it sleeps, and again after each slice this long: a copy on a lost device
+ * never completes, so this bounds how late such a wait learns of a loss
+ * rochp learns of while it sleeps (it was 100 ms; a wake-up every 20 ms of
+ * a long copy costs nothing measurable). */
 #define COPY_LOSS_CHECK_NS (20ull * 1000 * 1000)
 /* Is memory of device made through agent gone (the device lost, back with
  * another agent, or stopped after a memory fault)?  Takes ctx->lock. */

@@ -99,17 +99,11 @@ rochp_status copies_wait(rochp_context *ctx, copy_job *jobs, size_t n, uint64_t 
         }
         if (!j->done.handle)
             continue;
+        /* Done, else lost (a loss rochp knows of is told at once), else
+         * out of time, else a slice of waiting. */
         for (;;) {
-            uint64_t slice = COPY_LOSS_CHECK_NS;
-            if (deadline_ns) {
-                uint64_t now = rochp__now_ns();
-                if (now >= deadline_ns)
-                    slice = 0;
-                else if (deadline_ns - now < slice)
-                    slice = deadline_ns - now;
-            }
-            if (ctx->hsa.signal_wait_scacquire(j->done, HSA_SIGNAL_CONDITION_EQ, 0, slice,
-                                               HSA_WAIT_STATE_BLOCKED) == 0)
+            if (ctx->hsa.signal_wait_scacquire(j->done, HSA_SIGNAL_CONDITION_EQ, 0, 0,
+                                               HSA_WAIT_STATE_ACTIVE) == 0)
                 break;
             if (!managed_buffer_reachable(j->b)) {
                 j->abandoned = true;
@@ -117,12 +111,20 @@ rochp_status copies_wait(rochp_context *ctx, copy_job *jobs, size_t n, uint64_t 
                     st = lost(j, what);
                 break;
             }
-            if (deadline_ns && rochp__now_ns() >= deadline_ns)
-                return rochp__set_errorf(ROCHP_ERROR_TIMEOUT,
-                                        "%s: the copy of buffer %llu (device %llu) did not end "
-                                        "in time",
-                                        what, (unsigned long long)j->b->id,
-                                        (unsigned long long)j->b->device);
+            uint64_t slice = COPY_LOSS_CHECK_NS;
+            if (deadline_ns) {
+                uint64_t now = rochp__now_ns();
+                if (now >= deadline_ns)
+                    return rochp__set_errorf(ROCHP_ERROR_TIMEOUT,
+                                            "%s: the copy of buffer %llu (device %llu) did not "
+                                            "end in time",
+                                            what, (unsigned long long)j->b->id,
+                                            (unsigned long long)j->b->device);
+                if (deadline_ns - now < slice)
+                    slice = deadline_ns - now;
+            }
+            (void)ctx->hsa.signal_wait_scacquire(j->done, HSA_SIGNAL_CONDITION_EQ, 0, slice,
+                                                 HSA_WAIT_STATE_BLOCKED);
         }
     }
     /* rochp may learn of a loss after the runtime completed a copy whose

@@ -130,12 +130,14 @@ static attempt_result wait_moves(plan *p)
             continue;
         rochp_device_id dev = m->migrate ? m->target : m->b->device;
         bool abandoned = false;
-        while (ctx->hsa.signal_wait_scacquire(m->done, HSA_SIGNAL_CONDITION_EQ, 0,
-                                              COPY_LOSS_CHECK_NS, HSA_WAIT_STATE_BLOCKED) != 0) {
+        while (ctx->hsa.signal_wait_scacquire(m->done, HSA_SIGNAL_CONDITION_EQ, 0, 0,
+                                              HSA_WAIT_STATE_ACTIVE) != 0) {
             if (!recover_device_present(ctx, dev)) {
                 abandoned = true; /* the engine may still hold the signal: the runtime's */
                 break;
             }
+            (void)ctx->hsa.signal_wait_scacquire(m->done, HSA_SIGNAL_CONDITION_EQ, 0,
+                                                 COPY_LOSS_CHECK_NS, HSA_WAIT_STATE_BLOCKED);
         }
         if (!abandoned)
             ctx->hsa.signal_destroy(m->done);
