@@ -65,22 +65,15 @@ static rochp_status write_temp(rochp_context *ctx, int fd, const char *temp, con
     return ROCHP_OK;
 }
 
-/* An unnamed file in the directory of path (-1: the file system has none,
- * or the kernel predates O_TMPFILE: EOPNOTSUPP, or EISDIR per open(2)). */
-static int open_unnamed(const char *path, rochp_status *st)
+/* An unnamed file in dir, path's directory (-1 with ROCHP_OK: the file
+ * system has none, or the kernel predates O_TMPFILE: EOPNOTSUPP, or EISDIR
+ * per open(2)). */
+static int open_unnamed(int dir, const char *path, rochp_status *st)
 {
-    *st = ROCHP_OK;
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) {
-        *st = rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
-                               "rochp_checkpoint_save_path: out of memory");
-        return -1;
-    }
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-        *st = io_error("cannot create a temporary file in", dir);
-    free(dir);
+    int fd = openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    *st = fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL
+              ? io_error("cannot create a temporary file beside", path)
+              : ROCHP_OK;
     return fd;
 }
 
@@ -113,7 +106,7 @@ static rochp_status save_aside(rochp_context *ctx, const char *path, int dir, co
         return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY,
                                 "rochp_checkpoint_save_path: out of memory");
     rochp_status st;
-    int fd = open_unnamed(path, &st);
+    int fd = open_unnamed(dir, path, &st);
     bool unnamed = fd >= 0;
     if (unnamed) {
         snprintf(temp, n, "%s (its unnamed temporary)", path);
