@@ -118,9 +118,7 @@ static const copy_guard_entry *find(const struct copy_guard *g, uintptr_t addres
 
 static bool copied(rochp_context *ctx, const copy_guard_entry *e)
 {
-    return !e->done.handle ||
-           ctx->hsa.signal_wait_scacquire(e->done, HSA_SIGNAL_CONDITION_EQ, 0, 0,
-                                          HSA_WAIT_STATE_ACTIVE) == 0;
+    return !e->done.handle || managed_copy_ended(ctx, e->done);
 }
 
 /* Until e's copy ended, or its buffer's device is gone (the copy then never
@@ -128,8 +126,7 @@ static bool copied(rochp_context *ctx, const copy_guard_entry *e)
 static void wait_copy(rochp_context *ctx, const copy_guard_entry *e)
 {
     while (!copied(ctx, e) && managed_buffer_reachable(e->b))
-        (void)ctx->hsa.signal_wait_scacquire(e->done, HSA_SIGNAL_CONDITION_EQ, 0,
-                                             COPY_LOSS_CHECK_NS, HSA_WAIT_STATE_BLOCKED);
+        managed_copy_nap(ctx, e->done, COPY_LOSS_CHECK_NS);
 }
 
 static struct copy_guard *enter(rochp_context *ctx)

@@ -47,15 +47,13 @@ rochp_status managed_engine_copy_finish(rochp_context *ctx, managed_copy *c)
         return ROCHP_OK; /* never started */
     hsa_signal_t done = c->done;
     c->done.handle = 0;
-    while (ctx->hsa.signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, 0,
-                                          HSA_WAIT_STATE_ACTIVE) != 0) {
+    while (!managed_copy_ended(ctx, done)) {
         if (managed_memory_gone(ctx, c->dst_device, c->dst_agent) ||
             managed_memory_gone(ctx, c->src_device, c->src_agent))
             /* The engine may still hold the signal: it goes with the runtime. */
             return rochp__set_errorf(ROCHP_ERROR_DEVICE_LOST,
                                     "a device of the copy was lost before it completed");
-        (void)ctx->hsa.signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, COPY_LOSS_CHECK_NS,
-                                             HSA_WAIT_STATE_BLOCKED);
+        managed_copy_nap(ctx, done, COPY_LOSS_CHECK_NS);
     }
     ctx->hsa.signal_destroy(done);
     if (managed_memory_gone(ctx, c->dst_device, c->dst_agent) ||

@@ -312,6 +312,18 @@ bool managed_device_lost_now(rochp_context *ctx, rochp_device_id device);
  * rochp learns of while it sleeps (it was 100 ms; a wake-up every 20 ms of
  * a long copy costs nothing measurable). */
 #define COPY_LOSS_CHECK_NS (20ull * 1000 * 1000)
+/* Has the engine copy whose signal done it decrements to 0 ended?  (A poll.) */
+static inline bool managed_copy_ended(rochp_context *ctx, hsa_signal_t done)
+{
+    return ctx->hsa.signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, 0,
+                                          HSA_WAIT_STATE_ACTIVE) == 0;
+}
+/* Sleeps until it ends, or ns passed. */
+static inline void managed_copy_nap(rochp_context *ctx, hsa_signal_t done, uint64_t ns)
+{
+    (void)ctx->hsa.signal_wait_scacquire(done, HSA_SIGNAL_CONDITION_EQ, 0, ns,
+                                         HSA_WAIT_STATE_BLOCKED);
+}
 /* Is memory of device made through agent gone (the device lost, back with
  * another agent, or stopped after a memory fault)?  Takes ctx->lock. */
 bool managed_memory_gone(rochp_context *ctx, rochp_device_id device, uint64_t agent);

@@ -102,8 +102,7 @@ rochp_status copies_wait(rochp_context *ctx, copy_job *jobs, size_t n, uint64_t 
         /* Done, else lost (a loss rochp knows of is told at once), else
          * out of time, else a slice of waiting. */
         for (;;) {
-            if (ctx->hsa.signal_wait_scacquire(j->done, HSA_SIGNAL_CONDITION_EQ, 0, 0,
-                                               HSA_WAIT_STATE_ACTIVE) == 0)
+            if (managed_copy_ended(ctx, j->done))
                 break;
             if (!managed_buffer_reachable(j->b)) {
                 j->abandoned = true;
@@ -123,8 +122,7 @@ rochp_status copies_wait(rochp_context *ctx, copy_job *jobs, size_t n, uint64_t 
                 if (deadline_ns - now < slice)
                     slice = deadline_ns - now;
             }
-            (void)ctx->hsa.signal_wait_scacquire(j->done, HSA_SIGNAL_CONDITION_EQ, 0, slice,
-                                                 HSA_WAIT_STATE_BLOCKED);
+            managed_copy_nap(ctx, j->done, slice);
         }
     }
     /* rochp may learn of a loss after the runtime completed a copy whose

@@ -130,14 +130,12 @@ static attempt_result wait_moves(plan *p)
             continue;
         rochp_device_id dev = m->migrate ? m->target : m->b->device;
         bool abandoned = false;
-        while (ctx->hsa.signal_wait_scacquire(m->done, HSA_SIGNAL_CONDITION_EQ, 0, 0,
-                                              HSA_WAIT_STATE_ACTIVE) != 0) {
+        while (!managed_copy_ended(ctx, m->done)) {
             if (!recover_device_present(ctx, dev)) {
                 abandoned = true; /* the engine may still hold the signal: the runtime's */
                 break;
             }
-            (void)ctx->hsa.signal_wait_scacquire(m->done, HSA_SIGNAL_CONDITION_EQ, 0,
-                                                 COPY_LOSS_CHECK_NS, HSA_WAIT_STATE_BLOCKED);
+            managed_copy_nap(ctx, m->done, COPY_LOSS_CHECK_NS);
         }
         if (!abandoned)
             ctx->hsa.signal_destroy(m->done);
@@ -398,18 +396,13 @@ static size_t present_devices(rochp_context *ctx)
     return n;
 }
 
-typedef struct completed_floor completed_floor;
-static rochp_status recover_attempts(rochp_context *ctx, uint64_t timeout_ns, uint64_t t0,
-                                     rochp_recovery_report *report,
-                                     const completed_floor *floors, size_t n_floors);
-
 /* What the application may have seen complete on each queue when the
  * recovery started: its packets are replayed, and a read of a buffer after
  * rochp_recover must find their results again, as it did before the loss. */
-struct completed_floor {
+typedef struct completed_floor {
     rochp_queue *q;
     uint64_t completed;
-};
+} completed_floor;
 
 static completed_floor *completed_floors(rochp_context *ctx, size_t *n)
 {
@@ -446,20 +439,6 @@ static rochp_status wait_floors(const completed_floor *f, size_t n, uint64_t dea
         }
     }
     return ROCHP_OK;
-}
-
-static rochp_status recover_locked(rochp_context *ctx, uint64_t timeout_ns,
-                                  rochp_recovery_report *report)
-{
-    ROCHP_ASSERT_GATE(ctx);
-    uint64_t t0 = rochp__now_ns();
-    size_t n_floors;
-    completed_floor *floors = completed_floors(ctx, &n_floors);
-    if (!floors)
-        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
-    rochp_status st = recover_attempts(ctx, timeout_ns, t0, report, floors, n_floors);
-    free(floors);
-    return st;
 }
 
 static rochp_status recover_attempts(rochp_context *ctx, uint64_t timeout_ns, uint64_t t0,
@@ -520,6 +499,20 @@ static rochp_status recover_attempts(rochp_context *ctx, uint64_t timeout_ns, ui
         if (!res.culprit && present_devices(ctx) >= present)
             return res.status;
     }
+}
+
+static rochp_status recover_locked(rochp_context *ctx, uint64_t timeout_ns,
+                                  rochp_recovery_report *report)
+{
+    ROCHP_ASSERT_GATE(ctx);
+    uint64_t t0 = rochp__now_ns();
+    size_t n_floors;
+    completed_floor *floors = completed_floors(ctx, &n_floors);
+    if (!floors)
+        return rochp__set_errorf(ROCHP_ERROR_OUT_OF_MEMORY, "rochp_recover: out of memory");
+    rochp_status st = recover_attempts(ctx, timeout_ns, t0, report, floors, n_floors);
+    free(floors);
+    return st;
 }
 
 rochp_status rochp_recover(rochp_context *ctx, uint64_t timeout_ns, rochp_recovery_report *report)
